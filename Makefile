@@ -1,0 +1,65 @@
+# backgroundjobs — run `make help` for the targets.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/backgroundjobs
+VENV ?= $(CACHE)/venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(CACHE)/bin:$(PATH)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+setup: ## Install the Python environment (venv in $(CACHE)) and build the cluster binaries
+	@bash hack/setup.sh
+
+venv: ## Install only the Python environment
+	@bash hack/setup.sh venv
+
+cluster-tools: ## Build kube-apiserver, controller-manager, scheduler, etcd, kwok, helm from Go modules (cached)
+	@bash hack/build-cluster-tools.sh
+
+cluster-up: setup ## Start (or reuse) the local kwok cluster
+	@bash hack/cluster.sh up
+
+cluster-down: ## Stop the local cluster
+	@bash hack/cluster.sh down
+
+kubeconfig: ## Print the local cluster's kubeconfig path (use with make -s)
+	@bash hack/cluster.sh kubeconfig
+
+crd: ## Regenerate crds/ from the pydantic models
+	@$(PY) -m backgroundjobs.api.crd > crds/backgroundjobs.dev_backgroundjobs.yaml
+	@cp crds/backgroundjobs.dev_backgroundjobs.yaml charts/backgroundjobs-operator/crds/ 2>/dev/null || true
+
+install-crd: cluster-up ## Apply the CRD to the cluster in KUBECONFIG (or the local one)
+	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} kubectl apply --server-side -f crds/
+
+run: install-crd ## Run the operator locally against the dev cluster
+	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} $(VENV)/bin/bgjobs operator run
+
+lint: ## ruff + mypy --strict
+	@$(VENV)/bin/ruff check operator tests bench hack
+	@$(VENV)/bin/ruff format --check operator tests bench hack
+	@$(VENV)/bin/mypy
+
+test: setup ## Run unit + integration (+ e2e where Docker is available) tests
+	@bash hack/test.sh $(PYTEST_ARGS)
+
+test-unit: venv ## Run the unit tests only
+	@$(PY) -m pytest -m unit tests/unit $(PYTEST_ARGS)
+
+images: ## Build the base, example handler and operator images (Docker, local Debian base)
+	@bash hack/build-images.sh
+
+demo: setup ## The demo: cluster, CRD, operator, one job of each type moving through its phases
+	@bash hack/demo.sh
+
+bench: setup ## Benchmarks against the local cluster; writes bench/RESULTS.md
+	@bash hack/bench.sh
+
+chart: ## Lint and package the Helm chart
+	@helm lint charts/backgroundjobs-operator
+
+.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart
