@@ -1,0 +1,167 @@
+"""Generate the BackgroundJob CustomResourceDefinition from the pydantic models.
+
+``python -m backgroundjobs.api.crd`` prints the CRD YAML committed under ``crds/``; a unit
+test regenerates it and fails on drift. The pydantic JSON schema is turned into a
+structural OpenAPI v3 schema: references inlined, ``Optional`` unwrapped, free-form values
+marked ``x-kubernetes-preserve-unknown-fields``, and the CEL rules carried over.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.models import ROOT_RULES, BackgroundJobSpec, BackgroundJobStatus
+
+_KEEP = {
+    "type",
+    "description",
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "format",
+    "default",
+}
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any], with_defaults: bool) -> dict[str, Any]:
+    """Turn one pydantic JSON-schema node into a structural OpenAPI v3 node."""
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").split("/")[-1]]
+        merged = {**target, **node}
+        return _structural(merged, defs, with_defaults)
+    if "allOf" in node and len(node["allOf"]) == 1:
+        inner = node.pop("allOf")[0]
+        return _structural({**inner, **node}, defs, with_defaults)
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
+        if len(options) == 1:
+            return _structural({**options[0], **node}, defs, with_defaults)
+        node["x-kubernetes-preserve-unknown-fields"] = True
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key.startswith("x-kubernetes-"):
+            out[key] = value
+        elif key in _KEEP:
+            out[key] = value
+    if not with_defaults or out.get("default") is None:
+        out.pop("default", None)
+    if "maxItems" not in out and node.get("type") == "array" and "maxLength" in node:
+        out["maxItems"] = out.pop("maxLength")
+    if out.get("type") == "array" and "maxLength" in out:
+        out["maxItems"] = out.pop("maxLength")
+
+    if "properties" in out:
+        out["properties"] = {
+            name: _structural(prop, defs, with_defaults) for name, prop in out["properties"].items()
+        }
+    if "items" in out:
+        out["items"] = _structural(out["items"], defs, with_defaults)
+    if out.get("type") == "object" and "properties" not in out:
+        # dict[str, Any]: a free-form JSON object
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if "type" not in out and "x-kubernetes-preserve-unknown-fields" not in out:
+        # Any: any JSON value
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if node.get("additionalProperties") not in (None, False) and out.get("type") == "object":
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def _schema_of(model: type[Any], with_defaults: bool) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    defs = schema.pop("$defs", {})
+    return _structural(schema, defs, with_defaults)
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of the whole resource."""
+    spec = _schema_of(BackgroundJobSpec, with_defaults=True)
+    status = _schema_of(BackgroundJobStatus, with_defaults=False)
+    return {
+        "type": "object",
+        "description": "A background job: fire-and-forget, delayed, recurring (cron) or a"
+        " continuation of another job, run as batch/v1 Jobs by the backgroundjobs operator.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": ROOT_RULES,
+    }
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Type", "type": "string", "jsonPath": ".status.type"},
+    {"name": "Handler", "type": "string", "jsonPath": ".spec.handler"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Due", "type": "string", "jsonPath": ".status.dueAt"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Queue", "type": "string", "jsonPath": ".spec.queue", "priority": 1},
+    {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
+    {"name": "Runs", "type": "integer", "jsonPath": ".status.runs", "priority": 1},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+]
+
+
+def build_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": c.CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "backgroundjobs", "app.kubernetes.io/part-of": "backgroundjobs"},
+        },
+        "spec": {
+            "group": c.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": c.KIND,
+                "listKind": f"{c.KIND}List",
+                "plural": c.PLURAL,
+                "singular": c.SINGULAR,
+                "shortNames": list(c.SHORT_NAMES),
+                "categories": list(c.CATEGORIES),
+            },
+            "versions": [
+                {
+                    "name": c.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The CRD as the YAML document committed under crds/."""
+    header = "# Generated by `python -m backgroundjobs.api.crd` (make crd) from backgroundjobs.api.models. Do not edit.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=1000)
+
+
+def main() -> None:
+    sys.stdout.write(render())
+
+
+if __name__ == "__main__":
+    main()

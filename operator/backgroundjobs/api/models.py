@@ -1,0 +1,394 @@
+"""The BackgroundJob resource as pydantic models: the single source of truth for the CRD.
+
+Field descriptions become the OpenAPI descriptions (``kubectl explain``); the validation
+rules in ``json_schema_extra`` become CEL ``x-kubernetes-validations`` that the API server
+enforces, so a bad manifest is refused at ``kubectl apply`` with a message naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from backgroundjobs.api.constants import (
+    TYPE_CONTINUATION,
+    TYPE_DELAYED,
+    TYPE_IMMEDIATE,
+    TYPE_RECURRING,
+)
+from backgroundjobs.api.durations import DURATION_PATTERN, parse_duration
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HANDLER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+)$"
+)
+TIME_ZONE_PATTERN = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
+
+WhenState = Literal["Succeeded", "Failed", "Finished"]
+ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+
+
+def _cel_re(pattern: str) -> str:
+    """A regular expression as a single-quoted CEL string literal (backslashes escaped)."""
+    return "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
+def _duration_rule(field: str, minimum: str = "0s", inclusive: bool = False) -> dict[str, Any]:
+    cmp = ">=" if inclusive else ">"
+    if minimum == "0s":
+        what = "zero or longer" if inclusive else "positive"
+    else:
+        what = f"{minimum} or longer" if inclusive else f"longer than {minimum}"
+    return {
+        "x-kubernetes-validations": [
+            _cel(
+                f"self.matches({_cel_re(DURATION_PATTERN)}) && duration(self) {cmp} duration('{minimum}')",
+                f"{field} must be a {what} duration such as 90s, 15m or 1h30m",
+            )
+        ],
+        "maxLength": 64,
+    }
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=False,
+    )
+
+
+class History(_Model):
+    """Finished Jobs a Recurring job keeps."""
+
+    succeeded: int = Field(
+        3, ge=0, le=100, description="Succeeded Jobs kept (CronJob successfulJobsHistoryLimit)."
+    )
+    failed: int = Field(
+        1, ge=0, le=100, description="Failed Jobs kept (CronJob failedJobsHistoryLimit)."
+    )
+
+
+class After(_Model):
+    """The parent of a Continuation job."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        description="Name of the parent BackgroundJob, in the same namespace.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(DNS_SUBDOMAIN)})",
+                    "after.name must be the name of a BackgroundJob (a DNS subdomain)",
+                )
+            ]
+        },
+    )
+    when: WhenState = Field(
+        "Succeeded",
+        description=(
+            "When the child starts: Succeeded (default: only if the parent succeeds; it keeps"
+            " waiting if the parent failed, since a requeue may still succeed), Failed, or"
+            " Finished (either)."
+        ),
+    )
+
+
+_WHEN_FIELDS = "[has(self.delay), has(self.runAt), has(self.schedule), has(self.after)]"
+_SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history")
+
+SPEC_RULES: list[dict[str, str]] = [
+    _cel(
+        f"{_WHEN_FIELDS}.filter(x, x).size() <= 1",
+        "at most one of spec.delay, spec.runAt, spec.schedule and spec.after may be set"
+        " (the one that is set chooses the job type)",
+    ),
+    *(
+        _cel(f"!has(self.{f}) || has(self.schedule)", f"spec.{f} is only allowed with spec.schedule", f".{f}")
+        for f in _SCHEDULE_ONLY
+    ),
+    _cel(
+        "has(self.schedule) == has(oldSelf.schedule) && has(self.after) == has(oldSelf.after)"
+        " && (has(self.delay) || has(self.runAt)) == (has(oldSelf.delay) || has(oldSelf.runAt))",
+        "the job type cannot change on update (spec.delay/runAt, spec.schedule and spec.after"
+        " must stay set or unset); create a new BackgroundJob instead",
+    ),
+]
+
+ROOT_RULES: list[dict[str, str]] = [
+    _cel(
+        "!has(self.spec.after) || self.spec.after.name != self.metadata.name",
+        "spec.after.name cannot name the job itself",
+        ".spec.after.name",
+    ),
+]
+
+
+class BackgroundJobSpec(_Model):
+    """What to run, and when. The type follows from which of delay, runAt, schedule, after is set."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
+
+    handler: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        description=(
+            "Name of a registered handler (mail.send) or module:function, run by the image's"
+            " runtime."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(HANDLER_PATTERN)})",
+                    "handler must be a registered name like mail.send or module:function"
+                    " (letters, digits, _ . : -; starting with a letter or _)",
+                )
+            ]
+        },
+    )
+    args: list[Any] = Field(
+        default_factory=list,
+        description="Positional arguments (JSON values). args and kwargs together: at most 64 KiB.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments (a JSON object)."
+    )
+    image: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="Image whose runtime has the handler. Default: the operator's defaultImage.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("!self.matches(" + _cel_re(r"\s") + ")", "image must not contain whitespace")
+            ]
+        },
+    )
+    queue: str = Field(
+        "default",
+        max_length=63,
+        description=(
+            "Queue name: the operator's config maps it to a PriorityClass and a concurrency"
+            " limit."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(f"self.matches({_cel_re(DNS_LABEL)})", "queue must be a DNS label like critical")
+            ]
+        },
+    )
+    delay: str | None = Field(
+        None,
+        description="Delayed job: due this long after the object's creation (90s, 1h30m).",
+        json_schema_extra=_duration_rule("delay"),
+    )
+    run_at: datetime | None = Field(
+        None, description="Delayed job: due at this RFC 3339 instant (2030-01-02T03:04:05Z)."
+    )
+    schedule: str | None = Field(
+        None,
+        max_length=128,
+        description=(
+            "Recurring job: a 5-field cron expression (0 2 * * *) or @hourly, @daily, @weekly,"
+            " @monthly, @yearly. Reconciled into a CronJob."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(CRON_PATTERN)})",
+                    "schedule must be a 5-field cron expression like '0 2 * * *' or a macro"
+                    " like @daily",
+                )
+            ]
+        },
+    )
+    time_zone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA time zone of schedule (Europe/Berlin). Default UTC. Only with schedule.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(TIME_ZONE_PATTERN)})",
+                    "timeZone must be an IANA zone name like Europe/Berlin",
+                )
+            ]
+        },
+    )
+    concurrency_policy: ConcurrencyPolicy | None = Field(
+        None,
+        description=(
+            "What a Recurring run does while the previous one still runs: Allow, Forbid"
+            " (default: skip it) or Replace. Only with schedule."
+        ),
+    )
+    starting_deadline: str | None = Field(
+        None,
+        description="How late a missed Recurring run may still start (5m). Only with schedule.",
+        json_schema_extra=_duration_rule("startingDeadline", minimum="1s", inclusive=True),
+    )
+    history: History | None = Field(
+        None,
+        description="Finished Jobs a Recurring job keeps. Default succeeded 3, failed 1.",
+    )
+    after: After | None = Field(
+        None, description="Continuation: start when the named parent reaches after.when."
+    )
+    retries: int = Field(
+        3, ge=0, le=100, description="Pod failures retried before the job fails (backoffLimit)."
+    )
+    non_retryable_exit_codes: list[int] = Field(
+        default_factory=lambda: [2],
+        max_length=255,
+        description=(
+            "Exit codes that fail the job at once, without retries (podFailurePolicy FailJob)."
+            " Default [2]: the runtime's code for PermanentError and invalid arguments."
+        ),
+        json_schema_extra={
+            "items": {"type": "integer", "minimum": 1, "maximum": 255},
+            "x-kubernetes-list-type": "set",
+        },
+    )
+    timeout: str | None = Field(
+        None,
+        description="Time limit of one run (activeDeadlineSeconds), at least 1s: 30m, 2h.",
+        json_schema_extra=_duration_rule("timeout", minimum="1s", inclusive=True),
+    )
+    ttl_after_finished: str | None = Field(
+        None,
+        description=(
+            "A finished Immediate, Delayed or Continuation job and its Jobs are deleted this"
+            " long after finishing. Default: the operator's retention (168h)."
+        ),
+        json_schema_extra=_duration_rule("ttlAfterFinished", inclusive=True),
+    )
+    suspend: bool = Field(
+        False,
+        description="Recurring: no new runs. Other types: not started while true.",
+    )
+    pod_template: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "A PodTemplateSpec merged into the Job's pod: labels, annotations,"
+            " serviceAccountName, volumes, nodeSelector, tolerations, ... A container named"
+            " 'handler' is merged into the handler container (env, resources, volumeMounts,"
+            " securityContext); other containers are added. Validated when the Job is created."
+        ),
+    )
+
+    @property
+    def job_type(self) -> str:
+        """Immediate, Delayed, Recurring or Continuation, from the 'when' field that is set."""
+        if self.schedule is not None:
+            return TYPE_RECURRING
+        if self.after is not None:
+            return TYPE_CONTINUATION
+        if self.delay is not None or self.run_at is not None:
+            return TYPE_DELAYED
+        return TYPE_IMMEDIATE
+
+    def delay_timedelta(self) -> timedelta | None:
+        return parse_duration(self.delay) if self.delay else None
+
+
+class Condition(_Model):
+    """A metav1.Condition-shaped observation of the job."""
+
+    type: str = Field(..., description="Scheduled, Waiting, Queued, Running, Succeeded, ...")
+    status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
+    reason: str = Field(..., description="CamelCase reason, e.g. BackoffLimitExceeded.")
+    message: str = Field("", description="Human-readable details.")
+    last_transition_time: str = Field(
+        ..., description="When status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = Field(None, description="spec generation observed.")
+
+
+class HandledActions(_Model):
+    """Values of the action annotations already acted on (so a restart never repeats one)."""
+
+    requeue: str | None = Field(None, description="Last backgroundjobs.dev/requeue handled.")
+    trigger: str | None = Field(None, description="Last backgroundjobs.dev/trigger handled.")
+    cancel: str | None = Field(None, description="Last backgroundjobs.dev/cancel handled.")
+
+
+class BackgroundJobStatus(_Model):
+    """What the operator observed and did."""
+
+    observed_generation: int | None = Field(None, description="Generation last acted on.")
+    type: Literal["Immediate", "Delayed", "Recurring", "Continuation"] | None = Field(
+        None, description="Immediate, Delayed, Recurring or Continuation."
+    )
+    phase: str | None = Field(
+        None,
+        description=(
+            "Pending, Scheduled, Waiting, Queued, Running, Succeeded, Failed, Cancelled or"
+            " Suspended."
+        ),
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions keyed by type.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    due_at: str | None = Field(
+        None,
+        description="Delayed: when it starts. Recurring: the next run (croniter, in timeZone).",
+        json_schema_extra={"format": "date-time"},
+    )
+    started_at: str | None = Field(
+        None, description="Start of the current or last run.", json_schema_extra={"format": "date-time"}
+    )
+    finished_at: str | None = Field(
+        None, description="End of the current or last run.", json_schema_extra={"format": "date-time"}
+    )
+    last_run_at: str | None = Field(
+        None, description="Recurring: start of the last run.", json_schema_extra={"format": "date-time"}
+    )
+    last_success_at: str | None = Field(
+        None,
+        description="Recurring: end of the last successful run.",
+        json_schema_extra={"format": "date-time"},
+    )
+    job_name: str | None = Field(None, description="The current or last batch/v1 Job.")
+    runs: int = Field(0, description="Jobs created so far (requeues, recurring runs, triggers).")
+    failed_attempts: int = Field(0, description="Pod failures in the current run.")
+    result: Any = Field(
+        None,
+        description="The handler's JSON return value, from the pod's termination message.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    message: str | None = Field(None, description="The latest human-readable summary.")
+    handled_actions: HandledActions | None = Field(
+        None, description="Action annotation values already acted on."
+    )
+    parent_uid: str | None = Field(
+        None, description="Continuation: uid of the parent once seen (its loss fails the child)."
+    )
+
+
+class BackgroundJob(_Model):
+    """A background job: fire-and-forget, delayed, recurring or continuation."""
+
+    api_version: str = Field("backgroundjobs.dev/v1alpha1", alias="apiVersion")
+    kind: str = "BackgroundJob"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: BackgroundJobSpec
+    status: BackgroundJobStatus | None = None
