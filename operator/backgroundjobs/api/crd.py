@@ -52,9 +52,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], with_defaults: bool)
 
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key.startswith("x-kubernetes-"):
-            out[key] = value
-        elif key in _KEEP:
+        if key.startswith("x-kubernetes-") or key in _KEEP:
             out[key] = value
     if not with_defaults or out.get("default") is None:
         out.pop("default", None)
@@ -126,7 +124,10 @@ def build_crd() -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": c.CRD_NAME,
-            "labels": {"app.kubernetes.io/name": "backgroundjobs", "app.kubernetes.io/part-of": "backgroundjobs"},
+            "labels": {
+                "app.kubernetes.io/name": "backgroundjobs",
+                "app.kubernetes.io/part-of": "backgroundjobs",
+            },
         },
         "spec": {
             "group": c.GROUP,

@@ -120,7 +120,11 @@ SPEC_RULES: list[dict[str, str]] = [
         " (the one that is set chooses the job type)",
     ),
     *(
-        _cel(f"!has(self.{f}) || has(self.schedule)", f"spec.{f} is only allowed with spec.schedule", f".{f}")
+        _cel(
+            f"!has(self.{f}) || has(self.schedule)",
+            f"spec.{f} is only allowed with spec.schedule",
+            f".{f}",
+        )
         for f in _SCHEDULE_ONLY
     ),
     _cel(
@@ -185,12 +189,13 @@ class BackgroundJobSpec(_Model):
         "default",
         max_length=63,
         description=(
-            "Queue name: the operator's config maps it to a PriorityClass and a concurrency"
-            " limit."
+            "Queue name: the operator's config maps it to a PriorityClass and a concurrency limit."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(f"self.matches({_cel_re(DNS_LABEL)})", "queue must be a DNS label like critical")
+                _cel(
+                    f"self.matches({_cel_re(DNS_LABEL)})", "queue must be a DNS label like critical"
+                )
             ]
         },
     )
@@ -316,7 +321,9 @@ class Condition(_Model):
     reason: str = Field(..., description="CamelCase reason, e.g. BackoffLimitExceeded.")
     message: str = Field("", description="Human-readable details.")
     last_transition_time: str = Field(
-        ..., description="When status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+        ...,
+        description="When status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
     )
     observed_generation: int | None = Field(None, description="spec generation observed.")
 
@@ -354,13 +361,19 @@ class BackgroundJobStatus(_Model):
         json_schema_extra={"format": "date-time"},
     )
     started_at: str | None = Field(
-        None, description="Start of the current or last run.", json_schema_extra={"format": "date-time"}
+        None,
+        description="Start of the current or last run.",
+        json_schema_extra={"format": "date-time"},
     )
     finished_at: str | None = Field(
-        None, description="End of the current or last run.", json_schema_extra={"format": "date-time"}
+        None,
+        description="End of the current or last run.",
+        json_schema_extra={"format": "date-time"},
     )
     last_run_at: str | None = Field(
-        None, description="Recurring: start of the last run.", json_schema_extra={"format": "date-time"}
+        None,
+        description="Recurring: start of the last run.",
+        json_schema_extra={"format": "date-time"},
     )
     last_success_at: str | None = Field(
         None,

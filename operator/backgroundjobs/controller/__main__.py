@@ -1,0 +1,52 @@
+"""``python -m backgroundjobs.controller``: run the operator with the BACKGROUNDJOBS_* settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from backgroundjobs.controller import settings as config
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the operator until interrupted; flags override the environment."""
+    parser = argparse.ArgumentParser(prog="bgjobs operator run", description=run.__doc__)
+    parser.add_argument("-n", "--namespace", action="append", default=[], help="watch only these")
+    parser.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces")
+    parser.add_argument(
+        "--liveness", default="http://0.0.0.0:8081/healthz", help="kopf health endpoint"
+    )
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    import kopf
+
+    import backgroundjobs.controller  # noqa: F401  (registers the handlers)
+
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    if cfg.log_format == "json":
+        fmt = '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format=fmt)
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    namespaces = args.namespace or ([] if args.all_namespaces else list(cfg.namespaces))
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=args.liveness or None,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,76 @@
+"""The kopf handlers: thin. They feed watch events into the reconciler and manage its life.
+
+Run with ``kopf run -m backgroundjobs.controller --all-namespaces`` or ``bgjobs operator run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.controller import metrics
+from backgroundjobs.controller import settings as config
+from backgroundjobs.controller.kube import Kube, new_api_client
+from backgroundjobs.controller.reconciler import Reconciler
+
+log = logging.getLogger("backgroundjobs.operator")
+
+MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    cfg = config.load()
+    # kopf's own bookkeeping stays under our prefix and out of status; the reconciler is
+    # level-based, so no progress or diff-base annotation is written on the hot path.
+    settings.persistence.finalizer = f"{c.GROUP}/kopf-finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    reconciler = Reconciler(cfg, Kube(await new_api_client()))
+    await reconciler.start()
+    memo["reconciler"] = reconciler
+    metrics.serve(cfg.metrics_port)
+    log.info(
+        "backgroundjobs operator started: namespaces=%s workers=%d metrics=:%d",
+        ",".join(cfg.namespaces) or "all",
+        cfg.workers,
+        cfg.metrics_port,
+    )
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    reconciler: Reconciler | None = memo.get("reconciler")
+    if reconciler is not None:
+        await reconciler.stop()
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
+def backgroundjob_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_bgj_event(event)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+def job_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_job_event(event)
+
+
+@kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)
+def cronjob_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_cronjob_event(event)
+
+
+@kopf.on.probe(id="queue")
+def queue_depth(memo: kopf.Memo, **_: Any) -> int:
+    reconciler: Reconciler | None = memo.get("reconciler")
+    return len(reconciler.queue) if reconciler is not None else -1

@@ -1,0 +1,203 @@
+"""The operator's Kubernetes API calls (kubernetes_asyncio, raw JSON in and out).
+
+Responses are read as plain dicts (``_preload_content=False``): building the client's model
+objects for every Job would cost more than the rest of a reconciliation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from backgroundjobs.api import constants as c
+
+Body = dict[str, Any]
+log = logging.getLogger("backgroundjobs.kube")
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+async def new_api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else the kubeconfig."""
+    try:
+        config.load_incluster_config()
+        return client.ApiClient()
+    except config.ConfigException:
+        cfg = client.Configuration()
+        await config.load_kube_config(client_configuration=cfg)
+        cfg.connection_pool_maxsize = 64
+        return client.ApiClient(configuration=cfg)
+
+
+async def _json(resp: Any) -> Body:
+    try:
+        data = await resp.json()
+    finally:
+        resp.release()
+    return data if isinstance(data, dict) else {}
+
+
+def api_message(exc: ApiException) -> str:
+    """The API server's own message from an error response."""
+    try:
+        body = json.loads(exc.body)
+        return str(body.get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return str(exc.body or exc.reason)
+
+
+class Kube:
+    """The calls the reconciler makes; each returns the object as a dict."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # --- Jobs and CronJobs ---
+    async def create(self, obj: Body) -> Body:
+        ns = obj["metadata"]["namespace"]
+        if obj["kind"] == "Job":
+            resp = await self.batch.create_namespaced_job(ns, obj, _preload_content=False)
+        elif obj["kind"] == "CronJob":
+            resp = await self.batch.create_namespaced_cron_job(ns, obj, _preload_content=False)
+        else:
+            raise ValueError(f"cannot create {obj['kind']}")
+        return await _json(resp)
+
+    async def get(self, kind: str, namespace: str, name: str) -> Body | None:
+        try:
+            if kind == "Job":
+                resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
+            elif kind == "CronJob":
+                resp = await self.batch.read_namespaced_cron_job(
+                    name, namespace, _preload_content=False
+                )
+            else:
+                resp = await self.custom.get_namespaced_custom_object(
+                    c.GROUP, c.VERSION, namespace, c.PLURAL, name, _preload_content=False
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return await _json(resp)
+
+    async def replace_cronjob(self, obj: Body, observed: Body) -> Body:
+        meta = obj["metadata"]
+        body = {
+            **obj,
+            "metadata": {**meta, "resourceVersion": observed["metadata"].get("resourceVersion")},
+        }
+        resp = await self.batch.replace_namespaced_cron_job(
+            meta["name"], meta["namespace"], body, _preload_content=False
+        )
+        return await _json(resp)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await self.batch.delete_namespaced_job(
+                name, namespace, propagation_policy="Background", _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def termination_message(
+        self, namespace: str, job_name: str, succeeded: bool
+    ) -> str | None:
+        """The handler container's termination message in the Job's last finished pod."""
+        resp = await self.core.list_namespaced_pod(
+            namespace,
+            label_selector=f"batch.kubernetes.io/job-name={job_name}",
+            _preload_content=False,
+        )
+        pods = (await _json(resp)).get("items") or []
+        want = "Succeeded" if succeeded else "Failed"
+        candidates = [p for p in pods if (p.get("status") or {}).get("phase") == want] or pods
+        candidates.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        for pod in reversed(candidates):
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                if cs.get("name") != c.HANDLER_CONTAINER:
+                    continue
+                terminated = (cs.get("state") or {}).get("terminated") or (
+                    cs.get("lastState") or {}
+                ).get("terminated")
+                if terminated and terminated.get("message"):
+                    return str(terminated["message"])
+        return None
+
+    # --- BackgroundJobs ---
+    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
+        resp = await self.custom.patch_namespaced_custom_object_status(
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.PLURAL,
+            name,
+            {"status": status_patch},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+        )
+        return await _json(resp)
+
+    async def delete_bgj(self, namespace: str, name: str, uid: str) -> None:
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                c.GROUP,
+                c.VERSION,
+                namespace,
+                c.PLURAL,
+                name,
+                body={"preconditions": {"uid": uid}, "propagationPolicy": "Background"},
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    # --- Events ---
+    async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name'][:200]}.{uuid.uuid4().hex[:16]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": c.API_VERSION,
+                "kind": c.KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": etype,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "backgroundjobs-operator"},
+            "reportingComponent": "backgroundjobs.dev/operator",
+            "reportingInstance": "backgroundjobs-operator",
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "eventTime": now,
+            "action": reason,
+            "count": 1,
+        }
+        resp = await self.core.create_namespaced_event(
+            meta["namespace"], event, _preload_content=False
+        )
+        resp.release()

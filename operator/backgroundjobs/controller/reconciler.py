@@ -1,0 +1,475 @@
+"""The level-triggered reconciler: a cache fed by kopf's watch events, a keyed work queue,
+one timer heap for due times, and workers that gather inputs, call ``decide`` and apply
+the plan.
+
+Why not kopf's per-change handlers: they keep progress and diff-base annotations on every
+object (extra writes per job) and run one task per object. Here a reconciliation derives
+everything from the object's status and its observed Jobs, so a restart at any instant
+resumes without losing or duplicating a run: Job names are deterministic and a create that
+meets AlreadyExists adopts the existing Job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.controller import builders, metrics
+from backgroundjobs.controller.decisions import (
+    JobView,
+    Observed,
+    Plan,
+    decide,
+    invalid_spec_plan,
+    parse_spec,
+)
+from backgroundjobs.controller.kube import Kube, api_message
+from backgroundjobs.controller.schedule import parse_time
+from backgroundjobs.controller.settings import Settings
+
+Body = dict[str, Any]
+Key = tuple[str, str]
+log = logging.getLogger("backgroundjobs.operator")
+
+
+def _rv(body: Body) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _slim(body: Body) -> Body:
+    meta = dict(body.get("metadata") or {})
+    meta.pop("managedFields", None)
+    return {**body, "metadata": meta}
+
+
+@dataclass
+class Cache:
+    """What the watches have shown, indexed for the reconciler."""
+
+    bgjs: dict[Key, Body] = field(default_factory=dict)
+    jobs: dict[Key, dict[str, JobView]] = field(default_factory=lambda: defaultdict(dict))
+    job_meta: dict[tuple[str, str], tuple[Key, str]] = field(default_factory=dict)
+    cronjobs: dict[Key, Body] = field(default_factory=dict)
+    cronjob_owner: dict[Key, Key] = field(default_factory=dict)
+    children: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    parent_of: dict[Key, Key] = field(default_factory=dict)
+    active: dict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    queued: dict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+
+    def phases(self) -> Iterator[tuple[str, str]]:
+        for body in self.bgjs.values():
+            status = body.get("status") or {}
+            spec = body.get("spec") or {}
+            yield (status.get("phase") or "Pending", spec.get("queue") or "default")
+
+
+class WorkQueue:
+    """Keys to reconcile: deduplicated, one worker per key at a time, plus due-time timers."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._dirty: set[Key] = set()
+        self._processing: set[Key] = set()
+        self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
+
+    def add(self, key: Key) -> None:
+        if key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.put_nowait(key)
+
+    def add_at(self, key: Key, when: datetime) -> None:
+        """Reconcile ``key`` at wall-clock ``when`` (one asyncio timer per key, earliest wins)."""
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
+        at = loop.time() + delay
+        current = self._timers.get(key)
+        if (
+            current is not None
+            and not current[1].cancelled()
+            and current[0] <= at
+            and current[0] >= loop.time()
+        ):
+            return
+        if current is not None:
+            current[1].cancel()
+        self._timers[key] = (at, loop.call_at(at, self._fire, key))
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def forget(self, key: Key) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer[1].cancel()
+
+    async def get(self) -> Key:
+        key = await self._queue.get()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        return key
+
+    def done(self, key: Key) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.put_nowait(key)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+class Reconciler:
+    """Owns the cache, the queue and the workers."""
+
+    def __init__(self, settings: Settings, kube: Kube) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.cache = Cache()
+        self.queue = WorkQueue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._failures: dict[Key, int] = defaultdict(int)
+        self._background: set[asyncio.Task[None]] = set()
+        self._events = asyncio.Semaphore(16)
+        self.active = True
+        metrics.register_phase_source(self.cache.phases)
+
+    async def start(self) -> None:
+        for i in range(self.settings.workers):
+            self._workers.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
+        await self.kube.close()
+
+    # ---------------------------------------------------------------- watch events
+    def on_bgj_event(self, event: Body) -> None:
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event.get("type") == "DELETED":
+            self._forget_bgj(key)
+            return
+        self._store_bgj(key, obj)
+        self.queue.add(key)
+
+    def _store_bgj(self, key: Key, obj: Body) -> None:
+        cached = self.cache.bgjs.get(key)
+        if cached is not None and cached["metadata"].get("uid") == obj["metadata"].get("uid"):
+            if _rv(obj) and _rv(obj) < _rv(cached):
+                return  # an older event than what a patch response already told us
+        self.cache.bgjs[key] = _slim(obj)
+        after = ((obj.get("spec") or {}).get("after") or {}).get("name")
+        old_parent = self.cache.parent_of.get(key)
+        if after:
+            parent_key = (key[0], after)
+            if old_parent != parent_key:
+                if old_parent:
+                    self.cache.children[old_parent].discard(key[1])
+                self.cache.children[parent_key].add(key[1])
+                self.cache.parent_of[key] = parent_key
+
+    def _forget_bgj(self, key: Key) -> None:
+        body = self.cache.bgjs.pop(key, None)
+        self.queue.forget(key)
+        parent = self.cache.parent_of.pop(key, None)
+        if parent:
+            self.cache.children[parent].discard(key[1])
+        for keys in self.cache.active.values():
+            keys.discard(key)
+        for keys in self.cache.queued.values():
+            keys.discard(key)
+        if body is not None:
+            self._wake_children(key)
+
+    def on_job_event(self, event: Body) -> None:
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        key = self._owner_key(ns, meta)
+        if key is None:
+            return
+        queue_name = (meta.get("labels") or {}).get(c.LABEL_QUEUE, "default")
+        if event.get("type") == "DELETED":
+            self.cache.jobs[key].pop(name, None)
+            self.cache.job_meta.pop((ns, name), None)
+            self._release_slot(queue_name, key)
+        else:
+            view = JobView.from_body(obj)
+            self.cache.jobs[key][name] = view
+            self.cache.job_meta[(ns, name)] = (key, queue_name)
+            if view.finished:
+                self._release_slot(queue_name, key)
+            elif (meta.get("labels") or {}).get(c.LABEL_TYPE) != c.TYPE_RECURRING:
+                self.cache.active[queue_name].add(key)
+        self.queue.add(key)
+
+    def on_cronjob_event(self, event: Body) -> None:
+        obj = event.get("object") or {}
+        meta = obj.get("metadata") or {}
+        key = self._owner_key(meta.get("namespace", ""), meta)
+        if key is None:
+            return
+        cj_key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event.get("type") == "DELETED":
+            self.cache.cronjobs.pop(key, None)
+            self.cache.cronjob_owner.pop(cj_key, None)
+        else:
+            self.cache.cronjobs[key] = _slim(obj)
+            self.cache.cronjob_owner[cj_key] = key
+        self.queue.add(key)
+
+    def _owner_key(self, ns: str, meta: Body) -> Key | None:
+        for ref in meta.get("ownerReferences") or []:
+            if not ref.get("controller"):
+                continue
+            if ref.get("kind") == c.KIND and str(ref.get("apiVersion", "")).startswith(c.GROUP):
+                return (ns, ref["name"])
+            if ref.get("kind") == "CronJob":
+                owner = self.cache.cronjob_owner.get((ns, ref["name"]))
+                if owner is not None:
+                    return owner
+        label = (meta.get("labels") or {}).get(c.LABEL_NAME)
+        return (ns, label) if label else None
+
+    def _release_slot(self, queue_name: str, key: Key) -> None:
+        active = self.cache.active[queue_name]
+        if key in active:
+            active.discard(key)
+            for waiting in list(self.cache.queued[queue_name]):
+                self.queue.add(waiting)
+
+    def _wake_children(self, key: Key) -> None:
+        for child in list(self.cache.children.get(key, ())):
+            self.queue.add((key[0], child))
+
+    # ---------------------------------------------------------------- workers
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                if self.active:
+                    await self.reconcile(key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._failures[key] += 1
+                delay = min(60.0, 0.5 * 2 ** min(self._failures[key], 7))
+                reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
+                metrics.record("reconcile_errors", {"reason": reason}, 1)
+                log.warning("reconcile %s/%s failed (%s), retrying in %.1fs", *key, exc, delay)
+                self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
+            finally:
+                self.queue.done(key)
+
+    async def reconcile(self, key: Key) -> None:
+        body = self.cache.bgjs.get(key)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        ns, name = key
+        uid = body["metadata"].get("uid")
+        status = body.get("status") or {}
+        try:
+            spec = parse_spec(body)
+        except ValidationError:
+            spec = None
+
+        jobs = {n: v for n, v in self.cache.jobs.get(key, {}).items()}
+        cronjob = self.cache.cronjobs.get(key)
+        parent: Body | None = None
+        queue_full = False
+        reserved: str | None = None
+
+        if spec is not None and spec.job_type != c.TYPE_RECURRING:
+            jobs = {n: v for n, v in jobs.items() if v.owner_uid == uid}
+            run = int(status.get("runs") or 0)
+            current = builders.job_name(name, run) if run else None
+            if current and current not in jobs and status.get("phase") not in c.FINISHED_PHASES:
+                # Not seen yet (a watch lags a create, or the operator just started): ask.
+                found = await self.kube.get("Job", ns, current)
+                if found is not None and JobView.from_body(found).owner_uid == uid:
+                    self.on_job_event({"type": "ADDED", "object": found})
+                    jobs[current] = JobView.from_body(found)
+        if (
+            spec is not None
+            and spec.job_type == c.TYPE_RECURRING
+            and cronjob is None
+            and status.get("phase")
+        ):
+            found = await self.kube.get("CronJob", ns, builders.cronjob_name(name))
+            if found is not None:
+                self.on_cronjob_event({"type": "ADDED", "object": found})
+                cronjob = self.cache.cronjobs.get(key)
+        if spec is not None and spec.job_type == c.TYPE_RECURRING and cronjob is not None:
+            cj_uid = cronjob["metadata"].get("uid")
+            jobs = {n: v for n, v in jobs.items() if v.owner_uid in (uid, cj_uid)}
+        if spec is not None and spec.after is not None and not status.get("runs"):
+            parent_key = (ns, spec.after.name)
+            parent = self.cache.bgjs.get(parent_key)
+            if parent is None:
+                parent = await self.kube.get(c.KIND, ns, spec.after.name)
+                if parent is not None:
+                    self._store_bgj(parent_key, parent)
+        if spec is not None and spec.job_type != c.TYPE_RECURRING and not status.get("runs"):
+            limit = self.settings.queue(spec.queue).max_concurrency
+            if limit is not None:
+                active = self.cache.active[spec.queue]
+                queue_full = len(active - {key}) >= limit
+                if not queue_full and key not in active:
+                    active.add(key)  # reserve the slot before any await
+                    reserved = spec.queue
+
+        obs = Observed(
+            bgj=body,
+            now=datetime.now(UTC),
+            jobs=jobs,
+            cronjob=cronjob,
+            parent=parent,
+            queue_full=queue_full,
+        )
+        try:
+            plan = decide(obs, self.settings)
+            for _ in range(3):
+                if plan.need_termination is None:
+                    break
+                job = jobs[plan.need_termination]
+                obs.termination[job.name] = await self.kube.termination_message(
+                    ns, job.name, succeeded=job.complete
+                )
+                plan = decide(obs, self.settings)
+            await self._apply(key, body, plan, obs)
+        finally:
+            if reserved is not None and not (body.get("status") or {}).get("runs"):
+                latest = self.cache.bgjs.get(key) or {}
+                if not (latest.get("status") or {}).get("runs"):
+                    self.cache.active[reserved].discard(key)
+        if spec is not None:
+            queued = self.cache.queued[spec.queue]
+            if plan.status.get("phase") == "Queued":
+                queued.add(key)
+            else:
+                queued.discard(key)
+
+    async def _apply(self, key: Key, body: Body, plan: Plan, obs: Observed) -> None:
+        ns, name = key
+        for job_name in plan.delete_jobs:
+            await self.kube.delete_job(ns, job_name)
+        for obj in plan.create:
+            try:
+                created = await self.kube.create(obj)
+            except ApiException as exc:
+                if exc.status == 409:
+                    existing = await self.kube.get(obj["kind"], ns, obj["metadata"]["name"])
+                    owner = (existing or {}).get("metadata", {}).get("ownerReferences") or []
+                    if existing is None or not any(
+                        o.get("uid") == body["metadata"]["uid"] for o in owner
+                    ):
+                        log.info(
+                            "%s %s/%s belongs to an older object; waiting",
+                            obj["kind"],
+                            ns,
+                            obj["metadata"]["name"],
+                        )
+                        self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=2))
+                        return
+                    created = existing
+                elif exc.status in (400, 403, 422):
+                    plan = self._invalid(
+                        body,
+                        obs,
+                        f"the API server refused {obj['kind']} {obj['metadata']['name']}: {api_message(exc)}",
+                    )
+                    break
+                else:
+                    raise
+            if obj["kind"] == "Job":
+                self.on_job_event({"type": "ADDED", "object": created})
+            else:
+                self.on_cronjob_event({"type": "ADDED", "object": created})
+        if plan.replace_cronjob is not None and obs.cronjob is not None:
+            try:
+                replaced = await self.kube.replace_cronjob(plan.replace_cronjob, obs.cronjob)
+                self.on_cronjob_event({"type": "MODIFIED", "object": replaced})
+            except ApiException as exc:
+                if exc.status in (400, 422):
+                    plan = self._invalid(
+                        body, obs, f"the API server refused the CronJob update: {api_message(exc)}"
+                    )
+                elif exc.status == 409:
+                    self.queue.add(key)  # changed meanwhile: the watch brings the new one
+                else:
+                    raise
+
+        old_status = body.get("status") or {}
+        patch = _diff(old_status, plan.status)
+        old_phase = old_status.get("phase")
+        if patch:
+            updated = await self.kube.patch_status(ns, name, patch)
+            if updated:
+                self._store_bgj(key, updated)
+        for etype, reason, message in plan.events:
+            if etype == "Warning" or self.settings.events == "all":
+                self._post_event(body, etype, reason, message)
+        for metric in plan.metrics:
+            metrics.record(metric.name, metric.labels, metric.value)
+        if plan.status.get("phase") != old_phase or patch.get("result") is not None:
+            self._wake_children(key)
+        if plan.delete_self:
+            log.info("%s/%s: retention over, deleting", ns, name)
+            await self.kube.delete_bgj(ns, name, body["metadata"]["uid"])
+            return
+        if plan.requeue_at is not None:
+            self.queue.add_at(key, plan.requeue_at)
+
+    def _invalid(self, body: Body, obs: Observed, message: str) -> Plan:
+        return invalid_spec_plan(body, obs.now, self.settings, message)
+
+    def _post_event(self, body: Body, etype: str, reason: str, message: str) -> None:
+        async def post() -> None:
+            async with self._events:
+                try:
+                    await self.kube.post_event(body, etype, reason, message)
+                except Exception as exc:  # an Event is best effort, never a reason to fail
+                    log.debug(
+                        "event %s on %s not posted: %s", reason, body["metadata"]["name"], exc
+                    )
+
+        task = asyncio.create_task(post())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _diff(old: Body, new: Body) -> Body:
+    """A JSON merge patch turning ``old`` into ``new`` (removed keys become None)."""
+    patch: Body = {}
+    for k, v in new.items():
+        if old.get(k) != v:
+            patch[k] = v
+    for k in old:
+        if k not in new:
+            patch[k] = None
+    return patch
+
+
+__all__ = ["Cache", "Reconciler", "WorkQueue", "parse_time"]

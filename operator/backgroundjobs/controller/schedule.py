@@ -1,0 +1,65 @@
+"""Time arithmetic: due times of Delayed jobs and next runs of Recurring ones (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from backgroundjobs.api.durations import parse_duration
+from backgroundjobs.api.models import BackgroundJobSpec
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """Parse an RFC 3339 timestamp as Kubernetes writes it (``2026-01-02T03:04:05Z``)."""
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with a Z, at the precision kept (microseconds dropped when zero)."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def due_at(spec: BackgroundJobSpec, created: datetime) -> datetime | None:
+    """When a Delayed job is due; None for other types."""
+    if spec.run_at is not None:
+        run_at = spec.run_at
+        return run_at if run_at.tzinfo else run_at.replace(tzinfo=UTC)
+    if spec.delay:
+        return created + parse_duration(spec.delay)
+    return None
+
+
+class InvalidSchedule(ValueError):
+    """The cron expression or time zone cannot be used."""
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidSchedule(f"unknown time zone {name!r} in spec.timeZone") from exc
+
+
+def check_schedule(schedule: str, time_zone: str | None) -> None:
+    """Raise InvalidSchedule if croniter rejects the expression or the zone is unknown."""
+    zone(time_zone)
+    if len(schedule.split()) not in (1, 5) or (schedule.startswith("@") and " " in schedule):
+        raise InvalidSchedule(f"spec.schedule {schedule!r} must have 5 fields or be a macro")
+    if not croniter.is_valid(schedule):
+        raise InvalidSchedule(f"spec.schedule {schedule!r} is not a valid cron expression")
+
+
+def next_run(schedule: str, time_zone: str | None, after: datetime) -> datetime:
+    """The next run strictly after ``after``, computed in the job's time zone, returned in UTC."""
+    tz = zone(time_zone)
+    it = croniter(schedule, after.astimezone(tz))
+    nxt: datetime = it.get_next(datetime)
+    return nxt.astimezone(UTC)

@@ -1,0 +1,131 @@
+"""Operator configuration, read from ``BACKGROUNDJOBS_*`` environment variables (API.md §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from backgroundjobs import __version__
+from backgroundjobs.api.durations import parse_duration
+
+DEFAULT_IMAGE = f"backgroundjobs/examples:{__version__}"
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """What a queue maps to: a PriorityClass and a limit of concurrently running Jobs."""
+
+    priority_class_name: str | None = None
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the operator. Each attribute names its environment variable."""
+
+    namespaces: tuple[str, ...] = ()
+    """BACKGROUNDJOBS_NAMESPACES: comma-separated namespaces to watch; empty or ``*`` = all."""
+    default_image: str = DEFAULT_IMAGE
+    """BACKGROUNDJOBS_DEFAULT_IMAGE: image for jobs that name none."""
+    retention: timedelta = timedelta(hours=168)
+    """BACKGROUNDJOBS_RETENTION: how long finished jobs are kept when they set no ttlAfterFinished."""
+    queues: Mapping[str, QueueConfig] = field(default_factory=dict)
+    """BACKGROUNDJOBS_QUEUES: JSON ``{"critical": {"priorityClassName": "high", "maxConcurrency": 10}}``."""
+    metrics_port: int = 8080
+    """BACKGROUNDJOBS_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint."""
+    log_format: str = "text"
+    """BACKGROUNDJOBS_LOG_FORMAT: ``json`` or ``text``."""
+    workers: int = 32
+    """BACKGROUNDJOBS_WORKERS: reconciliations that may run at once."""
+    events: str = "all"
+    """BACKGROUNDJOBS_EVENTS: ``all`` posts an Event per transition; ``failures`` only Warnings."""
+    leader_election: bool = False
+    """BACKGROUNDJOBS_LEADER_ELECTION: take a coordination.k8s.io Lease before acting (HA)."""
+    lease_name: str = "backgroundjobs-operator"
+    """BACKGROUNDJOBS_LEASE_NAME: name of the Lease used for leader election."""
+    lease_namespace: str = "default"
+    """BACKGROUNDJOBS_LEASE_NAMESPACE: namespace of that Lease (the operator's own)."""
+    lease_duration: float = 15.0
+    """BACKGROUNDJOBS_LEASE_DURATION: seconds a leader's Lease lasts without renewal."""
+
+    def queue(self, name: str) -> QueueConfig:
+        return self.queues.get(name, QueueConfig())
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def _queues(text: str) -> dict[str, QueueConfig]:
+    if not text.strip():
+        return {}
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"BACKGROUNDJOBS_QUEUES is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError("BACKGROUNDJOBS_QUEUES must be a JSON object of queue name to config")
+    out: dict[str, QueueConfig] = {}
+    for name, cfg in raw.items():
+        if not isinstance(cfg, dict):
+            raise ValueError(f"BACKGROUNDJOBS_QUEUES[{name!r}] must be an object")
+        limit = cfg.get("maxConcurrency")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"BACKGROUNDJOBS_QUEUES[{name!r}].maxConcurrency must be an int >= 1")
+        out[name] = QueueConfig(cfg.get("priorityClassName"), limit)
+    return out
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from the environment; a bad value raises ValueError naming it."""
+    env = os.environ if env is None else env
+
+    def get(key: str, default: str = "") -> str:
+        return env.get(f"BACKGROUNDJOBS_{key}", default).strip()
+
+    namespaces_text = get("NAMESPACES")
+    namespaces = tuple(
+        n.strip() for n in namespaces_text.split(",") if n.strip() and n.strip() != "*"
+    )
+    log_format = get("LOG_FORMAT", "text").lower()
+    if log_format not in ("json", "text"):
+        raise ValueError("BACKGROUNDJOBS_LOG_FORMAT must be json or text")
+    events = get("EVENTS", "all").lower()
+    if events not in ("all", "failures"):
+        raise ValueError("BACKGROUNDJOBS_EVENTS must be all or failures")
+    try:
+        retention = parse_duration(get("RETENTION", "168h"))
+    except ValueError as exc:
+        raise ValueError(f"BACKGROUNDJOBS_RETENTION: {exc}") from exc
+    try:
+        metrics_port = int(get("METRICS_PORT", "8080"))
+        workers = int(get("WORKERS", "32"))
+        lease_duration = float(get("LEASE_DURATION", "15"))
+    except ValueError as exc:
+        raise ValueError(f"BACKGROUNDJOBS_* number: {exc}") from exc
+    return Settings(
+        namespaces=namespaces,
+        default_image=get("DEFAULT_IMAGE") or DEFAULT_IMAGE,
+        retention=retention,
+        queues=_queues(get("QUEUES")),
+        metrics_port=metrics_port,
+        log_format=log_format,
+        workers=max(1, workers),
+        events=events,
+        leader_election=get("LEADER_ELECTION", "false").lower() in ("1", "true", "yes"),
+        lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
+        lease_namespace=get("LEASE_NAMESPACE") or _own_namespace(),
+        lease_duration=lease_duration,
+    )
+
+
+def _own_namespace() -> str:
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
