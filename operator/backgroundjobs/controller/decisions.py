@@ -282,6 +282,16 @@ def is_invalid_for_generation(status: Body, generation: int | None) -> bool:
     )
 
 
+def _invalid_for_older_generation(status: Body, generation: int | None) -> bool:
+    failed = cond.get(list(status.get("conditions") or []), "Failed")
+    return bool(
+        failed
+        and failed.get("status") == "True"
+        and failed.get("reason") == "InvalidSpec"
+        and failed.get("observedGeneration") != generation
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Immediate, Delayed, Continuation: one Job per run
 # --------------------------------------------------------------------------------------------
@@ -293,6 +303,9 @@ def _decide_run(ctx: _Ctx, spec: BackgroundJobSpec) -> Plan:
     current = builders.job_name(ctx.name, run) if run else None
     job = ctx.obs.jobs.get(current) if current else None
     finished = st.get("phase") in c.FINISHED_PHASES
+    if finished and run == 0 and _invalid_for_older_generation(ctx.old, ctx.generation):
+        finished = False  # the spec was fixed after the API server refused the first Job
+        st.pop("finishedAt", None)
     actions = ctx.pending_actions()
 
     if "cancel" in actions:

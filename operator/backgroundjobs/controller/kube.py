@@ -36,7 +36,15 @@ async def new_api_client() -> client.ApiClient:
 
 
 async def _json(resp: Any) -> Body:
+    """The response body as a dict; an error status raises ApiException like the client does.
+
+    With ``_preload_content=False`` kubernetes_asyncio hands back any response, 4xx included.
+    """
     try:
+        if resp.status >= 400:
+            exc = ApiException(status=resp.status, reason=resp.reason)
+            exc.body = await resp.text()
+            raise exc
         data = await resp.json()
     finally:
         resp.release()
@@ -76,6 +84,7 @@ class Kube:
         return await _json(resp)
 
     async def get(self, kind: str, namespace: str, name: str) -> Body | None:
+        """The object, or None when it does not exist."""
         try:
             if kind == "Job":
                 resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
@@ -87,11 +96,11 @@ class Kube:
                 resp = await self.custom.get_namespaced_custom_object(
                     c.GROUP, c.VERSION, namespace, c.PLURAL, name, _preload_content=False
                 )
+            return await _json(resp)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return await _json(resp)
 
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body:
         meta = obj["metadata"]
@@ -106,8 +115,10 @@ class Kube:
 
     async def delete_job(self, namespace: str, name: str) -> None:
         try:
-            await self.batch.delete_namespaced_job(
-                name, namespace, propagation_policy="Background", _preload_content=False
+            await _json(
+                await self.batch.delete_namespaced_job(
+                    name, namespace, propagation_policy="Background", _preload_content=False
+                )
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -153,14 +164,16 @@ class Kube:
 
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None:
         try:
-            await self.custom.delete_namespaced_custom_object(
-                c.GROUP,
-                c.VERSION,
-                namespace,
-                c.PLURAL,
-                name,
-                body={"preconditions": {"uid": uid}, "propagationPolicy": "Background"},
-                _preload_content=False,
+            await _json(
+                await self.custom.delete_namespaced_custom_object(
+                    c.GROUP,
+                    c.VERSION,
+                    namespace,
+                    c.PLURAL,
+                    name,
+                    body={"preconditions": {"uid": uid}, "propagationPolicy": "Background"},
+                    _preload_content=False,
+                )
             )
         except ApiException as exc:
             if exc.status not in (404, 409):

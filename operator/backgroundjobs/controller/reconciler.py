@@ -278,7 +278,13 @@ class Reconciler:
                 delay = min(60.0, 0.5 * 2 ** min(self._failures[key], 7))
                 reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
                 metrics.record("reconcile_errors", {"reason": reason}, 1)
-                log.warning("reconcile %s/%s failed (%s), retrying in %.1fs", *key, exc, delay)
+                log.warning(
+                    "reconcile %s/%s failed (%s), retrying in %.1fs",
+                    *key,
+                    exc,
+                    delay,
+                    exc_info=self._failures[key] == 1,
+                )
                 self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
             finally:
                 self.queue.done(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
@@ -55,11 +55,19 @@ def check_schedule(schedule: str, time_zone: str | None) -> None:
         raise InvalidSchedule(f"spec.schedule {schedule!r} must have 5 fields or be a macro")
     if not croniter.is_valid(schedule):
         raise InvalidSchedule(f"spec.schedule {schedule!r} is not a valid cron expression")
+    # A valid expression may still never match (0 0 30 2 *): next_run would raise.
+    next_run(schedule, "UTC", _REFERENCE)
+
+
+_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def next_run(schedule: str, time_zone: str | None, after: datetime) -> datetime:
     """The next run strictly after ``after``, computed in the job's time zone, returned in UTC."""
     tz = zone(time_zone)
-    it = croniter(schedule, after.astimezone(tz))
-    nxt: datetime = it.get_next(datetime)
+    try:
+        it = croniter(schedule, after.astimezone(tz))
+        nxt: datetime = it.get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidSchedule(f"spec.schedule {schedule!r} never matches a date") from exc
     return nxt.astimezone(UTC)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from backgroundjobs import __version__
 from backgroundjobs.api.durations import parse_duration
@@ -73,7 +74,9 @@ def _queues(text: str) -> dict[str, QueueConfig]:
         if not isinstance(cfg, dict):
             raise ValueError(f"BACKGROUNDJOBS_QUEUES[{name!r}] must be an object")
         limit = cfg.get("maxConcurrency")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
             raise ValueError(f"BACKGROUNDJOBS_QUEUES[{name!r}].maxConcurrency must be an int >= 1")
         out[name] = QueueConfig(cfg.get("priorityClassName"), limit)
     return out
@@ -100,12 +103,30 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retention = parse_duration(get("RETENTION", "168h"))
     except ValueError as exc:
         raise ValueError(f"BACKGROUNDJOBS_RETENTION: {exc}") from exc
-    try:
-        metrics_port = int(get("METRICS_PORT", "8080"))
-        workers = int(get("WORKERS", "32"))
-        lease_duration = float(get("LEASE_DURATION", "15"))
-    except ValueError as exc:
-        raise ValueError(f"BACKGROUNDJOBS_* number: {exc}") from exc
+
+    def number(key: str, default: str, kind: type[int] | type[float], minimum: float) -> Any:
+        text = get(key, default)
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or value != value:  # value != value: NaN
+            raise ValueError(
+                f"BACKGROUNDJOBS_{key} must be {'an integer' if kind is int else 'a number'}"
+                f" >= {minimum:g}, not {text!r}"
+            )
+        return value
+
+    metrics_port = number("METRICS_PORT", "8080", int, 0)
+    if metrics_port > 65535:
+        raise ValueError(f"BACKGROUNDJOBS_METRICS_PORT must be a port <= 65535, not {metrics_port}")
+    workers = number("WORKERS", "32", int, 1)
+    lease_duration = number("LEASE_DURATION", "15", float, 1)
+    leader_election_text = get("LEADER_ELECTION", "false").lower()
+    if leader_election_text not in ("1", "true", "yes", "0", "false", "no", ""):
+        raise ValueError(
+            f"BACKGROUNDJOBS_LEADER_ELECTION must be true or false, not {leader_election_text!r}"
+        )
     return Settings(
         namespaces=namespaces,
         default_image=get("DEFAULT_IMAGE") or DEFAULT_IMAGE,
@@ -113,9 +134,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         queues=_queues(get("QUEUES")),
         metrics_port=metrics_port,
         log_format=log_format,
-        workers=max(1, workers),
+        workers=workers,
         events=events,
-        leader_election=get("LEADER_ELECTION", "false").lower() in ("1", "true", "yes"),
+        leader_election=leader_election_text in ("1", "true", "yes"),
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or _own_namespace(),
         lease_duration=lease_duration,
