@@ -33,8 +33,13 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def manifest(name: str, handler: str = "test.echo", annotations: dict[str, str] | None = None,
-             pod_annotations: dict[str, str] | None = None, **spec: Any) -> Body:
+def manifest(
+    name: str,
+    handler: str = "test.echo",
+    annotations: dict[str, str] | None = None,
+    pod_annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> Body:
     """A BackgroundJob manifest; ``pod_annotations`` drive the kwok pod outcome."""
     body_spec: Body = {"handler": handler, **spec}
     if pod_annotations:
@@ -56,18 +61,24 @@ class Jobs:
         self.core = client.CoreV1Api(api)
 
     def create(self, body: Body) -> Body:
-        return self.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, self.ns, c.PLURAL, body)  # type: ignore[no-any-return]
+        return self.custom.create_namespaced_custom_object(
+            c.GROUP, c.VERSION, self.ns, c.PLURAL, body
+        )  # type: ignore[no-any-return]
 
     def get(self, name: str) -> Body | None:
         try:
-            return self.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, self.ns, c.PLURAL, name)  # type: ignore[no-any-return]
+            return self.custom.get_namespaced_custom_object(
+                c.GROUP, c.VERSION, self.ns, c.PLURAL, name
+            )  # type: ignore[no-any-return]
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def patch(self, name: str, patch: Body) -> Body:
-        return self.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, self.ns, c.PLURAL, name, patch)  # type: ignore[no-any-return]
+        return self.custom.patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, self.ns, c.PLURAL, name, patch
+        )  # type: ignore[no-any-return]
 
     def annotate(self, name: str, key: str, value: str) -> Body:
         return self.patch(name, {"metadata": {"annotations": {key: value}}})
@@ -92,7 +103,9 @@ class Jobs:
         return wait_for(f"{self.ns}/{name} to reach {phases}", probe, timeout)
 
     def jobs(self, bgj_name: str | None = None) -> list[Any]:
-        selector = f"{c.LABEL_NAME}={bgj_name}" if bgj_name else f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+        selector = (
+            f"{c.LABEL_NAME}={bgj_name}" if bgj_name else f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+        )
         return list(self.batch.list_namespaced_job(self.ns, label_selector=selector).items)
 
     def job(self, name: str) -> Any | None:
@@ -105,14 +118,16 @@ class Jobs:
 
     def pods(self, job_name: str) -> list[Any]:
         return list(
-            self.core.list_namespaced_pod(self.ns, label_selector=f"batch.kubernetes.io/job-name={job_name}").items
+            self.core.list_namespaced_pod(
+                self.ns, label_selector=f"batch.kubernetes.io/job-name={job_name}"
+            ).items
         )
 
     def events(self, name: str) -> list[Any]:
         evs = self.core.list_namespaced_event(
             self.ns, field_selector=f"involvedObject.kind={c.KIND},involvedObject.name={name}"
         ).items
-        return sorted(evs, key=lambda e: (e.event_time or e.last_timestamp or e.first_timestamp))
+        return sorted(evs, key=lambda e: e.event_time or e.last_timestamp or e.first_timestamp)
 
     def event_reasons(self, name: str) -> list[str]:
         return [e.reason for e in self.events(name)]

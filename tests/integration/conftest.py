@@ -16,7 +16,6 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
 from tests.integration.bgj import Jobs, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +45,9 @@ def crd(api_client: client.ApiClient) -> dict:
 
     def established() -> bool:
         crd = ext.read_custom_resource_definition(name)
-        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+        return any(
+            c.type == "Established" and c.status == "True" for c in crd.status.conditions or []
+        )
 
     wait_for("the CRD to be Established", established, timeout=60)
     time.sleep(1)  # discovery catches up
@@ -54,9 +55,11 @@ def crd(api_client: client.ApiClient) -> dict:
 
 
 class OperatorProcess:
-    """The operator as a subprocess (``python -m backgroundjobs.controller``) that tests can kill."""
+    """The operator as a subprocess (python -m backgroundjobs.controller) that tests can kill."""
 
-    def __init__(self, kubeconfig: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kubeconfig: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_dir / "operator.log"
         self.extra_env = extra_env or {}
@@ -81,16 +84,29 @@ class OperatorProcess:
         log.write(f"\n===== operator start #{self.starts} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backgroundjobs.controller", "--all-namespaces",
-             "--liveness", f"http://127.0.0.1:{self.health_port}/healthz"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            [
+                sys.executable,
+                "-m",
+                "backgroundjobs.controller",
+                "--all-namespaces",
+                "--liveness",
+                f"http://127.0.0.1:{self.health_port}/healthz",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
         )
 
         def healthy() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"operator exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=1
+                ) as r:
                     return bool(r.status == 200)
             except OSError:
                 return False
@@ -112,7 +128,9 @@ class OperatorProcess:
                 self.kill()
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
             return str(r.read().decode())
 
     def log_tail(self, lines: int = 60) -> str:
@@ -123,7 +141,9 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(kubeconfig: str, crd: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    kubeconfig: str, crd: dict, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """The operator running against the test cluster for the whole session."""
     op = OperatorProcess(
         kubeconfig,

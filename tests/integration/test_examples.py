@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.integration.bgj import Jobs
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
 
 pytestmark = pytest.mark.integration

@@ -39,7 +39,8 @@ def _cel_re(pattern: str) -> str:
     return "'" + pattern.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def _cel(rule: str, message: str, field_path: str | None = None) -> Any:
+    """One CEL ``x-kubernetes-validations`` rule (typed Any: pydantic's JsonDict is invariant)."""
     out = {"rule": rule, "message": message}
     if field_path:
         out["fieldPath"] = field_path
@@ -55,7 +56,8 @@ def _duration_rule(field: str, minimum: str = "0s", inclusive: bool = False) -> 
     return {
         "x-kubernetes-validations": [
             _cel(
-                f"self.matches({_cel_re(DURATION_PATTERN)}) && duration(self) {cmp} duration('{minimum}')",
+                f"self.matches({_cel_re(DURATION_PATTERN)})"
+                f" && duration(self) {cmp} duration('{minimum}')",
                 f"{field} must be a {what} duration such as 90s, 15m or 1h30m",
             )
         ],
@@ -113,7 +115,7 @@ class After(_Model):
 _WHEN_FIELDS = "[has(self.delay), has(self.runAt), has(self.schedule), has(self.after)]"
 _SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history")
 
-SPEC_RULES: list[dict[str, str]] = [
+SPEC_RULES: list[Any] = [
     _cel(
         f"{_WHEN_FIELDS}.filter(x, x).size() <= 1",
         "at most one of spec.delay, spec.runAt, spec.schedule and spec.after may be set"
@@ -135,7 +137,7 @@ SPEC_RULES: list[dict[str, str]] = [
     ),
 ]
 
-ROOT_RULES: list[dict[str, str]] = [
+ROOT_RULES: list[Any] = [
     _cel(
         "!has(self.spec.after) || self.spec.after.name != self.metadata.name",
         "spec.after.name cannot name the job itself",
@@ -145,7 +147,7 @@ ROOT_RULES: list[dict[str, str]] = [
 
 
 class BackgroundJobSpec(_Model):
-    """What to run, and when. The type follows from which of delay, runAt, schedule, after is set."""
+    """What to run, and when. The type follows from which of delay/runAt, schedule, after is set."""
 
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
 
@@ -171,8 +173,8 @@ class BackgroundJobSpec(_Model):
         default_factory=list,
         description="Positional arguments (JSON values). args and kwargs together: at most 64 KiB.",
     )
-    kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Keyword arguments (a JSON object)."
+    handler_kwargs: dict[str, Any] = Field(
+        default_factory=dict, alias="kwargs", description="Keyword arguments (a JSON object)."
     )
     image: str | None = Field(
         None,

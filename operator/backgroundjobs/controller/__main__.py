@@ -32,17 +32,25 @@ def run(argv: list[str] | None = None) -> int:
 
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
     if cfg.log_format == "json":
-        fmt = '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+        fmt = (
+            '{"time":"%(asctime)s","level":"%(levelname)s",'
+            '"logger":"%(name)s","message":"%(message)s"}'
+        )
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format=fmt)
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     namespaces = args.namespace or ([] if args.all_namespaces else list(cfg.namespaces))
+    settings = kopf.OperatorSettings()
+    # Watching only listed namespaces needs no cluster-wide list/watch of Namespaces and
+    # CRDs (kopf's scanning), so the namespaced RBAC stays namespaced.
+    settings.scanning.disabled = bool(namespaces)
     asyncio.run(
         kopf.operator(
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
             liveness_endpoint=args.liveness or None,
+            settings=settings,
         )
     )
     return 0

@@ -85,7 +85,7 @@ def handler_env(
     env = [
         {"name": c.ENV_HANDLER, "value": spec.handler},
         {"name": c.ENV_ARGS, "value": json.dumps(spec.args, separators=(",", ":"))},
-        {"name": c.ENV_KWARGS, "value": json.dumps(spec.kwargs, separators=(",", ":"))},
+        {"name": c.ENV_KWARGS, "value": json.dumps(spec.handler_kwargs, separators=(",", ":"))},
         {"name": c.ENV_NAME, "value": meta["name"]},
         {"name": c.ENV_NAMESPACE, "value": meta.get("namespace", "")},
         {"name": c.ENV_RUN, "value": str(run)},

@@ -7,6 +7,7 @@ does I/O, so every transition is unit-tested without a cluster.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from dataclasses import dataclass, field
@@ -255,10 +256,8 @@ def decide(obs: Observed, settings: Settings) -> Plan:
 def invalid_spec_plan(bgj: Body, now: datetime, settings: Settings, message: str) -> Plan:
     """The plan for a job whose children the API server refused: Failed/InvalidSpec, no retry."""
     ctx = _Ctx(Observed(bgj=bgj, now=now), settings)
-    try:
+    with contextlib.suppress(ValidationError):
         ctx.st["type"] = parse_spec(bgj).job_type
-    except ValidationError:
-        pass
     if is_invalid_for_generation(ctx.old, ctx.generation):
         return ctx.plan
     return ctx.invalid_spec(message)
@@ -608,7 +607,8 @@ def _wait_for_parent(ctx: _Ctx, spec: BackgroundJobSpec) -> Plan | None:
         parent_spec = None
     if parent_spec is not None and parent_spec.job_type == c.TYPE_RECURRING:
         return ctx.invalid_spec(
-            f"spec.after.name: parent {parent_name} is Recurring; a continuation needs a one-off parent"
+            f"spec.after.name: parent {parent_name} is Recurring;"
+            " a continuation needs a one-off parent"
         )
 
     outcome = parent_outcome(parent)

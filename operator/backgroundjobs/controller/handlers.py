@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller import metrics
+from backgroundjobs.controller import leader, metrics
 from backgroundjobs.controller import settings as config
 from backgroundjobs.controller.kube import Kube, new_api_client
 from backgroundjobs.controller.reconciler import Reconciler
@@ -37,6 +37,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     reconciler = Reconciler(cfg, Kube(await new_api_client()))
+    if cfg.leader_election:
+        memo["elector"] = await leader.elect(reconciler, cfg)  # acts only while it leads
     await reconciler.start()
     memo["reconciler"] = reconciler
     metrics.serve(cfg.metrics_port)
@@ -50,24 +52,27 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    elector: leader.LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        await elector.stop()  # stop acting and release the Lease: a standby takes over now
     reconciler: Reconciler | None = memo.get("reconciler")
     if reconciler is not None:
         await reconciler.stop()
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def backgroundjob_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_bgj_event(event)
+def backgroundjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_bgj_event(dict(event))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
-def job_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_job_event(event)
+def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_job_event(dict(event))
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)
-def cronjob_event(event: dict[str, Any], memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_cronjob_event(event)
+def cronjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["reconciler"].on_cronjob_event(dict(event))
 
 
 @kopf.on.probe(id="queue")

@@ -26,7 +26,7 @@ MERGE_PATCH = "application/merge-patch+json"
 async def new_api_client() -> client.ApiClient:
     """An API client from the in-cluster service account, else the kubeconfig."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
         return client.ApiClient()
     except config.ConfigException:
         cfg = client.Configuration()
@@ -54,7 +54,7 @@ async def _json(resp: Any) -> Body:
 def api_message(exc: ApiException) -> str:
     """The API server's own message from an error response."""
     try:
-        body = json.loads(exc.body)
+        body = json.loads(str(exc.body))
         return str(body.get("message") or exc.reason)
     except (TypeError, ValueError):
         return str(exc.body or exc.reason)
@@ -65,9 +65,10 @@ class Kube:
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        self.batch = client.BatchV1Api(api)
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        # Typed as Any: these calls send and receive raw JSON dicts, not the client's models.
+        self.batch: Any = client.BatchV1Api(api)
+        self.core: Any = client.CoreV1Api(api)
+        self.custom: Any = client.CustomObjectsApi(api)
 
     async def close(self) -> None:
         await self.api.close()

@@ -175,9 +175,11 @@ class Reconciler:
 
     def _store_bgj(self, key: Key, obj: Body) -> None:
         cached = self.cache.bgjs.get(key)
-        if cached is not None and cached["metadata"].get("uid") == obj["metadata"].get("uid"):
-            if _rv(obj) and _rv(obj) < _rv(cached):
-                return  # an older event than what a patch response already told us
+        same_object = cached is not None and cached["metadata"].get("uid") == obj["metadata"].get(
+            "uid"
+        )
+        if same_object and cached is not None and _rv(obj) and _rv(obj) < _rv(cached):
+            return  # an older event than what a patch response already told us
         self.cache.bgjs[key] = _slim(obj)
         after = ((obj.get("spec") or {}).get("after") or {}).get("name")
         old_parent = self.cache.parent_of.get(key)
@@ -330,10 +332,16 @@ class Reconciler:
         if spec is not None and spec.job_type == c.TYPE_RECURRING and cronjob is not None:
             cj_uid = cronjob["metadata"].get("uid")
             jobs = {n: v for n, v in jobs.items() if v.owner_uid in (uid, cj_uid)}
-        if spec is not None and spec.after is not None and not status.get("runs"):
+        if spec is not None and spec.after is not None:
+            # Before the first run: to decide whether to start. On a requeue: for the
+            # parent's result (BACKGROUNDJOBS_PARENT_RESULT), which a new run gets again.
             parent_key = (ns, spec.after.name)
             parent = self.cache.bgjs.get(parent_key)
-            if parent is None:
+            requeue = (body["metadata"].get("annotations") or {}).get(c.ANNOTATION_REQUEUE)
+            requeue_pending = requeue and requeue != (status.get("handledActions") or {}).get(
+                "requeue"
+            )
+            if parent is None and (not status.get("runs") or requeue_pending):
                 parent = await self.kube.get(c.KIND, ns, spec.after.name)
                 if parent is not None:
                     self._store_bgj(parent_key, parent)
@@ -404,7 +412,8 @@ class Reconciler:
                     plan = self._invalid(
                         body,
                         obs,
-                        f"the API server refused {obj['kind']} {obj['metadata']['name']}: {api_message(exc)}",
+                        f"the API server refused {obj['kind']} {obj['metadata']['name']}:"
+                        f" {api_message(exc)}",
                     )
                     break
                 else:

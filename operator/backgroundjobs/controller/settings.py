@@ -32,9 +32,10 @@ class Settings:
     default_image: str = DEFAULT_IMAGE
     """BACKGROUNDJOBS_DEFAULT_IMAGE: image for jobs that name none."""
     retention: timedelta = timedelta(hours=168)
-    """BACKGROUNDJOBS_RETENTION: how long finished jobs are kept when they set no ttlAfterFinished."""
+    """BACKGROUNDJOBS_RETENTION: how long finished jobs are kept (unless ttlAfterFinished)."""
     queues: Mapping[str, QueueConfig] = field(default_factory=dict)
-    """BACKGROUNDJOBS_QUEUES: JSON ``{"critical": {"priorityClassName": "high", "maxConcurrency": 10}}``."""
+    """BACKGROUNDJOBS_QUEUES: JSON ``{"critical": {"priorityClassName": "high",
+    "maxConcurrency": 10}}``."""
     metrics_port: int = 8080
     """BACKGROUNDJOBS_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint."""
     log_format: str = "text"
