@@ -4,6 +4,8 @@ k8s.io/kubernetes' own go.mod replaces every k8s.io/* staging module with a loca
 (./staging/src/k8s.io/...). Replacements in a dependency are ignored, so a consumer must
 replace each of those modules with its published v0.X.Y release. The list is read from
 kubernetes' go.mod so it never drifts from the version being built.
+
+Usage: k8s_consumer_gomod.py KUBERNETES_GO_MOD K8S_VERSION STAGING_VERSION
 """
 
 from __future__ import annotations
@@ -11,26 +13,27 @@ from __future__ import annotations
 import re
 import sys
 
+_STAGING_REPLACE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", re.M)
+_GO_DIRECTIVE = re.compile(r"^go\s+(\S+)", re.M)
+
 
 def staging_modules(gomod_text: str) -> list[str]:
-    mods = set()
-    for m in re.finditer(r"^\s*(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", gomod_text, re.M):
-        mods.add(m.group(1))
-    return sorted(mods)
+    """The k8s.io/* modules that kubernetes' go.mod replaces with ./staging/ paths, sorted."""
+    return sorted({m.group(1) for m in _STAGING_REPLACE.finditer(gomod_text)})
 
 
 def go_directive(gomod_text: str) -> str:
-    m = re.search(r"^go\s+(\S+)", gomod_text, re.M)
+    """The go.mod's `go` version (the consumer needs at least the same)."""
+    m = _GO_DIRECTIVE.search(gomod_text)
     return m.group(1) if m else "1.24"
 
 
-def main() -> None:
-    path, k8s_version, staging_version = sys.argv[1:4]
-    text = open(path, encoding="utf-8").read()
-    mods = staging_modules(text)
+def consumer_gomod(gomod_text: str, k8s_version: str, staging_version: str) -> str:
+    """A go.mod requiring k8s.io/kubernetes and pinning every staging module it replaces."""
+    mods = staging_modules(gomod_text)
     if not mods:
-        sys.exit(f"no staging replacements found in {path}")
-    out = ["module local/kubernetes-build", "", f"go {go_directive(text)}", ""]
+        raise ValueError("no './staging/' replacements found: is this k8s.io/kubernetes' go.mod?")
+    out = ["module local/kubernetes-build", "", f"go {go_directive(gomod_text)}", ""]
     out.append("require (")
     out.append(f"\tk8s.io/kubernetes {k8s_version}")
     out += [f"\t{m} {staging_version}" for m in mods]
@@ -39,8 +42,23 @@ def main() -> None:
     out.append("replace (")
     out += [f"\t{m} => {m} {staging_version}" for m in mods]
     out.append(")")
-    print("\n".join(out))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    path, k8s_version, staging_version = argv
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        sys.stdout.write(consumer_gomod(text, k8s_version, staging_version))
+    except ValueError as e:
+        print(f"{path}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -253,7 +253,7 @@ def test_ttl_after_finished_deletes_record_and_jobs(bgjobs: Jobs) -> None:
     bgjobs.create(manifest("short-lived", ttlAfterFinished="3s"))
     wait_for("the record to be deleted", lambda: bgjobs.get("short-lived") is None, timeout=60)
     # it was deleted because it finished (the Events outlive the record)
-    assert "Succeeded" in bgjobs.event_reasons("short-lived")
+    wait_for("its Succeeded event", lambda: "Succeeded" in bgjobs.event_reasons("short-lived"))
     wait_for("its Job to be collected", lambda: bgjobs.job("short-lived-1") is None, timeout=60)
 
 
