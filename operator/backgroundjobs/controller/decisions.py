@@ -237,6 +237,15 @@ class _Ctx:
         ):
             self.plan.event(WARNING, "InvalidSpec", message)
             self.plan.metrics.append(Metric("reconcile_errors", {"reason": "InvalidSpec"}))
+        if self.st.get("type") != c.TYPE_RECURRING:
+            # a failed one-off job: finished now, so retention deletes it in time
+            self.st.setdefault("finishedAt", self.now_s)
+            ttl_text = (self.bgj.get("spec") or {}).get("ttlAfterFinished")
+            try:
+                ttl = parse_duration(ttl_text) if ttl_text else self.settings.retention
+            except ValueError:
+                ttl = self.settings.retention
+            _expire(self, ttl)
         return self.plan
 
 
@@ -248,6 +257,12 @@ def decide(obs: Observed, settings: Settings) -> Plan:
     except ValidationError as exc:
         return ctx.invalid_spec(_validation_message(exc))
     ctx.st["type"] = spec.job_type
+    size = len(json.dumps(spec.args)) + len(json.dumps(spec.handler_kwargs))
+    if size > c.MAX_ARGS_BYTES:
+        return ctx.invalid_spec(
+            f"spec.args and spec.kwargs take {size} bytes as JSON; the limit is"
+            f" {c.MAX_ARGS_BYTES} (pass a reference to the data instead)"
+        )
     if spec.job_type == c.TYPE_RECURRING:
         return _decide_recurring(ctx, spec)
     return _decide_run(ctx, spec)
@@ -379,6 +394,9 @@ def _before_first_run(ctx: _Ctx, spec: BackgroundJobSpec, trigger_now: bool) -> 
         return plan
     ctx.unset("Suspended", "Resumed", "spec.suspend is false")
 
+    scheduled = cond.get(ctx.conditions, "Scheduled") or {}
+    triggered_before = scheduled.get("reason") == "Triggered" and scheduled.get("status") == "False"
+    trigger_now = trigger_now or triggered_before  # a trigger held by a full queue still holds
     due: datetime | None = None
     if spec.job_type == c.TYPE_DELAYED:
         created = parse_time(ctx.meta.get("creationTimestamp")) or ctx.now
@@ -386,7 +404,8 @@ def _before_first_run(ctx: _Ctx, spec: BackgroundJobSpec, trigger_now: bool) -> 
         assert due is not None
         due_s = format_time(due)
         if trigger_now:
-            plan.event(NORMAL, "Triggered", f"started now instead of at {due_s}")
+            if not triggered_before:
+                plan.event(NORMAL, "Triggered", f"started now instead of at {due_s}")
             ctx.set("Scheduled", False, "Triggered", "started by backgroundjobs.dev/trigger")
         elif ctx.now < due:
             if ctx.old_phase != "Scheduled":
@@ -527,12 +546,17 @@ def _finish_metrics(
 
 
 def _retention(ctx: _Ctx, spec: BackgroundJobSpec) -> Plan:
-    finished_at = parse_time(ctx.st.get("finishedAt")) or ctx.now
     ttl = (
         parse_duration(spec.ttl_after_finished)
         if spec.ttl_after_finished
         else ctx.settings.retention
     )
+    return _expire(ctx, ttl)
+
+
+def _expire(ctx: _Ctx, ttl: timedelta) -> Plan:
+    """Delete the finished job once ``ttl`` has passed since it finished; else look again then."""
+    finished_at = parse_time(ctx.st.get("finishedAt")) or ctx.now
     expires = finished_at + ttl
     if ctx.now >= expires:
         ctx.plan.delete_self = True

@@ -1,0 +1,150 @@
+"""Operator configuration from BACKGROUNDJOBS_* environment variables (API.md §6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from backgroundjobs import __version__
+from backgroundjobs.controller.settings import DEFAULT_IMAGE, QueueConfig, Settings, load
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_from_an_empty_environment() -> None:
+    s = load({})
+    assert s.namespaces == ()
+    assert s.clusterwide
+    assert s.default_image == DEFAULT_IMAGE
+    assert s.default_image.endswith(f":{__version__}")
+    assert s.retention == timedelta(hours=168)
+    assert dict(s.queues) == {}
+    assert s.metrics_port == 8080
+    assert s.log_format == "text"
+    assert s.workers == 32
+    assert s.events == "all"
+    assert s.leader_election is False
+    assert s.lease_name == "backgroundjobs-operator"
+    assert s.lease_duration == 15.0
+
+
+def test_load_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKGROUNDJOBS_RETENTION", "2h")
+    monkeypatch.setenv("BACKGROUNDJOBS_DEFAULT_IMAGE", "registry.local/jobs:1")
+    s = load()
+    assert s.retention == timedelta(hours=2)
+    assert s.default_image == "registry.local/jobs:1"
+
+
+def test_every_value_parsed() -> None:
+    s = load(
+        {
+            "BACKGROUNDJOBS_NAMESPACES": " shop , billing,,",
+            "BACKGROUNDJOBS_DEFAULT_IMAGE": " example.com/img:2 ",
+            "BACKGROUNDJOBS_RETENTION": "1h30m",
+            "BACKGROUNDJOBS_QUEUES": (
+                '{"critical": {"priorityClassName": "high", "maxConcurrency": 10},'
+                ' "bulk": {"maxConcurrency": 2}, "plain": {}}'
+            ),
+            "BACKGROUNDJOBS_METRICS_PORT": "9090",
+            "BACKGROUNDJOBS_LOG_FORMAT": "JSON",
+            "BACKGROUNDJOBS_WORKERS": "4",
+            "BACKGROUNDJOBS_EVENTS": "failures",
+            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
+            "BACKGROUNDJOBS_LEASE_NAME": "my-lease",
+            "BACKGROUNDJOBS_LEASE_NAMESPACE": "ops",
+            "BACKGROUNDJOBS_LEASE_DURATION": "7.5",
+        }
+    )
+    assert s.namespaces == ("shop", "billing")
+    assert not s.clusterwide
+    assert s.default_image == "example.com/img:2"
+    assert s.retention == timedelta(minutes=90)
+    assert s.queue("critical") == QueueConfig("high", 10)
+    assert s.queue("bulk") == QueueConfig(None, 2)
+    assert s.queue("plain") == QueueConfig(None, None)
+    assert s.queue("unknown") == QueueConfig(None, None)
+    assert s.metrics_port == 9090
+    assert s.log_format == "json"
+    assert s.workers == 4
+    assert s.events == "failures"
+    assert s.leader_election is True
+    assert s.lease_name == "my-lease"
+    assert s.lease_namespace == "ops"
+    assert s.lease_duration == 7.5
+
+
+@pytest.mark.parametrize("value", ["", "*", " * ", "*,"])
+def test_all_namespaces(value: str) -> None:
+    s = load({"BACKGROUNDJOBS_NAMESPACES": value})
+    assert s.namespaces == ()
+    assert s.clusterwide
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("yes", True), ("TRUE", True), ("false", False), ("0", False), ("no", False)],
+)
+def test_leader_election_booleans(value: str, expected: bool) -> None:
+    assert load({"BACKGROUNDJOBS_LEADER_ELECTION": value}).leader_election is expected
+
+
+def test_metrics_port_zero_disables() -> None:
+    assert load({"BACKGROUNDJOBS_METRICS_PORT": "0"}).metrics_port == 0
+
+
+def test_queues_blank_is_empty() -> None:
+    assert dict(load({"BACKGROUNDJOBS_QUEUES": "  "}).queues) == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("LOG_FORMAT", "xml", r"BACKGROUNDJOBS_LOG_FORMAT must be json or text"),
+        ("EVENTS", "some", r"BACKGROUNDJOBS_EVENTS must be all or failures"),
+        ("RETENTION", "7d", r"BACKGROUNDJOBS_RETENTION: invalid duration '7d'"),
+        ("RETENTION", "-1h", r"BACKGROUNDJOBS_RETENTION: invalid duration"),
+        ("QUEUES", "{not json", r"BACKGROUNDJOBS_QUEUES is not valid JSON"),
+        ("QUEUES", "[1, 2]", r"BACKGROUNDJOBS_QUEUES must be a JSON object"),
+        ("QUEUES", '{"critical": 5}', r"BACKGROUNDJOBS_QUEUES\['critical'\] must be an object"),
+        (
+            "QUEUES",
+            '{"critical": {"maxConcurrency": 0}}',
+            r"BACKGROUNDJOBS_QUEUES\['critical'\]\.maxConcurrency must be an int >= 1",
+        ),
+        (
+            "QUEUES",
+            '{"critical": {"maxConcurrency": "10"}}',
+            r"BACKGROUNDJOBS_QUEUES\['critical'\]\.maxConcurrency",
+        ),
+        (
+            "QUEUES",
+            '{"critical": {"maxConcurrency": 2.5}}',
+            r"BACKGROUNDJOBS_QUEUES\['critical'\]\.maxConcurrency",
+        ),
+        (
+            "QUEUES",
+            '{"critical": {"maxConcurrency": true}}',
+            r"BACKGROUNDJOBS_QUEUES\['critical'\]\.maxConcurrency",
+        ),
+        ("METRICS_PORT", "http", r"BACKGROUNDJOBS_METRICS_PORT must be an integer.*'http'"),
+        ("METRICS_PORT", "-1", r"BACKGROUNDJOBS_METRICS_PORT"),
+        ("METRICS_PORT", "70000", r"BACKGROUNDJOBS_METRICS_PORT must be a port <= 65535"),
+        ("WORKERS", "many", r"BACKGROUNDJOBS_WORKERS must be an integer.*'many'"),
+        ("WORKERS", "0", r"BACKGROUNDJOBS_WORKERS must be an integer >= 1"),
+        ("LEASE_DURATION", "soon", r"BACKGROUNDJOBS_LEASE_DURATION must be a number.*'soon'"),
+        ("LEASE_DURATION", "nan", r"BACKGROUNDJOBS_LEASE_DURATION"),
+        ("LEASE_DURATION", "0", r"BACKGROUNDJOBS_LEASE_DURATION"),
+        ("LEADER_ELECTION", "maybe", r"BACKGROUNDJOBS_LEADER_ELECTION must be true or false"),
+    ],
+)
+def test_bad_values_raise_naming_the_variable(key: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load({f"BACKGROUNDJOBS_{key}": value})
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings()
+    with pytest.raises(AttributeError):
+        s.workers = 3  # type: ignore[misc]
