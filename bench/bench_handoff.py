@@ -1,0 +1,310 @@
+"""Continuation hand-off latency and cron lateness, measured from outside the operator.
+
+    KUBECONFIG=... python bench/bench_handoff.py [--pairs 50] [--cron 5]
+
+Starts its own operator (``python -m backgroundjobs.controller --all-namespaces``) against
+$KUBECONFIG, works in a fresh namespace, and removes both at the end. A separate watch on
+Jobs records when each event arrives here (one clock for every measurement):
+
+* hand-off: a parent's Job seen Complete -> its child's Job seen ADDED, over ``--pairs``
+  parent->child pairs (parents run ~1s in kwok; all pairs are created at once);
+* cron lateness: the first Job of each of ``--cron`` ``* * * * *`` jobs seen ADDED minus the
+  minute boundary it was scheduled for.
+
+Run no other operator against the cluster meanwhile: two would both act.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "operator"))
+
+from backgroundjobs.api import constants as c  # noqa: E402
+
+CRD_FILE = REPO / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
+SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, probe: Any, timeout: float, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {timeout}s waiting for {what}")
+
+
+def ensure_crd(api: client.ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    body = yaml.safe_load(CRD_FILE.read_text())
+    name = body["metadata"]["name"]
+    try:
+        ext.read_custom_resource_definition(name)
+        return  # installed already (maybe a newer one by the tests); leave it
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    ext.create_custom_resource_definition(body)
+
+    def established() -> bool:
+        crd = ext.read_custom_resource_definition(name)
+        return any(x.type == "Established" and x.status == "True" for x in crd.status.conditions)
+
+    wait_for("the CRD", established, 60)
+    time.sleep(1)
+
+
+class Operator:
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        health = free_port()
+        env = {
+            **os.environ,
+            "BACKGROUNDJOBS_METRICS_PORT": str(free_port()),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(REPO / "operator"),
+        }
+        url = f"http://127.0.0.1:{health}/healthz"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "backgroundjobs.controller",
+                    "--all-namespaces",
+                    "--liveness",
+                    url,
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise SystemExit(
+                    f"operator exited with {self.proc.returncode}; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        wait_for("the operator's health endpoint", healthy, 60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class JobWatch(threading.Thread):
+    """Arrival times (time.time()) of Job ADDED and first-seen-Complete events in a namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        super().__init__(daemon=True)
+        self.batch = client.BatchV1Api(api)
+        self.ns = namespace
+        self.added: dict[str, float] = {}
+        self.complete: dict[str, float] = {}
+        self.scheduled: dict[str, str] = {}
+        self.owner: dict[str, str] = {}
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self._watch = watch.Watch()
+
+    def run(self) -> None:
+        rv = self.batch.list_namespaced_job(self.ns).metadata.resource_version
+        self.ready.set()
+        while not self.stopped.is_set():
+            try:
+                for event in self._watch.stream(
+                    self.batch.list_namespaced_job,
+                    self.ns,
+                    resource_version=rv,
+                    timeout_seconds=60,
+                    allow_watch_bookmarks=True,
+                ):
+                    now = time.time()
+                    job = event["object"]
+                    rv = job.metadata.resource_version
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = job.metadata.name
+                    if event["type"] == "ADDED":
+                        self.added.setdefault(name, now)
+                        labels = job.metadata.labels or {}
+                        self.owner[name] = labels.get(c.LABEL_NAME, "")
+                        stamp = (job.metadata.annotations or {}).get(SCHEDULED)
+                        if stamp:
+                            self.scheduled[name] = stamp
+                    conditions = (job.status and job.status.conditions) or []
+                    if any(x.type == "Complete" and x.status == "True" for x in conditions):
+                        self.complete.setdefault(name, now)
+            except ApiException as exc:
+                if exc.status == 410:  # expired: start over from a fresh list
+                    rv = self.batch.list_namespaced_job(self.ns).metadata.resource_version
+                    continue
+                if not self.stopped.is_set():
+                    raise
+            except Exception:
+                if not self.stopped.is_set():
+                    raise
+                return  # the stream was closed by stop()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._watch.stop()
+
+
+def bgj(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "metadata": {"name": name},
+        "spec": {"handler": "bench.noop", **spec},
+    }
+
+
+def describe(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    q = statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else values[0]
+    return (
+        f"n={len(values)} median={statistics.median(values):.3f}s "
+        f"p90={q:.3f}s max={max(values):.3f}s min={min(values):.3f}s"
+    )
+
+
+def bench_handoff(custom: client.CustomObjectsApi, jw: JobWatch, ns: str, pairs: int) -> None:
+    for i in range(pairs):
+        custom.create_namespaced_custom_object(
+            c.GROUP, c.VERSION, ns, c.PLURAL, bgj(f"p{i}", args=[i])
+        )
+        custom.create_namespaced_custom_object(
+            c.GROUP, c.VERSION, ns, c.PLURAL, bgj(f"k{i}", after={"name": f"p{i}"})
+        )
+    wait_for(
+        f"{pairs} child Jobs",
+        lambda: all(f"k{i}-1" in jw.added for i in range(pairs)),
+        timeout=120 + 3 * pairs,
+    )
+    latencies = [jw.added[f"k{i}-1"] - jw.complete[f"p{i}-1"] for i in range(pairs)]
+    print(f"hand-off (parent Job Complete -> child Job ADDED), {pairs} pairs:")
+    print(f"  {describe(latencies)}")
+    if any(x < 0 for x in latencies):
+        print("  WARNING: a child Job arrived before its parent's Complete event")
+
+
+def bench_cron(custom: client.CustomObjectsApi, jw: JobWatch, ns: str, count: int) -> None:
+    if 60 - time.time() % 60 < 10:  # too close to a boundary: let it pass first
+        time.sleep(60 - time.time() % 60 + 1)
+    boundary = (int(time.time()) // 60 + 1) * 60
+    for i in range(count):
+        custom.create_namespaced_custom_object(
+            c.GROUP, c.VERSION, ns, c.PLURAL, bgj(f"cron{i}", schedule="* * * * *")
+        )
+
+    def first_jobs() -> dict[str, str] | None:
+        firsts: dict[str, str] = {}
+        for job, owner in jw.owner.items():
+            if owner.startswith("cron") and owner not in firsts:
+                firsts[owner] = job
+        return firsts if len(firsts) == count else None
+
+    firsts = wait_for(f"a scheduled Job for each of {count} cron jobs", first_jobs, 150)
+    lateness = []
+    for job in firsts.values():
+        stamp = jw.scheduled.get(job)
+        due = (
+            datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else boundary
+        )
+        lateness.append(jw.added[job] - due)
+    when = datetime.fromtimestamp(boundary, UTC).strftime("%H:%M:%SZ")
+    print(f"cron lateness (Job ADDED - minute boundary), {count} jobs at {when}:")
+    print(f"  {describe(lateness)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--cron", type=int, default=5)
+    args = parser.parse_args()
+    if not os.environ.get("KUBECONFIG"):
+        print("set KUBECONFIG to the cluster to measure", file=sys.stderr)
+        return 2
+
+    api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    ensure_crd(api)
+    ns = f"bench-handoff-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    log_path = Path(tempfile.mkdtemp(prefix="bench-handoff-")) / "operator.log"
+    operator = Operator(log_path)
+    jw = JobWatch(api, ns)
+    try:
+        wait_for(
+            "the default ServiceAccount",
+            lambda: core.list_namespaced_service_account(ns).items,
+            120,
+        )
+        operator.start()
+        jw.start()
+        jw.ready.wait(30)
+        print(f"namespace {ns}; operator log {log_path}")
+        if args.pairs:
+            bench_handoff(custom, jw, ns, args.pairs)
+        if args.cron:
+            bench_cron(custom, jw, ns, args.cron)
+    finally:
+        jw.stop()
+        operator.stop()
+        try:
+            core.delete_namespace(ns, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        api.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
