@@ -1,0 +1,90 @@
+"""JSON-lines logging: each record, the runtime's and the handler's own ``logging``, as one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from backgroundjobs.runtime._context import JobInfo
+
+RUNTIME_LOGGER = "backgroundjobs.runtime"
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object carrying the job's identity."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job: JobInfo | None = None
+        self.handler_name: str | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        job = self.job
+        entry["job"] = job.name if job else None
+        entry["namespace"] = job.namespace if job else None
+        entry["run"] = job.run if job else None
+        entry["handler"] = job.handler if job else self.handler_name
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _timestamp(created: float) -> str:
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_formatter = JsonFormatter()
+
+
+def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Route the root logger (so the handler's ``logging`` too) through the JSON formatter."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(_formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    try:
+        root.setLevel(level.upper())
+    except ValueError:
+        root.setLevel(logging.INFO)
+        logging.getLogger(RUNTIME_LOGGER).warning("unknown log level %r: using INFO", level)
+    logging.captureWarnings(True)
+
+
+def set_job(job: JobInfo | None, handler_name: str | None = None) -> None:
+    """Stamp every following record with ``job``'s name, namespace, run and handler."""
+    _formatter.job = job
+    _formatter.handler_name = handler_name
+
+
+def progress(done: float, total: float, message: str = "") -> None:
+    """Log a progress record ``{"event": "progress", "done", "total", "message"}``.
+
+    ``bgjobs logs`` renders these as a progress bar.
+    """
+    extra: dict[str, Any] = {"event": "progress", "done": done, "total": total}
+    if total:
+        extra["percent"] = round(100.0 * done / total, 1)
+    # "message" is a reserved LogRecord attribute; the formatter's message is the text itself.
+    logging.getLogger(RUNTIME_LOGGER).info(message, extra=extra)
