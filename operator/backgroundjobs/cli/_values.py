@@ -1,0 +1,81 @@
+"""Parsing command-line values: handler arguments, key=value pairs, times, durations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from backgroundjobs.api.durations import parse_duration
+
+
+class UsageError(Exception):
+    """A command line that cannot be used as given (exit code 2)."""
+
+
+def parse_value(text: str) -> Any:
+    """A handler argument: JSON when it parses (``42``, ``true``, ``'{"a": 1}'``, ``'"42"'``),
+    else the text itself as a string (``a@b.c``)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_kwargs(kwargs_json: str | None, pairs: Sequence[str]) -> dict[str, Any]:
+    """Handler keyword arguments from ``--kwargs '{...}'`` and ``-k key=value`` (value as in
+    ``parse_value``); a key given twice is an error."""
+    kwargs: dict[str, Any] = {}
+    if kwargs_json is not None:
+        try:
+            loaded = json.loads(kwargs_json)
+        except ValueError as exc:
+            raise UsageError(f"--kwargs is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError('--kwargs must be a JSON object, like \'{"subject": "Hi"}\'')
+        kwargs.update(loaded)
+    for pair in pairs:
+        key, value = split_pair(pair, "-k/--kwarg")
+        if key in kwargs:
+            raise UsageError(f"keyword argument {key!r} is given twice")
+        kwargs[key] = parse_value(value)
+    return kwargs
+
+
+def split_pair(pair: str, flag: str) -> tuple[str, str]:
+    """``key=value`` split at the first ``=``."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{flag} expects key=value, got {pair!r}")
+    return key, value
+
+
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """Labels from ``--label key=value`` flags."""
+    return dict(split_pair(pair, "--label") for pair in pairs)
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time with a zone (``2030-01-02T03:04:05Z``, ``...+02:00``)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not an RFC 3339 time like 2030-01-02T03:04:05Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--at {text!r} has no time zone: add Z or an offset like +02:00")
+    return moment
+
+
+def parse_seconds(text: str, flag: str) -> timedelta:
+    """A client-side duration: ``90s``, ``1h30m``, or a number of seconds."""
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None

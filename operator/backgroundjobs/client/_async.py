@@ -1,0 +1,864 @@
+"""``AsyncClient``: the asyncio core of the client, on kubernetes_asyncio.
+
+``Client`` (the synchronous facade) is generated from this class, so every public coroutine
+and async iterator here is also a plain method there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import os
+import random
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from backgroundjobs._registry import handler_name
+from backgroundjobs.api.constants import (
+    ACTION_ANNOTATIONS,
+    FINISHED_PHASES,
+    GROUP,
+    HANDLER_CONTAINER,
+    KIND,
+    LABEL_NAME,
+    LABEL_RUN,
+    PHASES,
+    PLURAL,
+    VERSION,
+)
+from backgroundjobs.client._arguments import HandlerRef, prepare_call
+from backgroundjobs.client._config import default_namespace, find_source, new_api_client
+from backgroundjobs.client._errors import from_api_exception, is_transient, status_message
+from backgroundjobs.client._info import JobInfo
+from backgroundjobs.client._manifests import (
+    FIELD_MANAGER,
+    LABEL_BATCH,
+    MAX_NAME_LENGTH,
+    build_manifest,
+    check_name,
+    duration_text,
+    generate_name,
+    random_suffix,
+    rfc3339,
+    slug,
+)
+from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
+
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+MAX_ATTEMPTS = 4  # one try and three retries of a transient failure
+LIST_PAGE_SIZE = 500
+WATCH_SECONDS = 290  # below the API server's default --min-request-timeout * 2
+
+When = Literal["Succeeded", "Failed", "Finished"]
+Item = tuple[Sequence[Any], Mapping[str, Any]]
+"""One job of ``enqueue_many``: ``(args, kwargs)`` for the handler."""
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """A change seen by ``watch``: ``type`` is ``ADDED``, ``MODIFIED`` or ``DELETED``."""
+
+    type: str
+    job: JobInfo
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of a handler container's log, and the pod that wrote it."""
+
+    pod: str
+    text: str
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old (410): list again."""
+
+
+def _now_value() -> str:
+    """A fresh value for an action annotation (RFC 3339 with microseconds)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _selector(labels: Mapping[str, str] | str | None) -> str | None:
+    if labels is None or isinstance(labels, str):
+        return labels or None
+    return ",".join(f"{key}={value}" for key, value in labels.items()) or None
+
+
+def _merge_kwargs(
+    kwargs: Mapping[str, Any], handler_kwargs: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    merged = dict(kwargs)
+    for key, value in (handler_kwargs or {}).items():
+        if key in merged:
+            raise InvalidArguments(f"handler keyword argument {key!r} is given twice")
+        merged[key] = value
+    return merged
+
+
+class AsyncClient:
+    """Create and manage BackgroundJobs from asyncio code.
+
+    Connects with the kubeconfig (``kubeconfig=`` or ``$KUBECONFIG`` or ``~/.kube/config``,
+    ``context=`` or its current context), else the in-cluster service account. The default
+    namespace is ``namespace=``, else the kubeconfig context's, else the pod's, else
+    ``default``; every method also takes ``namespace=``.
+
+    Handler arguments: positional ones follow the handler, keyword ones are the method's
+    ``**kwargs``. The method's own options (``queue``, ``retries``, ``timeout``, ``image``,
+    ``name``, ``labels``, ``namespace``, ``pod_template``, ``handler_kwargs`` and the type's
+    ``delay``/``at``, ``cron``/``time_zone``, ``when``) are keyword-only and reserved; a
+    handler parameter with one of these names is passed in ``handler_kwargs={...}`` (or
+    positionally). Use it as ``async with AsyncClient() as jobs:`` or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self._source = find_source(kubeconfig, context)
+        self.namespace: str = namespace or default_namespace(self._source)
+        """The namespace used when a method is not given ``namespace=``."""
+        self._api_client: k8s.ApiClient | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections. The client may not be used afterwards."""
+        if self._api_client is not None:
+            api_client, self._api_client = self._api_client, None
+            await api_client.close()
+
+    # ---------------------------------------------------------------- creating jobs
+
+    async def enqueue(
+        self,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        queue: str | None = None,
+        retries: int | None = None,
+        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
+        image: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        pod_template: Mapping[str, Any] | None = None,
+        handler_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Create a fire-and-forget job: it runs at once. Returns the job's name.
+
+        ``enqueue(send_mail, "a@b.c", subject="Welcome", body="...")``. The arguments are
+        checked against the handler's signature first (``InvalidArguments``); the API server
+        checks the rest (``InvalidSpec``). ``name`` defaults to ``<handler>-<random>``.
+        """
+        return await self._submit(
+            handler, args, _merge_kwargs(kwargs, handler_kwargs), {}, name, namespace,
+            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
+            pod_template=pod_template,
+        )  # fmt: skip
+
+    async def schedule(
+        self,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        delay: timedelta | str | None = None,
+        at: datetime | None = None,
+        queue: str | None = None,
+        retries: int | None = None,
+        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
+        image: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        pod_template: Mapping[str, Any] | None = None,
+        handler_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Create a delayed job, due ``delay`` after its creation (a timedelta or ``"90s"``)
+        or ``at`` an aware datetime; exactly one of them. Returns the job's name."""
+        if (delay is None) == (at is None):
+            raise InvalidSpec(
+                "schedule() needs exactly one of delay= (a timedelta) or at= (a datetime)"
+            )
+        when = {"delay": duration_text(delay, "delay")} if at is None else {"runAt": rfc3339(at)}
+        return await self._submit(
+            handler, args, _merge_kwargs(kwargs, handler_kwargs), when, name, namespace,
+            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
+            pod_template=pod_template,
+        )  # fmt: skip
+
+    async def continue_with(
+        self,
+        parent: str,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        when: When = "Succeeded",
+        queue: str | None = None,
+        retries: int | None = None,
+        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
+        image: str | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        pod_template: Mapping[str, Any] | None = None,
+        handler_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Create a continuation: it starts when the job ``parent`` (same namespace) reaches
+        ``when`` (``Succeeded``, ``Failed`` or ``Finished``). Returns the child's name.
+
+        The parent need not exist yet: the child waits for it."""
+        after = {"after": {"name": parent, "when": when}}
+        return await self._submit(
+            handler, args, _merge_kwargs(kwargs, handler_kwargs), after, name, namespace,
+            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
+            pod_template=pod_template,
+        )  # fmt: skip
+
+    async def add_or_update_recurring(
+        self,
+        recurring_id: str,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        cron: str,
+        time_zone: str = "UTC",
+        queue: str | None = None,
+        retries: int | None = None,
+        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
+        image: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        pod_template: Mapping[str, Any] | None = None,
+        handler_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Create or update the recurring job ``recurring_id`` (its name) running on ``cron``
+        (``Cron.daily(2)``, ``"0 2 * * *"``, ``"@hourly"``) in ``time_zone``.
+
+        Idempotent (server-side apply, like Hangfire's ``RecurringJob.AddOrUpdate``): calling
+        it again at every start-up updates the one object; options not given any more are
+        removed. Returns ``recurring_id``.
+        """
+        ns = namespace or self.namespace
+        check_name(recurring_id, "recurring_id")
+        call = prepare_call(handler, args, _merge_kwargs(kwargs, handler_kwargs))
+        manifest = build_manifest(
+            name=recurring_id, namespace=ns, call=call,
+            when={"schedule": cron, "timeZone": time_zone},
+            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
+            pod_template=pod_template,
+        )  # fmt: skip
+        custom = await self._custom()
+        try:
+            await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, recurring_id, manifest,
+                field_manager=FIELD_MANAGER, force=True,
+                _content_type="application/apply-patch+yaml",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
+        return recurring_id
+
+    async def remove_recurring(self, recurring_id: str, *, namespace: str | None = None) -> bool:
+        """Delete the recurring job and its CronJob and Jobs; absent is fine (Hangfire's
+        ``RemoveIfExists``). Returns whether it existed."""
+        try:
+            await self.delete(recurring_id, namespace=namespace)
+        except JobNotFound:
+            return False
+        return True
+
+    async def enqueue_many(
+        self,
+        handler: HandlerRef,
+        items: Iterable[Item],
+        /,
+        *,
+        concurrency: int = 32,
+        on_progress: Callable[[int, int], None] | None = None,
+        name_prefix: str | None = None,
+        queue: str | None = None,
+        retries: int | None = None,
+        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
+        image: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        pod_template: Mapping[str, Any] | None = None,
+        handler_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> builtins.list[str | BackgroundJobsError]:
+        """Enqueue one fire-and-forget job per item, ``concurrency`` requests at a time.
+
+        ``items`` are ``(args, kwargs)`` pairs; ``**kwargs`` (and ``handler_kwargs``) are
+        handler keyword arguments common to every item (an item's own win). Returns, in
+        order, each job's name or the error that item met (``InvalidArguments``,
+        ``InvalidSpec``, ...): one bad item loses nothing else. Names are deterministic,
+        ``<name_prefix>-<index>`` (default prefix ``<handler>-<random>``), so a create retried
+        after a dropped connection never makes a second job; every job carries the label
+        ``backgroundjobs.dev/batch=<prefix>``. A ``Conflict`` result means that name exists
+        already (a rerun with the same ``name_prefix``). ``on_progress(done, total)`` is
+        called after each item (on the event loop's thread).
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        work = builtins.list(items)
+        total = len(work)
+        prefix = name_prefix or f"{slug(handler_name(handler))}-{random_suffix()}"
+        if len(prefix) + 1 + len(str(max(total - 1, 0))) > MAX_NAME_LENGTH:
+            raise InvalidSpec(f"name_prefix {prefix!r} is too long for {total} items")
+        check_name(f"{prefix}-0", "name_prefix")
+        ns = namespace or self.namespace
+        batch_labels = {**dict(labels or {}), LABEL_BATCH: prefix}
+        common = _merge_kwargs(kwargs, handler_kwargs)
+        results: builtins.list[str | BackgroundJobsError] = [
+            BackgroundJobsError("not submitted") for _ in range(total)
+        ]
+        next_index = iter(range(total))
+        done = 0
+
+        async def submit(index: int) -> str:
+            item = work[index]
+            if not (isinstance(item, tuple | builtins.list) and len(item) == 2):
+                raise InvalidArguments(
+                    f"item {index}: expected an (args, kwargs) pair, got {item!r:.60}"
+                )
+            item_args, item_kwargs = item
+            if isinstance(item_args, str | bytes) or not isinstance(item_kwargs, Mapping):
+                raise InvalidArguments(f"item {index}: expected (args sequence, kwargs mapping)")
+            return await self._submit(
+                handler, tuple(item_args), {**common, **item_kwargs}, {}, f"{prefix}-{index}", ns,
+                queue=queue, retries=retries, timeout=timeout, image=image, labels=batch_labels,
+                pod_template=pod_template,
+            )  # fmt: skip
+
+        async def worker() -> None:
+            nonlocal done
+            for index in next_index:
+                try:
+                    results[index] = await submit(index)
+                except BackgroundJobsError as exc:
+                    results[index] = exc
+                except Exception as exc:
+                    error = BackgroundJobsError(f"item {index}: {type(exc).__name__}: {exc}")
+                    error.__cause__ = exc
+                    results[index] = error
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
+
+        await self._custom()  # connect once, before the workers start
+        workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, max(total, 1)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:  # an exception from on_progress stops every worker, not just its own
+            for task in workers:
+                task.cancel()
+        return results
+
+    # ---------------------------------------------------------------- actions
+
+    async def trigger(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """Recurring: one extra run now, the schedule unchanged; Delayed: start now."""
+        return await self._action("trigger", name, namespace)
+
+    async def requeue(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """Run a finished job again: a new Job, ``runs`` + 1."""
+        return await self._action("requeue", name, namespace)
+
+    async def cancel(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """Stop a pending or running job and keep its record (phase ``Cancelled``)."""
+        return await self._action("cancel", name, namespace)
+
+    async def delete(self, name: str, *, namespace: str | None = None) -> None:
+        """Delete the job and, through ownerReferences, its Jobs, CronJob and pods
+        (``JobNotFound`` if absent)."""
+        ns = namespace or self.namespace
+        custom = await self._custom()
+        try:
+            await custom.delete_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name, propagation_policy="Background"
+            )
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+
+    # ---------------------------------------------------------------- reading
+
+    async def get(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """The job ``name`` (``JobNotFound`` if absent)."""
+        return JobInfo.from_object(await self._get_object(name, namespace or self.namespace))
+
+    async def list(
+        self,
+        *,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        phase: str | None = None,
+        type: str | None = None,
+        queue: str | None = None,
+        handler: str | None = None,
+        labels: Mapping[str, str] | str | None = None,
+    ) -> builtins.list[JobInfo]:
+        """The jobs of the namespace (or of all namespaces), optionally only those with the
+        given phase, type, queue, handler and labels (a mapping or a label selector)."""
+        objects, _ = await self._list_objects(
+            None if all_namespaces else (namespace or self.namespace), _selector(labels)
+        )
+        jobs = [JobInfo.from_object(obj) for obj in objects]
+        return [
+            job
+            for job in jobs
+            if (phase is None or job.phase == phase)
+            and (type is None or job.type == type)
+            and (queue is None or job.queue == queue)
+            and (handler is None or job.handler == handler)
+        ]
+
+    async def watch(
+        self,
+        *,
+        name: str | None = None,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        labels: Mapping[str, str] | str | None = None,
+        initial: bool = True,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream changes of the jobs (or of the one job ``name``) as ``WatchEvent``s.
+
+        With ``initial``, the current jobs come first as ``ADDED``. Runs until the consumer
+        stops; reconnects (and lists again when history is gone) on its own."""
+        ns = None if all_namespaces else (namespace or self.namespace)
+        fields = f"metadata.name={name}" if name else None
+        selector = _selector(labels)
+        seen: dict[tuple[str, str], str] = {}
+        first = True
+        while True:
+            objects, version = await self._list_objects(ns, selector, fields)
+            current = {}
+            for obj in objects:
+                meta = obj.get("metadata", {})
+                key = (meta.get("namespace", ""), meta.get("name", ""))
+                current[key] = meta.get("resourceVersion", "")
+                if seen.get(key) != current[key] and (initial or not first):
+                    yield WatchEvent(
+                        "ADDED" if key not in seen else "MODIFIED", JobInfo.from_object(obj)
+                    )
+            if not first:
+                for key in set(seen) - set(current):
+                    gone = {"metadata": {"namespace": key[0], "name": key[1]}, "spec": {}}
+                    yield WatchEvent("DELETED", JobInfo.from_object(gone))
+            seen, first = current, False
+            try:
+                while True:
+                    async for event_type, obj in self._watch_stream(ns, version, selector, fields):
+                        meta = obj.get("metadata", {})
+                        version = meta.get("resourceVersion", version)
+                        if event_type == "BOOKMARK":
+                            continue
+                        key = (meta.get("namespace", ""), meta.get("name", ""))
+                        if event_type == "DELETED":
+                            seen.pop(key, None)
+                        else:
+                            seen[key] = version
+                        yield WatchEvent(event_type, JobInfo.from_object(obj))
+            except _Gone:
+                continue
+
+    async def wait(
+        self,
+        name: str,
+        *,
+        timeout: float | timedelta | None = None,  # noqa: ASYNC109 - part of the API
+        until: str | Iterable[str] = frozenset(FINISHED_PHASES),
+        namespace: str | None = None,
+        on_change: Callable[[JobInfo], None] | None = None,
+    ) -> JobInfo:
+        """Wait until the job's phase is one of ``until`` (default: Succeeded, Failed or
+        Cancelled) and return it. Watches the object (no polling). ``timeout`` in seconds or
+        a timedelta (None: no limit) raises ``TimeoutError``; ``JobNotFound`` if the job is
+        absent or deleted meanwhile. ``on_change(job)`` sees every new phase."""
+        phases = {until} if isinstance(until, str) else set(until)
+        unknown = phases - set(PHASES)
+        if unknown or not phases:
+            raise ValueError(f"until: unknown phases {sorted(unknown)}; use some of {PHASES}")
+        ns = namespace or self.namespace
+        last: list[str | None] = [None]
+
+        async def watch_until() -> JobInfo:
+            reported: str | None = ""
+            async for event in self.watch(name=name, namespace=ns):
+                if event.type == "DELETED":
+                    raise JobNotFound(f'backgroundjob "{name}" in namespace "{ns}" was deleted')
+                job = event.job
+                last[0] = job.phase
+                if on_change is not None and job.phase != reported:
+                    reported = job.phase
+                    on_change(job)
+                if job.phase in phases:
+                    return job
+            raise AssertionError("watch ended")  # pragma: no cover - watch never ends
+
+        await self._get_object(name, ns)  # JobNotFound at once for a missing job
+        seconds = _seconds(timeout)
+        try:
+            async with asyncio.timeout(seconds):
+                return await watch_until()
+        except TimeoutError:
+            raise TimeoutError(
+                f'backgroundjob "{name}" did not reach {"/".join(sorted(phases))} within'
+                f" {seconds:g}s (phase: {last[0] or 'none yet'})"
+            ) from None
+
+    async def events(
+        self, name: str, *, kind: str = KIND, namespace: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The Events about the object ``name`` of ``kind`` (a BackgroundJob by default; also
+        ``Job``, ``Pod``), oldest first, as dicts."""
+        ns = namespace or self.namespace
+        core = k8s.CoreV1Api(await self._api())
+        try:
+            result = await core.list_namespaced_event(
+                ns, field_selector=f"involvedObject.name={name},involvedObject.kind={kind}"
+            )
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
+        events = [self._plain(event) for event in result.items]
+        return sorted(events, key=_event_time)
+
+    async def runs(
+        self, name: str, *, namespace: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The batch/v1 Jobs created for the job (its runs), oldest first, as dicts."""
+        ns = namespace or self.namespace
+        batch = k8s.BatchV1Api(await self._api())
+        try:
+            result = await batch.list_namespaced_job(ns, label_selector=f"{LABEL_NAME}={name}")
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
+        jobs = [self._plain(job) for job in result.items]
+        return sorted(
+            jobs,
+            key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]),
+        )
+
+    async def pods(
+        self, name: str, *, run: int | None = None, namespace: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """The pods of the job's runs (of run ``run`` only, when given), oldest first."""
+        ns = namespace or self.namespace
+        jobs = await self.runs(name, namespace=ns)
+        if run is not None:
+            jobs = [j for j in jobs if _run_of(j) == run]
+        job_names = [j["metadata"]["name"] for j in jobs]
+        return await self._pods_of_jobs(job_names, ns)
+
+    async def logs(
+        self,
+        name: str,
+        *,
+        run: int | None = None,
+        follow: bool = False,
+        namespace: str | None = None,
+    ) -> AsyncIterator[LogLine]:
+        """The handler container's log lines of the current run (or of run ``run``), pod by
+        pod (a retried run has several). ``follow`` streams until the run's Job finishes."""
+        ns = namespace or self.namespace
+        job_name = await self._job_of_run(name, run, ns)
+        core = k8s.CoreV1Api(await self._api())
+        printed: set[str] = set()
+        while True:
+            # Once the Job has finished, one last pass prints what is left, without following.
+            final = not follow or await self._job_finished(job_name, ns)
+            for pod in await self._pods_of_jobs([job_name], ns):
+                pod_name = pod["metadata"]["name"]
+                if pod_name in printed:
+                    continue
+                if not _container_started(pod):
+                    if final:
+                        printed.add(pod_name)
+                        continue
+                    break  # list again once it has started
+                printed.add(pod_name)
+                live = not final and not _container_finished(pod)
+                async for line in self._pod_log(core, pod_name, ns, follow=live):
+                    yield LogLine(pod_name, line)
+            if final:
+                return
+            await asyncio.sleep(1)
+
+    # ---------------------------------------------------------------- internals
+
+    async def _api(self) -> k8s.ApiClient:
+        if self._api_client is None:
+            if self._connecting is None:
+                self._connecting = asyncio.Lock()
+            async with self._connecting:
+                if self._api_client is None:
+                    self._api_client = await new_api_client(self._source)
+        return self._api_client
+
+    async def _custom(self) -> Any:
+        return k8s.CustomObjectsApi(await self._api())
+
+    def _plain(self, model: Any) -> dict[str, Any]:
+        assert self._api_client is not None
+        plain: dict[str, Any] = self._api_client.sanitize_for_serialization(model)
+        return plain
+
+    async def _submit(
+        self,
+        handler: HandlerRef,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        when: Mapping[str, Any],
+        name: str | None,
+        namespace: str | None,
+        **options: Any,
+    ) -> str:
+        ns = namespace or self.namespace
+        call = prepare_call(handler, args, kwargs)
+        job_name = check_name(name) if name is not None else generate_name(call.handler)
+        manifest = build_manifest(name=job_name, namespace=ns, call=call, when=when, **options)
+        regenerate = (lambda: generate_name(call.handler)) if name is None else None
+        return await self._create(manifest, ns, regenerate)
+
+    async def _create(
+        self, manifest: dict[str, Any], ns: str, regenerate: Callable[[], str] | None
+    ) -> str:
+        """Create the object; retry transient failures with the same name (a 409 after such a
+        retry means the first attempt was stored), and pick a new generated name on a
+        collision."""
+        custom = await self._custom()
+        retried = False
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            name: str = manifest["metadata"]["name"]
+            try:
+                await custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, manifest)
+                return name
+            except ApiException as exc:
+                if exc.status == 409 and retried:
+                    return name
+                if exc.status == 409 and regenerate is not None and attempt < MAX_ATTEMPTS:
+                    manifest["metadata"]["name"] = regenerate()
+                    continue
+                if not is_transient(exc) or attempt == MAX_ATTEMPTS:
+                    raise from_api_exception(exc, namespace=ns) from None
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+                if attempt == MAX_ATTEMPTS:
+                    raise BackgroundJobsError(f"cannot reach the API server: {exc}") from exc
+            retried = True
+            await asyncio.sleep(0.2 * 2**attempt * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _action(self, action: str, name: str, namespace: str | None) -> JobInfo:
+        ns = namespace or self.namespace
+        patch = {"metadata": {"annotations": {ACTION_ANNOTATIONS[action]: _now_value()}}}
+        custom = await self._custom()
+        try:
+            obj = await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name, patch,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+        return JobInfo.from_object(obj)
+
+    async def _get_object(self, name: str, ns: str) -> dict[str, Any]:
+        custom = await self._custom()
+        try:
+            obj: dict[str, Any] = await custom.get_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name
+            )
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+        return obj
+
+    async def _list_objects(
+        self, ns: str | None, label_selector: str | None, field_selector: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """All objects (paged), and the list's resourceVersion to watch from."""
+        custom = await self._custom()
+        items: builtins.list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
+            if token:
+                query["_continue"] = token
+            if label_selector:
+                query["label_selector"] = label_selector
+            if field_selector:
+                query["field_selector"] = field_selector
+            try:
+                if ns is None:
+                    page = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **query)
+                else:
+                    page = await custom.list_namespaced_custom_object(
+                        GROUP, VERSION, ns, PLURAL, **query
+                    )
+            except ApiException as exc:
+                raise from_api_exception(exc, namespace=ns) from None
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items, str((page.get("metadata") or {}).get("resourceVersion", ""))
+
+    async def _watch_stream(
+        self, ns: str | None, version: str, label_selector: str | None, field_selector: str | None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """One watch request's events; raises ``_Gone`` when ``version`` is too old."""
+        custom = await self._custom()
+        query: dict[str, Any] = {
+            "watch": True,
+            "resource_version": version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": WATCH_SECONDS,
+            "_preload_content": False,
+        }
+        if label_selector:
+            query["label_selector"] = label_selector
+        if field_selector:
+            query["field_selector"] = field_selector
+        if ns is None:
+            response = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **query)
+        else:
+            response = await custom.list_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, **query
+            )
+        try:
+            if response.status == 410:
+                raise _Gone()
+            if response.status >= 400:
+                exc = ApiException(status=response.status, reason=response.reason)
+                exc.body = await response.read()
+                raise from_api_exception(exc, namespace=ns)
+            async for raw_line in response.content:
+                if not raw_line.strip():
+                    continue
+                event = json.loads(raw_line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    if status.get("code") == 410:
+                        raise _Gone()
+                    raise BackgroundJobsError(f"watch failed: {status.get('message', status)}")
+                yield event["type"], event["object"]
+        finally:
+            response.release()
+
+    async def _pods_of_jobs(
+        self, job_names: Sequence[str], ns: str
+    ) -> builtins.list[dict[str, Any]]:
+        if not job_names:
+            return []
+        core = k8s.CoreV1Api(await self._api())
+        selector = f"{JOB_NAME_LABEL} in ({','.join(job_names)})"
+        try:
+            result = await core.list_namespaced_pod(ns, label_selector=selector)
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
+        pods = [self._plain(pod) for pod in result.items]
+        return sorted(
+            pods,
+            key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
+        )
+
+    async def _job_of_run(self, name: str, run: int | None, ns: str) -> str:
+        if run is None:
+            job = await self.get(name, namespace=ns)
+            if not job.job_name:
+                raise JobNotFound(f'backgroundjob "{name}" has no run yet (phase {job.phase})')
+            return job.job_name
+        for candidate in await self.runs(name, namespace=ns):
+            if _run_of(candidate) == run:
+                return str(candidate["metadata"]["name"])
+        raise JobNotFound(f'backgroundjob "{name}" has no run {run}')
+
+    async def _job_finished(self, job_name: str, ns: str) -> bool:
+        batch = k8s.BatchV1Api(await self._api())
+        try:
+            job = await batch.read_namespaced_job(job_name, ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise from_api_exception(exc, namespace=ns) from None
+        conditions = (job.status.conditions or []) if job.status else []
+        return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+
+    async def _pod_log(self, core: Any, pod: str, ns: str, *, follow: bool) -> AsyncIterator[str]:
+        try:
+            if not follow:
+                text = await core.read_namespaced_pod_log(pod, ns, container=HANDLER_CONTAINER)
+                for line in str(text).splitlines():
+                    yield line
+                return
+            response = await core.read_namespaced_pod_log(
+                pod, ns, container=HANDLER_CONTAINER, follow=True, _preload_content=False
+            )
+        except ApiException as exc:
+            raise BackgroundJobsError(
+                f"cannot read the log of pod {pod}: {status_message(exc)}"
+            ) from None
+        try:
+            if response.status >= 400:
+                body = (await response.read()).decode("utf-8", "replace")
+                raise BackgroundJobsError(f"cannot read the log of pod {pod}: {body.strip()}")
+            async for raw_line in response.content:
+                yield raw_line.decode("utf-8", "replace").rstrip("\n")
+        finally:
+            response.release()
+
+
+def _run_of(job: dict[str, Any]) -> int | None:
+    value = (job.get("metadata", {}).get("labels") or {}).get(LABEL_RUN)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    for key in ("eventTime", "lastTimestamp", "firstTimestamp"):
+        value = event.get(key) or ""
+        if value:
+            return str(value)
+    return str((event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _container_started(pod: dict[str, Any]) -> bool:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == HANDLER_CONTAINER:
+            state = status.get("state") or {}
+            return "running" in state or "terminated" in state
+    return False
+
+
+def _container_finished(pod: dict[str, Any]) -> bool:
+    phase = (pod.get("status") or {}).get("phase")
+    return phase in ("Succeeded", "Failed")
+
+
+__all__ = ["AsyncClient", "Item", "LogLine", "WatchEvent"]

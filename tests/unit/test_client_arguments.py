@@ -1,0 +1,175 @@
+"""Arguments are bound to the handler's signature and validated before anything is created."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+
+import pydantic
+import pytest
+
+from backgroundjobs import InvalidArguments, handler
+from backgroundjobs.client._arguments import prepare_call
+
+pytestmark = pytest.mark.unit
+
+
+@handler("test-client.mail.send")
+def send_mail(to: str, subject: str, body: str = "") -> None:
+    """A handler with a plain signature."""
+
+
+class Format(Enum):
+    PDF = "pdf"
+    CSV = "csv"
+
+
+class Address(pydantic.BaseModel):
+    street: str
+    zip: int
+
+
+@handler("test-client.report")
+async def report(
+    user_id: int, day: date, fmt: Format = Format.PDF, *tags: str, **extra: float
+) -> str:
+    """An async handler with *args, **kwargs, enums and dates."""
+    return ""
+
+
+@handler("test-client.ship")
+def ship(address: Address, items: list[int]) -> None:
+    """A handler taking a model and a list."""
+
+
+def untyped(a, b=2):  # type: ignore[no-untyped-def]
+    """A module:function handler without annotations."""
+
+
+def test_a_valid_call_becomes_json_values() -> None:
+    call = prepare_call(send_mail, ["a@b.c"], {"subject": "Welcome", "body": "<p>Hi</p>"})
+    assert call.handler == "test-client.mail.send"
+    assert call.args == ["a@b.c"]
+    assert call.kwargs == {"subject": "Welcome", "body": "<p>Hi</p>"}
+
+
+def test_a_registered_name_is_checked_like_the_function() -> None:
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'subject'"):
+        prepare_call("test-client.mail.send", ["a@b.c"], {})
+
+
+def test_missing_argument_names_the_parameter() -> None:
+    with pytest.raises(InvalidArguments) as err:
+        prepare_call(send_mail, ["a@b.c"], {"body": "x"})
+    assert str(err.value) == "handler test-client.mail.send: missing a required argument: 'subject'"
+
+
+def test_unexpected_keyword_names_it() -> None:
+    with pytest.raises(InvalidArguments, match="unexpected keyword argument 'cc'"):
+        prepare_call(send_mail, ["a@b.c"], {"subject": "s", "cc": "x@y.z"})
+
+
+def test_too_many_positional_arguments() -> None:
+    with pytest.raises(InvalidArguments, match="too many positional arguments"):
+        prepare_call(send_mail, ["a", "b", "c", "d"], {})
+
+
+def test_wrong_type_names_parameter_and_value() -> None:
+    with pytest.raises(InvalidArguments) as err:
+        prepare_call(send_mail, [42], {"subject": "s"})
+    assert str(err.value) == (
+        "handler test-client.mail.send: parameter 'to': Input should be a valid string (got 42)"
+    )
+
+
+def test_every_bad_parameter_is_reported() -> None:
+    with pytest.raises(InvalidArguments) as err:
+        prepare_call(send_mail, [1], {"subject": 2})
+    assert "parameter 'to'" in str(err.value) and "parameter 'subject'" in str(err.value)
+
+
+def test_values_are_checked_in_their_json_form() -> None:
+    call = prepare_call(report, [7, date(2026, 1, 2), Format.CSV, "a", "b"], {"weight": 1.5})
+    assert call.args == [7, "2026-01-02", "csv", "a", "b"]
+    assert call.kwargs == {"weight": 1.5}
+
+
+def test_var_positional_and_var_keyword_items_are_validated() -> None:
+    with pytest.raises(
+        InvalidArguments, match=r"parameter 'tags\[1\]': Input should be a valid string"
+    ):
+        prepare_call(report, [7, "2026-01-02", "pdf", "ok", 5], {})
+    with pytest.raises(
+        InvalidArguments, match="parameter 'weight': Input should be a valid number"
+    ):
+        prepare_call(report, [7, "2026-01-02"], {"weight": "heavy"})
+
+
+def test_enum_value_outside_the_enum() -> None:
+    with pytest.raises(InvalidArguments, match="parameter 'fmt': Input should be 'pdf' or 'csv'"):
+        prepare_call(report, [7, "2026-01-02", "xls"], {})
+
+
+def test_nested_model_error_names_the_field() -> None:
+    with pytest.raises(InvalidArguments) as err:
+        prepare_call(ship, [{"street": "Main", "zip": "abc"}, [1, 2]], {})
+    assert "parameter 'address' at zip: Input should be a valid integer" in str(err.value)
+    call = prepare_call(ship, [Address(street="Main", zip=1), [1, 2]], {})
+    assert call.args == [{"street": "Main", "zip": 1}, [1, 2]]
+
+
+def test_unannotated_handler_only_needs_json_values() -> None:
+    name = f"{__name__}:untyped"
+    call = prepare_call(name, [{"any": ["thing"]}], {"b": None})
+    assert call.handler == name
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'a'"):
+        prepare_call(name, [], {})
+
+
+def test_unknown_handler_name_is_not_checked_but_must_be_json() -> None:
+    call = prepare_call("somewhere.else", [1, "two"], {"three": [3]})
+    assert (call.args, call.kwargs) == ([1, "two"], {"three": [3]})
+
+    @dataclass
+    class Opaque:
+        x: int
+
+    class NotJson:
+        pass
+
+    assert prepare_call("somewhere.else", [Opaque(1)], {}).args == [{"x": 1}]
+    with pytest.raises(InvalidArguments, match="argument 0: a NotJson is not JSON-serialisable"):
+        prepare_call("somewhere.else", [NotJson()], {})
+    with pytest.raises(InvalidArguments, match="parameter 'when': a NotJson is not JSON"):
+        prepare_call("somewhere.else", [], {"when": NotJson()})
+
+
+def test_nan_is_refused() -> None:
+    with pytest.raises(InvalidArguments, match="not valid JSON"):
+        prepare_call("somewhere.else", [math.nan], {})
+
+
+def test_arguments_over_64_kib_are_refused() -> None:
+    prepare_call("somewhere.else", ["x" * 60_000], {})
+    with pytest.raises(InvalidArguments, match=r"more than the 65536 allowed"):
+        prepare_call("somewhere.else", ["x" * 40_000], {"more": "y" * 40_000})
+
+
+def test_datetimes_become_iso_strings() -> None:
+    call = prepare_call("somewhere.else", [datetime(2030, 1, 2, 3, 4, 5)], {})
+    assert call.args == ["2030-01-02T03:04:05"]
+
+
+def test_a_function_from_main_must_be_registered() -> None:
+    def local(x: int) -> None: ...
+
+    local.__module__ = "__main__"
+    with pytest.raises(InvalidArguments, match="defined in __main__"):
+        prepare_call(local, [1], {})
+
+
+def test_an_unregistered_importable_function_uses_module_colon_name() -> None:
+    call = prepare_call(untyped, [1], {})
+    assert call.handler == f"{__name__}:untyped"
