@@ -7,7 +7,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
+# shellcheck source=SCRIPTDIR/versions.env
 source "$here/versions.env"
 
 CACHE=${BACKGROUNDJOBS_CACHE:-$HOME/.cache/backgroundjobs}
@@ -40,9 +40,11 @@ k8s_module() {
   rm -rf "$dir"; mkdir -p "$dir"
   echo "[cluster-tools] generating consumer go.mod for k8s.io/kubernetes $K8S_VERSION"
   local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])') || return 1
   local staging_version="v0.${K8S_VERSION#v1.}"
-  python3 "$here/k8s_consumer_gomod.py" "$gomod" "$K8S_VERSION" "$staging_version" > "$dir/go.mod"
+  python3 "$here/k8s_consumer_gomod.py" "$gomod" "$K8S_VERSION" "$staging_version" \
+    > "$dir/go.mod" || return 1
   cat > "$dir/tools.go" <<'GO'
 //go:build tools
 
@@ -54,7 +56,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 )
 GO
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true; cd "$dir" && go mod download)
+  # tidy may complain about test-only packages of k8s.io/kubernetes; the build below is the
+  # real check, so its failure is tolerated (-e) and its noise hidden.
+  (cd "$dir" && { go mod tidy -e >/dev/null 2>&1 || true; } && go mod download) || return 1
   touch "$dir/.ready"
 }
 
@@ -71,11 +75,15 @@ build_k8s() {
   (cd "$WORK/kubernetes-$K8S_VERSION" && go build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name")
 }
 
+init_module() {  # init_module DIR MODULE: an empty consumer module to `go get` into
+  mkdir -p "$1"
+  [[ -f $1/go.mod ]] || (cd "$1" && go mod init "$2" >/dev/null 2>&1)
+}
+
 # --- etcd: built from go.etcd.io/etcd/server/v3 in a consumer module ---
 build_etcd() {
   local dir=$WORK/etcd-$ETCD_VERSION
-  mkdir -p "$dir"
-  (cd "$dir" && [[ -f go.mod ]] || (cd "$dir" && go mod init local/etcd-build >/dev/null 2>&1))
+  init_module "$dir" local/etcd-build || return 1
   (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && go get "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" \
     && go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 \
     && go build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl" go.etcd.io/etcd/etcdctl/v3)
@@ -83,8 +91,7 @@ build_etcd() {
 
 build_kwok() {
   local dir=$WORK/kwok-$KWOK_VERSION
-  mkdir -p "$dir"
-  (cd "$dir" && [[ -f go.mod ]] || (cd "$dir" && go mod init local/kwok-build >/dev/null 2>&1))
+  init_module "$dir" local/kwok-build || return 1
   local ld="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$K8S_VERSION"
   (cd "$dir" && go get "sigs.k8s.io/kwok@$KWOK_VERSION" \
     && go build -trimpath -ldflags "$ld" -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok \
@@ -93,8 +100,7 @@ build_kwok() {
 
 build_helm() {
   local dir=$WORK/helm-$HELM_VERSION
-  mkdir -p "$dir"
-  (cd "$dir" && [[ -f go.mod ]] || (cd "$dir" && go mod init local/helm-build >/dev/null 2>&1))
+  init_module "$dir" local/helm-build || return 1
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
   (cd "$dir" && go get "helm.sh/helm/v3@$HELM_VERSION" \
     && go build -trimpath -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm)

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# The local cluster: a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler
+# run as local processes by `kwokctl --runtime binary`, with kwok faking the nodes and the pod
+# lifecycle (hack/kwok/pod-stages.yaml). Every binary comes from the cache built by
+# hack/build-cluster-tools.sh (kubectl from the venv); nothing is downloaded.
+#
+#   hack/cluster.sh up          start the cluster, or reuse it when it is already healthy
+#   hack/cluster.sh down        delete it
+#   hack/cluster.sh kubeconfig  print the kubeconfig path (KUBECONFIG=$(make -s kubeconfig))
+#   hack/cluster.sh status      show components, nodes and where the logs are
+#
+# Environment: BGJ_CLUSTER (cluster name, default backgroundjobs; several can coexist),
+# BGJ_CLUSTER_NODES (fake nodes, default 3), BACKGROUNDJOBS_CACHE (default
+# ~/.cache/backgroundjobs), KWOK_WORKDIR (default $BACKGROUNDJOBS_CACHE/kwok).
+#
+# Per cluster, under $KWOK_WORKDIR/clusters/$BGJ_CLUSTER/: kubeconfig.yaml, logs/<component>.log
+# and logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/versions.env
+source "$here/versions.env"
+
+CACHE=${BACKGROUNDJOBS_CACHE:-$HOME/.cache/backgroundjobs}
+BIN=$CACHE/bin
+VENV=${VENV:-$CACHE/venv}
+export KWOK_WORKDIR=${KWOK_WORKDIR:-$CACHE/kwok}
+NAME=${BGJ_CLUSTER:-backgroundjobs}
+NODES=${BGJ_CLUSTER_NODES:-3}
+WORKDIR=$KWOK_WORKDIR/clusters/$NAME
+KUBECONFIG_PATH=$WORKDIR/kubeconfig.yaml
+CONFIG=$KWOK_WORKDIR/$NAME.kwokctl.yaml
+KWOKCTL=$BIN/kwokctl
+KUBECTL=$VENV/bin/kubectl
+
+log() { echo "[cluster:$NAME] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# kwokctl starts the components as daemons that inherit open descriptors: never hand them the
+# lock (fd 9), or the lock would be held for as long as the cluster runs.
+kwokctl() { "$KWOKCTL" "$@" 9>&-; }
+
+healthy() {  # the API server answers /readyz
+  [[ -f $KUBECONFIG_PATH ]] && kc get --raw /readyz --request-timeout=5s >/dev/null 2>&1
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION command...
+  local timeout=$1 what=$2 t0=$SECONDS; shift 2
+  until "$@" >/dev/null 2>&1; do
+    if (( SECONDS - t0 >= timeout )); then
+      die "timed out after ${timeout}s waiting for $what; logs: $WORKDIR/logs/"
+    fi
+    sleep 0.5
+  done
+}
+
+check_binaries() {
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kwokctl; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b is missing; run 'make setup' (hack/build-cluster-tools.sh)"
+  done
+  [[ -x $KUBECTL ]] || die "$KUBECTL is missing; run 'make venv' (hack/setup.sh venv)"
+  local v
+  v=$("$BIN/kube-apiserver" --version)
+  [[ $v == "Kubernetes $K8S_VERSION" ]] \
+    || die "$BIN/kube-apiserver reports '$v', expected 'Kubernetes $K8S_VERSION'; run 'make setup'"
+}
+
+write_config() {  # the kwokctl configuration: options, binaries, our stages
+  mkdir -p "$KWOK_WORKDIR"
+  {
+    cat <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  kubeVersion: $K8S_VERSION
+  etcdVersion: ${ETCD_VERSION#v}
+  kwokVersion: $KWOK_VERSION
+  bindAddress: 127.0.0.1
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  kubeAuditPolicy: $here/kwok/audit-policy.yaml
+  kubectlBinary: $KUBECTL
+  etcdctlBinary: $BIN/etcdctl
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - key: audit-log-maxsize
+    value: "100"
+  - key: audit-log-maxbackup
+    value: "1"
+- name: kube-controller-manager
+  extraArgs:
+  # All default controllers, among them job, cronjob, garbage-collector, namespace,
+  # serviceaccount and serviceaccount-token (the signing key is passed by kwokctl).
+  - key: controllers
+    value: "*"
+---
+EOF
+    cat "$here/kwok/node-stages.yaml"
+    echo "---"
+    cat "$here/kwok/pod-stages.yaml"
+  } > "$CONFIG"
+}
+
+CREATE_ARGS=(
+  create cluster --name "$NAME" --config "$CONFIG" --runtime binary
+  --kubeconfig ""  # leave ~/.kube/config alone
+  --etcd-binary "$BIN/etcd"
+  --kube-apiserver-binary "$BIN/kube-apiserver"
+  --kube-controller-manager-binary "$BIN/kube-controller-manager"
+  --kube-scheduler-binary "$BIN/kube-scheduler"
+  --kwok-controller-binary "$BIN/kwok"
+)
+
+check_no_downloads() {  # fail before starting anything if kwokctl would fetch a file
+  local plan sources src bad=0
+  plan=$(kwokctl --dry-run "${CREATE_ARGS[@]}" 2>&1) || die "kwokctl dry run failed: $plan"
+  if grep -qE '^(docker|podman|nerdctl|kind) ' <<<"$plan"; then
+    die "kwokctl would use a container runtime; only --runtime binary works here"
+  fi
+  sources=$(sed -n 's/^# Download \(.*\) to .*/\1/p' <<<"$plan")
+  [[ -n $sources ]] || die "kwokctl dry run lists no binaries; cannot verify nothing is downloaded"
+  while read -r src; do
+    if [[ $src != /* || ! -x $src ]]; then
+      log "kwokctl would fetch '$src' (not a local executable)"
+      bad=1
+    fi
+  done <<<"$sources"
+  (( bad == 0 )) || die "refusing to start: every component must come from $BIN"
+}
+
+check_local_binaries() {  # after creation: every binary the cluster runs is one of ours
+  local f target
+  for f in "$WORKDIR"/bin/*; do
+    target=$(readlink -f "$f")
+    [[ $target == "$BIN"/* || $target == "$VENV"/* ]] \
+      || die "$f resolves to $target, outside $BIN and $VENV"
+  done
+}
+
+apply_nodes() {
+  local i manifest=""
+  for ((i = 0; i < NODES; i++)); do
+    manifest+="
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: \"0\"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    node-role.kubernetes.io/agent: \"\"
+    type: kwok
+status:
+  allocatable: {cpu: \"64\", memory: 256Gi, pods: \"1000\"}
+  capacity: {cpu: \"64\", memory: 256Gi, pods: \"1000\"}
+"
+  done
+  kc apply -f - <<<"$manifest" >/dev/null
+}
+
+nodes_ready() {
+  local ready
+  ready=$(kc get nodes -l type=kwok \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' \
+    | grep -c '^True$')
+  (( ready >= NODES ))
+}
+
+default_sa_exists() { kc -n default get serviceaccount default; }
+
+finish_up() {
+  wait_for 120 "the API server" healthy
+  apply_nodes
+  wait_for 120 "$NODES Ready nodes" nodes_ready
+  wait_for 120 "the default ServiceAccount (serviceaccount controller)" default_sa_exists
+}
+
+cmd_up() {
+  check_binaries
+  mkdir -p "$KWOK_WORKDIR"
+  exec 9>"$KWOK_WORKDIR/$NAME.lock"
+  flock 9  # one `up` at a time per cluster (tests and make may race)
+  local t0=$SECONDS how
+  if healthy; then
+    how=reused
+  elif [[ -f $WORKDIR/kwok.yaml ]] && kwokctl start cluster --name "$NAME" >&2 \
+    && (wait_for 60 "the API server" healthy); then
+    how=restarted
+  else
+    if [[ -d $WORKDIR ]]; then
+      log "removing a broken cluster"
+      kwokctl delete cluster --name "$NAME" >&2 || rm -rf "$WORKDIR"
+    fi
+    write_config
+    check_no_downloads
+    log "creating (kube $K8S_VERSION, kwok $KWOK_VERSION, $NODES nodes) in $WORKDIR"
+    kwokctl "${CREATE_ARGS[@]}" --wait 120s >&2 || die "kwokctl create failed; logs: $WORKDIR/logs/"
+    check_local_binaries
+    how=created
+  fi
+  finish_up
+  log "up in $((SECONDS - t0))s ($how); KUBECONFIG=$KUBECONFIG_PATH"
+}
+
+cmd_down() {
+  if [[ -d $WORKDIR ]]; then
+    kwokctl delete cluster --name "$NAME" >&2
+  fi
+  rm -f "$CONFIG" "$KWOK_WORKDIR/$NAME.lock"
+  log "deleted"
+}
+
+cmd_status() {
+  if ! [[ -f $WORKDIR/kwok.yaml ]]; then
+    log "not created (hack/cluster.sh up)"
+    return 1
+  fi
+  echo "cluster:    $NAME"
+  echo "kubeconfig: $KUBECONFIG_PATH"
+  echo "logs:       $WORKDIR/logs/ (audit log: $WORKDIR/logs/audit.log)"
+  if healthy; then
+    echo "apiserver:  $(kc config view -o jsonpath='{.clusters[0].cluster.server}') ready"
+    kwokctl get components --name "$NAME" 2>/dev/null || true
+    kc get nodes
+  else
+    echo "apiserver:  not responding"
+    return 1
+  fi
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  kubeconfig)
+    echo "$KUBECONFIG_PATH"
+    [[ -f $KUBECONFIG_PATH ]] || log "no cluster yet: run 'make cluster-up' (hack/cluster.sh up)"
+    ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up|down|kubeconfig|status" >&2; exit 2 ;;
+esac
