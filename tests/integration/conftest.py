@@ -58,11 +58,19 @@ class OperatorProcess:
     """The operator as a subprocess (python -m backgroundjobs.controller) that tests can kill."""
 
     def __init__(
-        self, kubeconfig: str, log_dir: Path, extra_env: dict[str, str] | None = None
+        self,
+        kubeconfig: str,
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        namespaces: list[str] | None = None,
     ) -> None:
+        """``namespaces``: watch only these (``-n``) instead of all (``--all-namespaces``)."""
         self.kubeconfig = kubeconfig
         self.log_path = log_dir / "operator.log"
         self.extra_env = extra_env or {}
+        self.scope = (
+            [a for ns in namespaces for a in ("-n", ns)] if namespaces else ["--all-namespaces"]
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
@@ -88,7 +96,7 @@ class OperatorProcess:
                 sys.executable,
                 "-m",
                 "backgroundjobs.controller",
-                "--all-namespaces",
+                *self.scope,
                 "--liveness",
                 f"http://127.0.0.1:{self.health_port}/healthz",
             ],
@@ -166,3 +174,14 @@ def bgjobs(api_client: client.ApiClient, namespace: str, operator: OperatorProce
 def bgjobs_no_operator(api_client: client.ApiClient, namespace: str, crd: dict) -> Jobs:
     """BackgroundJobs of this test's namespace; the operator is not required."""
     return Jobs(api_client, namespace)
+
+
+@pytest.fixture(scope="module")
+def session_operator_paused(operator: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped for a module that runs operators of its own (another
+    identity, leader election), so that only those act; started again afterwards."""
+    operator.stop()
+    try:
+        yield
+    finally:
+        operator.start()

@@ -42,8 +42,10 @@ def run(argv: list[str] | None = None) -> int:
     namespaces = args.namespace or ([] if args.all_namespaces else list(cfg.namespaces))
     settings = kopf.OperatorSettings()
     # Watching only listed namespaces needs no cluster-wide list/watch of Namespaces and
-    # CRDs (kopf's scanning), so the namespaced RBAC stays namespaced.
-    settings.scanning.disabled = bool(namespaces)
+    # CRDs (kopf's scanning), so the namespaced RBAC stays namespaced. Globs (team-*) need it.
+    settings.scanning.disabled = bool(namespaces) and not any(
+        set(ns) & set("*?[]!") for ns in namespaces
+    )
     asyncio.run(
         kopf.operator(
             standalone=True,

@@ -1,0 +1,111 @@
+{{/* Chart name, cut to the 63 characters of a label value. */}}
+{{- define "bgj.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name of the release's objects. */}}
+{{- define "bgj.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bgj.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The labels of every object of the release. */}}
+{{- define "bgj.commonLabels" -}}
+helm.sh/chart: {{ include "bgj.chart" . }}
+app.kubernetes.io/name: {{ include "bgj.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: backgroundjobs
+{{- end -}}
+
+{{/* The labels of the operator's objects. */}}
+{{- define "bgj.labels" -}}
+{{ include "bgj.commonLabels" . }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* The labels that select the operator's pods. */}}
+{{- define "bgj.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bgj.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "bgj.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "bgj.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bgj.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "bgj.leaseName" -}}
+{{- default (include "bgj.fullname" .) .Values.leaderElection.leaseName -}}
+{{- end -}}
+
+{{- define "bgj.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "bgj.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The operator's permissions on the objects it serves, in every watched namespace. Derived from
+controller/kube.py and kopf (on.event handlers only: no finalizers, no progress annotations):
+  backgroundjobs          get (a parent or a missed object), list/watch (kopf), patch (kopf
+                          removes its finalizer from objects that still carry one), delete
+                          (retention: a finished job deletes itself)
+  backgroundjobs/status   patch (JSON merge patch of status)
+  backgroundjobs/finalizers  update: the Jobs' and CronJobs' ownerReferences set
+                          blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
+                          admission plugin allows only to who may update the owner's finalizers
+  jobs                    get/list/watch, create, delete (cancel, retention)
+  cronjobs                get/list/watch, create, update (add-or-update of a Recurring job)
+  pods                    list (the handler's termination message: the result)
+  events                  create (one per transition)
+*/}}
+{{- define "bgj.operatorRules" -}}
+- apiGroups: ["backgroundjobs.dev"]
+  resources: ["backgroundjobs"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["backgroundjobs.dev"]
+  resources: ["backgroundjobs/status"]
+  verbs: ["patch"]
+- apiGroups: ["backgroundjobs.dev"]
+  resources: ["backgroundjobs/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["get", "list", "watch", "create", "update"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
+
+{{/* Refuse values the schema cannot express. */}}
+{{- define "bgj.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several unelected operators would all act. Set leaderElection.enabled=true, or replicaCount=1." (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- end -}}

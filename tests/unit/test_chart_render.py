@@ -1,0 +1,472 @@
+"""The Helm chart, rendered with ``helm template`` for the value sets that matter: lint-clean,
+the objects each set must produce, the operator settings it maps to, least-privilege RBAC,
+and values the schema refuses with a message naming the value."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from backgroundjobs.controller import settings as config
+
+pytestmark = pytest.mark.unit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "charts" / "backgroundjobs-operator"
+CRD_FILE = REPO_ROOT / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
+RELEASE, NAMESPACE = "bgj", "bgj-system"
+FULLNAME = f"{RELEASE}-backgroundjobs-operator"
+
+Body = dict[str, Any]
+
+VALUE_SETS: dict[str, list[str]] = {
+    "default": [],
+    "namespaced": ["--set-json", 'namespaces=["team-a","team-b"]'],
+    "monitoring": [
+        "--set", "serviceMonitor.enabled=true",
+        "--set", "prometheusRule.enabled=true",
+        "--set", "grafanaDashboard.enabled=true",
+    ],
+    "ha-off": ["--set", "replicaCount=1", "--set", "leaderElection.enabled=false"],
+    "configured": [
+        "--set", "defaultImage=registry.local/jobs:2",
+        "--set", "retention=24h",
+        "--set-json", 'queues={"critical":{"priorityClassName":"high","maxConcurrency":5},'
+                      '"reports":{"maxConcurrency":1}}',
+        "--set", "metricsPort=9090",
+        "--set", "logFormat=text",
+        "--set", "workers=8",
+        "--set", "events=failures",
+        "--set", "leaderElection.leaseDuration=6",
+    ],
+}  # fmt: skip
+
+
+def helm_binary() -> str | None:
+    cache = Path(os.environ.get("BACKGROUNDJOBS_CACHE", Path.home() / ".cache/backgroundjobs"))
+    cached = cache / "bin" / "helm"
+    return str(cached) if cached.is_file() else shutil.which("helm")
+
+
+HELM = helm_binary()
+needs_helm = pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)")
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    assert HELM is not None
+    return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120)
+
+
+def render(*values: str, namespace: str = NAMESPACE, release: str = RELEASE) -> list[Body]:
+    """The chart's objects for these ``helm template`` value flags."""
+    out = helm("template", release, str(CHART), "-n", namespace, *values)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def find(objs: list[Body], kind: str, name: str | None = None) -> list[Body]:
+    return [
+        o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def one(objs: list[Body], kind: str, name: str | None = None) -> Body:
+    found = find(objs, kind, name)
+    assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {[o['kind'] for o in objs]}"
+    return found[0]
+
+
+def container(objs: list[Body]) -> Body:
+    pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["operator"]
+    return pod["containers"][0]  # type: ignore[no-any-return]
+
+
+def env_of(objs: list[Body]) -> dict[str, Body]:
+    return {e["name"]: e for e in container(objs)["env"]}
+
+
+def plain_env(objs: list[Body]) -> dict[str, str]:
+    """The literal env values, and the downward-API ones as a pod in NAMESPACE would see them."""
+    out: dict[str, str] = {}
+    for name, e in env_of(objs).items():
+        if "value" in e:
+            out[name] = e["value"]
+        elif e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace":
+            out[name] = NAMESPACE
+    return out
+
+
+def rules_of(objs: list[Body], kind: str, name: str) -> list[Body]:
+    return one(objs, kind, name)["rules"]  # type: ignore[no-any-return]
+
+
+def verbs(rules: list[Body]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(VALUE_SETS))
+def rendered(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[Body]]]:
+    if HELM is None:
+        pytest.skip("helm not built (make cluster-tools)")
+    yield request.param, render(*VALUE_SETS[request.param])
+
+
+# The operator's permissions, derived from controller/kube.py and kopf (see _helpers.tpl).
+OPERATOR_VERBS = {
+    ("backgroundjobs.dev", "backgroundjobs"): {"get", "list", "watch", "patch", "delete"},
+    ("backgroundjobs.dev", "backgroundjobs/status"): {"patch"},
+    ("backgroundjobs.dev", "backgroundjobs/finalizers"): {"update"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
+    ("", "pods"): {"list"},
+    ("", "events"): {"create"},
+}
+
+
+# ------------------------------------------------------------------ every value set
+@needs_helm
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_lint_is_clean(name: str) -> None:
+    out = helm("lint", "--strict", str(CHART), *VALUE_SETS[name])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 chart(s) failed" in out.stdout
+
+
+def test_every_object_carries_the_recommended_labels(rendered: tuple[str, list[Body]]) -> None:
+    _, objs = rendered
+    for obj in objs:
+        labels = obj["metadata"].get("labels") or {}
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert labels.get("app.kubernetes.io/name") == "backgroundjobs-operator", where
+        assert labels.get("app.kubernetes.io/instance") == RELEASE, where
+        assert labels.get("app.kubernetes.io/version") == "0.1.0", where
+        assert labels.get("app.kubernetes.io/managed-by") == "Helm", where
+        assert labels.get("app.kubernetes.io/part-of") == "backgroundjobs", where
+        assert labels.get("app.kubernetes.io/component"), where
+        if obj["metadata"].get("namespace") is None:
+            assert obj["kind"] in {"ClusterRole", "ClusterRoleBinding"}, where
+
+
+def test_no_rule_grants_wildcards_secrets_or_pod_creation(
+    rendered: tuple[str, list[Body]],
+) -> None:
+    _, objs = rendered
+    for obj in find(objs, "ClusterRole") + find(objs, "Role"):
+        for rule in obj["rules"]:
+            where = f"{obj['kind']}/{obj['metadata']['name']}: {rule}"
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], where
+            assert "secrets" not in rule["resources"], where
+            if "pods" in rule["resources"]:
+                assert set(rule["verbs"]) <= {"get", "list", "watch"}, where
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), where
+
+
+def test_settings_load_the_rendered_environment(rendered: tuple[str, list[Body]]) -> None:
+    """Whatever the values, the operator accepts the env the chart gives it."""
+    _, objs = rendered
+    cfg = config.load(plain_env(objs))
+    if cfg.leader_election:
+        assert cfg.lease_namespace == NAMESPACE
+
+
+def test_pod_is_restricted(rendered: tuple[str, list[Body]]) -> None:
+    """Pod Security Standard "restricted", a read-only root filesystem and a writable /tmp."""
+    _, objs = rendered
+    pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True
+    assert psc["runAsUser"] == 65532
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    csc = container(objs)["securityContext"]
+    assert csc["allowPrivilegeEscalation"] is False
+    assert csc["readOnlyRootFilesystem"] is True
+    assert csc["capabilities"] == {"drop": ["ALL"]}
+    assert csc["runAsNonRoot"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container(objs)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert pod["serviceAccountName"] == FULLNAME
+    assert not pod.get("hostNetwork") and not pod.get("hostPID")
+
+
+# ------------------------------------------------------------------ default values
+@needs_helm
+def test_default_install_is_ha_clusterwide_with_probes_and_resources() -> None:
+    objs = render()
+    kinds = sorted(o["kind"] for o in objs)
+    assert kinds == sorted(
+        [
+            "ServiceAccount",
+            "ClusterRole",  # the operator
+            "ClusterRole",  # backgroundjobs-edit
+            "ClusterRole",  # backgroundjobs-view
+            "ClusterRoleBinding",
+            "Role",  # the Lease
+            "RoleBinding",
+            "Service",
+            "Deployment",
+            "PodDisruptionBudget",
+        ]
+    )
+    deploy = one(objs, "Deployment", FULLNAME)
+    assert deploy["metadata"]["namespace"] == NAMESPACE
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    c = container(objs)
+    assert c["image"] == "backgroundjobs/operator:0.1.0"
+    assert c["args"] == ["--liveness", "http://0.0.0.0:8081/healthz"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+
+    env = plain_env(objs)
+    assert env["BACKGROUNDJOBS_NAMESPACES"] == ""
+    assert env["BACKGROUNDJOBS_LEADER_ELECTION"] == "true"
+    assert env["BACKGROUNDJOBS_LEASE_NAME"] == FULLNAME
+    assert env_of(objs)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    cfg = config.load(env)
+    assert cfg.clusterwide and cfg.leader_election
+    assert cfg.retention == timedelta(hours=168)
+    assert cfg.log_format == "json"
+    assert cfg.metrics_port == 8080
+    assert cfg.lease_duration == 15
+    assert cfg.default_image == config.DEFAULT_IMAGE
+
+    svc = one(objs, "Service", f"{FULLNAME}-metrics")
+    assert svc["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert deploy["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    pdb = one(objs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+@needs_helm
+def test_default_rbac_is_clusterwide_and_exactly_what_the_operator_uses() -> None:
+    objs = render()
+    granted = verbs(rules_of(objs, "ClusterRole", FULLNAME))
+    assert granted == {
+        **OPERATOR_VERBS,
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+    }
+    binding = one(objs, "ClusterRoleBinding", FULLNAME)
+    assert binding["roleRef"]["name"] == FULLNAME
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    ]
+    lease_role = one(objs, "Role", f"{FULLNAME}-leader-election")
+    assert lease_role["metadata"]["namespace"] == NAMESPACE
+    assert lease_role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [FULLNAME],
+            "verbs": ["get", "update"],
+        },
+    ]
+    assert one(objs, "RoleBinding")["roleRef"]["name"] == f"{FULLNAME}-leader-election"
+
+
+@needs_helm
+def test_user_roles_aggregate_into_edit_admin_and_view() -> None:
+    objs = render()
+    edit = one(objs, "ClusterRole", "backgroundjobs-edit")
+    labels = edit["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert verbs(edit["rules"]) == {
+        ("backgroundjobs.dev", "backgroundjobs"): {
+            "create", "update", "patch", "delete", "get", "list", "watch",
+        }
+    }  # fmt: skip
+    view = one(objs, "ClusterRole", "backgroundjobs-view")
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert verbs(view["rules"]) == {
+        ("backgroundjobs.dev", "backgroundjobs"): {"get", "list", "watch"}
+    }
+    assert not find(render("--set", "userRoles.create=false"), "ClusterRole", "backgroundjobs-edit")
+
+
+# ------------------------------------------------------------------ other value sets
+@needs_helm
+def test_namespaced_mode_has_roles_per_namespace_and_nothing_clusterwide() -> None:
+    objs = render(*VALUE_SETS["namespaced"])
+    operator_cluster_roles = [
+        o
+        for o in find(objs, "ClusterRole")
+        if not o["metadata"]["name"].startswith("backgroundjobs-")
+    ]
+    assert operator_cluster_roles == []
+    assert find(objs, "ClusterRoleBinding") == []
+    for ns in ("team-a", "team-b"):
+        role = [r for r in find(objs, "Role", FULLNAME) if r["metadata"]["namespace"] == ns]
+        assert len(role) == 1, ns
+        assert verbs(role[0]["rules"]) == OPERATOR_VERBS
+        binding = [
+            b for b in find(objs, "RoleBinding", FULLNAME) if b["metadata"]["namespace"] == ns
+        ]
+        assert len(binding) == 1, ns
+        assert binding[0]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": FULLNAME,
+        }  # fmt: skip
+        assert binding[0]["subjects"][0]["namespace"] == NAMESPACE
+    namespaces = {r["metadata"]["namespace"] for r in find(objs, "Role")}
+    assert namespaces == {"team-a", "team-b", NAMESPACE}  # NAMESPACE: only the Lease
+    cfg = config.load(plain_env(objs))
+    assert cfg.namespaces == ("team-a", "team-b")
+    assert not cfg.clusterwide
+
+
+@needs_helm
+def test_ha_off_is_one_replica_recreated_without_a_lease() -> None:
+    objs = render(*VALUE_SETS["ha-off"])
+    deploy = one(objs, "Deployment")
+    assert deploy["spec"]["replicas"] == 1
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in deploy["spec"]["template"]["spec"]
+    assert find(objs, "PodDisruptionBudget") == []
+    assert [r["metadata"]["name"] for r in find(objs, "Role")] == []
+    env = plain_env(objs)
+    assert env["BACKGROUNDJOBS_LEADER_ELECTION"] == "false"
+    assert not any(k.startswith("BACKGROUNDJOBS_LEASE_") for k in env)
+    assert config.load(env).leader_election is False
+
+
+@needs_helm
+def test_values_map_to_operator_settings() -> None:
+    objs = render(*VALUE_SETS["configured"])
+    cfg = config.load(plain_env(objs))
+    assert cfg.default_image == "registry.local/jobs:2"
+    assert cfg.retention == timedelta(hours=24)
+    assert dict(cfg.queues) == {
+        "critical": config.QueueConfig("high", 5),
+        "reports": config.QueueConfig(None, 1),
+    }
+    assert cfg.metrics_port == 9090
+    assert cfg.log_format == "text"
+    assert cfg.workers == 8
+    assert cfg.events == "failures"
+    assert cfg.lease_duration == 6
+    ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
+    assert ports["metrics"] == 9090
+    assert one(objs, "Service")["spec"]["ports"][0]["port"] == 9090
+
+
+@needs_helm
+def test_monitoring_objects() -> None:
+    objs = render(*VALUE_SETS["monitoring"])
+    sm = one(objs, "ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    svc = one(objs, "Service")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"][0]["port"] == "metrics"
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+
+    rule = one(objs, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {
+        "BackgroundJobsFailureRatioHigh",
+        "BackgroundJobsStartLatenessHigh",
+        "BackgroundJobsReconcileErrors",
+        "BackgroundJobsOperatorDown",
+    }
+    for name, alert in alerts.items():
+        assert alert["labels"]["severity"] in {"warning", "critical"}, name
+        for key in ("summary", "description", "runbook"):
+            assert alert["annotations"].get(key), f"{name} has no {key}"
+        assert f'job="{FULLNAME}-metrics"' in alert["expr"], name
+    assert (
+        "backgroundjobs_start_lateness_seconds_bucket"
+        in alerts["BackgroundJobsStartLatenessHigh"]["expr"]
+    )
+    assert 'outcome="failed"' in alerts["BackgroundJobsFailureRatioHigh"]["expr"]
+    assert alerts["BackgroundJobsOperatorDown"]["expr"].strip().startswith("absent(")
+
+    cm = one(objs, "ConfigMap", f"{FULLNAME}-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(cm["data"]["backgroundjobs.json"])
+    assert dashboard["uid"] == "backgroundjobs"
+    assert json.loads((CHART / "files" / "dashboard.json").read_text()) == dashboard
+
+
+@needs_helm
+def test_monitoring_is_off_by_default() -> None:
+    kinds = {o["kind"] for o in render()}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+
+
+# ------------------------------------------------------------------ refused values
+@needs_helm
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "replicaCount=0"], "at '/replicaCount': minimum: got 0, want 1"),
+        (["--set", "logFormat=xml"], "at '/logFormat': value must be one of 'json', 'text'"),
+        (["--set", "retention=7d"], "at '/retention': '7d' does not match pattern"),
+        (["--set", "retention=soon"], "at '/retention'"),
+        (
+            ["--set", "queues.critical.maxConcurrency=0"],
+            "at '/queues/critical/maxConcurrency': minimum: got 0, want 1",
+        ),
+        (
+            ["--set", "queues.Bad_Name.maxConcurrency=1"],
+            "at '/queues': additional properties 'Bad_Name' not allowed",
+        ),
+        (["--set", "queues.q.limit=1"], "at '/queues/q': additional properties 'limit'"),
+        (["--set", "events=some"], "at '/events'"),
+        (["--set", "workers=0"], "at '/workers'"),
+        (["--set", "metricsPort=70000"], "at '/metricsPort'"),
+        (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
+        (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),
+        (["--set-json", 'namespaces=["Not_A_Namespace"]'], "at '/namespaces/0'"),
+        (["--set", "replicaCunt=2"], "additional properties 'replicaCunt' not allowed"),
+        (
+            ["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"],
+            "replicaCount is 2 but leaderElection.enabled is false",
+        ),
+    ],
+)
+def test_schema_refuses_bad_values(values: list[str], message: str) -> None:
+    out = helm("template", RELEASE, str(CHART), *values)
+    assert out.returncode != 0, f"{values} were accepted"
+    assert message in out.stderr, out.stderr
+
+
+# ------------------------------------------------------------------ the CRD
+def test_chart_crd_is_the_generated_crd() -> None:
+    """Byte-identical: `make crd` copies crds/ into the chart."""
+    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+    assert [p.name for p in (CHART / "crds").iterdir()] == [CRD_FILE.name]
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["version"] == "0.1.0"
+    assert chart["appVersion"] == "0.1.0"
+    notes = (CHART / "templates" / "NOTES.txt").read_text()
+    assert "kubectl apply --server-side -f" in notes  # CRD upgrades are manual
+    assert "kubectl get bgj" in notes and "bgjobs" in notes and "/metrics" in notes
