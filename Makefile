@@ -40,8 +40,8 @@ run: install-crd ## Run the operator locally against the dev cluster
 	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} $(VENV)/bin/bgjobs operator run
 
 lint: ## ruff + mypy --strict
-	@$(VENV)/bin/ruff check operator tests bench hack
-	@$(VENV)/bin/ruff format --check operator tests bench hack
+	@$(VENV)/bin/ruff check operator tests bench hack job_images
+	@$(VENV)/bin/ruff format --check operator tests bench hack job_images
 	@$(VENV)/bin/mypy
 
 test: setup ## Run unit + integration (+ e2e where Docker is available) tests
@@ -59,7 +59,12 @@ demo: setup ## The demo: cluster, CRD, operator, one job of each type moving thr
 bench: setup ## Benchmarks against the local cluster; writes bench/RESULTS.md
 	@bash hack/bench.sh
 
-chart: ## Lint and package the Helm chart
-	@helm lint charts/backgroundjobs-operator
+chart: ## Lint the Helm chart (strict), check its renders and dashboard, package it into dist/
+	@helm lint --strict charts/backgroundjobs-operator
+	@$(PY) -m pytest -q -m unit tests/unit/test_chart_render.py tests/unit/test_dashboard.py
+	@helm package charts/backgroundjobs-operator -d dist
 
-.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart
+promtool: ## Build promtool (PromQL checks of the chart's alerts and dashboard) into the cache
+	@bash hack/promtool.sh
+
+.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart promtool
