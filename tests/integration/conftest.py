@@ -85,6 +85,10 @@ class OperatorProcess:
             "KUBECONFIG": self.kubeconfig,
             "BACKGROUNDJOBS_METRICS_PORT": str(self.metrics_port),
             "PYTHONUNBUFFERED": "1",
+            # this checkout's code, whichever checkout the venv's editable install points at
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(REPO_ROOT / "operator"), os.environ.get("PYTHONPATH")) if p
+            ),
             **self.extra_env,
         }
         log = self.log_path.open("ab")
