@@ -245,8 +245,8 @@ def test_every_kind_of_job_works_as_the_chart_service_account(
 
     st = jobs.wait_phase("immediate", "Succeeded")
     assert st["result"] == {"ok": True}
-    assert jobs.condition("failing", "Failed")["reason"] == "NonRetryableExitCode"  # type: ignore[index]
     assert jobs.wait_phase("failing", "Failed")["failedAttempts"] == 1
+    assert jobs.condition("failing", "Failed")["reason"] == "NonRetryableExitCode"  # type: ignore[index]
     assert jobs.wait_phase("delayed", "Succeeded")["type"] == "Delayed"
 
     cronjob_name = builders.cronjob_name("recurring")
