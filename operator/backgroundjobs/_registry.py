@@ -36,7 +36,7 @@ def registered_handlers() -> dict[str, Callable[..., Any]]:
 
 
 def handler_name(fn: Callable[..., Any] | str) -> str:
-    """The name under which a job refers to ``fn``: its registered name, else ``module:function``."""
+    """The name a job uses for ``fn``: its registered name, else ``module:function``."""
     if isinstance(fn, str):
         return fn
     name = getattr(fn, "__backgroundjobs_handler__", None)

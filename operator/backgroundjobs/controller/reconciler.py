@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,7 +53,23 @@ def _rv(body: Body) -> int:
 def _slim(body: Body) -> Body:
     meta = dict(body.get("metadata") or {})
     meta.pop("managedFields", None)
-    return {**body, "metadata": meta}
+    compact: Body = _compact({**body, "metadata": meta})
+    return compact
+
+
+def _compact(value: Any) -> Any:
+    """A copy of a JSON value whose keys and short strings are interned.
+
+    Each parsed object otherwise holds its own copies of "metadata", "lastTransitionTime",
+    "True", "Running"...: with thousands of cached objects, about a third of their memory.
+    """
+    if isinstance(value, dict):
+        return {sys.intern(k): _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= 16:
+        return sys.intern(value)
+    return value
 
 
 @dataclass
@@ -61,7 +78,9 @@ class Cache:
 
     bgjs: dict[Key, Body] = field(default_factory=dict)
     jobs: dict[Key, dict[str, JobView]] = field(default_factory=lambda: defaultdict(dict))
-    job_meta: dict[tuple[str, str], tuple[Key, str]] = field(default_factory=dict)
+    # The last resourceVersion seen of each Job: a pod list "not older than" it is served from
+    # the API server's watch cache, and still shows the pod update that finished the Job.
+    job_rv: dict[tuple[str, str], str] = field(default_factory=dict)
     cronjobs: dict[Key, Body] = field(default_factory=dict)
     cronjob_owner: dict[Key, Key] = field(default_factory=dict)
     children: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -214,12 +233,12 @@ class Reconciler:
         queue_name = (meta.get("labels") or {}).get(c.LABEL_QUEUE, "default")
         if event.get("type") == "DELETED":
             self.cache.jobs[key].pop(name, None)
-            self.cache.job_meta.pop((ns, name), None)
+            self.cache.job_rv.pop((ns, name), None)
             self._release_slot(queue_name, key)
         else:
             view = JobView.from_body(obj)
             self.cache.jobs[key][name] = view
-            self.cache.job_meta[(ns, name)] = (key, queue_name)
+            self.cache.job_rv[(ns, name)] = meta.get("resourceVersion") or ""
             if view.finished:
                 self._release_slot(queue_name, key)
             elif (meta.get("labels") or {}).get(c.LABEL_TYPE) != c.TYPE_RECURRING:
@@ -369,7 +388,10 @@ class Reconciler:
                     break
                 job = jobs[plan.need_termination]
                 obs.termination[job.name] = await self.kube.termination_message(
-                    ns, job.name, succeeded=job.complete
+                    ns,
+                    job.name,
+                    succeeded=job.complete,
+                    not_older_than=self.cache.job_rv.get((ns, job.name)),
                 )
                 plan = decide(obs, self.settings)
             await self._apply(key, body, plan, obs)
