@@ -1,0 +1,220 @@
+"""``python -m bench.suite``: run the measurements of issue 8 and write bench/RESULTS.md.
+
+Needs KUBECONFIG pointing at the local cluster (hack/bench.sh starts it and applies the CRD).
+Environment: BENCH_SCALE (default 1.0) scales the object counts; BENCH_ONLY=probe,direct,m1,
+m2,m3,m4,m5,s5 runs a subset; BENCH_PROFILE=1 runs the operator under pyinstrument in M1
+and S5 (profiles in bench/profiles/; timings of a profiled run are not comparable);
+BENCH_WORKERS / BENCH_EVENTS set the operator's BACKGROUNDJOBS_WORKERS / _EVENTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import audit, report
+from bench import scenarios as sc
+from bench.k8s import Kube, api_client
+from bench.watcher import Watcher
+
+log = logging.getLogger("bench")
+BENCH_DIR = Path(__file__).resolve().parent
+ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5"]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_at_start": os.getloadavg(),
+    }
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return sha + (" (+ uncommitted changes)" if dirty else "")
+
+
+# M4's minute boundaries: another phase may not run from 2 s before one to QUIET_AFTER after
+# it (the CronJobs' 200 Jobs and their pods load the cluster for a while).
+QUIET_AFTER = 15.0
+# Rough durations of the latency phases, to fit them between boundaries.
+ESTIMATES = {"m5": 28.0, "m3": 40.0}
+
+
+async def latency_group(ctx: sc.Ctx, only: set[str], phase: Any) -> None:
+    """M2 (and its drain), then M5 and M3 placed around M4's two minute boundaries."""
+    op = ctx.operator("latency")
+    op.start()
+    try:
+        if "m2" in only:
+            m1 = (ctx.results.get("m1") or {}).get(ctx.events) or {}
+            await phase("m2+m7", sc.run_m2(ctx, m1.get("rate", math.nan), op))
+            await phase("settle m2", sc.wait_quiet(ctx, "m2", 60))
+        m4 = await sc.start_m4(ctx) if "m4" in only else None
+        m4_done = m4 is None
+
+        def fits(name: str) -> bool:
+            if m4 is None:
+                return True
+            now = time.time()
+            nxt = next((b for b in m4.boundaries if b + QUIET_AFTER > now), None)
+            return nxt is None or now + ESTIMATES[name] <= nxt - 2
+
+        runs = {"m5": lambda: sc.run_m5(ctx), "m3": lambda: sc.run_m3(ctx)}
+        todo = [name for name in ("m5", "m3") if name in only]
+        while todo or not m4_done:
+            if m4 is not None and not m4_done and time.time() >= m4.boundaries[-1] + QUIET_AFTER:
+                await phase("m4", sc.finish_m4(ctx, m4))  # before its CronJobs fire again
+                m4_done = True
+                continue
+            name = next((n for n in todo if fits(n)), None)
+            if name is None:
+                assert m4 is not None
+                now = time.time()
+                wake = next(b for b in m4.boundaries if b + QUIET_AFTER > now) + QUIET_AFTER
+                log.info("   (waiting %.0fs: M4's minute boundary)", wake - now)
+                await asyncio.sleep(wake - now)
+                continue
+            todo.remove(name)
+            await phase(name, runs[name]())
+    finally:
+        op.stop()
+
+
+async def suite(args: argparse.Namespace) -> dict[str, Any]:
+    kubeconfig = os.environ.get("KUBECONFIG", "")
+    if not kubeconfig:
+        raise SystemExit("KUBECONFIG must point at the cluster (hack/bench.sh sets it)")
+    run_id = uuid.uuid4().hex[:6]
+    work = Path(tempfile.mkdtemp(prefix=f"bgj-bench-{run_id}-"))
+    (work / "logs").mkdir()
+    kube = Kube(await api_client(kubeconfig))
+    await kube.apply_crd()
+    for ns in await kube.old_bench_namespaces():
+        await kube.delete_namespace(ns)
+    op_kubeconfig = await kube.operator_kubeconfig(kubeconfig, work / "operator.kubeconfig")
+    audit_log = audit.AuditLog(audit.audit_path(kubeconfig))
+    if not audit_log.exists():
+        log.warning("no audit log at %s: M7 is skipped", audit_log.path)
+    watcher = Watcher(kubeconfig)
+    ctx = sc.Ctx(
+        kube=kube,
+        watcher=watcher,
+        admin_kubeconfig=kubeconfig,
+        operator_kubeconfig=op_kubeconfig,
+        run_id=run_id,
+        scale=args.scale,
+        out_dir=work,
+        audit=audit_log,
+        workers=args.workers,
+        events=args.events,
+        profile=args.profile,
+    )
+    only = set(args.only)
+    res: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "machine": machine(),
+        "scale": args.scale,
+        "workers": args.workers,
+        "events": args.events,
+        "workdir": str(work),
+        "phase_seconds": {},
+    }
+    ctx.results = res
+    t_suite = time.monotonic()
+
+    async def phase(name: str, coro: Any) -> dict[str, Any]:
+        t0 = time.monotonic()
+        log.info("== %s", name)
+        out: dict[str, Any] = await coro
+        res["phase_seconds"][name] = round(time.monotonic() - t0, 1)
+        res.update(out)
+        log.info("   %s done in %.0fs", name, time.monotonic() - t0)
+        return out
+
+    try:
+        if "probe" in only:
+            await phase("probe", sc.run_probe(ctx))
+        if "m1" in only:
+            await phase("operator idle", sc.run_operator_idle_rss(ctx))
+        if "direct" in only:
+            await phase("direct", sc.run_direct(ctx))
+        if "m1" in only:
+            other = "failures" if args.events == "all" else "all"
+            for events in (args.events, other):
+                await phase(f"m1+m6 events={events}", sc.run_m1(ctx, events))
+                await phase(f"settle m1 events={events}", sc.wait_quiet(ctx, "m1", 90))
+        if only & {"m2", "m3", "m4", "m5"}:
+            await latency_group(ctx, only, phase)
+        if "s5" in only:
+            other = "failures" if args.events == "all" else "all"
+            op = ctx.operator("s5", events=other, profile=args.profile)
+            op.start()
+            try:
+                await phase("s5+m7", sc.run_enqueue_many(ctx, op))
+            finally:
+                op.stop()
+    finally:
+        res["total_seconds"] = round(time.monotonic() - t_suite, 1)
+        watcher.stop()
+        for ns in ctx.namespaces:
+            await kube.delete_namespace(ns)
+        await kube.close()
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(ALL)))
+    parser.add_argument(
+        "--profile", action="store_true", default=os.environ.get("BENCH_PROFILE") == "1"
+    )
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "32")))
+    parser.add_argument("--events", default=os.environ.get("BENCH_EVENTS", "all"))
+    parser.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"))
+    args = parser.parse_args()
+    args.only = [x.strip() for x in args.only.split(",") if x.strip()]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    res = asyncio.run(suite(args))
+    raw = Path(args.results).with_suffix(".json")
+    raw.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    Path(args.results).write_text(report.render(res))
+    log.info("wrote %s and %s (%.0fs)", args.results, raw, res["total_seconds"])
+
+
+if __name__ == "__main__":
+    main()
