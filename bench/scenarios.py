@@ -344,8 +344,16 @@ async def open_loop(
     await asyncio.gather(*tasks)
 
 
-async def run_m2(ctx: Ctx, m1_rate: float, op: Operator) -> dict[str, Any]:
-    """Submit -> Job latency at half the M1 rate for 30 s, with probes alongside."""
+async def run_m2(
+    ctx: Ctx,
+    m1_rate: float,
+    op: Operator,
+    after_submit: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Submit -> Job latency at half the M1 rate for 30 s, with probes alongside.
+
+    Then every job runs to Succeeded for M7 (``after_submit`` runs meanwhile).
+    """
     ns = await ctx.namespace("m2")
     rate = max(1.0, m1_rate / 2) if not math.isnan(m1_rate) else 10.0
     seconds = 30.0
@@ -383,6 +391,8 @@ async def run_m2(ctx: Ctx, m1_rate: float, op: Operator) -> dict[str, Any]:
         "m2_cpu": meter.share(),
     }
     out["m2_p50_over_probe"] = ratio(out["m2_latency"]["p50"], out["m2_probe"]["p50"])
+    if after_submit is not None:
+        await after_submit()
     # M7 (the operator's configuration as started): every job to Succeeded, then count.
     done = await ctx.watcher.await_(
         lambda: ctx.watcher.phase_counts[ns].get("Succeeded", 0) >= len(sent), 240
@@ -476,12 +486,16 @@ class M4Run:
     plain: list[str]
 
 
-async def start_m4(ctx: Ctx) -> M4Run:
-    """100 Recurring BackgroundJobs and 100 plain CronJobs, all ``* * * * *``."""
+async def start_m4(ctx: Ctx, not_before: float = 0.0) -> M4Run:
+    """100 Recurring BackgroundJobs and 100 plain CronJobs, all ``* * * * *``.
+
+    Measured at the first two minute boundaries after ``not_before`` (wall time).
+    """
     ns = await ctx.namespace("m4")
     n = 100
     now = time.time()
-    first = math.ceil((now + 8) / 60) * 60  # the CronJobs must exist before the boundary
+    # The CronJobs must exist before the first boundary.
+    first = math.ceil(max(now + 8, not_before) / 60) * 60
     recurring = [f"m4-r-{i}" for i in range(n)]
     plain = [f"m4-p-{i}" for i in range(n)]
     stage(
@@ -593,7 +607,7 @@ async def run_enqueue_many(ctx: Ctx, op: Operator) -> dict[str, Any]:
     from backgroundjobs.client import AsyncClient
 
     ns = await ctx.namespace("s5")
-    n = ctx.n(10_000, 200)
+    n = ctx.n(5_000, 100)  # half M1's N: every job runs to completion, ~15 jobs/s here
     mark = ctx.audit.mark() if ctx.audit.exists() else None
     meter = ctx.cpu_meter(op).start()
     stage("S5: enqueue_many of %d", n)
