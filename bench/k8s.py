@@ -116,12 +116,13 @@ class Kube:
                 raise
 
     async def namespaces_gone(self, run_id: str) -> bool:
+        """Whether the namespaces of this run that are being deleted are all gone."""
         data = await body(
             await self.core.list_namespace(
                 label_selector=f"{BENCH_LABEL}={run_id}", _preload_content=False
             )
         )
-        return not data.get("items")
+        return not any(n["metadata"].get("deletionTimestamp") for n in data.get("items") or [])
 
     async def old_bench_namespaces(self) -> list[str]:
         data = await body(

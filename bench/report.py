@@ -124,7 +124,7 @@ def _rows(r: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 "M5 hand-off: parent's Job finished → child's Job",
-                f"{_lat(s)}; 20-deep chain: {_lat(r['m5_chain'])}; 100 pairs (10/s): "
+                f"{_lat(s)}; 20-deep chain: {_lat(r['m5_chain'])}; 100 pairs (5/s): "
                 f"{_lat(r['m5_pairs'])}; p50 ÷ M2 p50 = "
                 f"{fmt(s['p50'] / m2p50 if m2p50 else math.nan, 1)}",
                 "p50 ≤ 100 ms, p99 ≤ 300 ms",
