@@ -34,6 +34,7 @@ API_METRICS = {
     "backgroundjobs_retries_total": "counter",
     "backgroundjobs_reconcile_errors_total": "counter",
     "backgroundjobs_build_info": "gauge",
+    "backgroundjobs_operator_pending": "gauge",
 }
 
 
@@ -41,6 +42,7 @@ def exported_series() -> set[str]:
     """Every series name the operator's registry (and its phase gauge) can expose."""
     families = list(metrics.REGISTRY.collect())
     families += list(metrics.PhaseCollector(lambda: [("Running", "default")]).collect())
+    families += list(metrics.PendingCollector(lambda: {"status": 0}).collect())
     names: set[str] = set()
     for family in families:
         if family.type == "counter":

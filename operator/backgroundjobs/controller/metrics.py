@@ -92,6 +92,38 @@ def register_phase_source(source: Callable[[], Iterable[tuple[str, str]]]) -> No
     REGISTRY.register(_collector)
 
 
+class PendingCollector:
+    """``backgroundjobs_operator_pending{stage}``: objects waiting for a worker
+    (``reconcile``) and Jobs created whose status write is still to come (``status``)."""
+
+    def __init__(self, source: Callable[[], dict[str, int]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "backgroundjobs_operator_pending",
+            "Work waiting in the operator, by stage (reconcile, status).",
+            labels=["stage"],
+        )
+        for stage, count in sorted(self.source().items()):
+            family.add_metric([stage], count)
+        yield family
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
+_pending: PendingCollector | None = None
+
+
+def register_queue_depths(source: Callable[[], dict[str, int]]) -> None:
+    global _pending
+    if _pending is not None:
+        REGISTRY.unregister(_pending)
+    _pending = PendingCollector(source)
+    REGISTRY.register(_pending)
+
+
 def record(name: str, labels: dict[str, str], value: float) -> None:
     """Apply one metric observation from a decision's plan."""
     if name == "started":

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +40,9 @@ from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
 Key = tuple[str, str]
+Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
+EVENT_POSTERS = 16
 
 
 def _rv(body: Body) -> int:
@@ -162,14 +164,27 @@ class Reconciler:
         self.queue = WorkQueue()
         self._workers: list[asyncio.Task[None]] = []
         self._failures: dict[Key, int] = defaultdict(int)
-        self._background: set[asyncio.Task[None]] = set()
-        self._events = asyncio.Semaphore(16)
+        # Events to post: (involved object's metadata, type, reason, message), posted by a
+        # few tasks. A queue of small tuples, not a task per Event: a burst of thousands of
+        # jobs would otherwise hold thousands of pending tasks (bench M6).
+        self._events: asyncio.Queue[tuple[Body, str, str, str]] = asyncio.Queue()
+        self._posters: list[asyncio.Task[None]] = []
+        # Status writes that follow a Job's creation, done after it (see _apply); their key
+        # stays "processing" until its status is written.
+        self._status: asyncio.Queue[tuple[Key, Finish]] = asyncio.Queue()
         self.active = True
         metrics.register_phase_source(self.cache.phases)
+        metrics.register_queue_depths(
+            lambda: {"reconcile": len(self.queue), "status": self._status.qsize()}
+        )
 
     async def start(self) -> None:
         for i in range(self.settings.workers):
             self._workers.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
+        for i in range(max(1, self.settings.workers // 8)):
+            self._workers.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
+        for i in range(EVENT_POSTERS):
+            self._posters.append(asyncio.create_task(self._event_poster(), name=f"events-{i}"))
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -177,8 +192,30 @@ class Reconciler:
         for task in self._workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._background:
-            await asyncio.wait(self._background, timeout=5)
+        if self.active and not self._status.empty():
+            # Statuses of Jobs already created: a successor would adopt the Jobs and write
+            # them anyway, but a clean stop writes what it can in a few seconds.
+            pending = []
+            while not self._status.empty():
+                pending.append(self._status.get_nowait())
+            drain = asyncio.Semaphore(self.settings.workers)
+
+            async def write(key: Key, finish: Finish) -> None:
+                async with drain:
+                    await self._write_status(key, finish)
+
+            tasks = [asyncio.create_task(write(k, f)) for k, f in pending]
+            _, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
+                task.cancel()
+        if not self._events.empty():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._events.join(), timeout=5)
+        for task in self._posters:
+            task.cancel()
+        for task in self._posters:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.kube.close()
 
     # ---------------------------------------------------------------- watch events
@@ -230,6 +267,14 @@ class Reconciler:
         key = self._owner_key(ns, meta)
         if key is None:
             return
+        rv = meta.get("resourceVersion") or ""
+        if (
+            event.get("type") != "DELETED"
+            and rv
+            and self.cache.job_rv.get((ns, name)) == rv
+            and name in self.cache.jobs.get(key, {})
+        ):
+            return  # the watch's echo of a create response already handled
         queue_name = (meta.get("labels") or {}).get(c.LABEL_QUEUE, "default")
         if event.get("type") == "DELETED":
             self.cache.jobs[key].pop(name, None)
@@ -238,7 +283,7 @@ class Reconciler:
         else:
             view = JobView.from_body(obj)
             self.cache.jobs[key][name] = view
-            self.cache.job_rv[(ns, name)] = meta.get("resourceVersion") or ""
+            self.cache.job_rv[(ns, name)] = rv
             if view.finished:
                 self._release_slot(queue_name, key)
             elif (meta.get("labels") or {}).get(c.LABEL_TYPE) != c.TYPE_RECURRING:
@@ -288,32 +333,63 @@ class Reconciler:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            deferred: Finish | None = None
             try:
                 if self.active:
-                    await self.reconcile(key)
-                self._failures.pop(key, None)
+                    deferred = await self.reconcile(key)
+                if deferred is None:
+                    self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._failures[key] += 1
-                delay = min(60.0, 0.5 * 2 ** min(self._failures[key], 7))
-                reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
-                metrics.record("reconcile_errors", {"reason": reason}, 1)
-                log.warning(
-                    "reconcile %s/%s failed (%s), retrying in %.1fs",
-                    *key,
-                    exc,
-                    delay,
-                    exc_info=self._failures[key] == 1,
-                )
-                self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
+                self._failed(key, exc)
             finally:
-                self.queue.done(key)
+                if deferred is None:
+                    self.queue.done(key)
+                else:
+                    self._status.put_nowait((key, deferred))
+            # With nothing else to do, help write the statuses that wait.
+            while not len(self.queue) and not self._status.empty():
+                await self._write_status(*self._status.get_nowait())
 
-    async def reconcile(self, key: Key) -> None:
+    async def _status_writer(self) -> None:
+        """Writes deferred statuses even while the workers are all busy creating Jobs."""
+        while True:
+            key, finish = await self._status.get()
+            await self._write_status(key, finish)
+
+    async def _write_status(self, key: Key, finish: Finish) -> None:
+        try:
+            if self.active:  # else a new leader adopts the Job and writes the status
+                await finish()
+            self._failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(key, exc)
+        finally:
+            self.queue.done(key)
+
+    def _failed(self, key: Key, exc: Exception) -> None:
+        self._failures[key] += 1
+        delay = min(60.0, 0.5 * 2 ** min(self._failures[key], 7))
+        reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
+        metrics.record("reconcile_errors", {"reason": reason}, 1)
+        log.warning(
+            "reconcile %s/%s failed (%s), retrying in %.1fs",
+            *key,
+            exc,
+            delay,
+            exc_info=self._failures[key] == 1,
+        )
+        self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
+
+    async def reconcile(self, key: Key) -> Finish | None:
+        """Reconcile one BackgroundJob. When it created a Job, the rest (status, Events) is
+        returned to be done after it: starting work first is what is late-sensitive."""
         body = self.cache.bgjs.get(key)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-            return
+            return None
         ns, name = key
         uid = body["metadata"].get("uid")
         status = body.get("status") or {}
@@ -381,6 +457,7 @@ class Reconciler:
             parent=parent,
             queue_full=queue_full,
         )
+        deferred: Finish | None = None
         try:
             plan = decide(obs, self.settings)
             for _ in range(3):
@@ -394,9 +471,13 @@ class Reconciler:
                     not_older_than=self.cache.job_rv.get((ns, job.name)),
                 )
                 plan = decide(obs, self.settings)
-            await self._apply(key, body, plan, obs)
+            deferred = await self._apply(key, body, plan, obs)
         finally:
-            if reserved is not None and not (body.get("status") or {}).get("runs"):
+            if (
+                reserved is not None
+                and deferred is None
+                and not (body.get("status") or {}).get("runs")
+            ):
                 latest = self.cache.bgjs.get(key) or {}
                 if not (latest.get("status") or {}).get("runs"):
                     self.cache.active[reserved].discard(key)
@@ -406,9 +487,13 @@ class Reconciler:
                 queued.add(key)
             else:
                 queued.discard(key)
+        return deferred
 
-    async def _apply(self, key: Key, body: Body, plan: Plan, obs: Observed) -> None:
-        ns, name = key
+    async def _apply(self, key: Key, body: Body, plan: Plan, obs: Observed) -> Finish | None:
+        """Delete and create children; the status write and Events follow, in a closure
+        returned to the caller when a Job was created (None when all is done)."""
+        ns = key[0]
+        created_job = False
         for job_name in plan.delete_jobs:
             await self.kube.delete_job(ns, job_name)
         for obj in plan.create:
@@ -428,7 +513,7 @@ class Reconciler:
                             obj["metadata"]["name"],
                         )
                         self.queue.add_at(key, datetime.now(UTC) + timedelta(seconds=2))
-                        return
+                        return None
                     created = existing
                 elif exc.status in (400, 403, 422):
                     plan = self._invalid(
@@ -442,6 +527,7 @@ class Reconciler:
                     raise
             if obj["kind"] == "Job":
                 self.on_job_event({"type": "ADDED", "object": created})
+                created_job = True
             else:
                 self.on_cronjob_event({"type": "ADDED", "object": created})
         if plan.replace_cronjob is not None and obs.cronjob is not None:
@@ -458,11 +544,35 @@ class Reconciler:
                 else:
                     raise
 
+        async def finish() -> None:
+            await self._finish(key, body, plan)
+
+        if created_job and plan.status.get("phase") != "InvalidSpec":
+            return finish
+        await finish()
+        return None
+
+    async def _finish(self, key: Key, body: Body, plan: Plan) -> None:
+        """Write the plan's status, post its Events and metrics, wake children, requeue."""
+        ns, name = key
         old_status = body.get("status") or {}
         patch = _diff(old_status, plan.status)
         old_phase = old_status.get("phase")
+        wake = plan.status.get("phase") != old_phase or patch.get("result") is not None
+        early = bool(patch) and wake and bool(self.cache.children.get(key))
+        if early:
+            # Hand-off (bench M5): the outcome is already a fact (the Job finished), so the
+            # waiting children see it now and start while the status patch is in flight,
+            # instead of one API round trip later. Undone below if the patch fails.
+            self.cache.bgjs[key] = {**body, "status": plan.status}
+            self._wake_children(key)
         if patch:
-            updated = await self.kube.patch_status(ns, name, patch)
+            try:
+                updated = await self.kube.patch_status(ns, name, patch)
+            except BaseException:
+                if early and self.cache.bgjs.get(key, {}).get("status") is plan.status:
+                    self.cache.bgjs[key] = body  # the retry must see (and write) the change
+                raise
             if updated:
                 self._store_bgj(key, updated)
         for etype, reason, message in plan.events:
@@ -470,7 +580,7 @@ class Reconciler:
                 self._post_event(body, etype, reason, message)
         for metric in plan.metrics:
             metrics.record(metric.name, metric.labels, metric.value)
-        if plan.status.get("phase") != old_phase or patch.get("result") is not None:
+        if wake:  # again after an early wake: a watch event may have hidden the outcome
             self._wake_children(key)
         if plan.delete_self:
             log.info("%s/%s: retention over, deleting", ns, name)
@@ -483,18 +593,25 @@ class Reconciler:
         return invalid_spec_plan(body, obs.now, self.settings, message)
 
     def _post_event(self, body: Body, etype: str, reason: str, message: str) -> None:
-        async def post() -> None:
-            async with self._events:
-                try:
-                    await self.kube.post_event(body, etype, reason, message)
-                except Exception as exc:  # an Event is best effort, never a reason to fail
-                    log.debug(
-                        "event %s on %s not posted: %s", reason, body["metadata"]["name"], exc
-                    )
+        meta = body["metadata"]
+        involved = {
+            "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")}
+        }
+        self._events.put_nowait((involved, etype, reason, message))
 
-        task = asyncio.create_task(post())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _event_poster(self) -> None:
+        while True:
+            involved, etype, reason, message = await self._events.get()
+            try:
+                await self.kube.post_event(involved, etype, reason, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an Event is best effort, never a reason to fail
+                log.debug(
+                    "event %s on %s not posted: %s", reason, involved["metadata"]["name"], exc
+                )
+            finally:
+                self._events.task_done()
 
 
 def _diff(old: Body, new: Body) -> Body:
