@@ -17,7 +17,7 @@ import logging
 import sys
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -544,12 +544,15 @@ class Reconciler:
                 else:
                     raise
 
-        async def finish() -> None:
-            await self._finish(key, body, plan)
-
         if created_job and plan.status.get("phase") != "InvalidSpec":
+            # Only what the status stage needs: not the built Job (KBs per waiting job).
+            rest = replace(plan, create=[], replace_cronjob=None, delete_jobs=[])
+
+            async def finish() -> None:
+                await self._finish(key, body, rest)
+
             return finish
-        await finish()
+        await self._finish(key, body, plan)
         return None
 
     async def _finish(self, key: Key, body: Body, plan: Plan) -> None:
