@@ -25,7 +25,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller import builders, metrics
+from backgroundjobs.controller import builders, memory, metrics
 from backgroundjobs.controller.decisions import (
     JobView,
     Observed,
@@ -173,6 +173,7 @@ class Reconciler:
         # stays "processing" until its status is written.
         self._status: asyncio.Queue[tuple[Key, Finish]] = asyncio.Queue()
         self.active = True
+        self.reconciles = 0
         metrics.register_phase_source(self.cache.phases)
         metrics.register_queue_depths(
             lambda: {"reconcile": len(self.queue), "status": self._status.qsize()}
@@ -185,6 +186,14 @@ class Reconciler:
             self._workers.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
         for i in range(EVENT_POSTERS):
             self._posters.append(asyncio.create_task(self._event_poster(), name=f"events-{i}"))
+        self._posters.append(
+            asyncio.create_task(
+                memory.release_when_idle(lambda: self.reconciles, self._idle), name="memory"
+            )
+        )
+
+    def _idle(self) -> bool:
+        return not len(self.queue) and self._status.empty() and self._events.empty()
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -334,6 +343,7 @@ class Reconciler:
         while True:
             key = await self.queue.get()
             deferred: Finish | None = None
+            self.reconciles += 1
             try:
                 if self.active:
                     deferred = await self.reconcile(key)
