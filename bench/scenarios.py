@@ -352,11 +352,12 @@ async def run_m2(
     ctx: Ctx,
     m1_rate: float,
     op: Operator,
-    after_submit: Callable[[], Awaitable[None]] | None = None,
+    after_submit: Callable[[int], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Submit -> Job latency at half the M1 rate for 30 s, with probes alongside.
 
-    Then every job runs to Succeeded for M7 (``after_submit`` runs meanwhile).
+    Then every job runs to Succeeded for M7 (``after_submit(jobs still to finish)`` runs
+    meanwhile).
     """
     ns = await ctx.namespace("m2")
     rate = max(1.0, m1_rate / 2) if not math.isnan(m1_rate) else 10.0
@@ -396,7 +397,7 @@ async def run_m2(
     }
     out["m2_p50_over_probe"] = ratio(out["m2_latency"]["p50"], out["m2_probe"]["p50"])
     if after_submit is not None:
-        await after_submit()
+        await after_submit(len(sent) - ctx.watcher.phase_counts[ns].get("Succeeded", 0))
     # M7 (the operator's configuration as started): every job to Succeeded, then count.
     done = await ctx.watcher.await_(
         lambda: ctx.watcher.phase_counts[ns].get("Succeeded", 0) >= len(sent), 240
