@@ -19,6 +19,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.controller.kube import _json
 
 Body = dict[str, Any]
 REPO = Path(__file__).resolve().parent.parent
@@ -39,17 +40,8 @@ async def api_client(kubeconfig: str, pool: int = 64) -> client.ApiClient:
     return client.ApiClient(configuration=cfg)
 
 
-async def body(resp: Any) -> Body:
-    """The JSON body of a raw response; an error status raises ApiException."""
-    try:
-        if resp.status >= 400:
-            exc = ApiException(status=resp.status, reason=resp.reason)
-            exc.body = await resp.text()
-            raise exc
-        data = await resp.json()
-    finally:
-        resp.release()
-    return data if isinstance(data, dict) else {}
+# The response-to-dict helper is the operator's own (an error status raises ApiException).
+body = _json
 
 
 async def drain(resp: Any) -> None:
