@@ -38,6 +38,9 @@ def _emit(record: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+TRANSIENT = {429, 500, 502, 503, 504}
+
+
 class _Stream:
     """One resource's list+watch loop; ``on_object(type, obj, t)`` gets every event."""
 
@@ -62,7 +65,15 @@ class _Stream:
                 kwargs: dict[str, Any] = {"_preload_content": False}
                 if self.selector:
                     kwargs["label_selector"] = self.selector
-                listed = await body(await self.lister(**kwargs))
+                try:
+                    listed = await body(await self.lister(**kwargs))
+                except ApiException as exc:
+                    # 429 right after a new CRD is Established (its storage still starting,
+                    # seen on a fresh cluster), or a server error: try again.
+                    if exc.status not in TRANSIENT:
+                        raise
+                    await asyncio.sleep(0.5)
+                    continue
                 rv = listed["metadata"]["resourceVersion"]
                 now = time.time()
                 if self.ready.is_set():  # a re-list after 410: report what we missed
@@ -83,7 +94,10 @@ class _Stream:
                 if exc.status == 410:
                     rv = None
                     continue
-                raise
+                if exc.status not in TRANSIENT:
+                    raise
+                await asyncio.sleep(0.5)
+                continue
             self.ready.set()
             try:
                 async for line in resp.content:
