@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -342,22 +343,8 @@ class Reconciler:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
-            deferred: Finish | None = None
             self.reconciles += 1
-            try:
-                if self.active:
-                    deferred = await self.reconcile(key)
-                if deferred is None:
-                    self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._failed(key, exc)
-            finally:
-                if deferred is None:
-                    self.queue.done(key)
-                else:
-                    self._status.put_nowait((key, deferred))
+            await self._run_step(key, partial(self.reconcile, key))
             # With nothing else to do, help write the statuses that wait.
             while not len(self.queue) and not self._status.empty():
                 await self._write_status(*self._status.get_nowait())
@@ -369,16 +356,29 @@ class Reconciler:
             await self._write_status(key, finish)
 
     async def _write_status(self, key: Key, finish: Finish) -> None:
+        await self._run_step(key, finish)
+
+    async def _run_step(self, key: Key, step: Callable[[], Awaitable[Finish | None]]) -> None:
+        """Run one step of a key taken from the queue: its reconcile, or the status write a
+        reconcile deferred. A step that returns a ``Finish`` hands the key, still
+        "processing", to the status queue; otherwise the key is done. A failure is counted,
+        logged and requeued with backoff; the count is cleared when the key's work is all
+        done (after a Job's creation: when its status is written)."""
+        deferred: Finish | None = None
         try:
-            if self.active:  # else a new leader adopts the Job and writes the status
-                await finish()
-            self._failures.pop(key, None)
+            if self.active:  # else a new leader reconciles, adopts the Job, writes the status
+                deferred = await step()
+            if deferred is None:
+                self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._failed(key, exc)
         finally:
-            self.queue.done(key)
+            if deferred is None:
+                self.queue.done(key)
+            else:
+                self._status.put_nowait((key, deferred))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         self._failures[key] += 1
