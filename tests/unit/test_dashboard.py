@@ -41,8 +41,8 @@ API_METRICS = {
 def exported_series() -> set[str]:
     """Every series name the operator's registry (and its phase gauge) can expose."""
     families = list(metrics.REGISTRY.collect())
-    families += list(metrics.PhaseCollector(lambda: [("Running", "default")]).collect())
-    families += list(metrics.PendingCollector(lambda: {"status": 0}).collect())
+    families += list(metrics.phase_gauge(lambda: [("Running", "default")]).collect())
+    families += list(metrics.pending_gauge(lambda: {"status": 0}).collect())
     names: set[str] = set()
     for family in families:
         if family.type == "counter":

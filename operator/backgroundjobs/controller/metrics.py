@@ -63,65 +63,71 @@ BUILD_INFO = Gauge(
 BUILD_INFO.labels(version=__version__).set(1)
 
 
-class PhaseCollector:
-    """``backgroundjobs_jobs{phase,queue}``: counted from the operator's cache at scrape time."""
+class CallbackGauge:
+    """A gauge family whose samples come from a callable at scrape time: (label values,
+    value) pairs, exported sorted by label values."""
 
-    def __init__(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
-        self.source = source
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        samples: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.samples = samples
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "backgroundjobs_jobs", "BackgroundJobs by phase and queue.", labels=["phase", "queue"]
-        )
-        for (phase, queue), count in sorted(Tally(self.source()).items()):
-            family.add_metric([phase, queue], count)
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, value in sorted(self.samples()):
+            family.add_metric(list(values), value)
         yield family
 
     def describe(self) -> Iterator[Any]:
         return iter(())
 
 
-_collector: PhaseCollector | None = None
+def phase_gauge(source: Callable[[], Iterable[tuple[str, str]]]) -> CallbackGauge:
+    """``backgroundjobs_jobs{phase,queue}``: counted from the operator's cache at scrape time."""
+    return CallbackGauge(
+        "backgroundjobs_jobs",
+        "BackgroundJobs by phase and queue.",
+        ["phase", "queue"],
+        lambda: Tally(source()).items(),
+    )
+
+
+def pending_gauge(source: Callable[[], dict[str, int]]) -> CallbackGauge:
+    """``backgroundjobs_operator_pending{stage}``: objects waiting for a worker
+    (``reconcile``) and Jobs created whose status write is still to come (``status``)."""
+    return CallbackGauge(
+        "backgroundjobs_operator_pending",
+        "Work waiting in the operator, by stage (reconcile, status).",
+        ["stage"],
+        lambda: (((stage,), count) for stage, count in source().items()),
+    )
+
+
+_gauges: dict[str, CallbackGauge] = {}
+
+
+def _register(gauge: CallbackGauge) -> None:
+    """Register ``gauge``, replacing the one of the same name (a new Reconciler's source)."""
+    old = _gauges.pop(gauge.name, None)
+    if old is not None:
+        REGISTRY.unregister(old)
+    _gauges[gauge.name] = gauge
+    REGISTRY.register(gauge)
 
 
 def register_phase_source(source: Callable[[], Iterable[tuple[str, str]]]) -> None:
-    global _collector
-    if _collector is not None:
-        REGISTRY.unregister(_collector)
-    _collector = PhaseCollector(source)
-    REGISTRY.register(_collector)
-
-
-class PendingCollector:
-    """``backgroundjobs_operator_pending{stage}``: objects waiting for a worker
-    (``reconcile``) and Jobs created whose status write is still to come (``status``)."""
-
-    def __init__(self, source: Callable[[], dict[str, int]]) -> None:
-        self.source = source
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "backgroundjobs_operator_pending",
-            "Work waiting in the operator, by stage (reconcile, status).",
-            labels=["stage"],
-        )
-        for stage, count in sorted(self.source().items()):
-            family.add_metric([stage], count)
-        yield family
-
-    def describe(self) -> Iterator[Any]:
-        return iter(())
-
-
-_pending: PendingCollector | None = None
+    _register(phase_gauge(source))
 
 
 def register_queue_depths(source: Callable[[], dict[str, int]]) -> None:
-    global _pending
-    if _pending is not None:
-        REGISTRY.unregister(_pending)
-    _pending = PendingCollector(source)
-    REGISTRY.register(_pending)
+    _register(pending_gauge(source))
 
 
 def record(name: str, labels: dict[str, str], value: float) -> None:
