@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 
 from backgroundjobs.api import constants as c
@@ -242,3 +244,111 @@ def test_requeued_child_gets_the_parent_result_again(bgjobs: Jobs) -> None:
         env = env_of(job)
         assert env[c.ENV_PARENT] == "source"
         assert json.loads(env[c.ENV_PARENT_RESULT]) == {"batch": 3}, job.metadata.name
+
+
+REFUSE = "test.backgroundjobs.dev/refuse-succeeded"
+
+
+def _refuse_succeeded_status(
+    api_client: client.ApiClient, ns: str
+) -> tuple[str, client.AdmissionregistrationV1Api]:
+    """A ValidatingAdmissionPolicy (and binding, for ``ns`` only) refusing any write that
+    makes a BackgroundJob labelled REFUSE say phase Succeeded: the status patch fails as an
+    API server or network failure would make it fail."""
+    adm = client.AdmissionregistrationV1Api(api_client)
+    name = f"bgj-test-refuse-succeeded-{ns}"
+    adm.create_validating_admission_policy(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [c.GROUP],
+                            "apiVersions": ["*"],
+                            "operations": ["UPDATE"],
+                            "resources": [f"{c.PLURAL}/status"],
+                        }
+                    ]
+                },
+                "validations": [
+                    {
+                        "expression": (
+                            f"!(has(object.metadata.labels) && '{REFUSE}' in object.metadata.labels"
+                            " && has(object.status) && has(object.status.phase)"
+                            " && object.status.phase == 'Succeeded')"
+                        ),
+                        "message": "refused by the test's policy",
+                    }
+                ],
+            },
+        }
+    )
+    adm.create_validating_admission_policy_binding(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+                },
+            },
+        }
+    )
+    return name, adm
+
+
+def test_parent_status_write_refused_then_allowed(
+    bgjobs: Jobs, api_client: client.ApiClient
+) -> None:
+    """The hand-off shows a finished parent's outcome to its children before the parent's
+    status patch is answered; when that patch fails the parent's status must still be written
+    once the API server takes it again (the operator's cache must not keep the unwritten
+    status as if it were stored), and nothing runs twice."""
+    name, adm = _refuse_succeeded_status(api_client, bgjobs.ns)
+    try:
+        # The policy is in force once a dry-run status write that it refuses is refused.
+        probe = manifest("policy-probe", suspend=True)
+        probe["metadata"]["labels"] = {REFUSE: "1"}
+        bgjobs.create(probe)
+
+        def refused() -> bool:
+            try:
+                bgjobs.custom.patch_namespaced_custom_object_status(
+                    c.GROUP,
+                    c.VERSION,
+                    bgjobs.ns,
+                    c.PLURAL,
+                    "policy-probe",
+                    {"status": {"phase": "Succeeded"}},
+                    dry_run="All",
+                )
+            except ApiException as exc:
+                return "refused by the test's policy" in str(exc.body)
+            return False
+
+        wait_for("the admission policy to be in force", refused, timeout=60, interval=0.5)
+
+        parent = manifest("blocked-parent")
+        parent["metadata"]["labels"] = {REFUSE: "1"}
+        bgjobs.create(parent)
+        bgjobs.create(child("after-blocked", "blocked-parent"))
+
+        def parent_job_complete() -> bool:
+            jobs = bgjobs.jobs("blocked-parent")
+            return bool(jobs) and jobs[0].status.completion_time is not None
+
+        wait_for("the parent's Job to complete", parent_job_complete, timeout=90)
+        time.sleep(SETTLE)  # the operator tries (and fails) to write Succeeded meanwhile
+        assert bgjobs.status("blocked-parent").get("phase") != "Succeeded"
+    finally:
+        adm.delete_validating_admission_policy_binding(name)
+        adm.delete_validating_admission_policy(name)
+
+    st = bgjobs.wait_phase("blocked-parent", "Succeeded", timeout=150)
+    assert st["runs"] == 1
+    assert [j.metadata.name for j in bgjobs.jobs("blocked-parent")] == [st["jobName"]]
+    assert_child_ran(bgjobs, "after-blocked")
+    assert bgjobs.status("after-blocked")["phase"] == "Succeeded"
