@@ -44,6 +44,12 @@ Key = tuple[str, str]
 Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
 EVENT_POSTERS = 16
+# Jobs first: a status write deferred after a Job's creation waits this long (seconds) while
+# other objects wait for a worker, so a burst's Jobs are created before their statuses are
+# written (a status patch costs the API server more than a Job create; bench M1, M3). A
+# status is therefore at most this much behind its Job under load; when nothing else waits
+# it is written at once.
+STATUS_HOLD = 10.0
 
 
 def _rv(body: Body) -> int:
@@ -106,13 +112,19 @@ class WorkQueue:
         self._dirty: set[Key] = set()
         self._processing: set[Key] = set()
         self._timers: dict[Key, tuple[float, asyncio.TimerHandle]] = {}
+        self.empty = asyncio.Event()  # set while no key waits for a worker
+        self.empty.set()
+
+    def _put(self, key: Key) -> None:
+        self._queue.put_nowait(key)
+        self.empty.clear()
 
     def add(self, key: Key) -> None:
         if key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.put_nowait(key)
+            self._put(key)
 
     def add_at(self, key: Key, when: datetime) -> None:
         """Reconcile ``key`` at wall-clock ``when`` (one asyncio timer per key, earliest wins)."""
@@ -142,6 +154,8 @@ class WorkQueue:
 
     async def get(self) -> Key:
         key = await self._queue.get()
+        if self._queue.empty():
+            self.empty.set()
         self._dirty.discard(key)
         self._processing.add(key)
         return key
@@ -149,7 +163,7 @@ class WorkQueue:
     def done(self, key: Key) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.put_nowait(key)
+            self._put(key)
 
     def __len__(self) -> int:
         return self._queue.qsize()
@@ -172,7 +186,8 @@ class Reconciler:
         self._posters: list[asyncio.Task[None]] = []
         # Status writes that follow a Job's creation, done after it (see _apply); their key
         # stays "processing" until its status is written.
-        self._status: asyncio.Queue[tuple[Key, Finish]] = asyncio.Queue()
+        # Each with the loop time it was queued at (STATUS_HOLD).
+        self._status: asyncio.Queue[tuple[Key, Finish, float]] = asyncio.Queue()
         self.active = True
         self.reconciles = 0
         metrics.register_phase_source(self.cache.phases)
@@ -214,7 +229,7 @@ class Reconciler:
                 async with drain:
                     await self._write_status(key, finish)
 
-            tasks = [asyncio.create_task(write(k, f)) for k, f in pending]
+            tasks = [asyncio.create_task(write(k, f)) for k, f, _ in pending]
             _, late = await asyncio.wait(tasks, timeout=5)
             for task in late:
                 task.cancel()
@@ -347,12 +362,19 @@ class Reconciler:
             await self._run_step(key, partial(self.reconcile, key))
             # With nothing else to do, help write the statuses that wait.
             while not len(self.queue) and not self._status.empty():
-                await self._write_status(*self._status.get_nowait())
+                key, finish, _ = self._status.get_nowait()
+                await self._write_status(key, finish)
 
     async def _status_writer(self) -> None:
-        """Writes deferred statuses even while the workers are all busy creating Jobs."""
+        """Writes deferred statuses even while the workers are all busy creating Jobs, once
+        they have waited STATUS_HOLD (the oldest first)."""
+        loop = asyncio.get_running_loop()
         while True:
-            key, finish = await self._status.get()
+            key, finish, queued = await self._status.get()
+            hold = queued + STATUS_HOLD - loop.time()
+            if hold > 0 and not self.queue.empty.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.queue.empty.wait(), hold)
             await self._write_status(key, finish)
 
     async def _write_status(self, key: Key, finish: Finish) -> None:
@@ -378,7 +400,7 @@ class Reconciler:
             if deferred is None:
                 self.queue.done(key)
             else:
-                self._status.put_nowait((key, deferred))
+                self._status.put_nowait((key, deferred, asyncio.get_running_loop().time()))
 
     def _failed(self, key: Key, exc: Exception) -> None:
         self._failures[key] += 1

@@ -1,0 +1,117 @@
+"""The operator's work queue and its status stage (controller/reconciler.py): one worker per
+key, deduplication, and status writes that wait while Jobs are being created."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from backgroundjobs.controller import reconciler
+from backgroundjobs.controller.reconciler import Reconciler, WorkQueue
+from backgroundjobs.controller.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_key_is_queued_once_and_never_handed_to_two_workers() -> None:
+    async def case() -> None:
+        q = WorkQueue()
+        q.add(("ns", "a"))
+        q.add(("ns", "a"))
+        assert len(q) == 1
+        key = await q.get()
+        q.add(("ns", "a"))  # changed while a worker has it: kept for later, not handed out
+        assert len(q) == 0
+        q.done(key)
+        assert len(q) == 1
+        assert await q.get() == ("ns", "a")
+
+    asyncio.run(case())
+
+
+def test_empty_is_set_exactly_while_no_key_waits() -> None:
+    async def case() -> None:
+        q = WorkQueue()
+        assert q.empty.is_set()
+        q.add(("ns", "a"))
+        q.add(("ns", "b"))
+        assert not q.empty.is_set()
+        await q.get()
+        assert not q.empty.is_set()
+        key = await q.get()
+        assert q.empty.is_set()
+        q.add(key)  # processing: not queued yet
+        assert q.empty.is_set()
+        q.done(key)  # re-queued
+        assert not q.empty.is_set()
+
+    asyncio.run(case())
+
+
+def _reconciler() -> Reconciler:
+    # The status stage never touches the API itself: the deferred step does.
+    return Reconciler(Settings(), kube=None)  # type: ignore[arg-type]
+
+
+async def _writer_with_one_status(
+    r: Reconciler, waiting: tuple[tuple[str, str], ...] = ()
+) -> tuple[asyncio.Event, asyncio.Task[Any]]:
+    """A status writer with one deferred status to write while ``waiting`` wait for a worker."""
+    written = asyncio.Event()
+
+    async def finish() -> None:
+        written.set()
+
+    key = ("ns", "started")
+    r.queue.add(key)
+    assert await r.queue.get() == key  # as a worker that created the Job, deferring its status
+    for other in waiting:
+        r.queue.add(other)
+    r._status.put_nowait((key, finish, asyncio.get_running_loop().time()))
+    return written, asyncio.create_task(r._status_writer())
+
+
+def test_status_write_waits_while_other_keys_wait_then_goes() -> None:
+    async def case() -> None:
+        r = _reconciler()
+        # another object waits for a worker
+        written, writer = await _writer_with_one_status(r, (("ns", "burst-1"),))
+        try:
+            await asyncio.sleep(0.3)
+            assert not written.is_set(), "the status was written while Jobs were still to create"
+            assert await r.queue.get() == ("ns", "burst-1")  # a worker took the last one
+            await asyncio.wait_for(written.wait(), 5)
+            assert r.queue.empty.is_set()
+        finally:
+            writer.cancel()
+
+    asyncio.run(case())
+
+
+def test_status_write_waits_at_most_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def case() -> None:
+        monkeypatch.setattr(reconciler, "STATUS_HOLD", 0.5)
+        r = _reconciler()
+        # never taken: a backlog that lasts
+        written, writer = await _writer_with_one_status(r, (("ns", "backlog"),))
+        try:
+            await asyncio.wait_for(written.wait(), 5)
+            assert len(r.queue) == 1
+        finally:
+            writer.cancel()
+
+    asyncio.run(case())
+
+
+def test_status_write_goes_at_once_when_nothing_waits() -> None:
+    async def case() -> None:
+        r = _reconciler()
+        written, writer = await _writer_with_one_status(r)
+        try:
+            await asyncio.wait_for(written.wait(), 1)  # STATUS_HOLD is 10 s: not held
+        finally:
+            writer.cancel()
+
+    asyncio.run(case())
