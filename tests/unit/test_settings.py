@@ -24,6 +24,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.log_format == "text"
     assert s.workers == 32
     assert s.events == "all"
+    assert s.status_hold == 10.0
     assert s.leader_election is False
     assert s.lease_name == "backgroundjobs-operator"
     assert s.lease_duration == 15.0
@@ -51,6 +52,7 @@ def test_every_value_parsed() -> None:
             "BACKGROUNDJOBS_LOG_FORMAT": "JSON",
             "BACKGROUNDJOBS_WORKERS": "4",
             "BACKGROUNDJOBS_EVENTS": "failures",
+            "BACKGROUNDJOBS_STATUS_HOLD": "0",
             "BACKGROUNDJOBS_LEADER_ELECTION": "true",
             "BACKGROUNDJOBS_LEASE_NAME": "my-lease",
             "BACKGROUNDJOBS_LEASE_NAMESPACE": "ops",
@@ -69,6 +71,7 @@ def test_every_value_parsed() -> None:
     assert s.log_format == "json"
     assert s.workers == 4
     assert s.events == "failures"
+    assert s.status_hold == 0.0
     assert s.leader_election is True
     assert s.lease_name == "my-lease"
     assert s.lease_namespace == "ops"
@@ -133,6 +136,8 @@ def test_queues_blank_is_empty() -> None:
         ("METRICS_PORT", "70000", r"BACKGROUNDJOBS_METRICS_PORT must be a port <= 65535"),
         ("WORKERS", "many", r"BACKGROUNDJOBS_WORKERS must be an integer.*'many'"),
         ("WORKERS", "0", r"BACKGROUNDJOBS_WORKERS must be an integer >= 1"),
+        ("STATUS_HOLD", "-1", r"BACKGROUNDJOBS_STATUS_HOLD must be a number >= 0"),
+        ("STATUS_HOLD", "10s", r"BACKGROUNDJOBS_STATUS_HOLD must be a number.*'10s'"),
         ("LEASE_DURATION", "soon", r"BACKGROUNDJOBS_LEASE_DURATION must be a number.*'soon'"),
         ("LEASE_DURATION", "nan", r"BACKGROUNDJOBS_LEASE_DURATION"),
         ("LEASE_DURATION", "0", r"BACKGROUNDJOBS_LEASE_DURATION"),

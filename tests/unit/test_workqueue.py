@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from backgroundjobs.controller import reconciler
 from backgroundjobs.controller.reconciler import Reconciler, WorkQueue
 from backgroundjobs.controller.settings import Settings
 
@@ -50,9 +49,9 @@ def test_empty_is_set_exactly_while_no_key_waits() -> None:
     asyncio.run(case())
 
 
-def _reconciler() -> Reconciler:
+def _reconciler(**settings: Any) -> Reconciler:
     # The status stage never touches the API itself: the deferred step does.
-    return Reconciler(Settings(), kube=None)  # type: ignore[arg-type]
+    return Reconciler(Settings(**settings), kube=None)  # type: ignore[arg-type]
 
 
 async def _writer_with_one_status(
@@ -90,10 +89,9 @@ def test_status_write_waits_while_other_keys_wait_then_goes() -> None:
     asyncio.run(case())
 
 
-def test_status_write_waits_at_most_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_write_waits_at_most_the_hold() -> None:
     async def case() -> None:
-        monkeypatch.setattr(reconciler, "STATUS_HOLD", 0.5)
-        r = _reconciler()
+        r = _reconciler(status_hold=0.5)
         # never taken: a backlog that lasts
         written, writer = await _writer_with_one_status(r, (("ns", "backlog"),))
         try:
@@ -110,7 +108,20 @@ def test_status_write_goes_at_once_when_nothing_waits() -> None:
         r = _reconciler()
         written, writer = await _writer_with_one_status(r)
         try:
-            await asyncio.wait_for(written.wait(), 1)  # STATUS_HOLD is 10 s: not held
+            await asyncio.wait_for(written.wait(), 1)  # the hold is 10 s: not held
+        finally:
+            writer.cancel()
+
+    asyncio.run(case())
+
+
+def test_no_hold_when_the_hold_is_zero() -> None:
+    async def case() -> None:
+        r = _reconciler(status_hold=0)
+        written, writer = await _writer_with_one_status(r, (("ns", "burst-1"),))
+        try:
+            await asyncio.wait_for(written.wait(), 1)
+            assert len(r.queue) == 1  # written while another object still waited
         finally:
             writer.cancel()
 

@@ -44,12 +44,6 @@ Key = tuple[str, str]
 Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
 EVENT_POSTERS = 16
-# Jobs first: a status write deferred after a Job's creation waits this long (seconds) while
-# other objects wait for a worker, so a burst's Jobs are created before their statuses are
-# written (a status patch costs the API server more than a Job create; bench M1, M3). A
-# status is therefore at most this much behind its Job under load; when nothing else waits
-# it is written at once.
-STATUS_HOLD = 10.0
 
 
 def _rv(body: Body) -> int:
@@ -186,7 +180,7 @@ class Reconciler:
         self._posters: list[asyncio.Task[None]] = []
         # Status writes that follow a Job's creation, done after it (see _apply); their key
         # stays "processing" until its status is written.
-        # Each with the loop time it was queued at (STATUS_HOLD).
+        # Each with the loop time it was queued at (settings.status_hold).
         self._status: asyncio.Queue[tuple[Key, Finish, float]] = asyncio.Queue()
         self.active = True
         self.reconciles = 0
@@ -366,12 +360,17 @@ class Reconciler:
                 await self._write_status(key, finish)
 
     async def _status_writer(self) -> None:
-        """Writes deferred statuses even while the workers are all busy creating Jobs, once
-        they have waited STATUS_HOLD (the oldest first)."""
+        """Writes deferred statuses even while the workers are all busy creating Jobs.
+
+        Jobs first: a status waits up to ``settings.status_hold`` seconds while other objects
+        wait for a worker, so a burst's Jobs are created before their statuses are written (a
+        status patch costs the API server more than a Job create; bench M1, M3). Under load a
+        status is at most that much behind its Job; when nothing else waits it goes at once.
+        """
         loop = asyncio.get_running_loop()
         while True:
             key, finish, queued = await self._status.get()
-            hold = queued + STATUS_HOLD - loop.time()
+            hold = queued + self.settings.status_hold - loop.time()
             if hold > 0 and not self.queue.empty.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.queue.empty.wait(), hold)

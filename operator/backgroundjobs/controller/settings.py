@@ -44,6 +44,9 @@ class Settings:
     """BACKGROUNDJOBS_WORKERS: reconciliations that may run at once."""
     events: str = "all"
     """BACKGROUNDJOBS_EVENTS: ``all`` posts an Event per transition; ``failures`` only Warnings."""
+    status_hold: float = 10.0
+    """BACKGROUNDJOBS_STATUS_HOLD: seconds the status write that follows a Job's creation may
+    wait while other objects wait for a worker (Jobs first in a burst); 0 = never wait."""
     leader_election: bool = False
     """BACKGROUNDJOBS_LEADER_ELECTION: take a coordination.k8s.io Lease before acting (HA)."""
     lease_name: str = "backgroundjobs-operator"
@@ -122,6 +125,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if metrics_port > 65535:
         raise ValueError(f"BACKGROUNDJOBS_METRICS_PORT must be a port <= 65535, not {metrics_port}")
     workers = number("WORKERS", "32", int, 1)
+    status_hold = number("STATUS_HOLD", "10", float, 0)
     lease_duration = number("LEASE_DURATION", "15", float, 1)
     leader_election_text = get("LEADER_ELECTION", "false").lower()
     if leader_election_text not in ("1", "true", "yes", "0", "false", "no", ""):
@@ -137,6 +141,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         workers=workers,
         events=events,
+        status_hold=status_hold,
         leader_election=leader_election_text in ("1", "true", "yes"),
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or _own_namespace(),
