@@ -46,6 +46,7 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set", "logFormat=text",
         "--set", "workers=8",
         "--set", "events=failures",
+        "--set", "statusHold=2.5",
         "--set", "leaderElection.leaseDuration=6",
     ],
 }  # fmt: skip
@@ -369,6 +370,7 @@ def test_values_map_to_operator_settings() -> None:
     assert cfg.log_format == "text"
     assert cfg.workers == 8
     assert cfg.events == "failures"
+    assert cfg.status_hold == 2.5
     assert cfg.lease_duration == 6
     ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
     assert ports["metrics"] == 9090
@@ -438,6 +440,8 @@ def test_monitoring_is_off_by_default() -> None:
         (["--set", "queues.q.limit=1"], "at '/queues/q': additional properties 'limit'"),
         (["--set", "events=some"], "at '/events'"),
         (["--set", "workers=0"], "at '/workers'"),
+        (["--set", "statusHold=-1"], "at '/statusHold'"),
+        (["--set", "statusHold=soon"], "at '/statusHold'"),
         (["--set", "metricsPort=70000"], "at '/metricsPort'"),
         (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),
