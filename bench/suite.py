@@ -2,9 +2,10 @@
 
 Needs KUBECONFIG pointing at the local cluster (hack/bench.sh starts it and applies the CRD).
 Environment: BENCH_SCALE (default 1.0) scales the object counts; BENCH_ONLY=probe,direct,m1,
-m2,m3,m4,m5,s5 runs a subset; BENCH_PROFILE=1 runs the operator under pyinstrument in M1
-and S5 (profiles in bench/profiles/; timings of a profiled run are not comparable);
-BENCH_WORKERS / BENCH_EVENTS set the operator's BACKGROUNDJOBS_WORKERS / _EVENTS.
+m2,m3,m4,m5,s5 runs a subset (m2: M2 at half M1's rate, and M2s at 10 jobs/s with M7);
+BENCH_PROFILE=1 runs the operator under pyinstrument in M1 and S5 (profiles in
+bench/profiles/; timings of a profiled run are not comparable); BENCH_WORKERS / BENCH_EVENTS
+set the operator's BACKGROUNDJOBS_WORKERS / _EVENTS.
 """
 
 from __future__ import annotations
