@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -164,6 +165,33 @@ class Operator:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"the operator did not answer /healthz in {timeout}s")
+
+    def pending(self) -> float:
+        """Objects waiting in the operator (its pending gauge, both stages); -1 if unknown."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return -1
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("backgroundjobs_operator_pending{")
+        ]
+        return sum(values) if values else -1
+
+    async def settled(self, timeout: float = 120) -> float:  # noqa: ASYNC109
+        """Wait for a new operator's first pass over what the earlier phases left (thousands
+        of finished objects): at least 3 s for its lists to arrive, then nothing pending for
+        a second. Returns the seconds waited."""
+        t0 = time.monotonic()
+        await asyncio.sleep(3)
+        quiet = 0
+        while time.monotonic() - t0 < timeout and quiet < 4:
+            quiet = quiet + 1 if self.pending() == 0 else 0
+            await asyncio.sleep(0.25)
+        return time.monotonic() - t0
 
     @property
     def session(self) -> Path:
