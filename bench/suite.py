@@ -80,9 +80,9 @@ async def latency_group(ctx: sc.Ctx, only: set[str], phase: Any) -> None:
     boundaries; M2 at the issue's rate (half of M1's) last, as it leaves minutes of backlog."""
     op = ctx.operator("latency")
     op.start()
-    # M2s or M3 may come first: not behind the new operator's pass over earlier phases' objects
-    log.info("   (operator settled after %.0fs)", await op.settled())
     try:
+        # M2s or M3 may come first: not behind the new operator's pass over earlier objects
+        log.info("   (operator settled after %.0fs)", await op.settled())
         m4 = await sc.start_m4(ctx) if "m4" in only else None
         if m4 is not None:
             await op.settled()  # its 100 CronJobs created before anything is measured
@@ -217,8 +217,8 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
             other = "failures" if args.events == "all" else "all"
             op = ctx.operator("s5", events=other, profile=args.profile)
             op.start()
-            await op.settled()
             try:
+                await op.settled()
                 await phase("s5+m7", sc.run_enqueue_many(ctx, op))
             finally:
                 op.stop()
