@@ -89,40 +89,33 @@ def test_status_write_waits_while_other_keys_wait_then_goes() -> None:
     asyncio.run(case())
 
 
-def test_status_write_waits_at_most_the_hold() -> None:
-    async def case() -> None:
-        r = _reconciler(status_hold=0.5)
-        # never taken: a backlog that lasts
-        written, writer = await _writer_with_one_status(r, (("ns", "backlog"),))
+def _queue_length_once_written(
+    timeout: float, waiting: tuple[tuple[str, str], ...] = (), **settings: Any
+) -> int:
+    """Run a status writer until its one status is written (TimeoutError after ``timeout``);
+    how many objects still waited for a worker then."""
+
+    async def case() -> int:
+        r = _reconciler(**settings)
+        written, writer = await _writer_with_one_status(r, waiting)
         try:
-            await asyncio.wait_for(written.wait(), 5)
-            assert len(r.queue) == 1
+            await asyncio.wait_for(written.wait(), timeout)
+            return len(r.queue)
         finally:
             writer.cancel()
 
-    asyncio.run(case())
+    return asyncio.run(case())
+
+
+def test_status_write_waits_at_most_the_hold() -> None:
+    # never taken: a backlog that lasts
+    assert _queue_length_once_written(5, (("ns", "backlog"),), status_hold=0.5) == 1
 
 
 def test_status_write_goes_at_once_when_nothing_waits() -> None:
-    async def case() -> None:
-        r = _reconciler()
-        written, writer = await _writer_with_one_status(r)
-        try:
-            await asyncio.wait_for(written.wait(), 1)  # the hold is 10 s: not held
-        finally:
-            writer.cancel()
-
-    asyncio.run(case())
+    _queue_length_once_written(1)  # the hold is 10 s: not held
 
 
 def test_no_hold_when_the_hold_is_zero() -> None:
-    async def case() -> None:
-        r = _reconciler(status_hold=0)
-        written, writer = await _writer_with_one_status(r, (("ns", "burst-1"),))
-        try:
-            await asyncio.wait_for(written.wait(), 1)
-            assert len(r.queue) == 1  # written while another object still waited
-        finally:
-            writer.cancel()
-
-    asyncio.run(case())
+    # written while another object still waited
+    assert _queue_length_once_written(1, (("ns", "burst-1"),), status_hold=0) == 1
