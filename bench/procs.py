@@ -168,10 +168,8 @@ class Operator:
 
     def pending(self) -> float:
         """Objects waiting in the operator (its pending gauge, both stages); -1 if unknown."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                text = r.read().decode()
+            text = self.metrics()
         except OSError:
             return -1
         values = [
