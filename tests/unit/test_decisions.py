@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from backgroundjobs.api.times import format_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import (
     JobView,
@@ -17,7 +18,7 @@ from backgroundjobs.controller.decisions import (
     decide,
     invalid_spec_plan,
 )
-from backgroundjobs.controller.schedule import format_time, next_run
+from backgroundjobs.controller.schedule import next_run
 from backgroundjobs.controller.settings import Settings
 
 pytestmark = pytest.mark.unit

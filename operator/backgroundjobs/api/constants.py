@@ -1,4 +1,6 @@
-"""Names of the BackgroundJob API: group, version, labels, annotations, env variables."""
+"""Names and limits of the BackgroundJob API: group, version, labels, annotations, env
+variables, name and handler patterns. The one home of each: the models, the operator, the
+client, the CLI and the runtime import them from here."""
 
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ LABEL_QUEUE = f"{GROUP}/queue"
 LABEL_RUN = f"{GROUP}/run"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "backgroundjobs"
+# Put by the client on every job of one enqueue_many call.
+LABEL_BATCH = f"{GROUP}/batch"
+# Kubernetes' own: the Job controller labels a Job's pods with the Job's name; the CronJob
+# controller stamps each Job with the time it was scheduled for.
+LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
+ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
 ANNOTATION_REQUEUE = f"{GROUP}/requeue"
@@ -41,6 +49,17 @@ ENV_PARENT = "BACKGROUNDJOBS_PARENT"
 ENV_PARENT_RESULT = "BACKGROUNDJOBS_PARENT_RESULT"
 ENV_HANDLER_MODULES = "BACKGROUNDJOBS_HANDLER_MODULES"
 ENV_TERMINATION_LOG = "BACKGROUNDJOBS_TERMINATION_LOG"
+
+# A BackgroundJob's name becomes part of its Jobs' names (``<name>-<run>``) and, for a
+# Recurring job, the CronJob's, whose Jobs are ``<name>-<minutes since epoch>`` (11 more
+# characters). Job names go into the 63-character job-name pod label, so CronJob names are
+# limited to 52 characters by Kubernetes; the same limit holds for every type.
+MAX_NAME_LENGTH = 52
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A registered handler name (mail.send) or module:function.
+HANDLER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+HANDLER_MAX_LENGTH = 253
 
 HANDLER_CONTAINER = "handler"
 MAX_RESULT_BYTES = 4096

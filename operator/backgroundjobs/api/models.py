@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from backgroundjobs.api.constants import (
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    HANDLER_MAX_LENGTH,
+    HANDLER_PATTERN,
     TYPE_CONTINUATION,
     TYPE_DELAYED,
     TYPE_IMMEDIATE,
@@ -21,9 +25,6 @@ from backgroundjobs.api.constants import (
 )
 from backgroundjobs.api.durations import DURATION_PATTERN, parse_duration
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-HANDLER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 CRON_PATTERN = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
     r"|[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+)$"
@@ -96,7 +97,7 @@ class After(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.matches({_cel_re(DNS_SUBDOMAIN)})",
+                    f"self.matches({_cel_re(DNS_SUBDOMAIN_PATTERN)})",
                     "after.name must be the name of a BackgroundJob (a DNS subdomain)",
                 )
             ]
@@ -154,7 +155,7 @@ class BackgroundJobSpec(_Model):
     handler: str = Field(
         ...,
         min_length=1,
-        max_length=253,
+        max_length=HANDLER_MAX_LENGTH,
         description=(
             "Name of a registered handler (mail.send) or module:function, run by the image's"
             " runtime."
@@ -196,7 +197,8 @@ class BackgroundJobSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.matches({_cel_re(DNS_LABEL)})", "queue must be a DNS label like critical"
+                    f"self.matches({_cel_re(DNS_LABEL_PATTERN)})",
+                    "queue must be a DNS label like critical",
                 )
             ]
         },

@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES
+from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
 from backgroundjobs.cli._values import (
     UsageError,
+    parse_at,
     parse_kwargs,
     parse_labels,
     parse_seconds,
-    parse_time,
     parse_value,
 )
 from backgroundjobs.client import AsyncClient
@@ -140,7 +140,7 @@ async def cmd_create(client: AsyncClient, args: argparse.Namespace) -> int:
         name = await client.enqueue(args.handler, *values, **options)
     elif args.command == "schedule":
         if args.at is not None:
-            name = await client.schedule(args.handler, *values, at=parse_time(args.at), **options)
+            name = await client.schedule(args.handler, *values, at=parse_at(args.at), **options)
         else:
             name = await client.schedule(args.handler, *values, delay=args.delay, **options)
     else:
@@ -272,7 +272,7 @@ async def cmd_describe(client: AsyncClient, args: argparse.Namespace) -> int:
     pods = [
         p
         for p in pods
-        if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name")
+        if p["metadata"].get("labels", {}).get(LABEL_JOB_NAME)
         in {r["metadata"]["name"] for r in runs}
     ]
     lookups = [client.events(args.name)]

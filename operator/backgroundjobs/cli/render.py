@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 
-from backgroundjobs.api.constants import GROUP, LABEL_RUN, PHASES, SINGULAR
+from backgroundjobs.api.columns import PRINTER_COLUMNS, PrinterColumn
+from backgroundjobs.api.constants import GROUP, LABEL_JOB_NAME, LABEL_RUN, PHASES, SINGULAR
+from backgroundjobs.api.times import parse_time
 from backgroundjobs.client import JobInfo
-from backgroundjobs.client._info import parse_time
 
 ELLIPSIS = "…"
 GAP = "  "
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 RESOURCE = f"{SINGULAR}.{GROUP}"
 
 
@@ -138,24 +138,40 @@ def render_table(
     return "\n".join(lines) + "\n"
 
 
+# How each printer column (api.columns) is shown: its cell, and for the free-text ones the
+# width it may be cut down to (with and without a NAMESPACE column) and in which order.
+_CELLS: dict[str, Callable[[JobInfo, datetime], str]] = {
+    "Type": lambda job, now: job.type,
+    "Handler": lambda job, now: job.handler,
+    "Phase": lambda job, now: job.phase or "",
+    "Due": lambda job, now: due(job.due_at, now),
+    "Age": lambda job, now: age(job.created_at, now),
+    "Queue": lambda job, now: job.queue,
+    "Job": lambda job, now: job.job_name or "",
+    "Runs": lambda job, now: str(job.runs),
+    "Message": lambda job, now: one_line(job.message or ""),
+}
+_CUTTABLE = {"Handler": (12, 10, 1), "Queue": (8, 8, 1), "Job": (12, 12, 1), "Message": (10, 10, 0)}
+
+
+def _printer_columns(wide: bool) -> list[PrinterColumn]:
+    return [c for c in PRINTER_COLUMNS if wide or not c.priority]
+
+
 def job_columns(*, wide: bool = False, namespaces: bool = False) -> list[Column]:
-    """The columns of ``get``: NAME TYPE HANDLER PHASE DUE AGE (+ QUEUE JOB RUNS MESSAGE)."""
+    """The columns of ``get``: NAME and the CRD's printer columns (the wide ones with
+    ``wide``): NAME TYPE HANDLER PHASE DUE AGE (+ QUEUE JOB RUNS MESSAGE)."""
     columns = [Column("NAMESPACE", 8, 3)] if namespaces else []
-    columns += [
-        Column("NAME", 14 if namespaces else 16, 2),
-        Column("TYPE"),
-        Column("HANDLER", 10 if namespaces else 12, 1),
-        Column("PHASE"),
-        Column("DUE"),
-        Column("AGE"),
-    ]
-    if wide:
-        columns += [
-            Column("QUEUE", 8, 1),
-            Column("JOB", 12, 1),
-            Column("RUNS"),
-            Column("MESSAGE", 10, 0),
-        ]
+    columns.append(Column("NAME", 14 if namespaces else 16, 2))
+    for printer in _printer_columns(wide):
+        cut_to = _CUTTABLE.get(printer.name)
+        if cut_to is None:
+            columns.append(Column(printer.name.upper()))
+        else:
+            alone, beside_namespaces, order = cut_to
+            columns.append(
+                Column(printer.name.upper(), beside_namespaces if namespaces else alone, order)
+            )
     return columns
 
 
@@ -168,16 +184,8 @@ def job_row(
 ) -> list[str]:
     """The cells of one job in the ``get`` table."""
     cells = [job.namespace] if namespaces else []
-    cells += [
-        job.name,
-        job.type,
-        job.handler,
-        job.phase or "",
-        due(job.due_at, now),
-        age(job.created_at, now),
-    ]
-    if wide:
-        cells += [job.queue, job.job_name or "", str(job.runs), one_line(job.message or "")]
+    cells.append(job.name)
+    cells += [_CELLS[printer.name](job, now) for printer in _printer_columns(wide)]
     return cells
 
 
@@ -345,7 +353,7 @@ def _display_names(
         names[("Job", name)] = f"run {number}" if number else f"job/{name}"
     for pod in pods:
         name = str(_meta(pod).get("name", ""))
-        job_name = str((_meta(pod).get("labels") or {}).get(JOB_NAME_LABEL, ""))
+        job_name = str((_meta(pod).get("labels") or {}).get(LABEL_JOB_NAME, ""))
         run_label = names.get(("Job", job_name))
         if run_label and name.startswith(job_name + "-"):
             names[("Pod", name)] = f"{run_label} pod {name[len(job_name) + 1 :]}"

@@ -20,6 +20,12 @@ import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs._connection import (
+    default_namespace,
+    find_source,
+    new_api_client,
+    status_message,
+)
 from backgroundjobs._registry import handler_name
 from backgroundjobs.api.constants import (
     ACTION_ANNOTATIONS,
@@ -27,20 +33,21 @@ from backgroundjobs.api.constants import (
     GROUP,
     HANDLER_CONTAINER,
     KIND,
+    LABEL_BATCH,
+    LABEL_JOB_NAME,
     LABEL_NAME,
     LABEL_RUN,
+    MAX_NAME_LENGTH,
     PHASES,
     PLURAL,
     VERSION,
 )
+from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, prepare_call
-from backgroundjobs.client._config import default_namespace, find_source, new_api_client
-from backgroundjobs.client._errors import from_api_exception, is_transient, status_message
+from backgroundjobs.client._errors import from_api_exception, is_transient
 from backgroundjobs.client._info import JobInfo
 from backgroundjobs.client._manifests import (
     FIELD_MANAGER,
-    LABEL_BATCH,
-    MAX_NAME_LENGTH,
     build_manifest,
     check_name,
     duration_text,
@@ -51,7 +58,6 @@ from backgroundjobs.client._manifests import (
 )
 from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
 
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 MAX_ATTEMPTS = 4  # one try and three retries of a transient failure
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 290  # below the API server's default --min-request-timeout * 2
@@ -83,7 +89,7 @@ class _Gone(Exception):
 
 def _now_value() -> str:
     """A fresh value for an action annotation (RFC 3339 with microseconds)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return micro_time(datetime.now(UTC))
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -775,7 +781,7 @@ class AsyncClient:
         if not job_names:
             return []
         core = k8s.CoreV1Api(await self._api())
-        selector = f"{JOB_NAME_LABEL} in ({','.join(job_names)})"
+        selector = f"{LABEL_JOB_NAME} in ({','.join(job_names)})"
         try:
             result = await core.list_namespaced_pod(ns, label_selector=selector)
         except ApiException as exc:

@@ -10,16 +10,7 @@ import pydantic
 
 from backgroundjobs.api.constants import FINISHED_PHASES, TYPE_IMMEDIATE
 from backgroundjobs.api.models import BackgroundJobSpec, Condition
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 string from the API as an aware datetime (None when absent or unparsable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from backgroundjobs.api.times import parse_time
 
 
 @dataclass(frozen=True)

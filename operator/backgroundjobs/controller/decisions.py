@@ -19,16 +19,10 @@ from pydantic import ValidationError
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller import conditions as cond
-from backgroundjobs.controller.schedule import (
-    InvalidSchedule,
-    check_schedule,
-    due_at,
-    format_time,
-    next_run,
-    parse_time,
-)
+from backgroundjobs.controller.schedule import InvalidSchedule, check_schedule, due_at, next_run
 from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
@@ -105,9 +99,7 @@ class JobView:
             failure_reason=failure_reason,
             failure_message=failure_message,
             failure_time=failure_time,
-            scheduled_time=parse_time(
-                annotations.get("batch.kubernetes.io/cronjob-scheduled-timestamp")
-            ),
+            scheduled_time=parse_time(annotations.get(c.ANNOTATION_CRONJOB_SCHEDULED)),
         )
 
 

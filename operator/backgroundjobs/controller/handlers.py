@@ -1,6 +1,7 @@
 """The kopf handlers: thin. They feed watch events into the reconciler and manage its life.
 
-Run with ``kopf run -m backgroundjobs.controller --all-namespaces`` or ``bgjobs operator run``.
+Run with ``python -m backgroundjobs.controller``, ``bgjobs operator run`` or
+``kopf run -m backgroundjobs.controller.handlers --all-namespaces``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import kopf
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import leader, metrics
 from backgroundjobs.controller import settings as config
-from backgroundjobs.controller.kube import Kube, new_api_client
+from backgroundjobs.controller.kube import Kube, operator_api_client
 from backgroundjobs.controller.reconciler import Reconciler
 
 log = logging.getLogger("backgroundjobs.operator")
@@ -40,7 +41,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
-    reconciler = Reconciler(cfg, Kube(await new_api_client()))
+    reconciler = Reconciler(cfg, Kube(await operator_api_client()))
     if cfg.leader_election:
         memo["elector"] = await leader.elect(reconciler, cfg)  # acts only while it leads
     await reconciler.start()

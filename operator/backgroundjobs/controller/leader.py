@@ -34,7 +34,8 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from backgroundjobs.controller.kube import _json, new_api_client
+from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller.kube import operator_api_client, response_json
 from backgroundjobs.controller.reconciler import Reconciler
 from backgroundjobs.controller.settings import Settings
 
@@ -45,11 +46,6 @@ log = logging.getLogger("backgroundjobs.leader")
 def default_identity() -> str:
     """``<pod name>_<pid>``: the pod name is the hostname in a pod (``POD_NAME`` if set)."""
     return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{os.getpid()}"
-
-
-def _micro_time(when: datetime) -> str:
-    """A metav1.MicroTime: RFC 3339 with exactly six fractional digits."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -157,7 +153,7 @@ class LeaderElector:
                 "spec": self._spec({}, now, acquired=True),
             }
             try:
-                created = await _json(
+                created = await response_json(
                     await self.coordination.create_namespaced_lease(
                         self.namespace, body, _preload_content=False
                     )
@@ -184,7 +180,7 @@ class LeaderElector:
             "spec": self._spec(spec, now, acquired=holder != self.identity),
         }
         try:
-            updated = await _json(
+            updated = await response_json(
                 await self.coordination.replace_namespaced_lease(
                     self.name, self.namespace, body, _preload_content=False
                 )
@@ -201,10 +197,10 @@ class LeaderElector:
             **old,
             "holderIdentity": self.identity,
             "leaseDurationSeconds": max(1, math.ceil(self.lease_duration)),
-            "renewTime": _micro_time(now),
+            "renewTime": micro_time(now),
         }
         if acquired:
-            spec["acquireTime"] = _micro_time(now)
+            spec["acquireTime"] = micro_time(now)
             spec["leaseTransitions"] = int(old.get("leaseTransitions") or 0) + (
                 1 if old.get("holderIdentity") else 0
             )
@@ -216,7 +212,7 @@ class LeaderElector:
 
     async def _read(self) -> Body | None:
         try:
-            return await _json(
+            return await response_json(
                 await self.coordination.read_namespaced_lease(
                     self.name, self.namespace, _preload_content=False
                 )
@@ -236,9 +232,9 @@ class LeaderElector:
                 **lease["spec"],
                 "holderIdentity": None,
                 "leaseDurationSeconds": 1,
-                "renewTime": _micro_time(datetime.now(UTC)),
+                "renewTime": micro_time(datetime.now(UTC)),
             }
-            await _json(
+            await response_json(
                 await self.coordination.replace_namespaced_lease(
                     self.name, self.namespace, {**lease, "spec": spec}, _preload_content=False
                 )
@@ -265,7 +261,7 @@ async def elect(reconciler: Reconciler, settings: Settings) -> LeaderElector:
         reconciler.active = False
 
     elector = LeaderElector(
-        await new_api_client(),
+        await operator_api_client(),
         name=settings.lease_name,
         namespace=settings.lease_namespace,
         identity=default_identity(),

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from backgroundjobs import __version__
+from backgroundjobs._version import __version__
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

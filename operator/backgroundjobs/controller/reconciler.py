@@ -25,6 +25,7 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import builders, memory, metrics
 from backgroundjobs.controller.decisions import (
@@ -35,8 +36,7 @@ from backgroundjobs.controller.decisions import (
     invalid_spec_plan,
     parse_spec,
 )
-from backgroundjobs.controller.kube import Kube, api_message
-from backgroundjobs.controller.schedule import parse_time
+from backgroundjobs.controller.kube import Kube
 from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
@@ -551,7 +551,7 @@ class Reconciler:
                         body,
                         obs,
                         f"the API server refused {obj['kind']} {obj['metadata']['name']}:"
-                        f" {api_message(exc)}",
+                        f" {status_message(exc)}",
                     )
                     break
                 else:
@@ -568,7 +568,9 @@ class Reconciler:
             except ApiException as exc:
                 if exc.status in (400, 422):
                     plan = self._invalid(
-                        body, obs, f"the API server refused the CronJob update: {api_message(exc)}"
+                        body,
+                        obs,
+                        f"the API server refused the CronJob update: {status_message(exc)}",
                     )
                 elif exc.status == 409:
                     self.queue.add(key)  # changed meanwhile: the watch brings the new one
@@ -660,4 +662,4 @@ def _diff(old: Body, new: Body) -> Body:
     return patch
 
 
-__all__ = ["Cache", "Reconciler", "WorkQueue", "parse_time"]
+__all__ = ["Cache", "Reconciler", "WorkQueue"]
