@@ -18,10 +18,9 @@ from backgroundjobs.api.constants import (
     DNS_SUBDOMAIN_PATTERN,
     HANDLER_MAX_LENGTH,
     HANDLER_PATTERN,
-    TYPE_CONTINUATION,
-    TYPE_DELAYED,
-    TYPE_IMMEDIATE,
-    TYPE_RECURRING,
+    ConditionType,
+    JobType,
+    Phase,
 )
 from backgroundjobs.api.durations import DURATION_PATTERN, parse_duration
 
@@ -303,15 +302,15 @@ class BackgroundJobSpec(_Model):
     )
 
     @property
-    def job_type(self) -> str:
+    def job_type(self) -> JobType:
         """Immediate, Delayed, Recurring or Continuation, from the 'when' field that is set."""
         if self.schedule is not None:
-            return TYPE_RECURRING
+            return JobType.RECURRING
         if self.after is not None:
-            return TYPE_CONTINUATION
+            return JobType.CONTINUATION
         if self.delay is not None or self.run_at is not None:
-            return TYPE_DELAYED
-        return TYPE_IMMEDIATE
+            return JobType.DELAYED
+        return JobType.IMMEDIATE
 
     def delay_timedelta(self) -> timedelta | None:
         return parse_duration(self.delay) if self.delay else None
@@ -320,7 +319,9 @@ class BackgroundJobSpec(_Model):
 class Condition(_Model):
     """A metav1.Condition-shaped observation of the job."""
 
-    type: str = Field(..., description="Scheduled, Waiting, Queued, Running, Succeeded, ...")
+    type: ConditionType = Field(
+        ..., description="Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended."
+    )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
     reason: str = Field(..., description="CamelCase reason, e.g. BackoffLimitExceeded.")
     message: str = Field("", description="Human-readable details.")
@@ -344,10 +345,8 @@ class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
     observed_generation: int | None = Field(None, description="Generation last acted on.")
-    type: Literal["Immediate", "Delayed", "Recurring", "Continuation"] | None = Field(
-        None, description="Immediate, Delayed, Recurring or Continuation."
-    )
-    phase: str | None = Field(
+    type: JobType | None = Field(None, description="Immediate, Delayed, Recurring or Continuation.")
+    phase: Phase | None = Field(
         None,
         description=(
             "Pending, Scheduled, Waiting, Queued, Running, Succeeded, Failed, Cancelled or"

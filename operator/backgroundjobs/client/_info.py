@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 
-from backgroundjobs.api.constants import FINISHED_PHASES, TYPE_IMMEDIATE
+from backgroundjobs.api.constants import FINISHED_PHASES, JobType
 from backgroundjobs.api.models import BackgroundJobSpec, Condition
 from backgroundjobs.api.times import parse_time
 
@@ -112,7 +112,7 @@ def _type_of(spec: dict[str, Any]) -> str:
     try:
         return BackgroundJobSpec.model_validate(spec).job_type
     except pydantic.ValidationError:
-        return TYPE_IMMEDIATE
+        return JobType.IMMEDIATE
 
 
 def _conditions(items: Any) -> list[Condition]:

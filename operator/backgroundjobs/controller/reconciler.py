@@ -27,10 +27,11 @@ from pydantic import ValidationError
 
 from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import JobType, Phase
 from backgroundjobs.controller import builders, memory, metrics
 from backgroundjobs.controller.decisions import (
-    JobView,
     Observed,
+    ObservedJob,
     Plan,
     decide,
     invalid_spec_plan,
@@ -80,7 +81,7 @@ class Cache:
     """What the watches have shown, indexed for the reconciler."""
 
     bgjs: dict[Key, Body] = field(default_factory=dict)
-    jobs: dict[Key, dict[str, JobView]] = field(default_factory=lambda: defaultdict(dict))
+    jobs: dict[Key, dict[str, ObservedJob]] = field(default_factory=lambda: defaultdict(dict))
     # The last resourceVersion seen of each Job: a pod list "not older than" it is served from
     # the API server's watch cache, and still shows the pod update that finished the Job.
     job_rv: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -300,12 +301,12 @@ class Reconciler:
             self.cache.job_rv.pop((ns, name), None)
             self._release_slot(queue_name, key)
         else:
-            view = JobView.from_body(obj)
+            view = ObservedJob.from_body(obj)
             self.cache.jobs[key][name] = view
             self.cache.job_rv[(ns, name)] = rv
             if view.finished:
                 self._release_slot(queue_name, key)
-            elif (meta.get("labels") or {}).get(c.LABEL_TYPE) != c.TYPE_RECURRING:
+            elif (meta.get("labels") or {}).get(c.LABEL_TYPE) != JobType.RECURRING:
                 self.cache.active[queue_name].add(key)
         self.queue.add(key)
 
@@ -336,6 +337,17 @@ class Reconciler:
                     return owner
         label = (meta.get("labels") or {}).get(c.LABEL_NAME)
         return (ns, label) if label else None
+
+    def _admit(self, key: Key, queue: str) -> bool:
+        """Take a slot of ``queue`` for ``key`` before any await; False when it is full."""
+        limit = self.settings.queue(queue).max_concurrency
+        if limit is None:
+            return True
+        active = self.cache.active[queue]
+        if len(active - {key}) >= limit:
+            return False
+        active.add(key)
+        return True
 
     def _release_slot(self, queue_name: str, key: Key) -> None:
         active = self.cache.active[queue_name]
@@ -432,22 +444,21 @@ class Reconciler:
         jobs = {n: v for n, v in self.cache.jobs.get(key, {}).items()}
         cronjob = self.cache.cronjobs.get(key)
         parent: Body | None = None
-        queue_full = False
         reserved: str | None = None
 
-        if spec is not None and spec.job_type != c.TYPE_RECURRING:
+        if spec is not None and spec.job_type != JobType.RECURRING:
             jobs = {n: v for n, v in jobs.items() if v.owner_uid == uid}
             run = int(status.get("runs") or 0)
             current = builders.job_name(name, run) if run else None
             if current and current not in jobs and status.get("phase") not in c.FINISHED_PHASES:
                 # Not seen yet (a watch lags a create, or the operator just started): ask.
                 found = await self.kube.get("Job", ns, current)
-                if found is not None and JobView.from_body(found).owner_uid == uid:
+                if found is not None and ObservedJob.from_body(found).owner_uid == uid:
                     self.on_job_event({"type": "ADDED", "object": found})
-                    jobs[current] = JobView.from_body(found)
+                    jobs[current] = ObservedJob.from_body(found)
         if (
             spec is not None
-            and spec.job_type == c.TYPE_RECURRING
+            and spec.job_type == JobType.RECURRING
             and cronjob is None
             and status.get("phase")
         ):
@@ -455,7 +466,7 @@ class Reconciler:
             if found is not None:
                 self.on_cronjob_event({"type": "ADDED", "object": found})
                 cronjob = self.cache.cronjobs.get(key)
-        if spec is not None and spec.job_type == c.TYPE_RECURRING and cronjob is not None:
+        if spec is not None and spec.job_type == JobType.RECURRING and cronjob is not None:
             cj_uid = cronjob["metadata"].get("uid")
             jobs = {n: v for n, v in jobs.items() if v.owner_uid in (uid, cj_uid)}
         if spec is not None and spec.after is not None:
@@ -471,36 +482,28 @@ class Reconciler:
                 parent = await self.kube.get(c.KIND, ns, spec.after.name)
                 if parent is not None:
                     self._store_bgj(parent_key, parent)
-        if spec is not None and spec.job_type != c.TYPE_RECURRING and not status.get("runs"):
-            limit = self.settings.queue(spec.queue).max_concurrency
-            if limit is not None:
-                active = self.cache.active[spec.queue]
-                queue_full = len(active - {key}) >= limit
-                if not queue_full and key not in active:
-                    active.add(key)  # reserve the slot before any await
-                    reserved = spec.queue
-
-        obs = Observed(
-            bgj=body,
-            now=datetime.now(UTC),
-            jobs=jobs,
-            cronjob=cronjob,
-            parent=parent,
-            queue_full=queue_full,
-        )
+        obs = Observed(bgj=body, now=datetime.now(UTC), jobs=jobs, cronjob=cronjob, parent=parent)
         deferred: Finish | None = None
         try:
             plan = decide(obs, self.settings)
             for _ in range(3):
-                if plan.need_termination is None:
+                if plan.need_termination is not None:
+                    job = jobs[plan.need_termination]
+                    obs.termination[job.name] = await self.kube.termination_message(
+                        ns,
+                        job.name,
+                        succeeded=job.complete,
+                        not_older_than=self.cache.job_rv.get((ns, job.name)),
+                    )
+                elif plan.admission is not None and plan.create and obs.admitted is None:
+                    queue = plan.admission.queue
+                    held = key in self.cache.active[queue]
+                    obs.admitted = self._admit(key, queue)
+                    if obs.admitted:
+                        reserved = None if held else queue
+                        break
+                else:
                     break
-                job = jobs[plan.need_termination]
-                obs.termination[job.name] = await self.kube.termination_message(
-                    ns,
-                    job.name,
-                    succeeded=job.complete,
-                    not_older_than=self.cache.job_rv.get((ns, job.name)),
-                )
                 plan = decide(obs, self.settings)
             deferred = await self._apply(key, body, plan, obs)
         finally:
@@ -514,7 +517,7 @@ class Reconciler:
                     self.cache.active[reserved].discard(key)
         if spec is not None:
             queued = self.cache.queued[spec.queue]
-            if plan.status.get("phase") == "Queued":
+            if plan.status.get("phase") == Phase.QUEUED:
                 queued.add(key)
             else:
                 queued.discard(key)
