@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -45,8 +45,25 @@ async def response_json(resp: Any) -> Body:
     return data if isinstance(data, dict) else {}
 
 
+class KubeApi(Protocol):
+    """The operator's calls to the API server: all its I/O (a fake one drives the unit
+    tests of the reconciler). Objects go and come as dicts; errors are ApiExceptions."""
+
+    async def create(self, obj: Body) -> Body: ...
+    async def get(self, kind: str, namespace: str, name: str) -> Body | None: ...
+    async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def termination_message(
+        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+    ) -> str | None: ...
+    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body: ...
+    async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
+    async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
+    async def close(self) -> None: ...
+
+
 class Kube:
-    """The calls the reconciler makes; each returns the object as a dict."""
+    """The calls the reconciler makes (``KubeApi``) on kubernetes_asyncio."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api

@@ -81,3 +81,10 @@ class Plan:
     def creates_job(self) -> bool:
         """True when the plan creates a Job (a run starts)."""
         return any(obj["kind"] == "Job" for obj in self.create)
+
+    @property
+    def waits_for_slot(self) -> str | None:
+        """The queue whose slot the job waits for (a Queued plan), else None."""
+        if self.admission is None or self.creates_job:
+            return None
+        return self.admission.queue
