@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.smtp_sink import SmtpSink
 
 from backgroundjobs import PermanentError, errors
-from backgroundjobs.runtime import JobInfo
+from backgroundjobs.runtime import CurrentJob
 from backgroundjobs.runtime._context import set_current_job
 
 pytestmark = pytest.mark.unit
@@ -40,7 +40,7 @@ HOUR = 3600
 @pytest.fixture
 def job() -> Iterator[None]:
     """Run the code as if inside job ``shop/welcome-mail`` run 1."""
-    set_current_job(JobInfo(handler="x", name="welcome-mail", namespace="shop", run=1))
+    set_current_job(CurrentJob(handler="x", name="welcome-mail", namespace="shop", run=1))
     yield
     set_current_job(None)
 
@@ -256,7 +256,7 @@ def test_mail_is_sent_once_per_job_run(smtp, tmp_path, monkeypatch, job):
     assert first["messageId"] == again["messageId"]
     assert len(smtp.messages) == 1
     assert smtp.messages[0].message["Message-ID"] == first["messageId"]
-    set_current_job(JobInfo(handler="x", name="welcome-mail", namespace="shop", run=2))
+    set_current_job(CurrentJob(handler="x", name="welcome-mail", namespace="shop", run=2))
     assert mail.send("ann@example.com", "Welcome", "Hi")["status"] == "sent"  # a requeue
     assert len(smtp.messages) == 2
 

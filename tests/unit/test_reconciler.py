@@ -305,14 +305,24 @@ def test_a_job_of_an_older_object_of_the_same_name_is_left_alone() -> None:
 # ------------------------------------------------------------------ queue slots
 
 
+def one_slot() -> Harness:
+    """A queue ``bulk`` of one slot."""
+    return Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
+
+
+async def first_runs_second_waits() -> Harness:
+    h = one_slot()
+    h.apply(bgj("first", queue="bulk"))
+    await h.reconcile("first")
+    h.apply(bgj("second", queue="bulk"))
+    await h.reconcile("second")
+    h.queued()
+    return h
+
+
 def test_a_full_queue_holds_a_job_until_the_running_one_finishes() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
-        h.apply(bgj("first", queue="bulk"))
-        await h.reconcile("first")
-        h.apply(bgj("second", queue="bulk"))
-        h.queued()
-        await h.reconcile("second")
+        h = await first_runs_second_waits()
         assert h.status("second")["phase"] == "Queued"
         assert ("Job", "second-1") not in h.kube.objects
         # the first one's Job finishes: the watch brings it, the slot frees, second wakes
@@ -328,7 +338,7 @@ def test_a_full_queue_holds_a_job_until_the_running_one_finishes() -> None:
 
 def test_a_slot_taken_for_a_refused_job_is_given_back() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
+        h = one_slot()
         h.apply(bgj("refused", queue="bulk"))
         h.kube.fail["create"] = ApiException(status=422, reason="Invalid")
         await h.reconcile("refused")
@@ -343,7 +353,7 @@ def test_a_slot_taken_for_a_refused_job_is_given_back() -> None:
 
 def test_a_slot_taken_before_an_api_error_is_given_back() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
+        h = one_slot()
         h.apply(bgj("unlucky", queue="bulk"))
         h.kube.fail["create"] = ApiException(status=503, reason="Unavailable")
         with pytest.raises(ApiException):
@@ -355,12 +365,7 @@ def test_a_slot_taken_before_an_api_error_is_given_back() -> None:
 
 def test_deleting_a_running_job_frees_its_slot_for_the_waiting_one() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
-        h.apply(bgj("first", queue="bulk"))
-        await h.reconcile("first")
-        h.apply(bgj("second", queue="bulk"))
-        await h.reconcile("second")
-        h.queued()
+        h = await first_runs_second_waits()
         h.loop.on_bgj_event({"type": "DELETED", "object": h.kube.objects[(c.KIND, "first")]})
         assert (NS, "second") in h.queued()
         await h.reconcile("second")
@@ -371,7 +376,7 @@ def test_deleting_a_running_job_frees_its_slot_for_the_waiting_one() -> None:
 
 def test_a_job_not_due_yet_takes_no_slot() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
+        h = one_slot()
         h.apply(bgj("later", queue="bulk", delay="1h"))
         await h.reconcile("later")
         assert h.status("later")["phase"] == "Scheduled"

@@ -27,6 +27,7 @@ from backgroundjobs.cli._values import (
 )
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
+from backgroundjobs.runtime.logrecord import is_progress, parse_record
 
 MAX_DESCRIBED_RUNS = 10
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -313,7 +314,8 @@ async def cmd_logs(client: AsyncClient, args: argparse.Namespace) -> int:
 
 
 def _is_progress(raw: str) -> bool:
-    return '"progress"' in raw and render.render_log_line(raw) != raw
+    record = parse_record(raw)
+    return record is not None and is_progress(record)
 
 
 async def cmd_wait(client: AsyncClient, args: argparse.Namespace) -> int:

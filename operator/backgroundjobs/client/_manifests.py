@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import pydantic
 
@@ -15,6 +15,7 @@ from backgroundjobs.api.durations import format_duration
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time
 from backgroundjobs.client._arguments import PreparedCall
+from backgroundjobs.client._options import ManifestOptions
 from backgroundjobs.errors import InvalidSpec
 
 FIELD_MANAGER = "backgroundjobs-client"
@@ -88,12 +89,7 @@ def build_manifest(
     namespace: str,
     call: PreparedCall,
     when: Mapping[str, Any] | None = None,
-    queue: str | None = None,
-    retries: int | None = None,
-    timeout: timedelta | str | None = None,
-    image: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    pod_template: Mapping[str, Any] | None = None,
+    **options: Unpack[ManifestOptions],
 ) -> dict[str, Any]:
     """The BackgroundJob object for a call.
 
@@ -111,11 +107,12 @@ def build_manifest(
     if call.kwargs:
         fields["kwargs"] = call.kwargs
     fields.update(when or {})
+    pod_template = options.get("pod_template")
     optional = {
-        "queue": queue,
-        "retries": retries,
-        "timeout": duration_text(timeout, "timeout"),
-        "image": image,
+        "queue": options.get("queue"),
+        "retries": options.get("retries"),
+        "timeout": duration_text(options.get("timeout"), "timeout"),
+        "image": options.get("image"),
         "podTemplate": dict(pod_template) if pod_template is not None else None,
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
@@ -127,7 +124,7 @@ def build_manifest(
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
-        "labels": {LABEL_CREATED_BY: CREATED_BY, **dict(labels or {})},
+        "labels": {LABEL_CREATED_BY: CREATED_BY, **dict(options.get("labels") or {})},
     }
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec_dict}
 

@@ -18,7 +18,7 @@ from backgroundjobs.api.constants import (
     ENV_RUN,
     ENV_TERMINATION_LOG,
 )
-from backgroundjobs.runtime._context import JobInfo
+from backgroundjobs.runtime._context import CurrentJob
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
@@ -48,7 +48,7 @@ def cancel_grace(environ: Mapping[str, str]) -> float:
     return max(value, 0.0)
 
 
-def job_from_env(environ: Mapping[str, str]) -> JobInfo:
+def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
     """The job described by ``environ``; raises InvalidJobEnv naming the variable at fault."""
     handler = environ.get(ENV_HANDLER, "").strip()
     if not handler:
@@ -66,7 +66,7 @@ def job_from_env(environ: Mapping[str, str]) -> JobInfo:
             run = int(run_raw)
         except ValueError as exc:
             raise InvalidJobEnv(f"{ENV_RUN}={run_raw!r} is not an integer") from exc
-    return JobInfo(
+    return CurrentJob(
         handler=handler,
         name=environ.get(ENV_NAME) or None,
         namespace=environ.get(ENV_NAMESPACE) or None,
