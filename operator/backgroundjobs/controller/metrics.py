@@ -115,7 +115,7 @@ _gauges: dict[str, CallbackGauge] = {}
 
 
 def _register(gauge: CallbackGauge) -> None:
-    """Register ``gauge``, replacing the one of the same name (a new Reconciler's source)."""
+    """Register ``gauge``, replacing the one of the same name (a new control loop's source)."""
     old = _gauges.pop(gauge.name, None)
     if old is not None:
         REGISTRY.unregister(old)
