@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from backgroundjobs.api.constants import (
     ConditionType,
     EventReason,
-    EventType,
     JobType,
     Phase,
     Reason,
@@ -49,7 +48,7 @@ def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     def wait(reason: Reason, msg: str) -> Plan:
         waiting = d.condition(ConditionType.WAITING)
         if d.old_phase != Phase.WAITING or waiting is None or waiting.reason != reason:
-            plan.event(EventType.NORMAL, EventReason.WAITING, msg)
+            d.note(EventReason.WAITING, msg)
         d.phase(Phase.WAITING, msg)
         d.set(ConditionType.WAITING, True, reason, msg)
         return plan

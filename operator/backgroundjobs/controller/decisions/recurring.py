@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from backgroundjobs.api.constants import ConditionType, EventReason, EventType, Phase, Reason
+from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reason
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
@@ -38,8 +38,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if observed is None:
         plan.create.append(desired)
         if d.old.phase is None:
-            plan.event(
-                EventType.NORMAL,
+            d.note(
                 EventReason.CREATED,
                 f"CronJob {cronjob_name} created ({spec.schedule})",
             )
@@ -50,8 +49,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         )
         if want != have:
             plan.replace_cronjob = desired
-            plan.event(
-                EventType.NORMAL,
+            d.note(
                 EventReason.UPDATED,
                 f"CronJob {cronjob_name} updated ({spec.schedule})",
             )
@@ -61,15 +59,13 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         d.handle("trigger", actions["trigger"])
         job = builders.build_triggered_job(d.bgj, spec, d.settings, actions["trigger"])
         plan.create.append(job)
-        plan.event(
-            EventType.NORMAL,
+        d.note(
             EventReason.TRIGGERED,
             f"extra run {job['metadata']['name']} started now",
         )
     if "requeue" in actions:
         d.handle("requeue", actions["requeue"])
-        plan.event(
-            EventType.NORMAL,
+        d.note(
             EventReason.REQUEUE_IGNORED,
             "a Recurring job runs by schedule; use trigger for an extra run",
         )
@@ -77,8 +73,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         d.handle("cancel", actions["cancel"])
         running = [j.name for j in d.obs.jobs.values() if not j.finished]
         plan.delete_jobs.extend(running)
-        plan.event(
-            EventType.NORMAL,
+        d.note(
             EventReason.CANCELLED,
             f"running Jobs deleted: {', '.join(running) or 'none'}",
         )
@@ -88,7 +83,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if spec.suspend:
         st.due_at = None
         if d.old_phase != Phase.SUSPENDED:
-            plan.event(EventType.NORMAL, EventReason.SUSPENDED, "spec.suspend is true: no new runs")
+            d.note(EventReason.SUSPENDED, "spec.suspend is true: no new runs")
         d.phase(Phase.SUSPENDED, "suspended: no new runs")
         d.set(ConditionType.SUSPENDED, True, Reason.SUSPENDED, "spec.suspend is true")
         d.unset(ConditionType.SCHEDULED, Reason.SUSPENDED, "spec.suspend is true")
@@ -121,7 +116,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
         st.last_run_at = format_time(newest.created or d.now)
         st.job_name = newest.name
         for j in new_runs:
-            plan.event(EventType.NORMAL, EventReason.STARTED, f"run {j.name} started")
+            d.note(EventReason.STARTED, f"run {j.name} started")
             plan.metrics.append(
                 Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
             )
@@ -161,7 +156,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
         d.set(ConditionType.SUCCEEDED, True, Reason.COMPLETED, msg)
         d.unset(ConditionType.FAILED, Reason.COMPLETED, msg)
         st.message = msg
-        plan.event(EventType.NORMAL, EventReason.SUCCEEDED, msg)
+        d.note(EventReason.SUCCEEDED, msg)
         d.finished_metrics(spec, Outcome.SUCCEEDED, took)
     else:
         reason = failure_reason(last)
@@ -170,5 +165,5 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
         d.set(ConditionType.FAILED, True, reason, msg)
         d.unset(ConditionType.SUCCEEDED, reason, msg)
         st.message = msg
-        plan.event(EventType.WARNING, EventReason.FAILED, msg)
+        d.warn(EventReason.FAILED, msg)
         d.finished_metrics(spec, Outcome.FAILED, took)

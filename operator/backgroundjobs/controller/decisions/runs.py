@@ -10,7 +10,6 @@ from backgroundjobs.api.constants import (
     FINISHED_PHASES,
     ConditionType,
     EventReason,
-    EventType,
     JobType,
     Phase,
     Reason,
@@ -63,17 +62,14 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
                     ConditionType.SUSPENDED,
                 ),
             )
-        plan.event(
-            EventType.NORMAL, EventReason.CANCEL_IGNORED, f"the job already finished ({st.phase})"
-        )
+        d.note(EventReason.CANCEL_IGNORED, f"the job already finished ({st.phase})")
 
     if "requeue" in actions:
         d.handle("requeue", actions["requeue"])
         if finished and not d.is_invalid_for_generation():
             return _start(d, spec, run + 1, Reason.REQUEUED, parent=parent_env(d, spec))
         if not finished:  # (an invalid spec fails again at once: the user must fix it first)
-            plan.event(
-                EventType.WARNING,
+            d.warn(
                 EventReason.REQUEUE_IGNORED,
                 f"only a finished job can be requeued; this one is {st.phase or Phase.PENDING}",
             )
@@ -84,8 +80,7 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
         if run == 0 and spec.job_type == JobType.DELAYED and not finished:
             trigger_now = True
         else:
-            plan.event(
-                EventType.NORMAL,
+            d.note(
                 EventReason.TRIGGER_IGNORED,
                 "trigger starts a Delayed job that has not started",
             )
@@ -107,7 +102,7 @@ def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -
         return plan
     if spec.suspend:
         if d.old_phase != Phase.SUSPENDED:
-            plan.event(EventType.NORMAL, EventReason.SUSPENDED, "spec.suspend is true: not started")
+            d.note(EventReason.SUSPENDED, "spec.suspend is true: not started")
         d.phase(Phase.SUSPENDED, "suspended: set spec.suspend to false to start it")
         d.set(ConditionType.SUSPENDED, True, Reason.SUSPENDED, "spec.suspend is true")
         return plan
@@ -128,9 +123,7 @@ def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -
         due_s = format_time(due)
         if trigger_now:
             if not triggered_before:
-                plan.event(
-                    EventType.NORMAL, EventReason.TRIGGERED, f"started now instead of at {due_s}"
-                )
+                d.note(EventReason.TRIGGERED, f"started now instead of at {due_s}")
             d.set(
                 ConditionType.SCHEDULED,
                 False,
@@ -139,10 +132,9 @@ def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -
             )
         elif d.now < due:
             if d.old_phase != Phase.SCHEDULED:
-                plan.event(EventType.NORMAL, EventReason.SCHEDULED, f"due at {due_s}")
+                d.note(EventReason.SCHEDULED, f"due at {due_s}")
             elif d.old.due_at != due_s:
-                plan.event(
-                    EventType.NORMAL,
+                d.note(
                     EventReason.RESCHEDULED,
                     f"now due at {due_s} (was {d.old.due_at})",
                 )
@@ -165,7 +157,7 @@ def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -
     if d.obs.admitted is False:
         msg = f"queue {spec.queue} is at its concurrency limit"
         if d.old_phase != Phase.QUEUED:
-            plan.event(EventType.NORMAL, EventReason.QUEUED, msg)
+            d.note(EventReason.QUEUED, msg)
         d.phase(Phase.QUEUED, msg)
         d.set(ConditionType.QUEUED, True, Reason.QUEUE_FULL, msg)
         return plan
@@ -199,7 +191,7 @@ def _start(
     for ctype in (ConditionType.SCHEDULED, ConditionType.WAITING, ConditionType.QUEUED):
         d.unset(ctype, Reason.STARTED, msg)
     event = EventReason.REQUEUED if reason == Reason.REQUEUED else EventReason.STARTED
-    plan.event(EventType.NORMAL, event, msg)
+    d.note(event, msg)
     plan.metrics.append(
         Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
     )
@@ -265,7 +257,7 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
 
     if job.failed > old_failed:
         msg = f"pod failed (attempt {job.failed} of {spec.retries + 1}); retrying"
-        plan.event(EventType.WARNING, EventReason.RETRYING, msg)
+        d.warn(EventReason.RETRYING, msg)
         plan.metrics.append(
             Metric(MetricName.RETRIES, {"queue": spec.queue}, job.failed - old_failed)
         )

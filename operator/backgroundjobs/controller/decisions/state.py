@@ -112,6 +112,14 @@ class Decision:
     def old_phase(self) -> Phase | None:
         return self.old.phase
 
+    def note(self, reason: EventReason, message: str) -> None:
+        """A Normal Event."""
+        self.plan.event(EventType.NORMAL, reason, message)
+
+    def warn(self, reason: EventReason, message: str) -> None:
+        """A Warning Event."""
+        self.plan.event(EventType.WARNING, reason, message)
+
     # ---------------------------------------------------------------- actions
 
     def pending_actions(self) -> dict[str, str]:
@@ -156,7 +164,7 @@ class Decision:
         self.set(ConditionType.FAILED, True, Reason.INVALID_SPEC, message)
         self.unset(ConditionType.RUNNING, Reason.INVALID_SPEC, message)
         if not (already and already.reason == Reason.INVALID_SPEC and already.message == message):
-            self.plan.event(EventType.WARNING, EventReason.INVALID_SPEC, message)
+            self.warn(EventReason.INVALID_SPEC, message)
             self.plan.metrics.append(
                 Metric(MetricName.RECONCILE_ERRORS, {"reason": Reason.INVALID_SPEC})
             )
