@@ -69,9 +69,9 @@ class Decision:
         self.meta: Body = obs.bgj.get("metadata") or {}
         self.name: str = self.meta.get("name", "")
         self.generation: int | None = self.meta.get("generation")
-        observed = obs.bgj.get("status") or {}
-        self.old = BackgroundJobStatus.model_validate(observed)
-        self.st = BackgroundJobStatus.model_validate(observed)
+        self.old = BackgroundJobStatus.model_validate(obs.bgj.get("status") or {})
+        # A shallow copy: fields are only ever replaced in ``st``, never changed in place.
+        self.st = self.old.model_copy()
         self.st.observed_generation = self.generation
         self.now = obs.now
         self.now_s = format_time(obs.now)
@@ -135,9 +135,10 @@ class Decision:
 
     def handle(self, action: str, value: str) -> None:
         """Record ``value`` of the action annotation as handled, so it is acted on once."""
-        if self.st.handled_actions is None:
-            self.st.handled_actions = HandledActions()
-        setattr(self.st.handled_actions, action, value)
+        handled = self.st.handled_actions
+        handled = handled.model_copy() if handled is not None else HandledActions()
+        setattr(handled, action, value)
+        self.st.handled_actions = handled
 
     # ---------------------------------------------------------------- invalid specs
 
