@@ -250,25 +250,25 @@ def test_the_status_stage_writes_once_the_burst_has_its_jobs() -> None:
 # ------------------------------------------------------------------ adoption
 
 
+def existing_job(name: str, owner_uid: str) -> Body:
+    """Run 1 of ``welcome``, already there, owned by the object of uid ``owner_uid``."""
+    ref = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "name": "welcome",
+        "uid": owner_uid,
+        "controller": True,
+    }
+    meta = {"name": name, "namespace": NS, "ownerReferences": [ref]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta}
+
+
 def test_a_job_left_by_a_crash_is_adopted_not_created_again() -> None:
     async def case() -> None:
         h = Harness()
         stored = h.apply(bgj("welcome"))
         # an earlier operator created the Job and died before writing the status
-        h.kube.add(
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {
-                    "name": "welcome-1",
-                    "namespace": NS,
-                    "ownerReferences": [
-                        {"kind": c.KIND, "uid": stored["metadata"]["uid"], "controller": True}
-                    ],
-                    "labels": {c.LABEL_NAME: "welcome"},
-                },
-            }
-        )
+        h.kube.add(existing_job("welcome-1", stored["metadata"]["uid"]))
         await h.reconcile("welcome")
         assert h.kube.count("create") == 1  # the one that met AlreadyExists
         assert h.status("welcome")["phase"] == "Running"
@@ -282,19 +282,7 @@ def test_a_job_of_an_older_object_of_the_same_name_is_left_alone() -> None:
     async def case() -> None:
         h = Harness()
         h.apply(bgj("welcome"))
-        h.kube.add(
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {
-                    "name": "welcome-1",
-                    "namespace": NS,
-                    "ownerReferences": [
-                        {"kind": c.KIND, "uid": "an-older-uid", "controller": True}
-                    ],
-                },
-            }
-        )
+        h.kube.add(existing_job("welcome-1", "an-older-uid"))
         assert await h.reconcile("welcome") is None
         assert h.kube.count("patch_status") == 0  # waits for the old Job to be collected
         assert (NS, "welcome") in h.loop.work._timers
@@ -336,29 +324,24 @@ def test_a_full_queue_holds_a_job_until_the_running_one_finishes() -> None:
     run(case)
 
 
-def test_a_slot_taken_for_a_refused_job_is_given_back() -> None:
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [(422, "Failed"), (503, None)],  # refused: InvalidSpec; an API error: retried later
+)
+def test_a_slot_taken_for_a_job_not_made_is_given_back(status: int, phase: str | None) -> None:
     async def case() -> None:
         h = one_slot()
-        h.apply(bgj("refused", queue="bulk"))
-        h.kube.fail["create"] = ApiException(status=422, reason="Invalid")
-        await h.reconcile("refused")
-        assert h.status("refused")["phase"] == "Failed"
-        assert not h.loop.cache.slots.holds((NS, "refused"), "bulk")
+        h.apply(bgj("unmade", queue="bulk"))
+        h.kube.fail["create"] = ApiException(status=status, reason="Refused")
+        try:
+            await h.reconcile("unmade")
+        except ApiException:
+            assert phase is None  # the loop retries it with backoff
+        assert h.status("unmade").get("phase") == phase
+        assert not h.loop.cache.slots.holds((NS, "unmade"), "bulk")
         h.apply(bgj("next", queue="bulk"))
         await h.reconcile("next")
         assert h.status("next")["phase"] == "Running"
-
-    run(case)
-
-
-def test_a_slot_taken_before_an_api_error_is_given_back() -> None:
-    async def case() -> None:
-        h = one_slot()
-        h.apply(bgj("unlucky", queue="bulk"))
-        h.kube.fail["create"] = ApiException(status=503, reason="Unavailable")
-        with pytest.raises(ApiException):
-            await h.reconcile("unlucky")
-        assert not h.loop.cache.slots.holds((NS, "unlucky"), "bulk")
 
     run(case)
 
@@ -388,22 +371,24 @@ def test_a_job_not_due_yet_takes_no_slot() -> None:
 # ------------------------------------------------------------------ early hand-off
 
 
-def parent_and_child(h: Harness) -> None:
+async def child_waits_for_a_finished_parent() -> Harness:
+    """A child Waiting for its parent, whose Job just finished (not reconciled yet)."""
+    h = Harness()
     h.apply(bgj("parent"))
     h.apply(bgj("child", after={"name": "parent"}))
+    await h.reconcile("parent")
+    h.watch_brings(c.KIND, "parent")
+    await h.reconcile("child")
+    assert h.status("child")["phase"] == "Waiting"
+    h.kube.finish_job("parent-1", message='{"report": "r.pdf"}')
+    h.watch_brings("Job", "parent-1")
+    h.queued()
+    return h
 
 
 def test_a_child_starts_while_its_parents_status_is_in_flight() -> None:
     async def case() -> None:
-        h = Harness()
-        parent_and_child(h)
-        await h.reconcile("parent")
-        h.watch_brings(c.KIND, "parent")
-        await h.reconcile("child")
-        assert h.status("child")["phase"] == "Waiting"
-        h.kube.finish_job("parent-1", message='{"report": "r.pdf"}')
-        h.watch_brings("Job", "parent-1")
-        h.queued()
+        h = await child_waits_for_a_finished_parent()
         h.kube.patch_gate = asyncio.Event()
         parent_done = asyncio.create_task(h.reconcile("parent"))
         await asyncio.sleep(0.05)
@@ -422,13 +407,7 @@ def test_a_child_starts_while_its_parents_status_is_in_flight() -> None:
 
 def test_a_failed_parent_patch_takes_the_early_outcome_back() -> None:
     async def case() -> None:
-        h = Harness()
-        parent_and_child(h)
-        await h.reconcile("parent")
-        h.watch_brings(c.KIND, "parent")
-        await h.reconcile("child")
-        h.kube.finish_job("parent-1")
-        h.watch_brings("Job", "parent-1")
+        h = await child_waits_for_a_finished_parent()
         h.kube.fail["patch_status"] = ApiException(status=500, reason="Internal")
         with pytest.raises(ApiException):
             await h.reconcile("parent")
