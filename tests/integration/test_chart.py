@@ -285,17 +285,24 @@ def k9s_substitute(arg: str, env: dict[str, str]) -> str:
 
 
 def run_plugin(
-    name: str, kubeconfig: str, namespace: str, bgj: str
+    name: str, kubeconfig: str, namespace: str, bgj: str, home: Path, k9s_kubeconfig: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """The plugin as `k9s --kubeconfig FILE --context CONTEXT` runs it: the kubeconfig reaches
+    it only as k9s' $KUBECONFIG (``k9s_kubeconfig``, default ``kubeconfig``), with none in the
+    environment and an empty home."""
     plugin = yaml.safe_load((REPO_ROOT / "k9s" / "plugins.yaml").read_text())["plugins"][name]
     assert plugin["scopes"] == ["backgroundjobs"]
     config = yaml.safe_load(Path(kubeconfig).read_text())
-    k9s_env = {"NAME": bgj, "NAMESPACE": namespace, "CONTEXT": config["current-context"]}
+    k9s_env = {
+        "NAME": bgj, "NAMESPACE": namespace, "CONTEXT": config["current-context"],
+        "KUBECONFIG": k9s_kubeconfig or kubeconfig,
+    }  # fmt: skip
     args = [k9s_substitute(str(a), k9s_env) for a in plugin["args"]]
     path = f"{Path(kubectl_binary()).parent}:{os.environ['PATH']}"
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     return subprocess.run(
         [plugin["command"], *args], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "KUBECONFIG": kubeconfig, "PATH": path},
+        env={**env, "HOME": str(home), "PATH": path},
     )  # fmt: skip
 
 
@@ -308,27 +315,63 @@ def run_plugin(
     ],
 )
 def test_k9s_action_plugins_annotate_with_a_timestamp(
-    plugin: str, annotation: str, kubeconfig: str, bgjobs_no_operator: Jobs
+    plugin: str, annotation: str, kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
 ) -> None:
     jobs = bgjobs_no_operator
     jobs.create(manifest("k9s", delay="1h"))
     before = datetime.now(UTC).replace(microsecond=0)
-    out = run_plugin(plugin, kubeconfig, jobs.ns, "k9s")
+    out = run_plugin(plugin, kubeconfig, jobs.ns, "k9s", tmp_path)
     assert out.returncode == 0, out.stderr
     value = (jobs.get("k9s") or {})["metadata"]["annotations"][annotation]
     stamp = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_k9s_logs_plugin_without_a_run(kubeconfig: str, bgjobs_no_operator: Jobs) -> None:
+def test_k9s_logs_plugin_without_a_run(
+    kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
+) -> None:
     bgjobs_no_operator.create(manifest("k9s-idle", delay="1h"))
-    out = run_plugin("bgj-logs", kubeconfig, bgjobs_no_operator.ns, "k9s-idle")
+    out = run_plugin("bgj-logs", kubeconfig, bgjobs_no_operator.ns, "k9s-idle", tmp_path)
     assert out.returncode == 0, out.stderr
     assert "has not started a Job yet" in out.stdout
 
 
+def test_k9s_plugins_use_no_other_kubeconfig(
+    kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
+) -> None:
+    """The tests above can fail: given a kubeconfig that does not exist, the plugin reaches no
+    cluster (it does not fall back on another) and annotates nothing."""
+    bgjobs_no_operator.create(manifest("k9s-nocfg", delay="1h"))
+    missing = str(tmp_path / "missing-kubeconfig")
+    out = run_plugin("bgj-trigger", kubeconfig, bgjobs_no_operator.ns, "k9s-nocfg", tmp_path,
+                     k9s_kubeconfig=missing)  # fmt: skip
+    assert out.returncode != 0
+    annotations = (bgjobs_no_operator.get("k9s-nocfg") or {})["metadata"].get("annotations")
+    assert c.ANNOTATION_TRIGGER not in (annotations or {})
+
+
+def test_k9s_jump_selects_the_jobs_of_a_backgroundjob(bgjobs: Jobs) -> None:
+    """k9s/jumps.yaml's label selector, rendered as k9s renders it, lists exactly the Jobs of
+    the BackgroundJob it starts from."""
+    jump = yaml.safe_load((REPO_ROOT / "k9s" / "jumps.yaml").read_text())["jumps"]
+    (rule,) = jump.values()
+    bgjobs.create(manifest("jump-a"))
+    bgjobs.create(manifest("jump-b"))
+    for name in ("jump-a", "jump-b"):
+        bgjobs.wait_phase(name, "Succeeded")
+    bgjobs.annotate("jump-a", c.ANNOTATION_REQUEUE, "again")
+    wait_for("the requeued run", lambda: len(bgjobs.jobs("jump-a")) == 2)
+    selector = rule["labelSelector"].replace("{{.metadata.name}}", "jump-a")
+    selected = bgjobs.batch.list_namespaced_job(bgjobs.ns, label_selector=selector).items
+    assert sorted(j.metadata.name for j in selected) == sorted(
+        j.metadata.name for j in bgjobs.jobs("jump-a")
+    )
+    assert len(selected) == 2
+    assert all(j.metadata.owner_references[0].name == "jump-a" for j in selected)
+
+
 def test_k9s_plugins_and_views_use_only_k9s_variables() -> None:
-    env = {k: "x" for k in ("NAME", "NAMESPACE", "CONTEXT")}
+    env = {k: "x" for k in ("NAME", "NAMESPACE", "CONTEXT", "KUBECONFIG")}
     plugins = yaml.safe_load((REPO_ROOT / "k9s" / "plugins.yaml").read_text())["plugins"]
     for name, plugin in plugins.items():
         assert {"shortCut", "description", "scopes", "command", "args"} <= plugin.keys(), name
