@@ -42,5 +42,5 @@ def test_health_of_real_backgroundjobs(bgjobs: Jobs) -> None:
     health = {name: argo_health(jobs.get(name) or {})[0] for name in expected}
     assert health == {name: h for name, (_, h) in expected.items()}
     # The message Argo CD shows is the operator's own summary.
-    status, message = argo_health(jobs.get("broken") or {})
+    _, message = argo_health(jobs.get("broken") or {})
     assert message == jobs.status("broken")["message"] and message

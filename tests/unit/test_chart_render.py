@@ -75,8 +75,19 @@ HELM = helm_binary()
 needs_helm = pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)")
 
 
+# `helm template` checks Chart.yaml's kubeVersion against the version it assumes, which a helm
+# built without the release ldflags (chartutil.k8sVersionMinor) takes to be 1.20: give it the
+# local cluster's. (An install asks the cluster itself.)
+KUBE_VERSION = re.search(
+    r"^K8S_VERSION=(\S+)", (REPO_ROOT / "hack" / "versions.env").read_text(), re.M
+).group(1)  # type: ignore[union-attr]
+
+
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run helm; `template` assumes the local cluster's Kubernetes version unless told one."""
     assert HELM is not None
+    if args[:1] == ("template",):
+        args = ("template", "--kube-version", KUBE_VERSION, *args[1:])
     return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120)
 
 
