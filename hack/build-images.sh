@@ -119,9 +119,10 @@ fi
 "$buildenv/bin/pip" install -q --disable-pip-version-check "hatchling>=1.27"
 requirements=$WORK/requirements
 mkdir -p "$requirements"
-# requirements.txt: the core (the job runtime); -client: + the Kubernetes client (the example
-# handlers create jobs); -operator: + kopf & co. An extra naming the project itself
-# (backgroundjobs[client]) is expanded into that extra's requirements.
+# requirements.txt: the core (the job runtime); -client: the [client] extra alone, added on
+# top of the core by the example image (its handlers create jobs); -operator: the core, the
+# client and kopf & co. An extra naming the project itself (backgroundjobs[client]) is
+# expanded into that extra's requirements.
 python3 - "$root/pyproject.toml" "$requirements" <<'PY'
 import re, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
@@ -136,8 +137,9 @@ def expand(reqs):
         else:
             yield req
 
-for suffix, reqs in (("", []), ("-client", extras["client"]), ("-operator", extras["operator"])):
-    lines = dict.fromkeys([*project["dependencies"], *expand(reqs)])
+core = project["dependencies"]
+for suffix, reqs in (("", core), ("-client", extras["client"]), ("-operator", [*core, *extras["operator"]])):
+    lines = dict.fromkeys(expand(reqs))
     open(f"{sys.argv[2]}/requirements{suffix}.txt", "w").write("\n".join(lines) + "\n")
 PY
 # Pin the versions the project's venv was tested with, where it has them.
