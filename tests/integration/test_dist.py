@@ -8,6 +8,7 @@ Needs the package index (PyPI) besides the cluster; pip's cache makes a second r
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -139,16 +140,36 @@ def test_chart_package_installs_with_its_crd_from_the_package(
     dist: Path, kubeconfig: str, api_client: client.ApiClient, core_v1: client.CoreV1Api,
     namespace: str, crd: dict,
 ) -> None:  # fmt: skip
-    """The documented upgrade: `helm show crds PACKAGE | kubectl apply --server-side -f -`,
-    then install from the package."""
+    """The documented upgrade, `helm show crds PACKAGE | kubectl apply --server-side
+    --force-conflicts -f -`, over a CRD that Helm's install left older; then an install from
+    the package."""
     package = dist / f"backgroundjobs-operator-{CHART_VERSION}.tgz"
     shown = helm("show", "crds", str(package))
     assert shown.returncode == 0, shown.stderr
     assert yaml.safe_load(shown.stdout) == yaml.safe_load(CRD_FILE.read_text())
-    applied = kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=shown.stdout)
+
+    # An older CRD as Helm's install wrote it: a field of another value, manager "helm".
+    ext = client.ApiextensionsV1Api(api_client)
+    older = api_client.sanitize_for_serialization(ext.read_custom_resource_definition(c.CRD_NAME))
+    schema = older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["description"] = "an older description"
+    ext.replace_custom_resource_definition(c.CRD_NAME, older, field_manager="helm")
+
+    plain = kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=shown.stdout)
+    assert plain.returncode != 0, plain.stdout
+    assert re.search(r'conflicts? with "helm"', plain.stderr), plain.stderr
+    applied = kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", "-",
+                      stdin=shown.stdout)  # fmt: skip
     assert applied.returncode == 0, applied.stderr
     assert f"customresourcedefinition.apiextensions.k8s.io/{c.CRD_NAME} serverside-applied" in (
         applied.stdout
+    )
+    now = ext.read_custom_resource_definition(c.CRD_NAME).spec.versions[0].schema
+    assert (
+        now.open_apiv3_schema.description
+        == yaml.safe_load(CRD_FILE.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+            "description"
+        ]
     )
     release = f"pkg{uuid.uuid4().hex[:5]}"
     out = helm_in(kubeconfig, "install", release, str(package), "-n", namespace,

@@ -672,6 +672,8 @@ def test_chart_metadata() -> None:
     assert chart["home"].startswith("https://")
     assert chart["sources"] and all(s.startswith("https://") for s in chart["sources"])
     notes = (CHART / "templates" / "NOTES.txt").read_text()
-    assert "helm show crds" in notes and "kubectl apply --server-side -f -" in notes
+    assert (
+        "helm show crds" in notes and "kubectl apply --server-side --force-conflicts -f -" in notes
+    )
     assert "pip install backgroundjobs" not in notes  # not on PyPI
     assert "kubectl get bgj" in notes and "bgjobs" in notes and "/metrics" in notes
