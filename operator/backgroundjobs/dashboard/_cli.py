@@ -53,9 +53,13 @@ async def serve(args: argparse.Namespace, out: TextIO) -> None:
     await dashboard.start()
     runner = web.AppRunner(dashboard.app(), access_log=None)
     await runner.setup()
+    health = web.AppRunner(dashboard.health_app(), access_log=None)
+    await health.setup()
     try:
         site = web.TCPSite(runner, settings.address, settings.port)
         await site.start()
+        if args.health_port is not None:
+            await web.TCPSite(health, None, args.health_port).start()
         host, port = runner.addresses[0][:2]
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{port}/"
@@ -68,6 +72,7 @@ async def serve(args: argparse.Namespace, out: TextIO) -> None:
             await asyncio.get_running_loop().run_in_executor(None, webbrowser.open, url)
         await asyncio.Event().wait()
     finally:
+        await health.cleanup()
         await runner.cleanup()
         await dashboard.stop()
 

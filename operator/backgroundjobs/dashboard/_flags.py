@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--user-header", default="X-Forwarded-User", help=argparse.SUPPRESS)
     group.add_argument("--groups-header", default="X-Forwarded-Groups", help=argparse.SUPPRESS)
     group.add_argument(
+        "--health-port", type=int, metavar="PORT",
+        help="also serve /healthz (synced) and /livez on this port of every address (probes)",
+    )  # fmt: skip
+    group.add_argument(
         "--in-cluster", action="store_true",
         help="use the pod's ServiceAccount instead of a kubeconfig",
     )  # fmt: skip

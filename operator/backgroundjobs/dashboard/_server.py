@@ -191,6 +191,14 @@ class Dashboard:
         app.router.add_static("/static", STATIC, append_version=False)
         return app
 
+    def health_app(self) -> web.Application:
+        """``/healthz`` (200 once the cache is synced) and ``/livez``, for probes on an
+        address of their own."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/livez", self._alive)
+        return app
+
     # ------------------------------------------------------------ middlewares
 
     @web.middleware
@@ -290,6 +298,9 @@ class Dashboard:
         state = self.watcher.state
         status = 200 if state.synced else 503
         return web.json_response({"synced": state.synced, "error": state.error}, status=status)
+
+    async def _alive(self, request: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
 
     def _watch_json(self) -> dict[str, Any]:
         state = self.watcher.state
