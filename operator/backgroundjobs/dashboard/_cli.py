@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m backgroundjobs.dashboard`` (the chart's container command)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m backgroundjobs.dashboard`` (the chart's container)."""
     parser = argparse.ArgumentParser(
         prog="python -m backgroundjobs.dashboard",
         description="The backgroundjobs web dashboard.",
@@ -102,4 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--kubeconfig", help="kubeconfig file")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m backgroundjobs.dashboard``."""
+    return run(build_parser().parse_args(argv))

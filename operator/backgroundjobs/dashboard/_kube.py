@@ -21,11 +21,13 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from multidict import CIMultiDict
 
+from backgroundjobs import __version__
 from backgroundjobs.api.constants import ACTION_ANNOTATIONS, GROUP, PLURAL, VERSION
 from backgroundjobs.errors import BackgroundJobsError
 
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 290  # below the API server's --min-request-timeout (1800 s) randomised floor
+USER_AGENT = f"backgroundjobs-dashboard/{__version__}"
 DEFAULT_KUBECONFIG = os.path.expanduser("~/.kube/config")
 ACTIONS = ("trigger", "requeue", "cancel", "delete", "suspend", "resume")
 
@@ -125,6 +127,7 @@ class Kube:
         await self.api_client.update_params_for_auth(auth, [], ["BearerToken"])
         headers: CIMultiDict[str] = CIMultiDict(auth)
         headers["Accept"] = "application/json"
+        headers["User-Agent"] = USER_AGENT
         if identity is not None:
             headers["Impersonate-User"] = identity.user
             for group in identity.groups:
