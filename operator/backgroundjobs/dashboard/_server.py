@@ -487,7 +487,10 @@ class Dashboard:
                 await _send(response, "line", {"pod": line.pod, **log_record(line.text)})
             await _send(response, "end", {})
         except BackgroundJobsError as exc:
-            await _send(response, "failure", {"message": str(exc)})
+            with contextlib.suppress(ConnectionResetError):
+                await _send(response, "failure", {"message": str(exc)})
+        except ConnectionResetError:
+            pass  # the page went away
         return response
 
     async def _act(self, request: web.Request) -> web.Response:
@@ -521,6 +524,11 @@ class Dashboard:
         graph's points and which jobs changed), ``ping`` when nothing happens."""
         namespace = self._scope(request)
         response = await _sse(request)
+        with contextlib.suppress(ConnectionResetError):  # the page went away
+            await self._push(response, namespace)
+        return response
+
+    async def _push(self, response: web.StreamResponse, namespace: str | None) -> None:
         version = self.store.version
         await _send(response, "hello", {"version": version, "watch": self._watch_json()})
         while True:

@@ -170,8 +170,7 @@ function actionButtons(job, actions, after) {
 }
 
 // A stacked bar chart of [minute, succeeded, failed] points.
-function chart(points, { height = 160, labelEvery = 10 } = {}) {
-  const width = 1000;
+function chart(points, { height = 160, labelEvery = 10, width = 600 } = {}) {
   const pad = { l: 34, r: 6, t: 6, b: 18 };
   const max = Math.max(1, ...points.map((p) => p[1] + p[2]));
   const w = (width - pad.l - pad.r) / Math.max(1, points.length);
@@ -190,7 +189,7 @@ function chart(points, { height = 160, labelEvery = 10 } = {}) {
       labels += `<text x="${(pad.l + i * w).toFixed(1)}" y="${height - 4}">${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}</text>`;
     }
   });
-  return `<svg class="chart" viewBox="0 0 ${width} ${height}" preserveAspectRatio="none" role="img">
+  return `<svg class="chart" viewBox="0 0 ${width} ${height}" role="img">
     <line class="axis" x1="${pad.l}" x2="${width - pad.r}" y1="${height - pad.b}" y2="${height - pad.b}"/>
     <text x="0" y="${pad.t + 8}">${max}</text><text x="0" y="${height - pad.b}">0</text>
     ${bars}${labels}</svg>`;
@@ -235,7 +234,8 @@ function renderOverview(main) {
   };
   const showLive = (points) => {
     live = points;
-    document.getElementById('live-chart').innerHTML = chart(live, { labelEvery: 10 }) + legend(live);
+    const box = document.getElementById('live-chart');
+    box.innerHTML = chart(live, { labelEvery: 10, width: box.clientWidth || 600 }) + legend(live);
   };
   const showWatch = (watch) => {
     const banner = document.getElementById('watch-banner');
@@ -248,7 +248,8 @@ function renderOverview(main) {
       const day = await api(`/api/series${scopeQuery()}`);
       const source = day.source === 'prometheus' ? 'from Prometheus (every namespace the operator serves)' : 'from the watch (jobs still kept, and runs seen finishing)';
       document.getElementById('day-source').textContent = `— ${source}${day.error ? `; Prometheus failed: ${day.error}` : ''}`;
-      document.getElementById('day-chart').innerHTML = chart(day.points, { labelEvery: 180 }) + legend(day.points);
+      const box = document.getElementById('day-chart');
+      box.innerHTML = chart(day.points, { labelEvery: 180, width: box.clientWidth || 600 }) + legend(day.points);
     } catch (e) {
       document.getElementById('day-chart').innerHTML = `<div class="banner err">${esc(e.message)}</div>`;
     }
