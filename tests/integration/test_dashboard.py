@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,57 @@ def test_job_page_shows_attempts_timeline_and_chain(
         ),
     )
     assert find(browser, f'.chain a[href="/jobs/{namespace}/retried"]') is not None
+
+
+def _append_pod_log(kubeconfig: str, record: Body) -> Path:
+    """Append one JSON line to what every fake pod's handler container logs (hack/cluster.sh:
+    kwok's ClusterLogs, a file in the container runtime's log format)."""
+    path = Path(kubeconfig).resolve().parent / "logs" / "handler.log"
+    if not path.exists():
+        pytest.skip(f"no {path}: not the project's local cluster (hack/cluster.sh)")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with path.open("a") as f:
+        f.write(f"{stamp} stdout F {json.dumps(record)}\n")
+    return path
+
+
+def test_job_page_follows_the_log_with_its_progress_bar(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    browser: webdriver.Chrome,
+    dashboard: DashboardProcess,
+) -> None:
+    """A running job's page follows its handler log: a line written while the page is open
+    appears, and a progress record moves the bar. On kwok the log is the file every fake
+    pod's handler container shows (no container runs); the stream itself is the real one:
+    the API server's pod log endpoint, followed through kwok's kubelet endpoint."""
+    bgjobs.create(manifest("long-import", pod_annotations={RUN_FOR: "120s"}))
+    bgjobs.wait_phase("long-import", "Running")
+    open_page(browser, dashboard, f"/jobs/{namespace}/long-import")
+    poll("the log stream", lambda: browser.find_element(By.ID, "log-status").text)
+    mark = f"imported rows of {namespace}"
+    _append_pod_log(
+        kubeconfig,
+        {"time": "2026-11-29T20:00:00Z", "level": "info", "message": mark,
+         "event": "progress", "done": 30, "total": 120},
+    )  # fmt: skip
+
+    def outcome() -> Any:
+        if "no logs found" in browser.find_element(By.ID, "log-status").text:
+            return "no logs"
+        lines = browser.find_elements(By.CSS_SELECTOR, "#logs .log-line")
+        return next((e for e in lines if mark in e.text), None)
+
+    line = poll("the new log line", outcome, timeout=30)
+    if line == "no logs":
+        pytest.skip(
+            "this cluster gives fake pods no log (created before hack/cluster.sh's ClusterLogs):"
+            " hack/cluster.sh down && hack/cluster.sh up"
+        )
+    assert "INFO" in line.text
+    bar = browser.find_element(By.ID, "progress")
+    assert bar.is_displayed()
+    assert bar.get_attribute("data-percent") == "25"
+    assert "30 / 120" in bar.text
+    assert browser.find_element(By.ID, "log-status").text == "following…"
