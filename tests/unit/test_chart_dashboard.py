@@ -195,9 +195,9 @@ def test_prometheus_url_and_lint() -> None:
 @pytest.mark.parametrize(
     ("value", "named"),
     [
-        ("dashboard.namespace=Team_A", "dashboard.namespace"),
-        ("dashboard.prometheusUrl=ftp://x", "dashboard.prometheusUrl"),
-        ("dashboard.port=0", "dashboard.port"),
+        ("dashboard.namespace=Team_A", "/dashboard/namespace"),
+        ("dashboard.prometheusUrl=ftp://x", "/dashboard/prometheusUrl"),
+        ("dashboard.port=0", "/dashboard/port"),
         ("dashboard.colour=blue", "colour"),
     ],
 )
