@@ -266,13 +266,21 @@ def test_impersonated_actions_follow_the_proxy_s_user_s_rbac(
     user's own request: a user who may only read is refused, one who may edit succeeds."""
     rbac = client.RbacAuthorizationV1Api(api_client)
     _reader_kubeconfig(kubeconfig, core_v1, rbac, namespace, tmp_path / "unused.yaml")
+    # The editors are a group: the proxy's second group must reach the API server too.
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "editor"},
+            "rules": [{"apiGroups": [c.GROUP], "resources": [c.PLURAL], "verbs": ["patch"]}],
+        },
+    )
     group = "rbac.authorization.k8s.io"
     rbac.create_namespaced_role_binding(
         namespace,
         {
             "metadata": {"name": "editor"},
-            "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": "edit"},
-            "subjects": [{"kind": "User", "name": "ed@example.com", "apiGroup": group}],
+            "roleRef": {"apiGroup": group, "kind": "Role", "name": "editor"},
+            "subjects": [{"kind": "Group", "name": "team-b", "apiGroup": group}],
         },
     )
     bgjobs.create(manifest("shared"))
@@ -302,7 +310,9 @@ def test_impersonated_actions_follow_the_proxy_s_user_s_rbac(
         assert status == 403, body
         assert body["rbac"] is True and "cannot patch" in body["message"]
         assert bgjobs.status("shared").get("runs") == 1
-        status, body = requeue_as("ed@example.com", "team-a,team-b")
+        status, body = requeue_as("ed@example.com", "team-a")
+        assert status == 403, body
+        status, body = requeue_as("ed@example.com", "team-a, team-b")
         assert status == 200, body
         wait_for("the requeued run", lambda: bgjobs.status("shared").get("runs") == 2)
     finally:
