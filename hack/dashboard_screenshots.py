@@ -6,7 +6,8 @@ Against a local cluster with the CRD applied: starts the operator (as the integr
 do), fills the namespace ``shop`` with the reference scenarios' jobs (welcome mails, a
 password reset and its reminder, the recurring clean-ups, a report and its e-mail, a bulk
 notification with some failures, a limited queue), starts ``bgjobs dashboard -n shop`` and
-saves the main pages as Debian's headless Chromium draws them.
+saves the main pages as Debian's headless Chromium draws them. The fake pods' shared log
+(logs/handler.log, see hack/kwok/README.md) is rewritten with the lines of an import.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,6 +106,31 @@ def scenario(jobs: Jobs) -> None:
         )  # fmt: skip
 
 
+IMPORT_LOG = [
+    {"level": "info", "message": "importing s3://orders/2026-11-29.csv"},
+    {"level": "info", "message": "rows imported", "event": "progress", "done": 1200, "total": 4800},
+    {"level": "info", "message": "rows imported", "event": "progress", "done": 2400, "total": 4800},
+    {"level": "warning", "message": "warehouse API slow: retrying batch 3 (2.5 s)"},
+    {
+        "level": "error",
+        "message": "import failed",
+        "exception": 'Traceback (most recent call last):\n  File "/app/orders/jobs.py", line 41,'
+        " in import_orders\n    warehouse.push(batch)\nConnectionError: warehouse API timed out",
+    },
+]
+
+
+def write_pod_log(kubeconfig: str) -> None:
+    path = Path(kubeconfig).resolve().parent / "logs" / "handler.log"
+    start = time.time() - 60
+    with path.open("w") as f:
+        for i, record in enumerate(IMPORT_LOG):
+            moment = datetime.fromtimestamp(start + 9 * i, UTC)
+            record = {"time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                      "job": "import-orders", **record}  # fmt: skip
+            f.write(f"{moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {json.dumps(record)}\n")
+
+
 def main() -> int:
     kubeconfig = os.environ["KUBECONFIG"]
     api = config.new_client_from_config(config_file=kubeconfig)
@@ -128,6 +155,7 @@ def main() -> int:
             for name in ("cleanup-temp-files", "cache-cleanup-expired"):
                 jobs.annotate(name, "backgroundjobs.dev/trigger", "screenshot")
             time.sleep(10)
+        write_pod_log(kubeconfig)
         dash = DashboardProcess(kubeconfig, work / "dashboard.log", "-n", NAMESPACE)
         driver = new_driver(work / "chromium")
         driver.set_window_size(1440, 1000)
@@ -142,9 +170,13 @@ def main() -> int:
             driver.get(dash.base + path)
             poll(name, lambda r=ready: driver.find_elements(By.CSS_SELECTOR, r))
             time.sleep(2)  # charts and the log stream settle
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1440, min(max(900, height + 20), 2400))
+            time.sleep(0.5)
             out = DOCS / f"dashboard-{name}.png"
             driver.save_screenshot(str(out))
             print(out)
+            driver.set_window_size(1440, 1000)
     finally:
         if driver is not None:
             driver.quit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import webbrowser
 from typing import TextIO
@@ -79,6 +80,8 @@ async def serve(args: argparse.Namespace, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the dashboard for parsed ``bgjobs dashboard`` flags; returns the exit code."""
+    # Actions (who did what) and watch failures go to stderr.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         asyncio.run(serve(args, sys.stdout))
     except ValueError as exc:

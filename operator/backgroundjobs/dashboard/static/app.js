@@ -444,6 +444,7 @@ function renderJob(main, [ns, name]) {
     const bar = document.getElementById('progress');
     if (!box) return;
     box.innerHTML = '';
+    let lastPod = null;
     bar.hidden = true;
     status.textContent = 'following…';
     const q = run ? `?run=${run}` : '';
@@ -457,13 +458,21 @@ function renderJob(main, [ns, name]) {
         bar.querySelector('.label').textContent = `${line.progress.done} / ${line.progress.total}${line.progress.percent !== null ? ` (${pct.toFixed(0)}%)` : ''} ${line.message || ''}`;
         bar.dataset.percent = String(pct);
       }
+      const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+      if (line.pod !== lastPod) {
+        // A retried run has a pod per attempt: each pod's log under its name.
+        lastPod = line.pod;
+        const sep = document.createElement('div');
+        sep.className = 'pod-sep';
+        sep.textContent = `── pod ${line.pod}`;
+        box.appendChild(sep);
+      }
       const el = document.createElement('div');
       el.className = `log-line lvl-${line.level || 'info'}`;
       el.dataset.pod = line.pod;
       el.innerHTML = line.message !== undefined
-        ? `<span class="t">${esc((line.time || '').slice(11, 19))}</span> ${esc((line.level || '').toUpperCase().padEnd(7))} ${esc(line.message)}${line.exception ? `\n${esc(line.exception)}` : ''}`
+        ? `${line.time ? `<span class="t">${esc(String(line.time).slice(11, 19))}</span> ` : ''}${esc((line.level || '').toUpperCase().padEnd(7))} ${esc(line.message)}${line.exception ? `\n${esc(line.exception)}` : ''}`
         : esc(line.text);
-      const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
       box.appendChild(el);
       if (atEnd) box.scrollTop = box.scrollHeight;
     });
@@ -509,7 +518,7 @@ function renderJob(main, [ns, name]) {
           <h3 class="muted">args</h3>${json(spec.args || [])}
           <h3 class="muted" style="margin-top:8px">kwargs</h3>${json(spec.kwargs || {})}
           ${secrets.length ? `<h3 class="muted" style="margin-top:8px">Secret references (never read by the dashboard)</h3><ul>${secrets.map((s) => `<li class="mono">${esc(s)}</li>`).join('')}</ul>` : ''}
-          <h3 class="muted" style="margin-top:8px">Result</h3><div data-result>${status.result !== undefined ? json(status.result) : '<span class="muted">none yet</span>'}</div>
+          <h3 class="muted" style="margin-top:8px">Result</h3><div data-result>${status.result !== undefined ? json(status.result) : `<span class="muted">${['Succeeded', 'Failed', 'Cancelled'].includes(j.phase) ? 'none' : 'none yet'}</span>`}</div>
         </div>
       </div>
       <div class="panel"><h2>Logs <span class="muted" id="log-status"></span></h2>
