@@ -352,7 +352,7 @@ def test_job_page_shows_attempts_timeline_and_chain(
     assert find(browser, f'.chain a[href="/jobs/{namespace}/retried"]') is not None
 
 
-def _append_pod_log(kubeconfig: str, record: Body) -> Path:
+def append_pod_log(kubeconfig: str, record: Body) -> Path:
     """Append one JSON line to what every fake pod's handler container logs (hack/cluster.sh:
     kwok's ClusterLogs, a file in the container runtime's log format)."""
     path = Path(kubeconfig).resolve().parent / "logs" / "handler.log"
@@ -380,7 +380,7 @@ def test_job_page_follows_the_log_with_its_progress_bar(
     open_page(browser, dashboard, f"/jobs/{namespace}/long-import")
     poll("the log stream", lambda: browser.find_element(By.ID, "log-status").text)
     mark = f"imported rows of {namespace}"
-    _append_pod_log(
+    append_pod_log(
         kubeconfig,
         {"time": "2026-11-29T20:00:00Z", "level": "info", "message": mark,
          "event": "progress", "done": 30, "total": 120},
