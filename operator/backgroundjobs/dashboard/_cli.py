@@ -15,7 +15,9 @@ from backgroundjobs.client import AsyncClient
 from backgroundjobs.dashboard._flags import add_arguments
 from backgroundjobs.dashboard._kube import Kube, load_api_client
 from backgroundjobs.dashboard._server import Dashboard, Settings
+from backgroundjobs.errors import BackgroundJobsError
 
+EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
@@ -87,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (BackgroundJobsError, OSError) as exc:  # no kubeconfig, the port is taken, ...
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 0
     return 0
