@@ -38,7 +38,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 from selenium.webdriver.common.by import By
-from tests.integration.browser import DashboardProcess, new_driver, poll
+from tests.integration.browser import DashboardProcess, navigate, new_driver, poll
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.dashboard._kube import USER_AGENT
@@ -188,12 +188,27 @@ def page_loads(dash: DashboardProcess, rounds: int) -> dict[str, list[float]]:
     driver = new_driver(Path(tempfile.mkdtemp(prefix="bench-chromium-")))
     out: dict[str, list[float]] = {name: [] for name in pages}
     try:
-        driver.get(dash.url)
+        navigate(driver, dash.url)
         for _ in range(rounds):
             for name, (path, ready) in pages.items():
                 t0 = time.monotonic()
-                driver.get(dash.base + path)
-                poll(name, lambda r=ready: driver.find_elements(By.CSS_SELECTOR, r), interval=0.01)
+                if navigate(driver, dash.base + path):
+                    # Chromium aborted a load on a network change: that sample is not ours.
+                    t0 = time.monotonic()
+                    navigate(driver, dash.base + path)
+                try:
+                    poll(
+                        name,
+                        lambda r=ready: driver.find_elements(By.CSS_SELECTOR, r),
+                        timeout=120,
+                        interval=0.01,
+                    )
+                except AssertionError:
+                    shot = Path(tempfile.gettempdir()) / "bench-dashboard-failure.png"
+                    driver.save_screenshot(str(shot))
+                    text = driver.find_element(By.TAG_NAME, "body").text[:2000]
+                    print(f"[bench] {name} not drawn ({shot}): {driver.current_url}\n{text}")
+                    raise
                 out[name].append(time.monotonic() - t0)
     finally:
         driver.quit()
@@ -210,8 +225,8 @@ async def churn_and_watch(kubeconfig: str, dash: DashboardProcess, changes: int)
     written: dict[str, float] = {}
     shown: dict[str, float] = {}
     try:
-        driver.get(dash.url)
-        driver.get(dash.base + f"/jobs?phase=Running&q={LIVE_MARK}&limit=200")
+        navigate(driver, dash.url)
+        navigate(driver, dash.base + f"/jobs?phase=Running&q={LIVE_MARK}&limit=200")
         poll("the empty list", lambda: "No job matches" in driver.find_element(By.ID, "table").text)
         listed = await custom.list_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.PLURAL)
         pending = [
@@ -257,6 +272,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20, help="page loads per page")
     parser.add_argument("--changes", type=int, default=200, help="live changes (at most 200)")
     parser.add_argument("--keep", action="store_true", help="keep the namespace afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="the jobs of an earlier --keep run are there already"
+    )
     args = parser.parse_args()
     kubeconfig = os.environ["KUBECONFIG"]
     results: dict[str, Any] = {
@@ -267,8 +285,9 @@ def main() -> int:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
 
-    print(f"[bench] creating {args.jobs} jobs in {NAMESPACE}", file=sys.stderr)
-    results["create_seconds"] = asyncio.run(create_jobs(kubeconfig, args.jobs))
+    if not args.reuse:
+        print(f"[bench] creating {args.jobs} jobs in {NAMESPACE}", file=sys.stderr)
+        results["create_seconds"] = asyncio.run(create_jobs(kubeconfig, args.jobs))
     audit = AuditLog(Path(kubeconfig).resolve().parent / "logs" / "audit.log")
     mark = audit.mark() if audit.exists() else None
 
@@ -276,6 +295,7 @@ def main() -> int:
     dash = DashboardProcess(kubeconfig, log, "-n", NAMESPACE)
     try:
         results["sync_seconds"] = wait_synced(dash)
+        print(f"[bench] synced in {results['sync_seconds']:.1f}s", file=sys.stderr)
         results["rss_after_sync"] = rss_bytes(dash.proc.pid)
         session = Session(dash)
         _, overview = session.get("/api/overview")

@@ -27,7 +27,7 @@ from kubernetes import client, config  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest  # noqa: E402
-from tests.integration.browser import DashboardProcess, new_driver, poll  # noqa: E402
+from tests.integration.browser import DashboardProcess, navigate, new_driver, poll  # noqa: E402
 from tests.integration.conftest import OperatorProcess  # noqa: E402
 
 NAMESPACE = "shop"
@@ -159,7 +159,7 @@ def main() -> int:
         dash = DashboardProcess(kubeconfig, work / "dashboard.log", "-n", NAMESPACE)
         driver = new_driver(work / "chromium")
         driver.set_window_size(1440, 1000)
-        driver.get(dash.url)
+        navigate(driver, dash.url)
         pages = [
             ("overview", "/", "[data-phase-count=total] .n"),
             ("failed", "/jobs?phase=Failed", "tr[data-job]"),
@@ -167,7 +167,7 @@ def main() -> int:
             ("recurring", "/recurring", "#recurring table"),
         ]
         for name, path, ready in pages:
-            driver.get(dash.base + path)
+            navigate(driver, dash.base + path)
             poll(name, lambda r=ready: driver.find_elements(By.CSS_SELECTOR, r))
             time.sleep(2)  # charts and the log stream settle
             height = driver.execute_script("return document.documentElement.scrollHeight")

@@ -115,6 +115,18 @@ class DashboardProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def navigate(driver: webdriver.Chrome, url: str, attempts: int = 3) -> int:
+    """Open ``url``, again when Chromium showed an error page instead of the dashboard (it
+    aborts a load with ERR_NETWORK_CHANGED when the machine's network interfaces change, as
+    they do here while other clusters start); returns how many loads were retried."""
+    for attempt in range(attempts):
+        driver.get(url)
+        if driver.execute_script("return document.getElementById('main') !== null"):
+            return attempt
+    text = driver.find_element(By.TAG_NAME, "body").text[:300]
+    raise AssertionError(f"{url} did not load after {attempts} tries: {text}")
+
+
 def poll(what: str, probe: Callable[[], T | None], timeout: float = 60, interval: float = 0.1) -> T:
     """Call ``probe`` until it returns a truthy value (a vanished element counts as not yet)."""
     deadline = time.monotonic() + timeout

@@ -25,6 +25,7 @@ from tests.integration.browser import (
     DashboardProcess,
     find,
     missing_browser,
+    navigate,
     new_driver,
     poll,
     texts,
@@ -67,8 +68,8 @@ def dashboard(
 def open_page(driver: webdriver.Chrome, dash: DashboardProcess, path: str) -> None:
     """Open ``path`` of the dashboard (its token URL first: that sets the session cookie)."""
     if not driver.current_url.startswith(dash.base):
-        driver.get(dash.url)
-    driver.get(dash.base + path)
+        navigate(driver, dash.url)
+    navigate(driver, dash.base + path)
     poll("the page to start", lambda: find(driver, "#live.on"))
 
 
