@@ -115,7 +115,7 @@ class DashboardProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
-def navigate(driver: webdriver.Chrome, url: str, attempts: int = 3) -> int:
+def navigate(driver: webdriver.Chrome, url: str, attempts: int = 10) -> int:
     """Open ``url``, again when Chromium showed an error page instead of the dashboard (it
     aborts a load with ERR_NETWORK_CHANGED when the machine's network interfaces change, as
     they do here while other clusters start); returns how many loads were retried."""
@@ -123,6 +123,7 @@ def navigate(driver: webdriver.Chrome, url: str, attempts: int = 3) -> int:
         driver.get(url)
         if driver.execute_script("return document.getElementById('main') !== null"):
             return attempt
+        time.sleep(0.5)
     text = driver.find_element(By.TAG_NAME, "body").text[:300]
     raise AssertionError(f"{url} did not load after {attempts} tries: {text}")
 

@@ -97,7 +97,19 @@ class ApiError extends Error {
 async function api(path, options = {}) {
   const init = { credentials: 'same-origin', ...options, headers: { Accept: 'application/json', ...(options.headers || {}) } };
   if (init.method && init.method !== 'GET') init.headers['X-Requested-With'] = 'bgjobs-dashboard';
-  const response = await fetch(path, init);
+  let response;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      response = await fetch(path, init);
+      break;
+    } catch (e) {
+      // A dropped connection (the browser aborts requests when the machine's network
+      // changes): read again; an action is never sent twice.
+      if (init.method && init.method !== 'GET') throw new ApiError(0, { message: `the dashboard did not answer: ${e.message}` });
+      if (attempt >= 2) throw new ApiError(0, { message: `the dashboard did not answer: ${e.message}` });
+      await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
+    }
+  }
   let body = null;
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) throw new ApiError(response.status, body);
