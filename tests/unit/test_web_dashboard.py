@@ -460,3 +460,14 @@ def test_settings_refuse_an_unauthenticated_write_path() -> None:
 )
 def test_actions_offered_follow_the_state(obj: Body, expected: list[str]) -> None:
     assert available_actions(row_from_object(copy.deepcopy(obj))) == expected
+
+
+def test_a_first_page_of_many_rows_is_the_sorted_one() -> None:
+    store = JobStore()
+    store.replace(
+        None, [bgj(f"j{i:04d}", "Succeeded", created=(i * 7919) % 1000) for i in range(1000)], NOW
+    )
+    for sort in ("-created", "created", "name", "-name"):
+        every = store.query(Query(sort=sort, limit=200)).items  # sorts all the matches
+        first = store.query(Query(sort=sort, limit=20, offset=40)).items  # picks from a heap
+        assert first == every[40:60], sort

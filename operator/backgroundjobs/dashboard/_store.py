@@ -6,6 +6,7 @@ up to date per change (no request lists everything, no page scans the cache for 
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -138,9 +139,13 @@ class JobStore:
     def replace(self, namespace: str | None, objects: Iterable[dict[str, Any]], now: float) -> None:
         """A full list of ``namespace`` (None: every namespace): rows not in it are removed,
         the others added or updated, as if their events had been seen."""
+        self.replace_rows(namespace, (row_from_object(obj) for obj in objects), now)
+
+    def replace_rows(self, namespace: str | None, rows: Iterable[JobRow], now: float) -> None:
+        """``replace`` with the rows already made (the watch makes them page by page, so
+        that a list of 10,000 objects is never held whole)."""
         seen: set[Key] = set()
-        for obj in objects:
-            row = row_from_object(obj)
+        for row in rows:
             seen.add(row.key)
             old = self.rows.get(row.key)
             if old is None or old.resource_version != row.resource_version:
@@ -278,10 +283,14 @@ class JobStore:
             and all(t.matches(r.labels) for t in terms)
             and (not needle or r.matches_text(needle))
         ]
-        matched.sort(key=_sort_key(q.sort))
         limit = max(1, min(q.limit, MAX_PAGE))
         offset = max(0, q.offset)
-        shown = matched[offset : offset + limit]
+        key = _sort_key(q.sort)
+        if (offset + limit) * 8 < len(matched):
+            # The first pages (the usual ones) without sorting every match.
+            shown = heapq.nsmallest(offset + limit, matched, key=key)[offset:]
+        else:
+            shown = sorted(matched, key=key)[offset : offset + limit]
         positions = self.queue_positions([r for r in shown if r.phase == "Queued"])
         return Page(
             total=len(matched),

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from backgroundjobs.dashboard._kube import Gone, Kube, KubeError
+from backgroundjobs.dashboard._rows import JobRow, row_from_object
 from backgroundjobs.dashboard._store import JobStore
 
 log = logging.getLogger("backgroundjobs.dashboard")
@@ -60,16 +61,16 @@ class Watcher:
                     version = None  # permissions or the CRD may be back: start over
 
     async def _list(self) -> str:
-        objects: list[dict[str, Any]] = []
+        rows: list[JobRow] = []
         token: str | None = None
         while True:
             page = await self.kube.list_page(self.state.namespace, token)
-            objects.extend(page.get("items") or [])
-            metadata = page.get("metadata") or {}
+            rows.extend(row_from_object(obj) for obj in page.get("items") or [])
+            metadata: dict[str, Any] = page.get("metadata") or {}
             token = metadata.get("continue") or None
             if token is None:
                 break
-        self.store.replace(self.state.namespace, objects, time.time())
+        self.store.replace_rows(self.state.namespace, rows, time.time())
         self.state.lists += 1
         self.state.synced = True
         self.state.error = None
