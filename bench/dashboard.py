@@ -228,9 +228,10 @@ async def churn_and_watch(kubeconfig: str, dash: DashboardProcess, changes: int)
     custom = client.CustomObjectsApi(api)
     written: dict[str, float] = {}
     shown: dict[str, float] = {}
+    mark = f"{LIVE_MARK}-{random.randrange(16**6):06x}"  # this run's changes only (--reuse)
     try:
         navigate(driver, dash.url)
-        navigate(driver, dash.base + f"/jobs?phase=Running&q={LIVE_MARK}&limit=200")
+        navigate(driver, dash.base + f"/jobs?phase=Running&q={mark}&limit=200")
         poll("the empty list", lambda: "No job matches" in driver.find_element(By.ID, "table").text)
         listed = await custom.list_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.PLURAL)
         pending = [
