@@ -241,9 +241,7 @@ async def churn_and_watch(kubeconfig: str, dash: DashboardProcess, changes: int)
 
         async def writer() -> None:
             for name in names:
-                patch = {
-                    "status": {"phase": "Running", "startedAt": stamp(0), "message": LIVE_MARK}
-                }
+                patch = {"status": {"phase": "Running", "startedAt": stamp(0), "message": mark}}
                 await custom.patch_namespaced_custom_object_status(
                     c.GROUP, c.VERSION, NAMESPACE, c.PLURAL, name, patch,
                     _content_type="application/merge-patch+json",
