@@ -344,7 +344,8 @@ def main() -> int:
     if not args.keep:
         kubectl = str(Path(sys.executable).parent / "kubectl")
         subprocess.run(
-            [kubectl, "delete", "namespace", NAMESPACE, "--wait=false"],
+            # Waited for: an operator started on this cluster meanwhile would run 10,000 jobs.
+            [kubectl, "delete", "namespace", NAMESPACE, "--timeout=600s"],
             check=False, capture_output=True,
         )  # fmt: skip
     write(results)
