@@ -59,12 +59,19 @@ demo: setup ## The demo: cluster, CRD, operator, one job of each type moving thr
 bench: setup ## Benchmarks against the local cluster; writes bench/RESULTS.md
 	@bash hack/bench.sh
 
-chart: ## Lint the Helm chart (strict), check its renders and dashboard, package it into dist/
+chart: promtool ## Generate the chart README (helm-docs), lint the chart (strict), test its renders and alerts
+	@bash hack/helm-docs.sh generate
 	@helm lint --strict charts/backgroundjobs-operator
-	@$(PY) -m pytest -q -m unit tests/unit/test_chart_render.py tests/unit/test_dashboard.py
-	@helm package charts/backgroundjobs-operator -d dist
+	@$(PY) -m pytest -q -m unit tests/unit/test_chart_render.py tests/unit/test_chart_docs.py \
+		tests/unit/test_dashboard.py tests/unit/test_alerts.py
+
+dist: venv ## Build what users install into dist/: wheel, sdist, chart package, image tarballs
+	@bash hack/dist.sh
 
 promtool: ## Build promtool (PromQL checks of the chart's alerts and dashboard) into the cache
 	@bash hack/promtool.sh
 
-.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart promtool
+helm-docs: ## Build helm-docs (the chart README's values table) into the cache
+	@bash hack/helm-docs.sh
+
+.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart dist promtool helm-docs

@@ -111,19 +111,36 @@ fi
 # The image's python3 is 3.11 like the host's, so the host's cp311 manylinux wheels fit.
 step "wheels (project + dependencies)"
 buildenv=$WORK/buildenv
-if [[ ! -x $buildenv/bin/hatchling ]]; then
+if [[ ! -x $buildenv/bin/pip ]]; then
   rm -rf "$buildenv"
   python3 -m venv "$buildenv"
-  "$buildenv/bin/pip" install -q --disable-pip-version-check "hatchling>=1.25"
 fi
+# Outside the if: an older cached build environment is upgraded (a no-op when it fits).
+"$buildenv/bin/pip" install -q --disable-pip-version-check "hatchling>=1.27"
 requirements=$WORK/requirements
 mkdir -p "$requirements"
+# requirements.txt: the core (the job runtime); -client: the [client] extra alone, added on
+# top of the core by the example image (its handlers create jobs); -operator: the core, the
+# client and kopf & co. An extra naming the project itself (backgroundjobs[client]) is
+# expanded into that extra's requirements.
 python3 - "$root/pyproject.toml" "$requirements" <<'PY'
-import sys, tomllib
+import re, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-runtime, operator = project["dependencies"], project["optional-dependencies"]["operator"]
-open(f"{sys.argv[2]}/requirements.txt", "w").write("\n".join(runtime) + "\n")
-open(f"{sys.argv[2]}/requirements-operator.txt", "w").write("\n".join(runtime + operator) + "\n")
+extras = project["optional-dependencies"]
+
+def expand(reqs):
+    for req in reqs:
+        own = re.fullmatch(re.escape(project["name"]) + r"\[([\w,\s-]+)\]", req.strip())
+        if own:
+            for extra in own.group(1).split(","):
+                yield from expand(extras[extra.strip()])
+        else:
+            yield req
+
+core = project["dependencies"]
+for suffix, reqs in (("", core), ("-client", extras["client"]), ("-operator", [*core, *extras["operator"]])):
+    lines = dict.fromkeys(expand(reqs))
+    open(f"{sys.argv[2]}/requirements{suffix}.txt", "w").write("\n".join(lines) + "\n")
 PY
 # Pin the versions the project's venv was tested with, where it has them.
 constraints=$WORK/constraints.txt
@@ -180,8 +197,14 @@ for image in $IMAGES; do
   case $image in
     base) build "backgroundjobs/base:$version" "$root/job_images/base/Dockerfile" "$context" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
-    examples) build "backgroundjobs/examples:$version" "$root/job_images/examples/Dockerfile" \
-      "$root/job_images/examples" --build-arg "BASE_IMAGE=backgroundjobs/base:$version" ;;
+    examples)
+      # Its handlers and the wheels of the client (notifications.send_bulk creates jobs).
+      examples_context=$WORK/context-examples
+      rm -rf "$examples_context"
+      mkdir -p "$examples_context"
+      cp -r "$root/job_images/examples/bgj_examples" "$context/wheels" "$examples_context/"
+      build "backgroundjobs/examples:$version" "$root/job_images/examples/Dockerfile" \
+        "$examples_context" --build-arg "BASE_IMAGE=backgroundjobs/base:$version" ;;
     operator) build "backgroundjobs/operator:$version" "$root/operator/Dockerfile" "$context" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
     *) die "unknown image $image (base, examples, operator)" ;;

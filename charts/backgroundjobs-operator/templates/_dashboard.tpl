@@ -14,9 +14,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: dashboard
 {{- end -}}
 
+{{/* The dashboard's image: the operator's (registry and digest included) unless
+dashboard.image names another repository or tag; global.imageRegistry applies either way. */}}
 {{- define "bgj.dashboard.image" -}}
 {{- $d := .Values.dashboard.image -}}
-{{- printf "%s:%s" (default .Values.image.repository $d.repository) (default (default .Chart.AppVersion .Values.image.tag) $d.tag) -}}
+{{- if or $d.repository $d.tag -}}
+{{- $registry := ternary "" .Values.image.registry (ne $d.repository "") -}}
+{{- $repository := include "bgj.withRegistry" (dict "global" (.Values.global | default dict) "registry" $registry "repository" (default .Values.image.repository $d.repository)) -}}
+{{- printf "%s:%s" $repository (default (default .Chart.AppVersion .Values.image.tag) $d.tag) -}}
+{{- else -}}
+{{- include "bgj.image" . -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
