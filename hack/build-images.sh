@@ -192,11 +192,14 @@ for image in $IMAGES; do
     operator) build "backgroundjobs/operator:$version" "$root/operator/Dockerfile" "$context" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
     pause|coredns)
-      node_context=$WORK/node-$image
+      # One context with both binaries: the classic builder builds every stage up to the
+      # target, so the coredns image's build also needs the pause binary.
+      node_context=$WORK/node-context
       rm -rf "$node_context"; mkdir -p "$node_context"
-      binary=$CACHE/bin/$image
-      [[ -x $binary ]] || die "$binary is missing (hack/build-cluster-tools.sh node)"
-      cp "$binary" "$node_context/"
+      for binary in "$CACHE/bin/pause" "$CACHE/bin/coredns"; do
+        [[ -x $binary ]] || die "$binary is missing (hack/build-cluster-tools.sh node)"
+        cp "$binary" "$node_context/"
+      done
       tag=$K8S_VERSION; [[ $image == coredns ]] && tag=$COREDNS_VERSION
       build "backgroundjobs/$image:$tag" "$root/hack/node/Dockerfile" "$node_context" \
         --target "$image" --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
