@@ -322,16 +322,12 @@ node_ready() {
   [[ $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 
-load_images() {  # load_images IMAGE...: docker save | ctr import, skipping what is there
-  local image id want
+load_images() {  # load_images IMAGE...: docker save | ctr import (layers it has are kept)
+  local image
   for image in "$@"; do
-    want=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null) \
+    docker image inspect "$image" >/dev/null 2>&1 \
       || die "image $image is not in the local Docker engine (hack/build-images.sh)"
-    id=$(ctr_k8s images ls -q "name==docker.io/$image" 2>/dev/null | head -1)
-    if [[ -n $id ]] && ctr_k8s images ls "name==docker.io/$image" | grep -q "${want#sha256:}"; then
-      continue
-    fi
-    docker save "$image" | ctr_k8s images import --no-unpack=false - >/dev/null \
+    docker save "$image" | ctr_k8s images import - >/dev/null \
       || die "importing $image into the node's containerd failed"
     log "loaded $image"
   done
