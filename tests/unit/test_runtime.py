@@ -469,6 +469,7 @@ def test_job_from_env_reads_the_operators_variables():
         job_from_env({})
 
 
+@pytest.mark.parametrize("run", ["scheduled", "triggered"])
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
@@ -478,14 +479,14 @@ def test_job_from_env_reads_the_operators_variables():
         ({"HOSTNAME": "no-suffix"}, "shop/nightly/0"),
     ],
 )
-def test_a_scheduled_run_of_a_recurring_job_is_keyed_by_its_job(extra, key):
+def test_a_run_of_a_recurring_job_is_keyed_by_its_job(run, extra, key):
     from backgroundjobs.runtime._env import job_from_env
 
     env = {
         "BACKGROUNDJOBS_HANDLER": "t.add",
         "BACKGROUNDJOBS_NAME": "nightly",
         "BACKGROUNDJOBS_NAMESPACE": "shop",
-        "BACKGROUNDJOBS_RUN": "scheduled",
+        "BACKGROUNDJOBS_RUN": run,
         **extra,
     }
     job = job_from_env(env)

@@ -25,9 +25,9 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
 ENV_LOG_LEVEL = "BACKGROUNDJOBS_LOG_LEVEL"
 DEFAULT_CANCEL_GRACE = 20.0
-# BACKGROUNDJOBS_RUN of a Recurring job's runs: its CronJob's pod template cannot know a run
-# number, and each scheduled run is a Job of its own.
-RUN_SCHEDULED = "scheduled"
+# BACKGROUNDJOBS_RUN of a Recurring job's runs, scheduled by its CronJob or triggered: their
+# pod template cannot know a run number, and each run is a Job of its own.
+RECURRING_RUNS = ("scheduled", "triggered")
 # The batch Job a scheduled run belongs to; else read off the pod's name (HOSTNAME), which
 # the Job controller makes of the Job's name and a 5-character suffix.
 ENV_JOB = "BACKGROUNDJOBS_JOB"
@@ -70,14 +70,14 @@ def job_from_env(environ: Mapping[str, str]) -> JobInfo:
     run_raw = environ.get(ENV_RUN, "").strip()
     run: int | None = None
     job: str | None = None
-    if run_raw == RUN_SCHEDULED:
+    if run_raw in RECURRING_RUNS:
         job = environ.get(ENV_JOB) or _job_of_pod(environ.get("HOSTNAME", ""))
     elif run_raw:
         try:
             run = int(run_raw)
         except ValueError as exc:
             raise InvalidJobEnv(
-                f"{ENV_RUN}={run_raw!r} is neither an integer nor {RUN_SCHEDULED!r}"
+                f"{ENV_RUN}={run_raw!r} is neither an integer nor one of {RECURRING_RUNS}"
             ) from exc
     return JobInfo(
         handler=handler,
