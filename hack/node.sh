@@ -274,17 +274,29 @@ network_down() {
     iptables -w -D FORWARD -j "$FW_CHAIN" 2>/dev/null || true
     iptables -w -F "$FW_CHAIN" 2>/dev/null || true
     iptables -w -X "$FW_CHAIN" 2>/dev/null || true
-    # What the portmap plugin left (CNI-HOSTPORT-* and CNI-DN-* chains).
-    local table chain
-    for table in nat filter; do
-      for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^CNI-/ {print $2}'); do
-        iptables -w -t "$table" -S | awk -v c="$chain" '$1 == "-A" && $0 ~ ("-j " c "( |$)") {sub(/^-A/, "-D"); print}' \
-          | while read -r rule; do eval "iptables -w -t $table $rule" 2>/dev/null || true; done
-        iptables -w -t "$table" -F "$chain" 2>/dev/null || true
-        iptables -w -t "$table" -X "$chain" 2>/dev/null || true
+    # What the portmap plugin (CNI-*), the kubelet and kube-proxy (KUBE-*) left, in IPv4
+    # and IPv6: the node is the machine's only user of these chains.
+    local tool table
+    for tool in iptables ip6tables; do
+      command -v "$tool" >/dev/null || continue
+      for table in filter nat mangle; do
+        remove_chains "$tool" "$table" 'CNI-|KUBE-'
       done
     done
   fi
+}
+
+remove_chains() {  # remove_chains iptables|ip6tables TABLE REGEX: the chains and jumps to them
+  local tool=$1 table=$2 pattern=$3 rule chain
+  "$tool" -w -t "$table" -S 2>/dev/null \
+    | awk -v p="^($pattern)" '$1 == "-A" && $2 !~ p && $0 ~ ("-j (" substr(p, 2) ")") {sub(/^-A/, "-D"); print}' \
+    | while read -r rule; do eval "$tool -w -t $table $rule" 2>/dev/null || true; done
+  for chain in $("$tool" -w -t "$table" -S 2>/dev/null | awk -v p="^($pattern)" '$1 == "-N" && $2 ~ p {print $2}'); do
+    "$tool" -w -t "$table" -F "$chain" 2>/dev/null || true
+  done
+  for chain in $("$tool" -w -t "$table" -S 2>/dev/null | awk -v p="^($pattern)" '$1 == "-N" && $2 ~ p {print $2}'); do
+    "$tool" -w -t "$table" -X "$chain" 2>/dev/null || true
+  done
 }
 
 # --- components -----------------------------------------------------------------------
