@@ -176,6 +176,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    # Every registry is this machine's closed port (certs.d/_default): an image that is not
+    # loaded fails to pull at once (ErrImagePull), and no pull leaves the machine.
+    config_path = "$NODE_DIR/containerd/certs.d"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "docker.io/$SANDBOX_IMAGE"
 
@@ -193,6 +197,12 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "$(command -v runc)"
         SystemdCgroup = false
+EOF
+  mkdir -p "$NODE_DIR/containerd/certs.d/_default"
+  cat >"$NODE_DIR/containerd/certs.d/_default/hosts.toml" <<EOF
+server = "http://127.0.0.1:1"
+[host."http://127.0.0.1:1"]
+  capabilities = ["pull", "resolve"]
 EOF
   cat >"$NODE_DIR/cni/net.d/10-bgj.conflist" <<EOF
 {
