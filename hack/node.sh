@@ -79,11 +79,9 @@ why_no_node() {  # empty when this machine can run the node; else why not
     ip link add bgj-probe0 type bridge 2>/dev/null || { echo "cannot create a network bridge"; return; }
     ip link del bgj-probe0
   fi
-  local owner=""
-  [[ -f $OWNER_FILE ]] && owner=$(cat "$OWNER_FILE")
-  if [[ -n $owner && $owner != "$NAME" && -d $KWOK_WORKDIR/nodes/$owner ]]; then
-    echo "cluster '$owner' runs this machine's real node"
-  fi
+  local owner
+  owner=$(other_owner)
+  [[ -z $owner ]] || echo "cluster '$owner' runs this machine's real node"
 }
 
 install_packages() {  # runc, iptables, conntrack and the Docker engine (images) from Debian
@@ -100,13 +98,32 @@ install_packages() {  # runc, iptables, conntrack and the Docker engine (images)
 }
 
 # --- the lock: one real node per machine -----------------------------------------------
+other_owner() {  # the other cluster whose node runs here, if any (a dead one is cleaned up)
+  local owner="" c pid alive=0
+  [[ -f $OWNER_FILE ]] && owner=$(cat "$OWNER_FILE")
+  [[ -n $owner && $owner != "$NAME" && -d $KWOK_WORKDIR/nodes/$owner ]] || return 0
+  for c in "${COMPONENTS[@]}"; do
+    pid=$(cat "$KWOK_WORKDIR/nodes/$owner/run/$c.pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && grep -q "bgj-supervise $c" "/proc/$pid/cmdline" 2>/dev/null; then
+      alive=1
+    fi
+  done
+  if ((alive)); then
+    echo "$owner"
+  else
+    # Its processes are gone (a reboot, or the session that ran it ended): remove what it
+    # left, its mounts, network and iptables rules, so that this node starts clean.
+    log "removing the remains of cluster '$owner''s node (no component runs)"
+    BGJ_CLUSTER=$owner bash "$here/node.sh" down 9>&- >&2 || true
+  fi
+}
+
 claim_machine() {
   mkdir -p "$KWOK_WORKDIR"
-  local owner=""
-  [[ -f $OWNER_FILE ]] && owner=$(cat "$OWNER_FILE")
-  if [[ -n $owner && $owner != "$NAME" && -d $KWOK_WORKDIR/nodes/$owner ]]; then
-    die "cluster '$owner' runs this machine's real node; take it down first (BGJ_CLUSTER=$owner hack/cluster.sh down)"
-  fi
+  local owner
+  owner=$(other_owner)
+  [[ -z $owner ]] \
+    || die "cluster '$owner' runs this machine's real node; take it down first (BGJ_CLUSTER=$owner hack/cluster.sh down)"
   echo "$NAME" >"$OWNER_FILE"
 }
 
