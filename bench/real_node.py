@@ -40,7 +40,7 @@ def first_log_time(core: client.CoreV1Api, namespace: str, name: str, deadline: 
                 )
             except ApiException:
                 continue
-            for line in text.splitlines():
+            for line in (text or "").splitlines():
                 if line.startswith("{"):
                     stamp = json.loads(line)["time"]
                     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
@@ -58,14 +58,11 @@ def operator_memory(core: client.CoreV1Api) -> dict[str, int]:
     for node in core.list_node().items:
         if (node.metadata.annotations or {}).get("kwok.x-k8s.io/node"):
             continue
-        raw = core.api_client.call_api(
-            f"/api/v1/nodes/{node.metadata.name}/proxy/stats/summary",
-            "GET",
-            auth_settings=["BearerToken"],
-            response_type="str",
-            _preload_content=False,
-        )[0].data
-        for pod in json.loads(raw).get("pods", []):
+        response = core.connect_get_node_proxy_with_path(
+            node.metadata.name, "stats/summary", _preload_content=False
+        )
+        summary = json.loads(response.data)
+        for pod in summary.get("pods", []):
             if pod["podRef"]["namespace"] != OPERATOR_NAMESPACE:
                 continue
             for container in pod.get("containers", []):
