@@ -463,7 +463,9 @@ cmd_status() {
   echo "node:       $NODE_NAME ($NODE_IP), dir $NODE_DIR"
   for c in "${COMPONENTS[@]}"; do
     pid=$(supervised "$c")
-    printf '%-11s %s\n' "$c:" "${pid:+running (supervisor pid $pid)}${pid:-stopped}; log $NODE_DIR/logs/$c.log"
+    local state=stopped
+    [[ -n $pid ]] && state="running (supervisor pid $pid)"
+    printf '%-11s %s\n' "$c:" "$state; log $NODE_DIR/logs/$c.log"
   done
 }
 
