@@ -21,7 +21,8 @@
 # and its pods alone. `down` removes the node too. One real node per machine.
 #
 # Per cluster, under $KWOK_WORKDIR/clusters/$BGJ_CLUSTER/: kubeconfig.yaml, logs/<component>.log
-# and logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml).
+# logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml) and
+# logs/handler.log (what `kubectl logs` of any fake pod's handler container streams).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +38,7 @@ REAL_NODES=${REAL_NODES:-0}
 if [[ $REAL_NODES == 1 ]]; then NODES=${BGJ_CLUSTER_NODES:-0}; else NODES=${BGJ_CLUSTER_NODES:-3}; fi
 WORKDIR=$KWOK_WORKDIR/clusters/$NAME
 KUBECONFIG_PATH=$WORKDIR/kubeconfig.yaml
+POD_LOG=$WORKDIR/logs/handler.log  # the simulated handler log of every fake pod
 CONFIG=$KWOK_WORKDIR/$NAME.kwokctl.yaml
 KWOKCTL=$BIN/kwokctl
 KUBECTL=$VENV/bin/kubectl
@@ -141,6 +143,21 @@ EOF
     cat "$here/kwok/node-stages.yaml"
     echo "---"
     cat "$here/kwok/pod-stages.yaml"
+    echo "---"
+    # Every fake pod's handler container "logs" the lines of one file, followed: tests append
+    # to it to see a log stream end to end (API server -> kwok's kubelet endpoint).
+    cat <<EOF
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: handler-logs
+spec:
+  selector: {}
+  logs:
+  - containers: [handler]
+    logsFile: $POD_LOG
+    follow: true
+EOF
   } > "$CONFIG"
 }
 
@@ -218,6 +235,7 @@ nodes_ready() {
 default_sa_exists() { kc -n default get serviceaccount default; }
 
 finish_up() {
+  mkdir -p "$(dirname "$POD_LOG")" && touch "$POD_LOG"
   wait_for 120 "the API server" healthy
   apply_nodes
   wait_for 120 "$NODES Ready nodes" nodes_ready

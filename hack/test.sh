@@ -113,6 +113,9 @@ if [[ -z ${KUBECONFIG:-} ]]; then
 fi
 echo "[test] cluster: KUBECONFIG=$KUBECONFIG"
 
+# The dashboard's browser tests need Chromium (Debian's package): installed here when missing.
+bash hack/chromium.sh || summary+=("chromium: could not be installed (hack/chromium.sh)")
+
 phase integration -m integration tests/integration "${extra[@]}"
 
 if ! has_tests tests/e2e; then
