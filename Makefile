@@ -20,7 +20,10 @@ venv: ## Install only the Python environment
 cluster-tools: ## Build kube-apiserver, controller-manager, scheduler, etcd, kwok, helm from Go modules (cached)
 	@bash hack/build-cluster-tools.sh
 
-cluster-up: setup ## Start (or reuse) the local kwok cluster
+node-tools: ## Build a real node's kubelet, kube-proxy, containerd, CNI plugins, CoreDNS (cached)
+	@bash hack/build-cluster-tools.sh node
+
+cluster-up: setup ## Start (or reuse) the local kwok cluster (REAL_NODES=1: plus a real node)
 	@bash hack/cluster.sh up
 
 cluster-down: ## Stop the local cluster
@@ -44,8 +47,20 @@ lint: ## ruff + mypy --strict
 	@$(VENV)/bin/ruff format --check operator tests bench hack job_images
 	@$(VENV)/bin/mypy
 
-test: setup ## Run unit + integration (+ e2e where Docker is available) tests
+test: setup ## Run unit + integration + e2e tests (e2e where Docker and a real node can run)
 	@bash hack/test.sh $(PYTEST_ARGS)
+
+e2e: setup ## e2e tests: the images, and the chart and scenarios on a real node (hack/e2e.sh)
+	@bash hack/e2e.sh $(PYTEST_ARGS)
+
+e2e-cluster: setup ## Start (or reuse) the e2e cluster: the local control plane plus a real node
+	@REAL_NODES=1 BGJ_CLUSTER=$${BGJ_E2E_CLUSTER:-backgroundjobs-e2e} bash hack/cluster.sh up
+
+e2e-down: ## Stop the e2e cluster and remove its node (processes, mounts, iptables rules)
+	@BGJ_CLUSTER=$${BGJ_E2E_CLUSTER:-backgroundjobs-e2e} bash hack/cluster.sh down
+
+e2e-kind: ## The e2e tests on a kind cluster (needs Docker with image pulls; see hack/e2e-kind.sh)
+	@bash hack/e2e-kind.sh $(PYTEST_ARGS)
 
 test-unit: venv ## Run the unit tests only
 	@$(PY) -m pytest -m unit tests/unit $(PYTEST_ARGS)
@@ -59,12 +74,19 @@ demo: setup ## The demo: cluster, CRD, operator, one job of each type moving thr
 bench: setup ## Benchmarks against the local cluster; writes bench/RESULTS.md
 	@bash hack/bench.sh
 
-chart: ## Lint the Helm chart (strict), check its renders and dashboard, package it into dist/
+chart: promtool ## Generate the chart README (helm-docs), lint the chart (strict), test its renders and alerts
+	@bash hack/helm-docs.sh generate
 	@helm lint --strict charts/backgroundjobs-operator
-	@$(PY) -m pytest -q -m unit tests/unit/test_chart_render.py tests/unit/test_dashboard.py
-	@helm package charts/backgroundjobs-operator -d dist
+	@$(PY) -m pytest -q -m unit tests/unit/test_chart_render.py tests/unit/test_chart_docs.py \
+		tests/unit/test_dashboard.py tests/unit/test_alerts.py
+
+dist: venv ## Build what users install into dist/: wheel, sdist, chart package, image tarballs
+	@bash hack/dist.sh
 
 promtool: ## Build promtool (PromQL checks of the chart's alerts and dashboard) into the cache
 	@bash hack/promtool.sh
 
-.PHONY: help setup venv cluster-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-unit images demo bench chart promtool
+helm-docs: ## Build helm-docs (the chart README's values table) into the cache
+	@bash hack/helm-docs.sh
+
+.PHONY: help setup venv cluster-tools node-tools cluster-up cluster-down kubeconfig crd install-crd run lint test e2e e2e-cluster e2e-down e2e-kind test-unit images demo bench chart dist promtool helm-docs

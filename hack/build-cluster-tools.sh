@@ -3,7 +3,14 @@
 # etcd, kwok, kwokctl, helm) from Go modules into a cache outside the repository, once per
 # machine. A warm second run checks the stamps and does nothing.
 #
-# Nothing here downloads a release binary: every binary is compiled from the Go module proxy.
+#   hack/build-cluster-tools.sh            the control plane (all of the above)
+#   hack/build-cluster-tools.sh node       what a real node adds (hack/node.sh): kubelet,
+#                                          kube-proxy, containerd 2.x with its runc shim and
+#                                          ctr, the CNI plugins, CoreDNS and the pause binary
+#   hack/build-cluster-tools.sh etcd|kwok|k8s|helm   one group
+#
+# Nothing here downloads a release binary: every binary is compiled from the Go module proxy
+# (the pause binary from the C source shipped in the k8s.io/kubernetes module).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +25,7 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 step() {  # step NAME STAMP-KEY command...: runs a build step once, timing it
   local name=$1 key=$2; shift 2
-  local stamp="$BIN/.$name.stamp"
+  local stamp="$BIN/.${name//\//_}.stamp"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$key" && -x "$BIN/$name" ]]; then
     echo "[cluster-tools] $name: up to date ($key)"
     return 0
@@ -54,6 +61,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   # tidy may complain about test-only packages of k8s.io/kubernetes; the build below is the
@@ -72,7 +81,53 @@ k8s_ldflags() {
 build_k8s() {
   local name=$1
   k8s_module
-  (cd "$WORK/kubernetes-$K8S_VERSION" && go build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name")
+  # The kubelet is the one component built with cgo, as upstream builds it.
+  local cgo=0
+  [[ $name == kubelet ]] && cgo=1
+  (cd "$WORK/kubernetes-$K8S_VERSION" && CGO_ENABLED=$cgo go build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/$name" "k8s.io/kubernetes/cmd/$name")
+}
+
+# --- a real node (hack/node.sh) ---
+# containerd 2.x: Kubernetes 1.35 was the last release to support containerd 1.x, whose CRI
+# also lacks the RuntimeConfig call the 1.36 kubelet asks for the cgroup driver.
+build_containerd() {
+  local dir=$WORK/containerd-$CONTAINERD_VERSION
+  init_module "$dir" local/containerd-build || return 1
+  local m=github.com/containerd/containerd/v2
+  local ld="-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Revision=module-proxy"
+  # Static, without the btrfs and devmapper snapshotters (cgo, unused: overlayfs is).
+  (cd "$dir" && go get "$m@$CONTAINERD_VERSION" \
+    && for cmd in containerd containerd-shim-runc-v2 ctr; do
+      go build -trimpath -tags "no_btrfs no_devmapper" -ldflags "$ld" -o "$BIN/$cmd" "$m/cmd/$cmd" || exit 1
+    done)
+}
+
+build_cni() {  # the CNI plugins of the node's pod network, into $BIN/cni/
+  local dir=$WORK/cni-plugins-$CNI_PLUGINS_VERSION
+  init_module "$dir" local/cni-build || return 1
+  local m=github.com/containernetworking/plugins
+  local ld="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION"
+  mkdir -p "$BIN/cni"
+  (cd "$dir" && go get "$m@$CNI_PLUGINS_VERSION" \
+    && for plugin in main/bridge main/loopback ipam/host-local meta/portmap; do
+      go build -trimpath -ldflags "$ld" -o "$BIN/cni/${plugin#*/}" "$m/plugins/$plugin" || exit 1
+    done)
+}
+
+build_coredns() {  # CoreDNS with only the plugins the node's Corefile uses (hack/node/coredns)
+  local dir=$WORK/coredns-$COREDNS_VERSION
+  init_module "$dir" local/coredns-build || return 1
+  cp "$here/node/coredns/main.go" "$dir/main.go"
+  local ld="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+  (cd "$dir" && go get "github.com/coredns/coredns@$COREDNS_VERSION" && go mod tidy >/dev/null \
+    && go build -trimpath -ldflags "$ld" -o "$BIN/coredns" .)
+}
+
+build_pause() {  # the pod sandbox's process, from kubernetes' own C source
+  k8s_module
+  local src
+  src=$(cd "$WORK/kubernetes-$K8S_VERSION" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+  gcc -Os -static -Wall -Werror -DVERSION="$K8S_VERSION" -o "$BIN/pause" "$src" && strip "$BIN/pause"
 }
 
 init_module() {  # init_module DIR MODULE: an empty consumer module to `go get` into
@@ -116,4 +171,15 @@ case $only in all|k8s)
   done ;;
 esac
 case $only in all|helm) step helm "$HELM_VERSION" build_helm ;; esac
+case $only in node)
+  step containerd "$CONTAINERD_VERSION" build_containerd
+  for c in containerd-shim-runc-v2 ctr; do step "$c" "$CONTAINERD_VERSION" test -x "$BIN/$c"; done
+  step cni/bridge "$CNI_PLUGINS_VERSION" build_cni
+  for p in loopback host-local portmap; do step "cni/$p" "$CNI_PLUGINS_VERSION" test -x "$BIN/cni/$p"; done
+  step coredns "$COREDNS_VERSION" build_coredns
+  step pause "$K8S_VERSION" build_pause
+  step kubelet "$K8S_VERSION" build_k8s kubelet
+  step kube-proxy "$K8S_VERSION" build_k8s kube-proxy
+  ;;
+esac
 echo "[cluster-tools] done in $((SECONDS - total0))s; binaries in $BIN"

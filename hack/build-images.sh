@@ -4,6 +4,8 @@
 #   backgroundjobs/base:<version>           the job runtime (job_images/base/Dockerfile)
 #   backgroundjobs/examples:<version>       the example handlers (job_images/examples/Dockerfile)
 #   backgroundjobs/operator:<version>       the operator (operator/Dockerfile)
+#   backgroundjobs/pause:<k8s version>      a real node's pod sandbox (hack/node/Dockerfile)
+#   backgroundjobs/coredns:<version>        a real node's cluster DNS (hack/node/Dockerfile)
 #
 # Installs docker.io from Debian and starts dockerd when there is no engine. The project and its
 # dependencies are installed from wheels built on the host, so no build step uses the network
@@ -13,9 +15,12 @@
 # Environment:
 #   BASE_IMAGE=python:3.11-slim   use this (already present) image instead of the Debian one
 #   DEBIAN_MIRROR=...             where debootstrap gets packages (default deb.debian.org)
-#   IMAGES="base examples operator"   which images to build
+#   IMAGES="base examples operator"   which images to build (also: pause coredns, whose
+#                                     binaries come from hack/build-cluster-tools.sh node)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=SCRIPTDIR/versions.env
+source "$root/hack/versions.env"
 CACHE=${BACKGROUNDJOBS_CACHE:-$HOME/.cache/backgroundjobs}
 WORK=$CACHE/images
 DEBIAN_SUITE=bookworm
@@ -109,21 +114,40 @@ fi
 
 # --- 3. wheels, built on the host ----------------------------------------------------------
 # The image's python3 is 3.11 like the host's, so the host's cp311 manylinux wheels fit.
+context=$WORK/context
+if [[ " $IMAGES " == *" base "* || " $IMAGES " == *" operator "* ]]; then
 step "wheels (project + dependencies)"
 buildenv=$WORK/buildenv
-if [[ ! -x $buildenv/bin/hatchling ]]; then
+if [[ ! -x $buildenv/bin/pip ]]; then
   rm -rf "$buildenv"
   python3 -m venv "$buildenv"
-  "$buildenv/bin/pip" install -q --disable-pip-version-check "hatchling>=1.25"
 fi
+# Outside the if: an older cached build environment is upgraded (a no-op when it fits).
+"$buildenv/bin/pip" install -q --disable-pip-version-check "hatchling>=1.27"
 requirements=$WORK/requirements
 mkdir -p "$requirements"
+# requirements.txt: the core (the job runtime); -client: the [client] extra alone, added on
+# top of the core by the example image (its handlers create jobs); -operator: the core, the
+# client and kopf & co. An extra naming the project itself (backgroundjobs[client]) is
+# expanded into that extra's requirements.
 python3 - "$root/pyproject.toml" "$requirements" <<'PY'
-import sys, tomllib
+import re, sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-runtime, operator = project["dependencies"], project["optional-dependencies"]["operator"]
-open(f"{sys.argv[2]}/requirements.txt", "w").write("\n".join(runtime) + "\n")
-open(f"{sys.argv[2]}/requirements-operator.txt", "w").write("\n".join(runtime + operator) + "\n")
+extras = project["optional-dependencies"]
+
+def expand(reqs):
+    for req in reqs:
+        own = re.fullmatch(re.escape(project["name"]) + r"\[([\w,\s-]+)\]", req.strip())
+        if own:
+            for extra in own.group(1).split(","):
+                yield from expand(extras[extra.strip()])
+        else:
+            yield req
+
+core = project["dependencies"]
+for suffix, reqs in (("", core), ("-client", extras["client"]), ("-operator", [*core, *extras["operator"]])):
+    lines = dict.fromkeys(expand(reqs))
+    open(f"{sys.argv[2]}/requirements{suffix}.txt", "w").write("\n".join(lines) + "\n")
 PY
 # Pin the versions the project's venv was tested with, where it has them.
 constraints=$WORK/constraints.txt
@@ -142,13 +166,13 @@ if [[ ! -f $deps_dir/.complete ]]; then
   touch "$deps_dir/.complete"
   find "$WORK" -maxdepth 1 -name 'wheels-deps-*' ! -name "wheels-deps-$deps_key" -exec rm -rf {} +
 fi
-context=$WORK/context
 rm -rf "$context"
 mkdir -p "$context/wheels/deps" "$context/wheels/project"
 cp -p "$deps_dir"/*.whl "$deps_dir"/*.txt "$context/wheels/deps/"
 "$buildenv/bin/pip" wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
   --wheel-dir "$context/wheels/project" "$root"
 done_step "$(ls "$context"/wheels/*/*.whl | wc -l) wheels"
+fi
 
 # --- 4. the images -------------------------------------------------------------------------
 docker_build() { # log tag dockerfile context [build args...]
@@ -180,11 +204,29 @@ for image in $IMAGES; do
   case $image in
     base) build "backgroundjobs/base:$version" "$root/job_images/base/Dockerfile" "$context" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
-    examples) build "backgroundjobs/examples:$version" "$root/job_images/examples/Dockerfile" \
-      "$root/job_images/examples" --build-arg "BASE_IMAGE=backgroundjobs/base:$version" ;;
+    examples)
+      # Its handlers and the wheels of the client (notifications.send_bulk creates jobs).
+      examples_context=$WORK/context-examples
+      rm -rf "$examples_context"
+      mkdir -p "$examples_context"
+      cp -r "$root/job_images/examples/bgj_examples" "$context/wheels" "$examples_context/"
+      build "backgroundjobs/examples:$version" "$root/job_images/examples/Dockerfile" \
+        "$examples_context" --build-arg "BASE_IMAGE=backgroundjobs/base:$version" ;;
     operator) build "backgroundjobs/operator:$version" "$root/operator/Dockerfile" "$context" \
       --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
-    *) die "unknown image $image (base, examples, operator)" ;;
+    pause|coredns)
+      # One context with both binaries: the classic builder builds every stage up to the
+      # target, so the coredns image's build also needs the pause binary.
+      node_context=$WORK/node-context
+      rm -rf "$node_context"; mkdir -p "$node_context"
+      for binary in "$CACHE/bin/pause" "$CACHE/bin/coredns"; do
+        [[ -x $binary ]] || die "$binary is missing (hack/build-cluster-tools.sh node)"
+        cp "$binary" "$node_context/"
+      done
+      tag=$K8S_VERSION; [[ $image == coredns ]] && tag=$COREDNS_VERSION
+      build "backgroundjobs/$image:$tag" "$root/hack/node/Dockerfile" "$node_context" \
+        --target "$image" --build-arg "BASE_IMAGE=$BASE_IMAGE" ;;
+    *) die "unknown image $image (base, examples, operator, pause, coredns)" ;;
   esac
 done
 # Superseded builds of these images (untagged now) would pile up at every source change.

@@ -10,11 +10,19 @@
 #   hack/cluster.sh status      show components, nodes and where the logs are
 #
 # Environment: BGJ_CLUSTER (cluster name, default backgroundjobs; several can coexist),
-# BGJ_CLUSTER_NODES (fake nodes, default 3), BACKGROUNDJOBS_CACHE (default
-# ~/.cache/backgroundjobs), KWOK_WORKDIR (default $BACKGROUNDJOBS_CACHE/kwok).
+# BGJ_CLUSTER_NODES (fake nodes, default 3, or 0 with REAL_NODES=1), BACKGROUNDJOBS_CACHE
+# (default ~/.cache/backgroundjobs), KWOK_WORKDIR (default $BACKGROUNDJOBS_CACHE/kwok).
+#
+# REAL_NODES=1 hack/cluster.sh up: the same control plane plus a real node on this machine
+# (hack/node.sh: kubelet, containerd, kube-proxy, a bridge pod network, CoreDNS), built by
+# `hack/build-cluster-tools.sh node`. Such a cluster is made for it: its API server also
+# listens on the node's address and serves the `kubernetes` Service. In every cluster kwok
+# manages only the fake nodes (annotation kwok.x-k8s.io/node=fake), so it leaves a real node
+# and its pods alone. `down` removes the node too. One real node per machine.
 #
 # Per cluster, under $KWOK_WORKDIR/clusters/$BGJ_CLUSTER/: kubeconfig.yaml, logs/<component>.log
-# and logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml).
+# logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml) and
+# logs/handler.log (what `kubectl logs` of any fake pod's handler container streams).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,9 +34,11 @@ BIN=$CACHE/bin
 VENV=${VENV:-$CACHE/venv}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$CACHE/kwok}
 NAME=${BGJ_CLUSTER:-backgroundjobs}
-NODES=${BGJ_CLUSTER_NODES:-3}
+REAL_NODES=${REAL_NODES:-0}
+if [[ $REAL_NODES == 1 ]]; then NODES=${BGJ_CLUSTER_NODES:-0}; else NODES=${BGJ_CLUSTER_NODES:-3}; fi
 WORKDIR=$KWOK_WORKDIR/clusters/$NAME
 KUBECONFIG_PATH=$WORKDIR/kubeconfig.yaml
+POD_LOG=$WORKDIR/logs/handler.log  # the simulated handler log of every fake pod
 CONFIG=$KWOK_WORKDIR/$NAME.kwokctl.yaml
 KWOKCTL=$BIN/kwokctl
 KUBECTL=$VENV/bin/kubectl
@@ -68,6 +78,28 @@ check_binaries() {
     || die "$BIN/kube-apiserver reports '$v', expected 'Kubernetes $K8S_VERSION'; run 'make setup'"
 }
 
+real_node_options() {  # kwokctl options of a cluster made for a real node (hack/node.sh)
+  local NODE_IP SERVICES_CIDR KUBERNETES_SERVICE_IP
+  eval "$(bash "$here/node.sh" env)"
+  echo "  kubeApiserverCertSANs: [$NODE_IP, $KUBERNETES_SERVICE_IP]"
+}
+
+real_node_patches() {  # the API server's side of a real node
+  local NODE_IP SERVICES_CIDR KUBERNETES_SERVICE_IP
+  eval "$(bash "$here/node.sh" env)"
+  cat <<EOF
+  # Pods reach the API server at the node's address through the kubernetes Service.
+  - {key: bind-address, value: "0.0.0.0", override: true}
+  - {key: advertise-address, value: "$NODE_IP"}
+  - {key: service-cluster-ip-range, value: "$SERVICES_CIDR"}
+  # kubectl logs/exec: the API server calls the kubelet at its InternalIP with this client
+  # certificate (the kubelet trusts the cluster's CA).
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  - {key: kubelet-client-certificate, value: "$WORKDIR/pki/admin.crt"}
+  - {key: kubelet-client-key, value: "$WORKDIR/pki/admin.key"}
+EOF
+}
+
 write_config() {  # the kwokctl configuration: options, binaries, our stages
   mkdir -p "$KWOK_WORKDIR"
   {
@@ -86,6 +118,7 @@ options:
   kubeAuditPolicy: $here/kwok/audit-policy.yaml
   kubectlBinary: $KUBECTL
   etcdctlBinary: $BIN/etcdctl
+$( ((REAL_NODES == 1)) && real_node_options)
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
@@ -93,6 +126,12 @@ componentsPatches:
     value: "100"
   - key: audit-log-maxbackup
     value: "1"
+$( ((REAL_NODES == 1)) && real_node_patches)
+- name: kwok-controller
+  extraArgs:
+  # Only the fake nodes (apply_nodes annotates them), never a real node or its pods.
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
 - name: kube-controller-manager
   extraArgs:
   # All default controllers, among them job, cronjob, garbage-collector, namespace,
@@ -104,6 +143,21 @@ EOF
     cat "$here/kwok/node-stages.yaml"
     echo "---"
     cat "$here/kwok/pod-stages.yaml"
+    echo "---"
+    # Every fake pod's handler container "logs" the lines of one file, followed: tests append
+    # to it to see a log stream end to end (API server -> kwok's kubelet endpoint).
+    cat <<EOF
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: handler-logs
+spec:
+  selector: {}
+  logs:
+  - containers: [handler]
+    logsFile: $POD_LOG
+    follow: true
+EOF
   } > "$CONFIG"
 }
 
@@ -145,6 +199,7 @@ check_local_binaries() {  # after creation: every binary the cluster runs is one
 
 apply_nodes() {
   local i manifest=""
+  ((NODES > 0)) || return 0
   for ((i = 0; i < NODES; i++)); do
     manifest+="
 ---
@@ -180,11 +235,17 @@ nodes_ready() {
 default_sa_exists() { kc -n default get serviceaccount default; }
 
 finish_up() {
+  mkdir -p "$(dirname "$POD_LOG")" && touch "$POD_LOG"
   wait_for 120 "the API server" healthy
   apply_nodes
   wait_for 120 "$NODES Ready nodes" nodes_ready
   wait_for 120 "the default ServiceAccount (serviceaccount controller)" default_sa_exists
+  if ((REAL_NODES == 1)); then
+    bash "$here/node.sh" up 9>&- || die "the real node did not come up (hack/node.sh status)"
+  fi
 }
+
+made_for_real_nodes() { grep -q 'advertise-address' "$CONFIG" 2>/dev/null; }
 
 cmd_up() {
   check_binaries
@@ -192,6 +253,10 @@ cmd_up() {
   exec 9>"$KWOK_WORKDIR/$NAME.lock"
   flock 9  # one `up` at a time per cluster (tests and make may race)
   local t0=$SECONDS how
+  if ((REAL_NODES == 1)) && [[ -d $WORKDIR ]] && ! made_for_real_nodes; then
+    log "cluster $NAME was made without REAL_NODES=1; recreating it for a real node"
+    kwokctl delete cluster --name "$NAME" >&2 || rm -rf "$WORKDIR"
+  fi
   if healthy; then
     how=reused
   elif [[ -f $WORKDIR/kwok.yaml ]] && kwokctl start cluster --name "$NAME" >&2 \
@@ -214,6 +279,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  bash "$here/node.sh" down
   if [[ -d $WORKDIR ]]; then
     kwokctl delete cluster --name "$NAME" >&2
   fi
@@ -232,7 +298,8 @@ cmd_status() {
   if healthy; then
     echo "apiserver:  $(kc config view -o jsonpath='{.clusters[0].cluster.server}') ready"
     kwokctl get components --name "$NAME" 2>/dev/null || true
-    kc get nodes
+    kc get nodes -o wide
+    [[ -d $KWOK_WORKDIR/nodes/$NAME ]] && bash "$here/node.sh" status
   else
     echo "apiserver:  not responding"
     return 1

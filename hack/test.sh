@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The test suite, as `make test` and CI run it:
 #   1. unit tests (no cluster),
-#   2. the local cluster started or reused (hack/cluster.sh up), unless KUBECONFIG is set,
+#   2. the local cluster started or reused (hack/cluster.sh up), unless KUBECONFIG is set;
+#      its name is BGJ_CLUSTER, default backgroundjobs-test: the tests' own, never the one
+#      `make demo` runs its operator on (two operators would act on the tests' objects),
 #   3. integration tests against it,
-#   4. e2e tests (built images, Docker) when tests/e2e has tests and a Docker engine answers
-#      or can be installed and started here (root); otherwise they are reported as skipped.
+#   4. e2e tests (hack/e2e.sh: built images with Docker, then the chart and the scenarios on
+#      a cluster with a real node, BGJ_E2E_CLUSTER, default backgroundjobs-e2e) when a Docker
+#      engine answers or can be installed and started here (root); otherwise reported as
+#      skipped. Where no real node can run, the cluster tests are skipped with the reason.
 # Arguments are passed to every pytest run (e.g. hack/test.sh -x -k cron).
 #
 # A phase in which pytest collects nothing fails the run (pytest's exit code 5), except when
@@ -93,6 +97,8 @@ finish() {
 }
 
 extra=("$@")
+export BGJ_CLUSTER=${BGJ_CLUSTER:-backgroundjobs-test}
+kubeconfig_given=${KUBECONFIG:-}
 
 phase unit -m unit tests/unit "${extra[@]}"
 
@@ -107,6 +113,9 @@ if [[ -z ${KUBECONFIG:-} ]]; then
 fi
 echo "[test] cluster: KUBECONFIG=$KUBECONFIG"
 
+# The dashboard's browser tests need Chromium (Debian's package): installed here when missing.
+bash hack/chromium.sh || summary+=("chromium: could not be installed (hack/chromium.sh)")
+
 phase integration -m integration tests/integration "${extra[@]}"
 
 if ! has_tests tests/e2e; then
@@ -116,7 +125,12 @@ else
   if [[ -n $reason ]]; then
     summary+=("e2e: skipped, $reason")
   else
-    phase e2e -m e2e tests/e2e "${extra[@]}"
+    # The e2e tests bring their own cluster unless the caller gave one.
+    if [[ -n $kubeconfig_given ]]; then
+      phase e2e -m e2e tests/e2e "${extra[@]}"
+    else
+      KUBECONFIG='' phase e2e -m e2e tests/e2e "${extra[@]}"
+    fi
   fi
 fi
 

@@ -38,14 +38,22 @@ def _api_server_answers(kubeconfig: str) -> bool:
 
 
 def _local_cluster_kubeconfig() -> str:
-    """Start or reuse the local cluster (hack/cluster.sh up) and return its kubeconfig path."""
-    subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True, timeout=CLUSTER_UP_TIMEOUT_S)
+    """Start or reuse the tests' local cluster (hack/cluster.sh up) and return its kubeconfig.
+
+    Its name is BGJ_CLUSTER, default `backgroundjobs-test`: never the cluster `make demo`
+    leaves its operator on, whose operator would act on the tests' objects too.
+    """
+    env = {**os.environ, "BGJ_CLUSTER": os.environ.get("BGJ_CLUSTER", "backgroundjobs-test")}
+    subprocess.run(
+        ["bash", str(CLUSTER_SH), "up"], check=True, timeout=CLUSTER_UP_TIMEOUT_S, env=env
+    )
     out = subprocess.run(
         ["bash", str(CLUSTER_SH), "kubeconfig"],
         check=True,
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
     )
     return out.stdout.strip()
 

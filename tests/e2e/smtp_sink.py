@@ -2,14 +2,21 @@
 
 Speaks enough ESMTP for ``smtplib``: EHLO/HELO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP,
 QUIT. Recipients containing one of ``reject`` are refused with 550; ``mail_reply`` replaces
-the answer to MAIL FROM (e.g. ``"451 try again later"``) to simulate a failing server.
+the answer to MAIL FROM (e.g. ``"451 try again later"``) to simulate a failing server, and
+``fail_first`` answers the first N MAIL FROM commands with 451.
+
+Run as a program (``python3 smtp_sink.py --port 2525 --fail-first 1``, standard library only)
+it listens on every address and prints one JSON line per message accepted or refused: the
+in-cluster sink of the e2e tests, read through the pod's logs.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import email
 import email.policy
+import json
 import socketserver
 import threading
 from dataclasses import dataclass, field
@@ -35,6 +42,8 @@ class Received:
 class _State:
     reject: tuple[str, ...] = ("reject",)
     mail_reply: str | None = None
+    fail_first: int = 0
+    announce: bool = False
     messages: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,8 +85,14 @@ class _Handler(socketserver.StreamRequestHandler):
                     state.logins.append((user, password))
                 self.reply("235 authenticated")
             elif verb == "MAIL":
-                if state.mail_reply:
-                    self.reply(state.mail_reply)
+                with state.lock:
+                    refuse = state.mail_reply
+                    if refuse is None and state.fail_first:
+                        refuse = "451 try again later"
+                    state.fail_first = max(0, state.fail_first - 1)
+                if refuse:
+                    _announce(state, {"event": "refused", "reply": refuse})
+                    self.reply(refuse)
                     continue
                 mail_from = _address(rest)
                 rcpts = []
@@ -100,8 +115,10 @@ class _Handler(socketserver.StreamRequestHandler):
                     if not data_line or data_line in (b".\r\n", b".\n"):
                         break
                     lines.append(data_line[1:] if data_line.startswith(b"..") else data_line)
+                received = Received(mail_from, list(rcpts), b"".join(lines))
                 with state.lock:
-                    state.messages.append(Received(mail_from, list(rcpts), b"".join(lines)))
+                    state.messages.append(received)
+                _announce(state, _summary(received))
                 mail_from, rcpts = None, []
                 self.reply("250 queued")
             elif verb == "RSET":
@@ -116,6 +133,26 @@ class _Handler(socketserver.StreamRequestHandler):
                 self.reply("502 command not implemented")
 
 
+def _announce(state: _State, record: dict[str, Any]) -> None:
+    if state.announce:
+        print(json.dumps(record), flush=True)
+
+
+def _summary(received: Received) -> dict[str, Any]:
+    message = received.message
+    body = message.get_body(("plain", "html"))
+    attachments = [part.get_filename() for part in message.iter_attachments()]
+    return {
+        "event": "message",
+        "from": received.mail_from,
+        "to": received.rcpt_to,
+        "subject": message["Subject"],
+        "messageId": message["Message-ID"],
+        "body": body.get_content() if body is not None else "",
+        "attachments": attachments,
+    }
+
+
 def _address(argument: str) -> str:
     _, _, value = argument.partition(":")
     return value.strip().split(" ")[0].strip("<>")
@@ -125,8 +162,8 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, state: _State, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        super().__init__(address, _Handler)
         self.state = state
 
 
@@ -167,3 +204,18 @@ class SmtpSink:
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=2525)
+    parser.add_argument("--fail-first", type=int, default=0, help="answer N MAIL FROM with 451")
+    options = parser.parse_args()
+    state = _State(fail_first=options.fail_first, announce=True)
+    server = _Server(state, ("0.0.0.0", options.port))
+    _announce(state, {"event": "listening", "port": options.port})
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

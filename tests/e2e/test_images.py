@@ -219,3 +219,27 @@ def test_the_operator_image_starts_its_entrypoint(images):
     )  # fmt: skip
     assert imports.returncode == 0, imports.stderr
     assert imports.stdout.strip() == "ok"
+
+
+def _python_in(image: str, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "run", "--rm", "--read-only", "--network", "none", "--entrypoint", "python3",
+         image, "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_base_image_has_the_runtime_without_the_kubernetes_client(images):
+    """The lean core: a handler image carries pydantic, not kubernetes-asyncio and aiohttp."""
+    out = _python_in(images["base"], (
+        "import importlib.util as u, backgroundjobs.runtime\n"
+        "print(sorted(m for m in ('kubernetes_asyncio', 'aiohttp', 'yaml', 'kopf', 'pydantic')"
+        " if u.find_spec(m)))"
+    ))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['pydantic']"
+
+
+def test_the_examples_image_has_the_client_its_bulk_handler_needs(images):
+    out = _python_in(images["examples"], "import backgroundjobs.client, bgj_examples.notifications")
+    assert out.returncode == 0, out.stderr

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,9 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from tests.integration.bgj import FAIL_EXIT as KWOK_EXIT
 from tests.integration.bgj import Jobs, manifest, wait_for
+from tests.integration.conftest import OperatorProcess, free_port
 from tests.integration.test_rbac import delete_namespace, kubectl, kubectl_binary, new_namespace
 from tests.unit.test_chart_render import CHART, HELM, VALUE_SETS, helm
 
@@ -171,10 +174,14 @@ def test_install_upgrade_uninstall(
     # The user roles have fixed names: one release per cluster creates them.
     user_roles = not exists(rbac.read_cluster_role, "backgroundjobs-edit")
     roles_flag = f"userRoles.create={str(user_roles).lower()}"
+    # kwok runs no container: the annotation makes the `helm test` pod exit as a passing check
+    # would (the check itself runs against a real operator in test_helm_test_check_*).
     out = helm_in(kubeconfig, "install", release, str(CHART), "-n", ns, "--wait",
-                  "--timeout", "180s", "--set", roles_flag)  # fmt: skip
+                  "--timeout", "180s", "--set", roles_flag,
+                  "--set-json", f'tests.podAnnotations={{"{KWOK_EXIT}":"0"}}')  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "kubectl get bgj" in out.stdout and "kubectl apply --server-side" in out.stdout  # NOTES
+    assert "helm show crds" in out.stdout and "helm test" in out.stdout
     assert exists(ext.read_custom_resource_definition, c.CRD_NAME)
     assert exists(rbac.read_cluster_role, fullname)
     assert exists(rbac.read_cluster_role_binding, fullname)
@@ -191,12 +198,26 @@ def test_install_upgrade_uninstall(
     assert all(p.spec.security_context.run_as_non_root for p in pods)
     first_pods = {p.metadata.name for p in pods}
 
+    # helm test: the hook pod is admitted under Pod Security "restricted" and passes; a passed
+    # test pod is deleted (hook-delete-policy).
+    tested = helm_in(kubeconfig, "test", release, "-n", ns, "--timeout", "120s")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "Phase:          Succeeded" in tested.stdout, tested.stdout
+    test_pod = f"{fullname}-test-metrics"
+    wait_for("the passed test pod to go",
+             lambda: not exists(core_v1.read_namespaced_pod, test_pod, ns))  # fmt: skip
+
     out = helm_in(
         kubeconfig, "upgrade", release, str(CHART), "-n", ns, "--wait", "--timeout", "180s",
         "--set", "replicaCount=3", "--set", "logFormat=text", "--set", "retention=24h",
         "--set-json", 'queues={"critical":{"maxConcurrency":2}}',
+        "--set-json", f'tests.podAnnotations={{"{KWOK_EXIT}":"1"}}',
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
+    # A failing check fails `helm test`, and its pod stays for `kubectl logs`.
+    tested = helm_in(kubeconfig, "test", release, "-n", ns, "--timeout", "120s")
+    assert tested.returncode != 0
+    assert core_v1.read_namespaced_pod(test_pod, ns).status.phase == "Failed"
     deploy = apps.read_namespaced_deployment(fullname, ns)
     assert deploy.spec.replicas == 3 and deploy.status.updated_replicas == 3
     env = {e.name: e.value for e in deploy.spec.template.spec.containers[0].env}
@@ -226,6 +247,33 @@ def test_install_upgrade_uninstall(
     if user_roles:
         assert not exists(rbac.read_cluster_role, "backgroundjobs-edit")
     assert exists(ext.read_custom_resource_definition, c.CRD_NAME)  # crds/ are never deleted
+
+
+def check_metrics(url: str, timeout: str = "20") -> subprocess.CompletedProcess[str]:
+    """The `helm test` pod's command, as the chart renders it, run here against ``url``."""
+    rendered = yaml.safe_load_all(helm("template", "t", str(CHART)).stdout)
+    pod = next(o for o in rendered if o and o["kind"] == "Pod")
+    python, flag, script, _, _ = pod["spec"]["containers"][0]["command"]
+    assert python == "python3"  # the image's; here this venv's interpreter stands in for it
+    return subprocess.run(
+        [sys.executable, flag, script, url, timeout], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_helm_test_check_passes_against_the_operator(operator: OperatorProcess) -> None:
+    out = check_metrics(f"http://127.0.0.1:{operator.metrics_port}/metrics")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok: ") and 'backgroundjobs_build_info{version="' in out.stdout
+
+
+def test_helm_test_check_fails_when_the_operator_does_not_answer(
+    operator: OperatorProcess,
+) -> None:
+    closed = check_metrics(f"http://127.0.0.1:{free_port()}/metrics", timeout="3")
+    assert closed.returncode == 1 and "does not answer" in closed.stderr, closed.stderr
+    # Something else answers there (the operator's health endpoint): not the metrics.
+    other = check_metrics(f"http://127.0.0.1:{operator.health_port}/healthz", timeout="3")
+    assert other.returncode == 1 and "without backgroundjobs_build_info" in other.stderr
 
 
 def test_a_pod_breaking_restricted_would_be_refused(
@@ -285,17 +333,24 @@ def k9s_substitute(arg: str, env: dict[str, str]) -> str:
 
 
 def run_plugin(
-    name: str, kubeconfig: str, namespace: str, bgj: str
+    name: str, kubeconfig: str, namespace: str, bgj: str, home: Path, k9s_kubeconfig: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """The plugin as `k9s --kubeconfig FILE --context CONTEXT` runs it: the kubeconfig reaches
+    it only as k9s' $KUBECONFIG (``k9s_kubeconfig``, default ``kubeconfig``), with none in the
+    environment and an empty home."""
     plugin = yaml.safe_load((REPO_ROOT / "k9s" / "plugins.yaml").read_text())["plugins"][name]
     assert plugin["scopes"] == ["backgroundjobs"]
     config = yaml.safe_load(Path(kubeconfig).read_text())
-    k9s_env = {"NAME": bgj, "NAMESPACE": namespace, "CONTEXT": config["current-context"]}
+    k9s_env = {
+        "NAME": bgj, "NAMESPACE": namespace, "CONTEXT": config["current-context"],
+        "KUBECONFIG": k9s_kubeconfig or kubeconfig,
+    }  # fmt: skip
     args = [k9s_substitute(str(a), k9s_env) for a in plugin["args"]]
     path = f"{Path(kubectl_binary()).parent}:{os.environ['PATH']}"
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     return subprocess.run(
         [plugin["command"], *args], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "KUBECONFIG": kubeconfig, "PATH": path},
+        env={**env, "HOME": str(home), "PATH": path},
     )  # fmt: skip
 
 
@@ -308,27 +363,63 @@ def run_plugin(
     ],
 )
 def test_k9s_action_plugins_annotate_with_a_timestamp(
-    plugin: str, annotation: str, kubeconfig: str, bgjobs_no_operator: Jobs
+    plugin: str, annotation: str, kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
 ) -> None:
     jobs = bgjobs_no_operator
     jobs.create(manifest("k9s", delay="1h"))
     before = datetime.now(UTC).replace(microsecond=0)
-    out = run_plugin(plugin, kubeconfig, jobs.ns, "k9s")
+    out = run_plugin(plugin, kubeconfig, jobs.ns, "k9s", tmp_path)
     assert out.returncode == 0, out.stderr
     value = (jobs.get("k9s") or {})["metadata"]["annotations"][annotation]
     stamp = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_k9s_logs_plugin_without_a_run(kubeconfig: str, bgjobs_no_operator: Jobs) -> None:
+def test_k9s_logs_plugin_without_a_run(
+    kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
+) -> None:
     bgjobs_no_operator.create(manifest("k9s-idle", delay="1h"))
-    out = run_plugin("bgj-logs", kubeconfig, bgjobs_no_operator.ns, "k9s-idle")
+    out = run_plugin("bgj-logs", kubeconfig, bgjobs_no_operator.ns, "k9s-idle", tmp_path)
     assert out.returncode == 0, out.stderr
     assert "has not started a Job yet" in out.stdout
 
 
+def test_k9s_plugins_use_no_other_kubeconfig(
+    kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
+) -> None:
+    """The tests above can fail: given a kubeconfig that does not exist, the plugin reaches no
+    cluster (it does not fall back on another) and annotates nothing."""
+    bgjobs_no_operator.create(manifest("k9s-nocfg", delay="1h"))
+    missing = str(tmp_path / "missing-kubeconfig")
+    out = run_plugin("bgj-trigger", kubeconfig, bgjobs_no_operator.ns, "k9s-nocfg", tmp_path,
+                     k9s_kubeconfig=missing)  # fmt: skip
+    assert out.returncode != 0
+    annotations = (bgjobs_no_operator.get("k9s-nocfg") or {})["metadata"].get("annotations")
+    assert c.ANNOTATION_TRIGGER not in (annotations or {})
+
+
+def test_k9s_jump_selects_the_jobs_of_a_backgroundjob(bgjobs: Jobs) -> None:
+    """k9s/jumps.yaml's label selector, rendered as k9s renders it, lists exactly the Jobs of
+    the BackgroundJob it starts from."""
+    jump = yaml.safe_load((REPO_ROOT / "k9s" / "jumps.yaml").read_text())["jumps"]
+    (rule,) = jump.values()
+    bgjobs.create(manifest("jump-a"))
+    bgjobs.create(manifest("jump-b"))
+    for name in ("jump-a", "jump-b"):
+        bgjobs.wait_phase(name, "Succeeded")
+    bgjobs.annotate("jump-a", c.ANNOTATION_REQUEUE, "again")
+    wait_for("the requeued run", lambda: len(bgjobs.jobs("jump-a")) == 2)
+    selector = rule["labelSelector"].replace("{{.metadata.name}}", "jump-a")
+    selected = bgjobs.batch.list_namespaced_job(bgjobs.ns, label_selector=selector).items
+    assert sorted(j.metadata.name for j in selected) == sorted(
+        j.metadata.name for j in bgjobs.jobs("jump-a")
+    )
+    assert len(selected) == 2
+    assert all(j.metadata.owner_references[0].name == "jump-a" for j in selected)
+
+
 def test_k9s_plugins_and_views_use_only_k9s_variables() -> None:
-    env = {k: "x" for k in ("NAME", "NAMESPACE", "CONTEXT")}
+    env = {k: "x" for k in ("NAME", "NAMESPACE", "CONTEXT", "KUBECONFIG")}
     plugins = yaml.safe_load((REPO_ROOT / "k9s" / "plugins.yaml").read_text())["plugins"]
     for name, plugin in plugins.items():
         assert {"shortCut", "description", "scopes", "command", "args"} <= plugin.keys(), name

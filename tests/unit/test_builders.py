@@ -324,6 +324,34 @@ def test_pod_template_without_handler_container() -> None:
     }
 
 
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize(
+    "pod_template",
+    [None, {"spec": {"containers": [{"name": "handler", "resources": {"limits": {"cpu": "1"}}}]}}],
+)
+def test_the_handler_runs_under_the_restricted_standard_by_default(pod_template: Any) -> None:
+    body = bgj(podTemplate=pod_template) if pod_template else bgj()
+    assert handler_container(job_for(body))["securityContext"] == RESTRICTED
+
+
+def test_the_pods_own_security_context_is_not_overridden_by_the_defaults() -> None:
+    pod_security = {"runAsNonRoot": False, "seccompProfile": {"type": "Unconfined"}}
+    body = bgj(podTemplate={"spec": {"securityContext": pod_security}})
+    pod = job_for(body)["spec"]["template"]["spec"]
+    assert pod["securityContext"] == pod_security
+    assert pod["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
 def test_builders_are_deterministic() -> None:
     body = bgj(podTemplate=copy.deepcopy(POD_TEMPLATE), kwargs={"b": 1, "a": 2})
     assert job_for(body) == job_for(copy.deepcopy(body))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -49,7 +50,19 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set", "statusHold=2.5",
         "--set", "leaderElection.leaseDuration=6",
     ],
+    "extended": [
+        "--set", "global.imageRegistry=registry.example.com/mirror",
+        "--set", f"image.digest=sha256:{'ab' * 32}",
+        "--set-json", 'envFrom=[{"configMapRef":{"name":"bgj-proxy"}}]',
+        "--set-json", 'extraVolumes=[{"name":"ca","configMap":{"name":"ca-bundle"}}]',
+        "--set-json", 'extraVolumeMounts=[{"name":"ca","mountPath":"/etc/ssl/extra",'
+                      '"readOnly":true}]',
+        "--set", "networkPolicy.enabled=true",
+        "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":'
+                      '{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
+    ],
 }  # fmt: skip
+DIGEST = f"sha256:{'ab' * 32}"
 
 
 def helm_binary() -> str | None:
@@ -62,8 +75,19 @@ HELM = helm_binary()
 needs_helm = pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)")
 
 
+# `helm template` checks Chart.yaml's kubeVersion against the version it assumes, which a helm
+# built without the release ldflags (chartutil.k8sVersionMinor) takes to be 1.20: give it the
+# local cluster's. (An install asks the cluster itself.)
+KUBE_VERSION = re.search(
+    r"^K8S_VERSION=(\S+)", (REPO_ROOT / "hack" / "versions.env").read_text(), re.M
+).group(1)  # type: ignore[union-attr]
+
+
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run helm; `template` assumes the local cluster's Kubernetes version unless told one."""
     assert HELM is not None
+    if args[:1] == ("template",):
+        args = ("template", "--kube-version", KUBE_VERSION, *args[1:])
     return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -222,6 +246,7 @@ def test_default_install_is_ha_clusterwide_with_probes_and_resources() -> None:
             "Service",
             "Deployment",
             "PodDisruptionBudget",
+            "Pod",  # the `helm test` hook
         ]
     )
     deploy = one(objs, "Deployment", FULLNAME)
@@ -394,12 +419,15 @@ def test_monitoring_objects() -> None:
         "BackgroundJobsStartLatenessHigh",
         "BackgroundJobsReconcileErrors",
         "BackgroundJobsOperatorDown",
+        "BackgroundJobsNoLeader",
+        "BackgroundJobsRecurringRunMissed",
     }
     for name, alert in alerts.items():
         assert alert["labels"]["severity"] in {"warning", "critical"}, name
         for key in ("summary", "description", "runbook"):
             assert alert["annotations"].get(key), f"{name} has no {key}"
-        assert f'job="{FULLNAME}-metrics"' in alert["expr"], name
+        assert "job=" not in alert["expr"] and NAMESPACE not in alert["expr"], name
+        assert "by (namespace" in alert["expr"] or "absent(" in alert["expr"], name
     assert (
         "backgroundjobs_start_lateness_seconds_bucket"
         in alerts["BackgroundJobsStartLatenessHigh"]["expr"]
@@ -418,6 +446,131 @@ def test_monitoring_objects() -> None:
 def test_monitoring_is_off_by_default() -> None:
     kinds = {o["kind"] for o in render()}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+
+
+@needs_helm
+def test_alert_selector_narrows_every_selector() -> None:
+    selector = json.dumps('namespace="bgj-system", env="prod"')  # --set would split at ","
+    objs = render(
+        "--set", "prometheusRule.enabled=true", "--set-json", f"prometheusRule.selector={selector}"
+    )
+    exprs = [r["expr"] for g in one(objs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    for expr in exprs:
+        selectors = re.findall(r"backgroundjobs_\w+(\{[^}]*\})", expr)
+        assert selectors and len(selectors) == len(re.findall(r"backgroundjobs_\w+", expr))
+        for selector in selectors:
+            assert 'namespace="bgj-system", env="prod"}' in selector, expr
+    assert 'outcome="failed", namespace="bgj-system", env="prod"}' in exprs[0]
+
+
+# ------------------------------------------------------------------ images, extras
+@needs_helm
+def test_image_registry_digest_and_global_registry() -> None:
+    assert container(render())["image"] == "backgroundjobs/operator:0.1.0"
+    assert container(render("--set", "image.tag=2.0"))["image"] == "backgroundjobs/operator:2.0"
+    assert (
+        container(render("--set", "image.registry=reg.local:5000"))["image"]
+        == "reg.local:5000/backgroundjobs/operator:0.1.0"
+    )
+    assert (
+        container(render("--set", f"image.digest={DIGEST}", "--set", "image.tag=2.0"))["image"]
+        == f"backgroundjobs/operator@{DIGEST}"
+    )
+    objs = render(*VALUE_SETS["extended"])
+    assert (
+        container(objs)["image"] == f"registry.example.com/mirror/backgroundjobs/operator@{DIGEST}"
+    )
+    # The registry of everything the chart names: the test pod and the default job image.
+    test_pod = one(objs, "Pod")
+    assert test_pod["spec"]["containers"][0]["image"] == container(objs)["image"]
+    env = plain_env(objs)
+    assert (
+        env["BACKGROUNDJOBS_DEFAULT_IMAGE"]
+        == "registry.example.com/mirror/backgroundjobs/examples:0.1.0"
+    )
+    assert config.load(env).default_image == env["BACKGROUNDJOBS_DEFAULT_IMAGE"]
+    # global.imageRegistry wins over image.registry; an explicit defaultImage is kept as given.
+    objs = render("--set", "global.imageRegistry=mirror.local/", "--set", "image.registry=other",
+                  "--set", "defaultImage=jobs.local/mine:1")  # fmt: skip
+    assert container(objs)["image"] == "mirror.local/backgroundjobs/operator:0.1.0"
+    assert plain_env(objs)["BACKGROUNDJOBS_DEFAULT_IMAGE"] == "jobs.local/mine:1"
+    assert "BACKGROUNDJOBS_DEFAULT_IMAGE" not in plain_env(render())
+
+
+@needs_helm
+def test_env_from_and_extra_volumes() -> None:
+    objs = render(*VALUE_SETS["extended"])
+    c = container(objs)
+    assert c["envFrom"] == [{"configMapRef": {"name": "bgj-proxy"}}]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["ca"] == {"name": "ca", "mountPath": "/etc/ssl/extra", "readOnly": True}
+    assert mounts["tmp"]["mountPath"] == "/tmp"  # still there
+    volumes = {v["name"]: v for v in one(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["ca"] == {"name": "ca", "configMap": {"name": "ca-bundle"}}
+    assert "emptyDir" in volumes["tmp"]
+    assert "envFrom" not in container(render())
+
+
+@needs_helm
+def test_network_policy() -> None:
+    assert find(render(), "NetworkPolicy") == []
+    objs = render(*VALUE_SETS["extended"])
+    policy = one(objs, "NetworkPolicy", FULLNAME)["spec"]
+    pod_labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    monitoring, test_pod = ingress["from"]
+    assert monitoring == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    test_labels = one(objs, "Pod")["metadata"]["labels"]
+    assert test_pod["podSelector"]["matchLabels"].items() <= test_labels.items()
+    assert not test_pod["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    api, dns = policy["egress"]
+    assert [p["port"] for p in api["ports"]] == [443, 6443] and "to" not in api
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    # No metricsFrom: any source may scrape; peers for the API server and more egress rules.
+    objs = render(
+        "--set", "networkPolicy.enabled=true", "--set-json", "networkPolicy.apiServerPorts=[6443]",
+        "--set-json", 'networkPolicy.apiServerPeers=[{"ipBlock":{"cidr":"10.0.0.1/32"}}]',
+        "--set-json", 'networkPolicy.extraEgress=[{"ports":[{"port":3128}]}]',
+    )  # fmt: skip
+    policy = one(objs, "NetworkPolicy")["spec"]
+    assert "from" not in policy["ingress"][0]
+    assert policy["egress"][0] == {
+        "ports": [{"port": 6443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}],
+    }  # fmt: skip
+    assert policy["egress"][2] == {"ports": [{"port": 3128}]}
+
+
+@needs_helm
+def test_helm_test_pod_checks_the_metrics_service() -> None:
+    objs = render()
+    pod = one(objs, "Pod")
+    meta, spec = pod["metadata"], pod["spec"]
+    assert meta["annotations"]["helm.sh/hook"] == "test"
+    assert "before-hook-creation" in meta["annotations"]["helm.sh/hook-delete-policy"]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["automountServiceAccountToken"] is False
+    (check,) = spec["containers"]
+    assert check["image"] == container(objs)["image"]
+    python, flag, script, url, timeout = check["command"]
+    assert (python, flag) == ("python3", "-c")
+    assert script == (CHART / "files" / "check-metrics.py").read_text()
+    svc = one(objs, "Service")
+    port = svc["spec"]["ports"][0]["port"]
+    assert url == f"http://{svc['metadata']['name']}.{NAMESPACE}.svc:{port}/metrics"
+    assert timeout == "60"
+    assert check["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    # a long release name still gives a valid pod name
+    long = render(release="r" * 53)
+    assert len(one(long, "Pod")["metadata"]["name"]) <= 63
+    assert one(render("--set", "metricsPort=9100"), "Pod")["spec"]["containers"][0]["command"][
+        3
+    ].endswith(":9100/metrics")
 
 
 # ------------------------------------------------------------------ refused values
@@ -447,6 +600,35 @@ def test_monitoring_is_off_by_default() -> None:
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),
         (["--set-json", 'namespaces=["Not_A_Namespace"]'], "at '/namespaces/0'"),
         (["--set", "replicaCunt=2"], "additional properties 'replicaCunt' not allowed"),
+        # typos in nested objects
+        (["--set", "image.tagg=1"], "at '/image': additional properties 'tagg' not allowed"),
+        (["--set", "resources.limit.cpu=1"], "at '/resources': additional properties 'limit'"),
+        (["--set", "livenessProbe.periodSecond=5"], "at '/livenessProbe': additional properties"),
+        (["--set", "securityContext.runAsUserr=1"], "at '/securityContext': additional properties"),
+        (["--set", "podSecurityContext.fsGrup=1"], "at '/podSecurityContext': additional"),
+        (["--set", "serviceAccount.nmae=x"], "at '/serviceAccount': additional properties 'nmae'"),
+        (["--set", "serviceMonitor.intervall=1m"], "at '/serviceMonitor': additional properties"),
+        (["--set", "prometheusRule.enable=true"], "at '/prometheusRule': additional properties"),
+        (["--set", "grafanaDashboard.label.a=b"], "at '/grafanaDashboard': additional properties"),
+        (["--set", "networkPolicy.enable=true"], "at '/networkPolicy': additional properties"),
+        (["--set", "tests.timeout=5"], "at '/tests': additional properties 'timeout'"),
+        (["--set", "rbac.crate=false"], "at '/rbac': additional properties 'crate'"),
+        (["--set", "updateStrategy.maxSurg=2"], "at '/updateStrategy': additional properties"),
+        (["--set", "affinity.podAntiAfinity.x=y"], "at '/affinity': additional properties"),
+        (["--set-json", 'tolerations=[{"efect":"NoSchedule"}]'], "at '/tolerations/0'"),
+        (["--set-json", 'extraEnv=[{"name":"A","vaule":"1"}]'], "at '/extraEnv/0'"),
+        (["--set-json", 'extraVolumeMounts=[{"name":"ca"}]'], "at '/extraVolumeMounts/0'"),
+        (["--set-json", 'extraVolumes=[{"name":"ca"}]'], "at '/extraVolumes/0'"),
+        (["--set-json", 'envFrom=[{"configMap":{"name":"x"}}]'], "at '/envFrom/0'"),
+        (["--set-json", 'imagePullSecrets=[{"nam":"x"}]'], "at '/imagePullSecrets/0'"),
+        (
+            ["--set-json", 'networkPolicy.metricsFrom=[{"podSelectr":{}}]'],
+            "at '/networkPolicy/metricsFrom/0'",
+        ),
+        (["--set", "image.digest=latest"], "at '/image/digest'"),
+        (["--set", "image.tag=a b"], "at '/image/tag'"),
+        (["--set", "global.imageRegistry=has space"], "at '/global/imageRegistry'"),
+        (["--set-string", 'prometheusRule.selector={a="b"}'], "at '/prometheusRule/selector'"),
         (
             ["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"],
             "replicaCount is 2 but leaderElection.enabled is false",
@@ -466,11 +648,32 @@ def test_chart_crd_is_the_generated_crd() -> None:
     assert [p.name for p in (CHART / "crds").iterdir()] == [CRD_FILE.name]
 
 
+@needs_helm
+def test_global_values_of_a_parent_chart_are_accepted() -> None:
+    """A parent chart's globals reach this chart too: global stays open to other keys."""
+    objs = render("--set", "global.storageClass=fast", "--set", "global.imageRegistry=r.local")
+    assert container(objs)["image"].startswith("r.local/")
+
+
+@needs_helm
+def test_kube_version_is_enforced() -> None:
+    out = helm("template", RELEASE, str(CHART), "--kube-version", "1.30.4")
+    assert out.returncode != 0
+    assert "kubeVersion" in out.stderr or "incompatible" in out.stderr, out.stderr
+    assert helm("template", RELEASE, str(CHART), "--kube-version", "1.31.0").returncode == 0
+
+
 def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
     assert chart["version"] == "0.1.0"
     assert chart["appVersion"] == "0.1.0"
+    assert chart["kubeVersion"] == ">=1.31.0-0"
+    assert chart["home"].startswith("https://")
+    assert chart["sources"] and all(s.startswith("https://") for s in chart["sources"])
     notes = (CHART / "templates" / "NOTES.txt").read_text()
-    assert "kubectl apply --server-side -f" in notes  # CRD upgrades are manual
+    assert (
+        "helm show crds" in notes and "kubectl apply --server-side --force-conflicts -f -" in notes
+    )
+    assert "pip install backgroundjobs" not in notes  # not on PyPI
     assert "kubectl get bgj" in notes and "bgjobs" in notes and "/metrics" in notes

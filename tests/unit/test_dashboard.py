@@ -36,6 +36,13 @@ API_METRICS = {
     "backgroundjobs_build_info": "gauge",
     "backgroundjobs_operator_pending": "gauge",
 }
+# Metrics the alerts use that the operator does not export yet: to be added on the operator's
+# side (issue 20). test_proposed_metrics_are_exported fails (XPASS, strict) once they are:
+# then move them to API_METRICS and API.md §5.
+PROPOSED_METRICS = {
+    "backgroundjobs_leader": "gauge",  # 1 on the replica that acts, 0 on standbys
+    "backgroundjobs_recurring_overdue_seconds": "gauge",  # {queue}: longest overdue run
+}
 
 
 def exported_series() -> set[str]:
@@ -155,7 +162,26 @@ def test_dashboard_parses_and_has_the_promised_panels(dashboard: Body) -> None:
             assert panel["targets"], panel["title"]
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
     variables = {v["name"] for v in dashboard["templating"]["list"]}
-    assert variables == {"datasource", "namespace", "queue"}
+    assert variables == {"datasource", "namespace", "job", "queue"}
+
+
+def test_dashboard_shows_one_operator_at_a_time(dashboard: Body) -> None:
+    """Operators of different namespaces (or scrape jobs) are never merged: one namespace and
+    one job are chosen, and every selector of every query is pinned to both."""
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    for name in ("namespace", "job"):
+        assert variables[name]["multi"] is False, name
+        assert variables[name]["includeAll"] is False, name
+    assert "$namespace" in variables["job"]["query"]["query"]
+    assert "$namespace" in variables["queue"]["query"]["query"]
+    assert "$job" in variables["queue"]["query"]["query"]
+    for title, expr in dashboard_targets(dashboard):
+        names = re.findall(r"backgroundjobs_\w+", expr)
+        selectors = re.findall(r"backgroundjobs_\w+\{([^}]*)\}", expr)
+        assert len(selectors) == len(names), f"{title}: a metric without selector: {expr}"
+        for selector in selectors:
+            assert 'namespace="$namespace"' in selector, f"{title}: {expr}"
+            assert 'job="$job"' in selector, f"{title}: {expr}"
 
 
 def test_dashboard_queries_use_only_exported_metrics(dashboard: Body) -> None:
@@ -179,12 +205,27 @@ def test_dashboard_dedupes_the_phase_gauge_of_replicas(dashboard: Body) -> None:
 
 
 # ------------------------------------------------------------------ the alerts
-def test_rule_expressions_use_only_exported_metrics() -> None:
+def test_rule_expressions_use_only_exported_or_proposed_metrics() -> None:
     for group in prometheus_rules():
         for rule in group["rules"]:
             names = metric_names(rule["expr"])
             assert names, rule["alert"]
-            assert names <= EXPORTED, f"{rule['alert']}: {sorted(names - EXPORTED)}"
+            known = EXPORTED | set(PROPOSED_METRICS)
+            assert names <= known, f"{rule['alert']}: {sorted(names - known)}"
+
+
+@pytest.mark.xfail(strict=True, reason="the operator does not export them yet (issue 20)")
+def test_proposed_metrics_are_exported() -> None:
+    assert set(PROPOSED_METRICS) <= EXPORTED
+
+
+def test_alerts_never_select_a_scrape_job() -> None:
+    """Scraped by any job (ServiceMonitor, PodMonitor, annotations, static), the alerts work:
+    no expression names the job label, and none names the release's Service."""
+    for group in prometheus_rules():
+        for rule in group["rules"]:
+            assert not re.search(r"\bjob\b", rule["expr"]), rule["alert"]
+            assert "-metrics" not in rule["expr"], rule["alert"]
 
 
 # ------------------------------------------------------------------ promtool
@@ -218,7 +259,7 @@ def test_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
 @needs_promtool
 def test_dashboard_queries_parse_with_promtool(dashboard: Body, tmp_path: Path) -> None:
     """Each query (Grafana variables substituted) as a recording rule: promtool parses it."""
-    grafana = {"$__rate_interval": "5m", "$namespace": ".*", "$queue": ".*"}
+    grafana = {"$__rate_interval": "5m", "$namespace": "bgj", "$job": "bgj", "$queue": ".*"}
     rules = []
     for i, (_, expr) in enumerate(dashboard_targets(dashboard)):
         for var, value in grafana.items():

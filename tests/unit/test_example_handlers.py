@@ -248,6 +248,44 @@ def test_html_mail_has_a_plain_text_alternative(smtp):
     assert "<h1>Hi</h1>" in rich.get_content()
 
 
+def test_mail_attaches_the_parents_report(smtp, tmp_path):
+    report_file = tmp_path / "report-42.pdf"
+    report_file.write_bytes(b"%PDF-1.4 report")
+    set_current_job(
+        CurrentJob(
+            handler="x", name="mail", namespace="shop", run=1, parent_result=str(report_file)
+        )
+    )
+    try:
+        mail.send("ann@example.com", "Your report", "Attached.", attach_parent_result=True)
+    finally:
+        set_current_job(None)
+    (received,) = smtp.messages
+    (attachment,) = received.message.iter_attachments()
+    assert attachment.get_filename() == "report-42.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content() == b"%PDF-1.4 report"
+
+
+@pytest.mark.parametrize("parent", [None, {"not": "a path"}])
+def test_mail_without_a_parent_path_to_attach_is_a_permanent_error(smtp, parent):
+    set_current_job(
+        CurrentJob(handler="x", name="mail", namespace="shop", run=1, parent_result=parent)
+    )
+    try:
+        with pytest.raises(PermanentError, match="no path"):
+            mail.send("ann@example.com", "Your report", "x", attach_parent_result=True)
+    finally:
+        set_current_job(None)
+    assert smtp.messages == []
+
+
+def test_mail_with_a_missing_attachment_is_a_permanent_error(smtp, tmp_path):
+    with pytest.raises(PermanentError, match="cannot attach"):
+        mail.send("ann@example.com", "x", "y", attach=[str(tmp_path / "gone.pdf")])
+    assert smtp.messages == []
+
+
 def test_mail_is_sent_once_per_job_run(smtp, tmp_path, monkeypatch, job):
     monkeypatch.setenv("BGJ_MAIL_SENT_DIR", str(tmp_path / "sent"))
     first = mail.send("ann@example.com", "Welcome", "Hi")
@@ -309,6 +347,22 @@ def test_smtp_credentials_come_from_env_or_a_secret_file(smtp, tmp_path, monkeyp
 
 
 # notifications
+
+
+def test_send_to_user_without_settings_delivers_to_the_log(monkeypatch, job, caplog):
+    monkeypatch.delenv("BGJ_NOTIFY_DIR", raising=False)
+    monkeypatch.delenv("BGJ_NOTIFY_WEBHOOK_URL", raising=False)
+    with caplog.at_level("INFO"):
+        result = notifications.send_to_user(7, "Sale today", title="Shop")
+    assert result == {
+        "id": "shop/welcome-mail/1",
+        "userId": "7",
+        "channel": "log",
+        "status": "sent",
+    }
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "notification"]
+    assert record.notification["message"] == "Sale today"
+    assert record.notification["title"] == "Shop"
 
 
 def test_send_to_user_appends_to_the_inbox_once_per_run(tmp_path, monkeypatch, job):

@@ -261,7 +261,7 @@ def test_invalid_nested_model_argument_names_the_field(job_env, tmp_path):
         ("BACKGROUNDJOBS_ARGS", '{"a": 1}', "BACKGROUNDJOBS_ARGS must be a JSON array"),
         ("BACKGROUNDJOBS_KWARGS", "[1]", "BACKGROUNDJOBS_KWARGS must be a JSON object"),
         ("BACKGROUNDJOBS_PARENT_RESULT", "{oops", "BACKGROUNDJOBS_PARENT_RESULT is not valid"),
-        ("BACKGROUNDJOBS_RUN", "three", "BACKGROUNDJOBS_RUN='three' is not an integer"),
+        ("BACKGROUNDJOBS_RUN", "three", "BACKGROUNDJOBS_RUN='three' is neither an integer nor"),
     ],
 )
 def test_a_bad_env_exits_2(job_env, tmp_path, variable, value, expected):
@@ -442,3 +442,28 @@ def test_job_from_env_reads_the_operators_variables():
     assert job.key == "shop/welcome/2"
     with pytest.raises(InvalidJobEnv):
         job_from_env({})
+
+
+@pytest.mark.parametrize("run", ["scheduled", "triggered"])
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        # The pod's name is the Job's and a 5-character suffix (the Job controller's).
+        ({"HOSTNAME": "nightly-29933102-z5ftr"}, "shop/nightly/nightly-29933102"),
+        ({"HOSTNAME": "x", "BACKGROUNDJOBS_JOB": "nightly-1"}, "shop/nightly/nightly-1"),
+        ({"HOSTNAME": "no-suffix"}, "shop/nightly/0"),
+    ],
+)
+def test_a_run_of_a_recurring_job_is_keyed_by_its_job(run, extra, key):
+    from backgroundjobs.runtime._env import job_from_env
+
+    env = {
+        "BACKGROUNDJOBS_HANDLER": "t.add",
+        "BACKGROUNDJOBS_NAME": "nightly",
+        "BACKGROUNDJOBS_NAMESPACE": "shop",
+        "BACKGROUNDJOBS_RUN": run,
+        **extra,
+    }
+    job = job_from_env(env)
+    assert job.run is None
+    assert job.key == key

@@ -52,8 +52,31 @@ app.kubernetes.io/component: operator
 {{- end -}}
 {{- end -}}
 
+{{/* A repository behind the registry in force: global.imageRegistry, else the one given. */}}
+{{- define "bgj.withRegistry" -}}
+{{- $registry := default .registry .global.imageRegistry | trimSuffix "/" -}}
+{{- if $registry -}}{{ $registry }}/{{ end -}}{{ .repository }}
+{{- end -}}
+
+{{/* The operator image: [registry/]repository, then @digest when given, else :tag. */}}
 {{- define "bgj.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $repository := include "bgj.withRegistry" (dict "global" (.Values.global | default dict) "registry" .Values.image.registry "repository" .Values.image.repository) -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image of jobs that name none: defaultImage as given, else the example handler image
+of this version behind global.imageRegistry; empty when the operator's own default applies. */}}
+{{- define "bgj.defaultJobImage" -}}
+{{- $global := .Values.global | default dict -}}
+{{- if .Values.defaultImage -}}
+{{- .Values.defaultImage -}}
+{{- else if $global.imageRegistry -}}
+{{- printf "%s:%s" (include "bgj.withRegistry" (dict "global" $global "registry" "" "repository" "backgroundjobs/examples")) .Chart.AppVersion -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "bgj.leaseName" -}}
@@ -108,4 +131,11 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several unelected operators would all act. Set leaderElection.enabled=true, or replicaCount=1." (int .Values.replicaCount)) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The labels that select the `helm test` pod (the NetworkPolicy lets it scrape). */}}
+{{- define "bgj.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "bgj.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
 {{- end -}}

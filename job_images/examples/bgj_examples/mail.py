@@ -12,6 +12,10 @@ Settings (env; credentials from a Secret as env or as files with ``_FILE``):
   BackgroundJob name and run number, or the same ``message_id``) finds the record and does not
   send again. Without it, every attempt sends.
 
+Attachments: ``attach`` names files (on a volume the pod mounts); ``attach_parent_result``
+attaches the file whose path is the parent job's result, as a continuation after
+``report.generate`` gets it (scenario 4). A file that cannot be read is a PermanentError.
+
 Failures the server reports as permanent (5xx: recipient refused, authentication failed) raise
 PermanentError (exit 2, not retried); a server that is down or answers 4xx is retried.
 """
@@ -25,6 +29,7 @@ import hashlib
 import html.parser
 import json
 import logging
+import mimetypes
 import os
 import smtplib
 import ssl
@@ -36,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from backgroundjobs import PermanentError, handler
-from backgroundjobs.runtime import current_job
+from backgroundjobs.runtime import current_job, parent_result
 from bgj_examples._config import env_bool, env_number, env_secret, env_str
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,8 @@ def send(
     body: str,
     html: bool = False,
     message_id: str | None = None,
+    attach: list[str] | None = None,
+    attach_parent_result: bool = False,
 ) -> dict[str, Any]:
     """Send ``body`` (HTML with a plain-text part when ``html``) to ``to``.
 
@@ -60,7 +67,15 @@ def send(
     job = current_job()
     key = message_id or (job.key if job else None)
     header_id = _message_id(key, sender) if key else email.utils.make_msgid(domain=_domain(sender))
-    message = build_message(sender, recipients, subject, body, html=html, message_id=header_id)
+    files = [Path(p) for p in attach or []]
+    if attach_parent_result:
+        result = parent_result()
+        if not isinstance(result, str) or not result:
+            raise PermanentError(f"attach_parent_result: the parent's result {result!r} is no path")
+        files.append(Path(result))
+    message = build_message(
+        sender, recipients, subject, body, html=html, message_id=header_id, attachments=files
+    )
 
     sent_dir = env_str("BGJ_MAIL_SENT_DIR")
     if not key or not sent_dir:
@@ -101,8 +116,9 @@ def build_message(
     *,
     html: bool = False,
     message_id: str | None = None,
+    attachments: list[Path] | None = None,
 ) -> EmailMessage:
-    """The message to send: plain text, or HTML with a plain-text alternative."""
+    """The message to send: plain text, or HTML with a plain-text alternative; then files."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
@@ -114,6 +130,14 @@ def build_message(
         message.add_alternative(body, subtype="html")
     else:
         message.set_content(body)
+    for path in attachments or []:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PermanentError(f"cannot attach {path}: {exc}") from exc
+        kind, _ = mimetypes.guess_type(path.name)
+        maintype, _, subtype = (kind or "application/octet-stream").partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
     return message
 
 

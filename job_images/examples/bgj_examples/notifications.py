@@ -8,7 +8,10 @@ the workers run them in parallel. ``send_to_user`` delivers one notification:
   ``{"id", "userId", "title", "message"}`` with an ``Idempotency-Key`` header (5xx and network
   errors are retried, 4xx are permanent);
 - else to the user's inbox file ``BGJ_NOTIFY_DIR/<user>.jsonl`` (one JSON line each; a retry
-  of the same job run finds its line and does not add it twice).
+  of the same job run finds its line and does not add it twice);
+- with neither set, to the job's log: one JSON record with ``event: notification`` (the jobs
+  that ``send_bulk`` enqueues get no settings of their own, so this is where they deliver
+  unless the image sets one of the two).
 
 The pod that runs ``send_bulk`` needs a service account allowed to create BackgroundJobs in
 its namespace.
@@ -59,6 +62,14 @@ def send_to_user(user_id: str | int, message: str, title: str = "") -> dict[str,
     if url:
         _post(url, notification)
         return {"id": notification_id, "userId": user, "channel": "webhook", "status": "sent"}
+    if not env_str("BGJ_NOTIFY_DIR"):
+        log.info(
+            "notification %s for user %s",
+            notification_id,
+            user,
+            extra={"event": "notification", "notification": notification},
+        )
+        return {"id": notification_id, "userId": user, "channel": "log", "status": "sent"}
     inbox = env_dir("BGJ_NOTIFY_DIR") / f"{safe_filename(user, 128)}.jsonl"
     status = append_once(inbox, notification)
     log.info("notification %s for user %s: %s", notification_id, user, status)

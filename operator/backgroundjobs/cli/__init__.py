@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "operator":
         return _run_operator(args.operator_args)
+    if args.command == "dashboard":
+        from backgroundjobs.dashboard import run as run_dashboard
+
+        return run_dashboard(args)
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import argparse
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
+from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 
 EXIT_CODES = """\
 exit codes:
@@ -179,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--interval", type=float, default=2.0, metavar="SECONDS", help="refresh period (2)"
     )
+
+    sub = command(
+        "dashboard", "the web dashboard on 127.0.0.1 (opens a browser)", all_namespaces=True
+    )
+    add_dashboard_arguments(sub)
 
     sub = commands.add_parser("operator", help="run the operator (needs the [operator] extra)")
     sub.add_argument("operator_command", choices=["run"], metavar="run")

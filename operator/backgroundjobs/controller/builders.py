@@ -100,6 +100,21 @@ def handler_env(
 _HANDLER_MERGE_FIELDS = ("resources", "securityContext", "imagePullPolicy", "workingDir")
 
 
+def restricted_security_context(pod_security_context: Body) -> Body:
+    """The handler container's default securityContext: the `restricted` Pod Security Standard.
+
+    A handler then runs in a namespace that enforces `restricted`. What the podTemplate's
+    pod-level securityContext says (runAsNonRoot, seccompProfile) is left to it, and a
+    securityContext on the podTemplate's handler container replaces this one whole.
+    """
+    out: Body = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    if "runAsNonRoot" not in pod_security_context:
+        out["runAsNonRoot"] = True
+    if "seccompProfile" not in pod_security_context:
+        out["seccompProfile"] = {"type": "RuntimeDefault"}
+    return out
+
+
 def pod_template(
     bgj: Body,
     spec: BackgroundJobSpec,
@@ -129,6 +144,7 @@ def pod_template(
         "image": spec.image or settings.default_image,
         "env": ours,
         "terminationMessagePolicy": "File",
+        "securityContext": restricted_security_context(user_spec.get("securityContext") or {}),
     }
     if user_handler:
         extra_env = [e for e in user_handler.get("env") or [] if e.get("name") not in ours_names]

@@ -16,6 +16,7 @@ class CurrentJob:
     name: str | None = None
     namespace: str | None = None
     run: int | None = None
+    job: str | None = None  # a scheduled run of a Recurring job: its batch Job's name
     parent: str | None = None
     parent_result: Any = None
     args: list[Any] = field(default_factory=list)
@@ -25,11 +26,13 @@ class CurrentJob:
     def key(self) -> str | None:
         """``namespace/name/run``: the same for every retry of one run, new for a requeue.
 
-        None outside a job created by the operator (no name in the env).
+        A scheduled run of a Recurring job has its batch Job's name in place of the run
+        number, so each run (each Job of the CronJob) has its own key. None outside a job
+        created by the operator (no name in the env).
         """
         if not self.name:
             return None
-        run = self.run if self.run is not None else 0
+        run = self.job if self.run is None and self.job else self.run or 0
         return f"{self.namespace or 'default'}/{self.name}/{run}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,13 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
 ENV_LOG_LEVEL = "BACKGROUNDJOBS_LOG_LEVEL"
 DEFAULT_CANCEL_GRACE = 20.0
+# BACKGROUNDJOBS_RUN of a Recurring job's runs, scheduled by its CronJob or triggered: their
+# pod template cannot know a run number, and each run is a Job of its own.
+RECURRING_RUNS = ("scheduled", "triggered")
+# The batch Job a scheduled run belongs to; else read off the pod's name (HOSTNAME), which
+# the Job controller makes of the Job's name and a 5-character suffix.
+ENV_JOB = "BACKGROUNDJOBS_JOB"
+_POD_OF_JOB = re.compile(r"(?P<job>.+)-[a-z0-9]{5}")
 
 
 class InvalidJobEnv(ValueError):
@@ -61,16 +69,22 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         raise InvalidJobEnv(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
     run_raw = environ.get(ENV_RUN, "").strip()
     run: int | None = None
-    if run_raw:
+    job: str | None = None
+    if run_raw in RECURRING_RUNS:
+        job = environ.get(ENV_JOB) or _job_of_pod(environ.get("HOSTNAME", ""))
+    elif run_raw:
         try:
             run = int(run_raw)
         except ValueError as exc:
-            raise InvalidJobEnv(f"{ENV_RUN}={run_raw!r} is not an integer") from exc
+            raise InvalidJobEnv(
+                f"{ENV_RUN}={run_raw!r} is neither an integer nor one of {RECURRING_RUNS}"
+            ) from exc
     return CurrentJob(
         handler=handler,
         name=environ.get(ENV_NAME) or None,
         namespace=environ.get(ENV_NAMESPACE) or None,
         run=run,
+        job=job,
         parent=environ.get(ENV_PARENT) or None,
         parent_result=_json(environ, ENV_PARENT_RESULT, None),
         args=args,
@@ -86,3 +100,8 @@ def _json(environ: Mapping[str, str], name: str, default: Any) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidJobEnv(f"{name} is not valid JSON: {exc}") from exc
+
+
+def _job_of_pod(pod_name: str) -> str | None:
+    match = _POD_OF_JOB.fullmatch(pod_name)
+    return match.group("job") if match else None

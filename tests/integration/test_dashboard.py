@@ -1,0 +1,407 @@
+"""The web dashboard in a real browser (headless Chromium) against the local cluster, with the
+operator running: the overview's counts are the API server's, a finishing job shows up
+without a reload, trigger and requeue do what they say, a user without `patch` is shown the
+RBAC refusal, and the job page shows the attempts and the log stream."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from tests.integration.bgj import FAIL_EXIT, RUN_FOR, Jobs, manifest, wait_for
+from tests.integration.browser import (
+    DashboardProcess,
+    find,
+    missing_browser,
+    navigate,
+    new_driver,
+    poll,
+    texts,
+)
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import PHASES
+
+pytestmark = pytest.mark.integration
+
+Body = dict[str, Any]
+READER_RULES = [
+    {"apiGroups": [c.GROUP], "resources": [c.PLURAL], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    why = missing_browser()
+    if why:
+        pytest.fail(why)
+    driver = new_driver(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="session")
+def dashboard(
+    kubeconfig: str, crd: dict, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DashboardProcess]:
+    """`bgjobs dashboard -A` with the admin kubeconfig, for the whole session."""
+    proc = DashboardProcess(kubeconfig, tmp_path_factory.mktemp("dashboard") / "log", "-A")
+    yield proc
+    proc.stop()
+
+
+def open_page(driver: webdriver.Chrome, dash: DashboardProcess, path: str) -> None:
+    """Open ``path`` of the dashboard (its token URL first: that sets the session cookie)."""
+    if not driver.current_url.startswith(dash.base):
+        navigate(driver, dash.url)
+    navigate(driver, dash.base + path)
+    poll("the page to start", lambda: find(driver, "#live.on"))
+
+
+def click_action(driver: webdriver.Chrome, scope_css: str, action: str) -> None:
+    button = poll(
+        f"the {action} button", lambda: find(driver, f'{scope_css} button[data-action="{action}"]')
+    )
+    button.click()
+    poll("the confirmation", lambda: find(driver, "dialog#confirm[open]"))
+    driver.find_element(By.CSS_SELECTOR, "dialog#confirm button[data-confirm]").click()
+
+
+def phase_counts(driver: webdriver.Chrome) -> dict[str, int]:
+    out = {}
+    for card in driver.find_elements(By.CSS_SELECTOR, "[data-phase-count]"):
+        number = card.find_element(By.CSS_SELECTOR, ".n").text.replace(",", "")
+        out[str(card.get_attribute("data-phase-count"))] = int(number)
+    return out
+
+
+def api_counts(jobs: Jobs) -> dict[str, int]:
+    items = jobs.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, jobs.ns, c.PLURAL)[
+        "items"
+    ]
+    phases = Counter((o.get("status") or {}).get("phase") or "Pending" for o in items)
+    return {"total": len(items), **{p: phases.get(p, 0) for p in PHASES}}
+
+
+# ------------------------------------------------------------------ overview
+
+
+def test_overview_counts_equal_what_the_api_server_lists(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    bgjobs.create(manifest("ok-1"))
+    bgjobs.create(manifest("ok-2"))
+    bgjobs.create(manifest("broken", pod_annotations={FAIL_EXIT: "1"}, retries=0))
+    bgjobs.create(manifest("later", delay="1h"))
+    bgjobs.create(manifest("yearly", schedule="0 0 1 1 *"))
+    bgjobs.create(manifest("orphan", after={"name": "nobody"}))
+    for name, phase in [
+        ("ok-1", "Succeeded"), ("ok-2", "Succeeded"), ("broken", "Failed"),
+        ("later", "Scheduled"), ("yearly", "Scheduled"), ("orphan", "Waiting"),
+    ]:  # fmt: skip
+        bgjobs.wait_phase(name, phase)
+    expected = api_counts(bgjobs)
+    assert expected["total"] == 6 and expected["Succeeded"] == 2 and expected["Waiting"] == 1
+
+    open_page(browser, dashboard, f"/?namespace={namespace}")
+    poll(
+        "the overview's counts to equal the API server's", lambda: phase_counts(browser) == expected
+    )
+    queue_row = browser.find_element(By.CSS_SELECTOR, 'tr[data-queue="default"]')
+    assert queue_row.find_elements(By.CSS_SELECTOR, "td")[-1].text == "6"
+    # The live graph counted the three runs that finished (two succeeded, one failed).
+    assert browser.find_element(By.CSS_SELECTOR, "#live-chart [data-total=succeeded]").text == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "#live-chart [data-total=failed]").text == "1"
+
+
+def test_a_finishing_job_appears_without_a_reload(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    open_page(browser, dashboard, f"/jobs?namespace={namespace}&phase=Succeeded")
+    poll("the empty list", lambda: "No job matches" in browser.find_element(By.ID, "table").text)
+    browser.execute_script("window.__sameDocument = 'yes'")
+    bgjobs.create(manifest("slow-echo", pod_annotations={RUN_FOR: "3s"}))
+    bgjobs.wait_phase("slow-echo", "Succeeded")
+    seen_by_api = time.monotonic()
+    row = poll(
+        "the job in the Succeeded list",
+        lambda: find(browser, f'tr[data-job="{namespace}/slow-echo"]'),
+        timeout=30,
+    )
+    shown = time.monotonic() - seen_by_api
+    assert browser.execute_script("return window.__sameDocument") == "yes", "the page reloaded"
+    assert row.get_attribute("data-job-phase") == "Succeeded"
+    assert shown <= 2.0, f"the page showed the finished job {shown:.2f}s after the API server"
+    tab = browser.find_element(By.CSS_SELECTOR, '[data-tab="Succeeded"] .count')
+    assert tab.text == "1"
+
+
+# ------------------------------------------------------------------ actions
+
+
+def test_trigger_on_a_recurring_job_creates_its_job(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    bgjobs.create(manifest("new-year", schedule="0 0 1 1 *", timeZone="Europe/Paris"))
+    bgjobs.wait_phase("new-year", "Scheduled")
+    assert bgjobs.jobs("new-year") == []
+    open_page(browser, dashboard, f"/recurring?namespace={namespace}")
+    row_css = f'tr[data-job="{namespace}/new-year"]'
+    row = poll("the recurring job's row", lambda: find(browser, row_css))
+    assert "at 00:00 on the 1st of the month in January" in row.text
+    assert "Europe/Paris" in row.text
+    click_action(browser, row_css, "trigger")
+    created = wait_for("the triggered Job", lambda: bgjobs.jobs("new-year"), timeout=60)
+    assert len(created) == 1
+    poll("the success message", lambda: "Trigger: new-year" in " ".join(texts(browser, ".toast")))
+
+
+def test_requeue_on_a_failed_job_runs_it_again(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    bgjobs.create(manifest("flaky", pod_annotations={FAIL_EXIT: "1"}, retries=0))
+    bgjobs.wait_phase("flaky", "Failed")
+    open_page(browser, dashboard, f"/jobs/{namespace}/flaky")
+    poll("the Failed badge", lambda: find(browser, 'h1 .badge[data-phase="Failed"]'))
+    click_action(browser, ".jobhead", "requeue")
+    wait_for("a second run", lambda: bgjobs.status("flaky").get("runs") == 2, timeout=60)
+    assert len(bgjobs.jobs("flaky")) == 2
+    poll("run 2 on the page", lambda: find(browser, '#attempts .run[data-run="2"]'), timeout=30)
+
+
+def _reader_kubeconfig(
+    admin_kubeconfig: str, core: client.CoreV1Api, rbac: client.RbacAuthorizationV1Api,
+    namespace: str, path: Path,
+) -> str:  # fmt: skip
+    """A kubeconfig whose only credential is a token of a ServiceAccount that may read jobs,
+    their Jobs, pods, logs and Events in ``namespace``, and change nothing."""
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "reader"}, "rules": READER_RULES})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        },
+    )
+    token = core.create_namespaced_service_account_token(
+        "reader", namespace, {"spec": {"audiences": [], "expirationSeconds": 3600}}
+    ).status.token
+    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    context = next(x["context"] for x in admin["contexts"] if x["name"] == admin["current-context"])
+    cluster = dict(next(x["cluster"] for x in admin["clusters"] if x["name"] == context["cluster"]))
+    ca = cluster.get("certificate-authority")
+    if ca and not Path(ca).is_absolute():
+        cluster["certificate-authority"] = str((Path(admin_kubeconfig).parent / ca).resolve())
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "reader", "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": "r",
+                        "context": {"cluster": "c", "user": "reader", "namespace": namespace},
+                    }
+                ],
+                "current-context": "r",
+            }
+        )
+    )
+    return str(path)
+
+
+def test_a_user_without_patch_sees_the_rbac_refusal(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    core_v1: client.CoreV1Api,
+    api_client: client.ApiClient,
+    browser: webdriver.Chrome,
+    tmp_path: Path,
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    reader = _reader_kubeconfig(kubeconfig, core_v1, rbac, namespace, tmp_path / "reader.yaml")
+    bgjobs.create(manifest("precious"))
+    bgjobs.wait_phase("precious", "Succeeded")
+    own = DashboardProcess(reader, tmp_path / "dashboard.log")  # the context's namespace
+    try:
+        open_page(browser, own, f"/jobs/{namespace}/precious")
+        click_action(browser, ".jobhead", "requeue")
+        error = poll("the refusal", lambda: find(browser, ".toast[data-error]"), timeout=30)
+        assert "Refused by Kubernetes RBAC" in error.text
+        assert "cannot patch" in error.text
+        assert f"system:serviceaccount:{namespace}:reader" in error.text
+    finally:
+        own.stop()
+    assert bgjobs.status("precious").get("runs") == 1
+
+
+def test_impersonated_actions_follow_the_proxy_s_user_s_rbac(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    core_v1: client.CoreV1Api,
+    api_client: client.ApiClient,
+    tmp_path: Path,
+) -> None:
+    """Behind an authenticating proxy (--auth proxy --impersonate), each action is the named
+    user's own request: a user who may only read is refused, one who may edit succeeds."""
+    rbac = client.RbacAuthorizationV1Api(api_client)
+    _reader_kubeconfig(kubeconfig, core_v1, rbac, namespace, tmp_path / "unused.yaml")
+    # The editors are a group: the proxy's second group must reach the API server too.
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "editor"},
+            "rules": [{"apiGroups": [c.GROUP], "resources": [c.PLURAL], "verbs": ["patch"]}],
+        },
+    )
+    group = "rbac.authorization.k8s.io"
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "editor"},
+            "roleRef": {"apiGroup": group, "kind": "Role", "name": "editor"},
+            "subjects": [{"kind": "Group", "name": "team-b", "apiGroup": group}],
+        },
+    )
+    bgjobs.create(manifest("shared"))
+    bgjobs.wait_phase("shared", "Succeeded")
+    own = DashboardProcess(
+        kubeconfig, tmp_path / "dashboard.log", "-n", namespace, "--auth", "proxy", "--impersonate"
+    )
+
+    def requeue_as(user: str, groups: str = "") -> tuple[int, Body]:
+        request = urllib.request.Request(
+            f"{own.base}/api/jobs/{namespace}/shared/requeue",
+            method="POST",
+            headers={
+                "X-Forwarded-User": user,
+                "X-Forwarded-Groups": groups,
+                "X-Requested-With": "bgjobs-dashboard",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        status, body = requeue_as(f"system:serviceaccount:{namespace}:reader")
+        assert status == 403, body
+        assert body["rbac"] is True and "cannot patch" in body["message"]
+        assert bgjobs.status("shared").get("runs") == 1
+        status, body = requeue_as("ed@example.com", "team-a")
+        assert status == 403, body
+        status, body = requeue_as("ed@example.com", "team-a, team-b")
+        assert status == 200, body
+        wait_for("the requeued run", lambda: bgjobs.status("shared").get("runs") == 2)
+    finally:
+        own.stop()
+
+
+# ------------------------------------------------------------------ the job page
+
+
+def test_job_page_shows_attempts_timeline_and_chain(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    bgjobs.create(manifest("retried", pod_annotations={FAIL_EXIT: "1"}, retries=2, args=["x"]))
+    bgjobs.create(manifest("after-retried", after={"name": "retried", "when": "Failed"}))
+    bgjobs.wait_phase("retried", "Failed")
+    bgjobs.wait_phase("after-retried", "Running", "Succeeded")
+    open_page(browser, dashboard, f"/jobs/{namespace}/retried")
+
+    def attempts() -> list[str]:
+        return texts(browser, '#attempts .run[data-run="1"] tr[data-attempt]')
+
+    rows = poll("three attempts", lambda: len(attempts()) == 3 and attempts(), timeout=30)
+    assert all("Failed" in r for r in rows)
+    assert find(browser, '[data-child="after-retried"]') is not None
+    timeline = browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
+    assert "Failed=True" in timeline and "BackoffLimitExceeded" in timeline
+    assert '"x"' in browser.find_element(By.CSS_SELECTOR, ".panel pre.json").text
+    # The child's page links back to its parent.
+    browser.find_element(By.CSS_SELECTOR, '[data-child="after-retried"] a').click()
+    poll(
+        "the child's page",
+        lambda: (
+            find(browser, "[data-job-name]")
+            and find(browser, "[data-job-name]").text == "after-retried"
+        ),
+    )
+    assert find(browser, f'.chain a[href="/jobs/{namespace}/retried"]') is not None
+
+
+def append_pod_log(kubeconfig: str, record: Body) -> Path:
+    """Append one JSON line to what every fake pod's handler container logs (hack/cluster.sh:
+    kwok's ClusterLogs, a file in the container runtime's log format)."""
+    path = Path(kubeconfig).resolve().parent / "logs" / "handler.log"
+    if not path.exists():
+        pytest.skip(f"no {path}: not the project's local cluster (hack/cluster.sh)")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with path.open("a") as f:
+        f.write(f"{stamp} stdout F {json.dumps(record)}\n")
+    return path
+
+
+def test_job_page_follows_the_log_with_its_progress_bar(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    browser: webdriver.Chrome,
+    dashboard: DashboardProcess,
+) -> None:
+    """A running job's page follows its handler log: a line written while the page is open
+    appears, and a progress record moves the bar. On kwok the log is the file every fake
+    pod's handler container shows (no container runs); the stream itself is the real one:
+    the API server's pod log endpoint, followed through kwok's kubelet endpoint."""
+    bgjobs.create(manifest("long-import", pod_annotations={RUN_FOR: "120s"}))
+    bgjobs.wait_phase("long-import", "Running")
+    open_page(browser, dashboard, f"/jobs/{namespace}/long-import")
+    poll("the log stream", lambda: browser.find_element(By.ID, "log-status").text)
+    mark = f"imported rows of {namespace}"
+    append_pod_log(
+        kubeconfig,
+        {"time": "2026-11-29T20:00:00Z", "level": "info", "message": mark,
+         "event": "progress", "done": 30, "total": 120},
+    )  # fmt: skip
+
+    def outcome() -> Any:
+        if "no logs found" in browser.find_element(By.ID, "log-status").text:
+            return "no logs"
+        lines = browser.find_elements(By.CSS_SELECTOR, "#logs .log-line")
+        return next((e for e in lines if mark in e.text), None)
+
+    line = poll("the new log line", outcome, timeout=30)
+    if line == "no logs":
+        pytest.skip(
+            "this cluster gives fake pods no log (created before hack/cluster.sh's ClusterLogs):"
+            " hack/cluster.sh down && hack/cluster.sh up"
+        )
+    assert "INFO" in line.text
+    bar = browser.find_element(By.ID, "progress")
+    assert bar.is_displayed()
+    assert bar.get_attribute("data-percent") == "25"
+    assert "30 / 120" in bar.text
+    assert browser.find_element(By.ID, "log-status").text == "following…"

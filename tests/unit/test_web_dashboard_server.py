@@ -1,0 +1,174 @@
+"""The dashboard's web server without a cluster: who gets in (token cookie, loopback Host,
+proxy header), what an action needs (the CSRF header, same origin, not read-only), the jobs
+API's paging over the cache, and the live stream. No request here reaches an API server:
+the requests counter proves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from kubernetes_asyncio import client as k8s
+from tests.unit.test_web_dashboard import NOW, bgj
+
+from backgroundjobs.client import AsyncClient
+from backgroundjobs.dashboard._kube import Kube
+from backgroundjobs.dashboard._server import COOKIE, Dashboard, Settings
+
+pytestmark = pytest.mark.unit
+
+CSRF = {"X-Requested-With": "bgjobs-dashboard"}
+
+
+@asynccontextmanager
+async def served(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[TestClient, Dashboard]]:
+    # A kubeconfig for a server nobody listens on: any request to it would fail the test.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    configuration = k8s.Configuration(host="http://127.0.0.1:9")
+    kube = Kube(k8s.ApiClient(configuration=configuration))
+    dashboard = Dashboard(settings, kube, AsyncClient(kubeconfig=kubeconfig))
+    client = TestClient(TestServer(dashboard.app(), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield client, dashboard
+    finally:
+        await client.close()
+        await dashboard.stop()
+    assert kube.requests.counts == {}, "a request reached the API server"
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())
+
+
+def test_token_mode_lets_in_only_the_url_s_holder(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(namespace="shop", token="s3cret")
+        async with served(settings, tmp_path) as (client, _):
+            assert (await client.get("/api/info")).status == 401
+            assert (await client.get("/?token=wrong", allow_redirects=False)).status == 401
+            entry = await client.get("/jobs?token=s3cret&phase=Failed", allow_redirects=False)
+            assert entry.status == 302
+            assert entry.headers["Location"] == "/jobs?phase=Failed"
+            cookie = entry.cookies[COOKIE]
+            assert cookie.value == "s3cret"
+            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            info = await client.get("/api/info")  # the client keeps the cookie
+            assert info.status == 200
+            assert (await info.json())["namespace"] == "shop"
+            # A page from another origin that resolves to 127.0.0.1 (DNS rebinding) is refused.
+            rebound = await client.get("/api/info", headers={"Host": "evil.example:80"})
+            assert rebound.status == 403
+            assert (await client.get("/healthz")).status == 503  # open, not synced yet
+
+    run(scenario)
+
+
+def test_actions_need_the_csrf_header_a_same_origin_and_write_access(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with served(Settings(namespace="shop", token="t"), tmp_path) as (client, _):
+            await client.get("/?token=t")
+            no_header = await client.post("/api/jobs/shop/j/requeue")
+            assert no_header.status == 403
+            assert "X-Requested-With" in (await no_header.json())["message"]
+            cross = await client.post(
+                "/api/jobs/shop/j/requeue", headers={**CSRF, "Origin": "https://evil.example"}
+            )
+            assert cross.status == 403
+            other_ns = await client.post("/api/jobs/kube-system/j/delete", headers=CSRF)
+            assert other_ns.status == 400
+            unknown = await client.post("/api/jobs/shop/j/explode", headers=CSRF)
+            assert unknown.status == 400
+        read_only = Settings(namespace="shop", token="t", read_only=True)
+        async with served(read_only, tmp_path) as (client, _):
+            await client.get("/?token=t")
+            refused = await client.post("/api/jobs/shop/j/requeue", headers=CSRF)
+            assert refused.status == 403
+            assert (await refused.json())["error"] == "ReadOnly"
+
+    run(scenario)
+
+
+def test_proxy_mode_needs_the_proxy_s_user_header(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(namespace=None, auth="proxy", impersonate=True)
+        async with served(settings, tmp_path) as (client, _):
+            missing = await client.get("/api/info")
+            assert missing.status == 401
+            assert "X-Forwarded-User" in (await missing.json())["message"]
+            info = await client.get("/api/info", headers={"X-Forwarded-User": "ann"})
+            assert (await info.json())["user"] == "ann"
+
+    run(scenario)
+
+
+def test_jobs_api_pages_and_filters_the_cache(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(namespace=None, auth="none", read_only=True, address="0.0.0.0")
+        async with served(settings, tmp_path) as (client, dashboard):
+            objects = [bgj(f"ok-{i:03d}", "Succeeded", created=i) for i in range(120)]
+            objects += [bgj("bad", "Failed", namespace="other", queue="critical")]
+            dashboard.store.replace(None, objects, NOW)
+            page = await (await client.get("/api/jobs?phase=Succeeded&limit=50&offset=100")).json()
+            assert page["total"] == 120
+            assert [i["name"] for i in page["items"]] == [f"ok-{i:03d}" for i in range(100, 120)]
+            assert page["phases"]["Failed"] == 1
+            assert page["namespaces"] == ["other", "shop"]
+            failed = await (await client.get("/api/jobs?namespace=other")).json()
+            assert [i["name"] for i in failed["items"]] == ["bad"]
+            bad = await client.get("/api/jobs?labels=a%20in%20(b)")
+            assert bad.status == 400
+            assert (await client.get("/api/jobs?phase=Exploded")).status == 400
+            overview = await (await client.get("/api/overview")).json()
+            assert overview["counts"]["total"] == 121
+            assert len(overview["live"]) == 60
+
+    run(scenario)
+
+
+def test_the_stream_pushes_counts_and_the_changed_jobs(tmp_path: Path) -> None:
+    async def read_event(response: Any) -> tuple[str, dict[str, Any]]:
+        name, data = "", ""
+        while True:
+            line = (await response.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+            elif line == "" and name:
+                return name, json.loads(data)
+
+    async def scenario() -> None:
+        settings = Settings(namespace="shop", token="t")
+        async with served(settings, tmp_path) as (client, dashboard):
+            await client.get("/?token=t")
+            response = await client.get("/api/stream")
+            assert response.headers["Content-Type"] == "text/event-stream"
+            assert (await read_event(response))[0] == "hello"
+            dashboard.store.apply("ADDED", bgj("done", "Succeeded"), NOW)
+            name, data = await asyncio.wait_for(read_event(response), 10)
+            assert name == "change"
+            assert data["changed"] == ["shop/done"]
+            assert data["counts"]["phases"]["Succeeded"] == 1
+            response.close()
+
+    run(scenario)
