@@ -55,3 +55,12 @@ def test_the_package_face_loads_its_parts_on_first_use() -> None:
 def test_the_kopf_handlers_are_registered_only_by_the_entry_points() -> None:
     assert "kopf" not in loaded_after("import backgroundjobs.controller")
     assert "kopf" in loaded_after("import backgroundjobs.controller.handlers")
+
+
+def test_the_version_is_the_distributions() -> None:
+    import tomllib
+
+    from backgroundjobs._version import __version__
+
+    pyproject = Path(OPERATOR_SRC).parent / "pyproject.toml"
+    assert tomllib.loads(pyproject.read_text())["project"]["version"] == __version__

@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from backgroundjobs import __version__
+from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import FINISHED_PHASES, PHASES, JobType
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.dashboard._cron_words import describe
