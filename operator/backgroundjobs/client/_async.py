@@ -478,6 +478,15 @@ class AsyncClient:
 
     # ---------------------------------------------------------------- internals
 
+    def _forget_connections(self) -> object:
+        """In a forked child: drop the parent's connections without closing them (their
+        sockets and event loop belong to the parent); the next call opens new ones. Returns
+        what was dropped, for the caller to keep (collecting it would close shared sockets)."""
+        inherited = (self._api_client, self._connecting)
+        self._api_client = None
+        self._connecting = None
+        return inherited
+
     async def _api(self) -> k8s.ApiClient:
         if self._api_client is None:
             if self._connecting is None:
