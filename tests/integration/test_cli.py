@@ -269,6 +269,27 @@ def test_installed_scripts_and_kubectl_plugin(
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == f"{RESOURCE}/{name}"
+    helped = subprocess.run(
+        [kubectl, "bgjobs", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert helped.stdout.startswith("usage: kubectl bgjobs "), helped.stdout[:200]
+    # --dry-run=client prints what the API server accepts as it is, and creates nothing
+    manifest = subprocess.run(
+        [kubectl, "bgjobs", "-n", namespace, "enqueue", "test.echo", "--name", "dry",
+         "--env", "A=1", "--dry-run=client", "-o", "yaml"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    accepted = subprocess.run(
+        [kubectl, "create", "--dry-run=server", "-o", "name", "-f", "-"],
+        input=manifest, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.strip() == f"{RESOURCE}/dry"
+    absent = subprocess.run(
+        [kubectl, "get", "bgj", "dry", "-n", namespace, "--ignore-not-found", "-o", "name"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert absent.stdout == ""
     missing = subprocess.run(
         [str(BIN / "bgjobs"), "-n", namespace, "get", "nope"],
         env=env,

@@ -210,3 +210,96 @@ def test_times_and_durations() -> None:
         parse_at("tomorrow")
     assert parse_seconds("90", "--timeout") == timedelta(seconds=90)
     assert parse_seconds("1m30s", "--timeout") == timedelta(seconds=90)
+
+
+# ------------------------------------------------------------------ kubectl conventions
+
+
+@pytest.mark.parametrize(
+    ("argv0", "prog"),
+    [
+        ("/usr/local/bin/kubectl-bgjobs", "kubectl bgjobs"),
+        ("kubectl-bgjobs", "kubectl bgjobs"),
+        ("/venv/bin/bgjobs", "bgjobs"),
+    ],
+)
+def test_help_names_the_program_as_it_was_run(
+    argv0: str, prog: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", [argv0, "--help"])
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {prog} ")
+    assert main(["get", "--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: {prog} get ")
+
+
+def test_dry_run_client_prints_the_manifest_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The kubeconfig points at no server: any request would fail the command (exit 1)."""
+    import yaml
+
+    template = tmp_path / "pod.yaml"
+    template.write_text(
+        "metadata: {labels: {team: a}}\n"
+        "spec:\n  containers:\n  - name: handler\n    env: [{name: A, value: old}]\n"
+    )
+    code = main(
+        [
+            "enqueue", "test-cli.greet", "ann", "--name", "greet-1", "--dry-run=client",
+            "-o", "yaml", "--env", "A=1", "--env", "B=two=2", "--pod-template", str(template),
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    manifest = yaml.safe_load(captured.out)
+    assert manifest["kind"] == "BackgroundJob"
+    assert manifest["metadata"]["name"] == "greet-1"
+    assert manifest["metadata"]["namespace"] == "cli"
+    spec = manifest["spec"]
+    assert spec["handler"] == "test-cli.greet" and spec["args"] == ["ann"]
+    assert spec["podTemplate"]["metadata"] == {"labels": {"team": "a"}}
+    (container,) = spec["podTemplate"]["spec"]["containers"]
+    assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "two=2"}]
+
+
+def test_dry_run_keeps_the_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry run refuses what a real create would: bad handler arguments exit 4."""
+    assert main(["enqueue", "test-cli.greet", "--dry-run=client", "-o", "json"]) == 4
+    assert "name" in capsys.readouterr().err
+
+
+def test_dry_run_recurring_add_prints_the_applied_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    code = main(
+        ["recurring", "add", "nightly", "test-cli.greet", "bob", "--cron", "0 2 * * *",
+         "--dry-run", "-o", "json"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    manifest = json.loads(captured.out)
+    assert manifest["metadata"]["name"] == "nightly"
+    assert manifest["spec"]["schedule"] == "0 2 * * *"
+
+
+def test_dry_run_without_output_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["enqueue", "test-cli.greet", "x", "--name", "g", "--dry-run=client"]) == 0
+    assert capsys.readouterr().out == "backgroundjob.backgroundjobs.dev/g created (dry run)\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--env", "NOEQUALS"], "--env expects key=value"),
+        (["--pod-template", "/nonexistent/pod.yaml"], "--pod-template"),
+    ],
+)
+def test_bad_env_or_pod_template_is_a_usage_error(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["enqueue", "test-cli.greet", "x", "--dry-run=client", *flags]) == 2
+    assert message in capsys.readouterr().err

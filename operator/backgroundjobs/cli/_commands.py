@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
+from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -24,6 +25,7 @@ from backgroundjobs.cli._values import (
     parse_labels,
     parse_seconds,
     parse_value,
+    pod_template_of,
 )
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
@@ -68,7 +70,14 @@ def table_width(wide: bool = False) -> int | None:
 
 
 def new_client(args: argparse.Namespace) -> AsyncClient:
-    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``)."""
+    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``); with
+    ``--dry-run=client`` one that keeps what it would create (``ManifestCollector``)."""
+    if getattr(args, "dry_run", "none") == "client":
+        return ManifestCollector(
+            kubeconfig=getattr(args, "kubeconfig", None),
+            context=getattr(args, "context", None),
+            namespace=getattr(args, "namespace", None),
+        )
     return AsyncClient(
         kubeconfig=getattr(args, "kubeconfig", None),
         context=getattr(args, "context", None),
@@ -115,6 +124,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "image": args.image,
         "labels": parse_labels(args.label) or None,
         "handler_kwargs": parse_kwargs(args.kwargs, args.kwarg),
+        "pod_template": pod_template_of(args.pod_template, args.env),
     }
     if getattr(args, "name", None):
         options["name"] = args.name
@@ -122,6 +132,15 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _print_created(client: AsyncClient, name: str, output: str | None, verb: str) -> None:
+    if isinstance(client, ManifestCollector):  # --dry-run=client: nothing was sent
+        manifest = client.manifests[-1]
+        if output in ("json", "yaml"):
+            _out().write(render.to_json(manifest) if output == "json" else render.to_yaml(manifest))
+        elif output == "name":
+            print(render.resource_name(name), file=_out())
+        else:
+            print(f"{render.resource_name(name)} {verb} (dry run)", file=_out())
+        return
     if output == "name":
         print(render.resource_name(name), file=_out())
     elif output in ("json", "yaml"):
@@ -229,9 +248,12 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
             print(render.resource_name(job.name), file=_out())
     elif jobs:
         wide = output == "wide"
-        _out().write(
-            render.render_jobs(jobs, _now(), wide=wide, namespaces=all_ns, width=table_width(wide))
+        table = render.render_jobs(
+            jobs, _now(), wide=wide, namespaces=all_ns, width=table_width(wide)
         )
+        if args.no_headers:
+            table = table.split("\n", 1)[1]
+        _out().write(table)
     elif not names:
         where = "any namespace" if all_ns else f"{client.namespace} namespace"
         print(f"No resources found in {where}.", file=_err())
@@ -245,7 +267,8 @@ async def _watch(
     columns = render.job_columns(wide=wide, namespaces=all_ns)
     widths = render.watch_widths(columns, table_width(wide) or 200)
     out = _out()
-    print(render.format_row(widths, [c.header for c in columns]), file=out, flush=True)
+    if not args.no_headers:
+        print(render.format_row(widths, [c.header for c in columns]), file=out, flush=True)
     async for event in client.watch(all_namespaces=all_ns, labels=args.selector):
         job = event.job
         if names and job.name not in names:

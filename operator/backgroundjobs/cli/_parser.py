@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
@@ -63,21 +65,41 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
         "--label", action="append", default=[], metavar="KEY=VALUE", help="a label; repeatable"
     )
     group.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="an environment variable of the handler container; repeatable",
+    )  # fmt: skip
+    group.add_argument(
+        "--pod-template", metavar="FILE",
+        help="a PodTemplateSpec (YAML or JSON) for the job's pod (spec.podTemplate)",
+    )  # fmt: skip
+    group.add_argument(
         "-o", "--output", choices=["name", "json", "yaml"],
         help="print the job's name or the created object",
     )  # fmt: skip
+    group.add_argument(
+        "--dry-run", nargs="?", const="client", default="none", choices=["none", "client"],
+        help="client: print the object that would be sent (with -o yaml|json), create nothing",
+    )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``bgjobs`` parser (also the ``kubectl bgjobs`` plugin)."""
+def program_name(argv0: str) -> str:
+    """``kubectl bgjobs`` when run as the kubectl plugin (kubectl runs ``kubectl-bgjobs``),
+    else ``bgjobs``."""
+    return "kubectl bgjobs" if os.path.basename(argv0).startswith("kubectl-") else "bgjobs"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``bgjobs`` parser (also the ``kubectl bgjobs`` plugin); ``prog`` defaults to the
+    name it was run by (``program_name``)."""
+    prog = prog or program_name(sys.argv[0])
     parser = argparse.ArgumentParser(
-        prog="bgjobs",
+        prog=prog,
         description="Background jobs on Kubernetes: enqueue, schedule, inspect and manage"
         " BackgroundJobs (backgroundjobs.dev/v1alpha1).",
         epilog=EXIT_CODES,
         formatter_class=_Formatter,
     )
-    parser.add_argument("--version", action="version", version=f"bgjobs {__version__}")
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     _connection_flags(parser, all_namespaces=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -151,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "get":
             sub.add_argument("names", nargs="*", metavar="NAME")
         sub.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
+        sub.add_argument(
+            "--no-headers", action="store_true", help="print the table without its header row"
+        )
         sub.add_argument("-w", "--watch", action="store_true", help="then stream changes")
         sub.add_argument("-l", "--selector", metavar="SELECTOR", help="label selector: k=v,k2=v2")
         sub.add_argument("--phase", choices=PHASES, help="only jobs in this phase")

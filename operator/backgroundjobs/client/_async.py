@@ -198,15 +198,7 @@ class AsyncClient:
             when={"schedule": cron, "timeZone": time_zone},
             **manifest_options(options),
         )
-        custom = await self._custom()
-        try:
-            await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, recurring_id, manifest,
-                field_manager=FIELD_MANAGER, force=True,
-                _content_type="application/apply-patch+yaml",
-            )  # fmt: skip
-        except ApiException as exc:
-            raise from_api_exception(exc, namespace=ns) from None
+        await self._apply(manifest, ns)
         return recurring_id
 
     async def remove_recurring(self, recurring_id: str, *, namespace: str | None = None) -> bool:
@@ -524,6 +516,18 @@ class AsyncClient:
         )
         regenerate = (lambda: generate_name(call.handler)) if name is None else None
         return await self._create(manifest, ns, regenerate)
+
+    async def _apply(self, manifest: dict[str, Any], ns: str) -> None:
+        """Server-side apply of ``manifest`` (a recurring job's add-or-update)."""
+        custom = await self._custom()
+        try:
+            await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, manifest["metadata"]["name"], manifest,
+                field_manager=FIELD_MANAGER, force=True,
+                _content_type="application/apply-patch+yaml",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
 
     async def _create(
         self, manifest: dict[str, Any], ns: str, regenerate: Callable[[], str] | None
