@@ -303,3 +303,66 @@ def test_bad_env_or_pod_template_is_a_usage_error(
 ) -> None:
     assert main(["enqueue", "test-cli.greet", "x", "--dry-run=client", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ completion
+
+
+def completions(*words: str) -> tuple[list[str], int]:
+    from backgroundjobs.cli._completion import complete
+
+    candidates, directive = complete(build_parser("bgjobs"), list(words))
+    return [c.split("\t", 1)[0] for c in candidates], directive
+
+
+def test_completion_of_commands_flags_and_choices() -> None:
+    assert completions("de") == (["delete", "describe"], 4)
+    assert "completion" in completions("")[0]
+    assert completions("get", "--no-h") == (["--no-headers"], 4)
+    assert completions("-n", "shop", "get", "--phase", "Su") == (["Succeeded", "Suspended"], 4)
+    assert completions("recurring", "") == (["add", "remove", "trigger"], 4)
+    # a flag's free value: nothing to offer; a file flag: the shell completes file names
+    assert completions("enqueue", "h", "--queue", "") == ([], 4)
+    assert completions("enqueue", "h", "--pod-template", "") == ([], 0)
+
+
+def test_kubectl_complete_script_speaks_cobras_protocol(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kubectl runs ``kubectl_complete-bgjobs ARGS... WORD`` and reads candidates, then
+    ``:<directive>``."""
+    from backgroundjobs.cli import complete_main
+
+    monkeypatch.setattr("sys.argv", ["kubectl_complete-bgjobs", "get", "-o", ""])
+    assert complete_main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["wide", "json", "yaml", "name", ":4"]
+
+
+def test_completion_script_completes_in_a_real_shell(tmp_path: Path) -> None:
+    """The script of ``bgjobs completion bash`` run by bash: COMPREPLY for ``bgjobs des``."""
+    import shutil
+    import subprocess
+    import sys
+
+    shell = "bash"  # zsh runs the same function through bashcompinit
+    runner = shutil.which(shell)
+    assert runner is not None
+    bgjobs = Path(sys.executable).parent / "bgjobs"
+    out = subprocess.run(
+        [sys.executable, "-m", "backgroundjobs.cli", "completion", shell],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    script = tmp_path / "completion.sh"
+    script.write_text(out)
+    check = (
+        f"source {script}; COMP_WORDS=({bgjobs} des); COMP_CWORD=1; _bgjobs_complete;"
+        ' printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        [runner, "-c", check], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.split() == ["describe"], done.stderr

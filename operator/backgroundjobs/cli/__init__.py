@@ -33,7 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(argv)
 
 
-__all__ = ["main"]
+def complete_main() -> int:
+    """``kubectl_complete-bgjobs``: what kubectl runs to complete ``kubectl bgjobs ...``
+    (its plugin-completion convention): ``bgjobs __complete`` with the same words."""
+    return main(["__complete", *sys.argv[1:]])
+
+
+__all__ = ["complete_main", "main"]
 
 
 if __name__ == "__main__":

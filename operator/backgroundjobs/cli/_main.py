@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import aiohttp
 
 from backgroundjobs.cli._commands import WaitOutcome, run
+from backgroundjobs.cli._completion import print_completions
+from backgroundjobs.cli._completion import script as completion_script
 from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._values import UsageError
 from backgroundjobs.errors import (
@@ -39,12 +41,18 @@ EXIT_INTERRUPTED = 130
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bgjobs`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["__complete"]:
+        return print_completions(parser, words[1:])
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # --help, --version, or a usage error argparse printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "operator":
         return _run_operator(args.operator_args)
+    if args.command == "completion":
+        sys.stdout.write(completion_script(args.shell, parser.prog.replace("kubectl ", "kubectl-")))
+        return 0
     if args.command == "dashboard":
         from backgroundjobs.dashboard import run as run_dashboard
 

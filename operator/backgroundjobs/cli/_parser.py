@@ -211,6 +211,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add_dashboard_arguments(sub)
 
+    sub = commands.add_parser(
+        "completion",
+        help="print the shell completion script (bash or zsh)",
+        description="print the shell completion script: source <(bgjobs completion bash)",
+        formatter_class=_Formatter,
+    )
+    sub.add_argument("shell", choices=["bash", "zsh"])
+
     sub = commands.add_parser("operator", help="run the operator (needs the [operator] extra)")
     sub.add_argument("operator_command", choices=["run"], metavar="run")
     sub.add_argument("operator_args", nargs=argparse.REMAINDER, help="flags of the operator")
