@@ -385,3 +385,27 @@ def test_a_client_made_before_a_fork_works_in_the_forked_child(jobs: Client) -> 
     assert os.waitstatus_to_exitcode(done[1]) == 0
     assert jobs.wait("fork-child", timeout=90).phase == "Succeeded"
     assert jobs.get(first).name == first  # the parent's client still works
+
+
+def test_list_filters_are_field_selectors_the_api_server_applies(
+    jobs: Client, kubeconfig: str, namespace: str
+) -> None:
+    """The CRD's selectableFields: the API server answers a field selector on spec.handler,
+    spec.queue and status.phase (an older CRD refuses it: 400 field label not supported)."""
+    from kubernetes import config as k8s_config
+
+    done = jobs.enqueue("test.echo", name="sel-done", queue="low")
+    jobs.wait(done, timeout=90)
+    waiting = jobs.schedule("test.echo", delay="1h", name="sel-waiting", queue="low")
+    wait_until("sel-waiting scheduled", lambda: jobs.get(waiting).phase == "Scheduled")
+
+    api = k8s.CustomObjectsApi(k8s_config.new_client_from_config(config_file=kubeconfig))
+    selected = api.list_namespaced_custom_object(
+        "backgroundjobs.dev", "v1alpha1", namespace, "backgroundjobs",
+        field_selector="status.phase=Succeeded,spec.queue=low,spec.handler=test.echo",
+    )  # fmt: skip
+    assert [o["metadata"]["name"] for o in selected["items"]] == ["sel-done"]
+
+    assert [j.name for j in jobs.list(phase="Scheduled", queue="low")] == ["sel-waiting"]
+    assert [j.name for j in jobs.list(phase="Succeeded", handler="test.echo")] == ["sel-done"]
+    assert jobs.list(queue="critical") == []

@@ -234,6 +234,7 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
             phase=args.phase,
             type=args.type,
             queue=args.queue,
+            handler=args.handler,
             labels=args.selector,
         )
     if args.watch:
@@ -279,6 +280,7 @@ async def _watch(
                 (args.phase, job.phase),
                 (args.type, job.type),
                 (args.queue, job.queue),
+                (args.handler, job.handler),
             )
         ):
             continue

@@ -181,6 +181,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         sub.add_argument("--phase", choices=PHASES, help="only jobs in this phase")
         sub.add_argument("--type", choices=["Immediate", "Delayed", "Recurring", "Continuation"])
         sub.add_argument("--queue", help="only jobs of this queue")
+        sub.add_argument("--handler", help="only jobs of this handler")
 
     sub = command("describe", "a job's details and timeline (conditions, Events, Jobs, pods)")
     sub.add_argument("name", metavar="NAME")

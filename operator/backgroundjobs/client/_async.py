@@ -35,6 +35,7 @@ from backgroundjobs.api.constants import (
     MAX_NAME_LENGTH,
     PHASES,
     PLURAL,
+    SELECTABLE_FIELDS,
     VERSION,
 )
 from backgroundjobs.api.times import micro_time
@@ -335,7 +336,22 @@ class AsyncClient:
         """The jobs of the namespace (or of all namespaces), optionally only those with the
         given phase, type, queue, handler and labels (a mapping or a label selector)."""
         ns = None if all_namespaces else (namespace or self.namespace)
-        objects, _ = await list_objects(await self._custom(), ns, label_selector(labels))
+        # The API server selects by the CRD's selectableFields; the filter below stays for a
+        # CRD installed before them (its answer: 400 "field label not supported"), and for
+        # the type, which a job has before the operator writes status.type.
+        wanted = {"phase": phase, "queue": queue, "handler": handler}
+        fields = ",".join(
+            f"{SELECTABLE_FIELDS[key]}={value}"
+            for key, value in wanted.items()
+            if value is not None
+        )
+        custom = await self._custom()
+        try:
+            objects, _ = await list_objects(custom, ns, label_selector(labels), fields or None)
+        except InvalidSpec as exc:
+            if not fields or "field label not supported" not in str(exc):
+                raise
+            objects, _ = await list_objects(custom, ns, label_selector(labels))
         jobs = [JobInfo.from_object(obj) for obj in objects]
         return [
             job
