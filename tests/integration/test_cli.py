@@ -340,3 +340,27 @@ def test_get_watch_streams_rows(kubeconfig: str, namespace: str, operator: objec
     finally:
         watcher.terminate()
         watcher.wait(10)
+
+
+def test_impersonation_and_request_timeout_flags(
+    kubeconfig: str, namespace: str, operator: object
+) -> None:
+    """--as/--as-group reach the API server as impersonation headers (a user with no rights
+    is refused; the same user in system:masters is not); --request-timeout bounds a request."""
+    env = _env(kubeconfig)
+
+    def bgjobs(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "bgjobs"), "-n", namespace, "get", *flags],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    refused = bgjobs("--as", "nobody")
+    assert refused.returncode == 1, refused.stderr
+    assert "not allowed (403" in refused.stderr and '"nobody"' in refused.stderr
+    allowed = bgjobs("--as", "nobody", "--as-group", "system:authenticated",
+                     "--as-group", "system:masters")  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert bgjobs("--request-timeout", "60s").returncode == 0
+    timed_out = bgjobs("--request-timeout", "0.000001")
+    assert timed_out.returncode != 0 and "Traceback" not in timed_out.stderr, timed_out.stderr

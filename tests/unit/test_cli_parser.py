@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -366,3 +367,46 @@ def test_completion_script_completes_in_a_real_shell(tmp_path: Path) -> None:
         [runner, "-c", check], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.stdout.split() == ["describe"], done.stderr
+
+
+# ------------------------------------------------------------------ per-request flags
+
+
+class RecordingRest:
+    """Stands in for kubernetes_asyncio's RESTClientObject: keeps what a request carried."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> str:
+        self.sent.append(kwargs)
+        return "answer"
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.rest_client = RecordingRest()
+
+
+def test_request_timeout_and_impersonation_reach_every_request() -> None:
+    import asyncio
+
+    from backgroundjobs.cli._requests import apply_request_flags
+
+    api = RecordingApi()
+    recorder = api.rest_client
+    apply_request_flags(api, 7.5, "jane", ["devs", "ops"])
+    assert asyncio.run(api.rest_client.request("GET", "u", headers={"Accept": "a"})) == "answer"
+    asyncio.run(api.rest_client.request("GET", "u", _request_timeout=300))  # a watch's own
+    first, second = recorder.sent
+    assert first["_request_timeout"] == 7.5 and second["_request_timeout"] == 300
+    assert first["headers"].getall("Impersonate-Group") == ["devs", "ops"]
+    assert first["headers"]["Impersonate-User"] == "jane"
+    assert first["headers"]["Accept"] == "a"
+
+
+def test_cluster_flags_parse_like_kubectl() -> None:
+    args = build_parser().parse_args(
+        ["get", "--request-timeout", "30s", "--as", "jane", "--as-group", "a", "--as-group", "b"]
+    )
+    assert (args.request_timeout, args.as_user, args.as_groups) == ("30s", "jane", ["a", "b"])

@@ -11,13 +11,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -69,19 +70,48 @@ def table_width(wide: bool = False) -> int | None:
     return max(shutil.get_terminal_size((80, 24)).columns, 80)
 
 
+class CliClient(AsyncClient):
+    """The client with kubectl's per-request flags (``--request-timeout``, ``--as``,
+    ``--as-group``) on its connection."""
+
+    def __init__(
+        self,
+        *,
+        request_timeout: float | None = None,
+        as_user: str | None = None,
+        as_groups: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._request_flags = (request_timeout, as_user, list(as_groups))
+
+    async def _api(self) -> Any:
+        fresh = self._api_client is None
+        api = await super()._api()
+        if fresh:
+            apply_request_flags(api, *self._request_flags)
+        return api
+
+
 def new_client(args: argparse.Namespace) -> AsyncClient:
-    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``); with
-    ``--dry-run=client`` one that keeps what it would create (``ManifestCollector``)."""
+    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``,
+    ``--request-timeout``, ``--as``, ``--as-group``); with ``--dry-run=client`` one that
+    keeps what it would create (``ManifestCollector``)."""
+    connection = {
+        "kubeconfig": getattr(args, "kubeconfig", None),
+        "context": getattr(args, "context", None),
+        "namespace": getattr(args, "namespace", None),
+    }
     if getattr(args, "dry_run", "none") == "client":
-        return ManifestCollector(
-            kubeconfig=getattr(args, "kubeconfig", None),
-            context=getattr(args, "context", None),
-            namespace=getattr(args, "namespace", None),
-        )
-    return AsyncClient(
-        kubeconfig=getattr(args, "kubeconfig", None),
-        context=getattr(args, "context", None),
-        namespace=getattr(args, "namespace", None),
+        return ManifestCollector(**connection)
+    timeout = getattr(args, "request_timeout", None)
+    return CliClient(
+        request_timeout=(
+            parse_seconds(timeout, "--request-timeout").total_seconds() if timeout else None
+        ),
+        as_user=getattr(args, "as_user", None),
+        as_groups=getattr(args, "as_groups", None) or (),
+        **connection,
     )
 
 

@@ -45,6 +45,18 @@ def _connection_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool) 
         )  # fmt: skip
     group.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context")
     group.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
+    group.add_argument(
+        "--request-timeout", default=argparse.SUPPRESS, metavar="DURATION",
+        help="give up on one API request after this long: 30s, 1m (0: never, the default)",
+    )  # fmt: skip
+    group.add_argument(
+        "--as", dest="as_user", default=argparse.SUPPRESS, metavar="USER",
+        help="act as this user (impersonation)",
+    )  # fmt: skip
+    group.add_argument(
+        "--as-group", dest="as_groups", action="append", default=argparse.SUPPRESS,
+        metavar="GROUP", help="act as a member of this group (impersonation); repeatable",
+    )  # fmt: skip
 
 
 def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> None:
