@@ -364,3 +364,23 @@ def test_impersonation_and_request_timeout_flags(
     assert bgjobs("--request-timeout", "60s").returncode == 0
     timed_out = bgjobs("--request-timeout", "0.000001")
     assert timed_out.returncode != 0 and "Traceback" not in timed_out.stderr, timed_out.stderr
+
+
+def test_get_jsonpath_sort_by_no_headers_and_field_filters(cli: Cli) -> None:
+    cli("enqueue", "test.echo", "--name", "zz-done", "--queue", "low")
+    cli("wait", "zz-done", "--timeout", "90s")
+    cli("schedule", "test.echo", "--name", "aa-later", "--delay", "1h", "--queue", "low")
+    cli("schedule", "mail.send", '"a@b.c"', "--name", "mm-mail", "--delay", "1h")
+
+    names = cli("get", "--sort-by", ".metadata.name", "-o", "jsonpath={.items[*].metadata.name}")
+    assert names == "aa-later mm-mail zz-done"
+    rows = cli(
+        "get", "--queue", "low", "--sort-by", "{.metadata.creationTimestamp}",
+        "-o", 'jsonpath={range .items[*]}{.metadata.name}={.spec.queue}{"\\n"}{end}',
+    )  # fmt: skip
+    assert rows == "zz-done=low\naa-later=low\n"
+    assert cli("get", "zz-done", "-o", "jsonpath={.status.phase}") == "Succeeded"
+    table = cli("get", "--handler", "mail.send", "--no-headers")
+    assert table.split()[0] == "mm-mail" and "NAME" not in table
+    assert cli("get", "--phase", "Succeeded", "-o", "name") == f"{RESOURCE}/zz-done\n"
+    cli("get", "-o", "jsonpath={.items[*", code=2)

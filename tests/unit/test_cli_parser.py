@@ -337,7 +337,7 @@ def test_kubectl_complete_script_speaks_cobras_protocol(
     monkeypatch.setattr("sys.argv", ["kubectl_complete-bgjobs", "get", "-o", ""])
     assert complete_main() == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["wide", "json", "yaml", "name", ":4"]
+    assert lines == ["wide", "json", "yaml", "name", "jsonpath=", ":4"]
 
 
 def test_completion_script_completes_in_a_real_shell(tmp_path: Path) -> None:

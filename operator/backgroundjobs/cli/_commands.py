@@ -28,6 +28,7 @@ from backgroundjobs.cli._values import (
     parse_value,
     pod_template_of,
 )
+from backgroundjobs.cli.render import jsonpath
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
 from backgroundjobs.runtime.logrecord import is_progress, parse_record
@@ -270,8 +271,20 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
     if args.watch:
         await _watch(client, args, all_ns, names)
         return 0
-    output = args.output
-    if output == "json" or output == "yaml":
+    if args.sort_by:
+        try:
+            key = jsonpath.sort_key(args.sort_by)
+        except jsonpath.JsonPathError as exc:
+            raise UsageError(f"--sort-by: {exc}") from None
+        jobs.sort(key=lambda job: key(job.raw))
+    output = args.output or ""
+    if output.startswith("jsonpath="):
+        obj = jobs[0].raw if len(names) == 1 and jobs else render.as_list([j.raw for j in jobs])
+        try:
+            _out().write(jsonpath.render(output[len("jsonpath=") :], obj))
+        except jsonpath.JsonPathError as exc:
+            raise UsageError(f"-o jsonpath: {exc}") from None
+    elif output == "json" or output == "yaml":
         obj = jobs[0].raw if len(names) == 1 and jobs else render.as_list([j.raw for j in jobs])
         _out().write(render.to_json(obj) if output == "json" else render.to_yaml(obj))
     elif output == "name":

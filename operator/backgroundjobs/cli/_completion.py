@@ -85,10 +85,10 @@ def complete(parser: argparse.ArgumentParser, words: Sequence[str]) -> tuple[lis
             command = sub
     if expects_value is not None:  # the value of a flag
         option = expects_value.option_strings[-1]
-        if expects_value.choices:
-            return [str(c) for c in expects_value.choices if str(c).startswith(current)], (
-                NO_FILE_COMPLETION
-            )
+        # choices, or suggestions for a flag whose values are open (-o jsonpath=...)
+        offered = expects_value.choices or getattr(expects_value, "suggestions", None)
+        if offered:
+            return [str(c) for c in offered if str(c).startswith(current)], NO_FILE_COMPLETION
         return [], DEFAULT if option in FILE_FLAGS else NO_FILE_COMPLETION
     if current.startswith("-"):
         return [

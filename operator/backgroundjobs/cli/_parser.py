@@ -59,6 +59,18 @@ def _connection_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool) 
     )  # fmt: skip
 
 
+OUTPUT_FORMATS = ("wide", "json", "yaml", "name")
+
+
+def _output_format(value: str) -> str:
+    """``-o`` of get/list: a format name or ``jsonpath=TEMPLATE``."""
+    if value in OUTPUT_FORMATS or value.startswith("jsonpath="):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from wide, json, yaml, name, jsonpath=TEMPLATE)"
+    )
+
+
 def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> None:
     parser.add_argument("args", nargs="*", metavar="ARG", help=ARGS_HELP)
     group = parser.add_argument_group("job options")
@@ -184,7 +196,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         sub = command(name, text, all_namespaces=True)
         if name == "get":
             sub.add_argument("names", nargs="*", metavar="NAME")
-        sub.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
+        output = sub.add_argument(
+            "-o", "--output", type=_output_format, metavar="FORMAT",
+            help="wide, json, yaml, name or jsonpath=TEMPLATE (kubectl's JSONPath)",
+        )  # fmt: skip
+        # the values completion offers (-o takes open values, so it has no choices)
+        setattr(output, "suggestions", [*OUTPUT_FORMATS, "jsonpath="])  # noqa: B010
+        sub.add_argument(
+            "--sort-by", metavar="JSONPATH",
+            help="sort by this field: .metadata.creationTimestamp, .status.phase",
+        )  # fmt: skip
         sub.add_argument(
             "--no-headers", action="store_true", help="print the table without its header row"
         )
