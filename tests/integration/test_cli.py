@@ -370,7 +370,7 @@ def test_get_jsonpath_sort_by_no_headers_and_field_filters(cli: Cli) -> None:
     cli("enqueue", "test.echo", "--name", "zz-done", "--queue", "low")
     cli("wait", "zz-done", "--timeout", "90s")
     cli("schedule", "test.echo", "--name", "aa-later", "--delay", "1h", "--queue", "low")
-    cli("schedule", "mail.send", '"a@b.c"', "--name", "mm-mail", "--delay", "1h")
+    cli("schedule", "test.other", "--name", "mm-mail", "--delay", "1h")
 
     names = cli("get", "--sort-by", ".metadata.name", "-o", "jsonpath={.items[*].metadata.name}")
     assert names == "aa-later mm-mail zz-done"
@@ -380,7 +380,7 @@ def test_get_jsonpath_sort_by_no_headers_and_field_filters(cli: Cli) -> None:
     )  # fmt: skip
     assert rows == "zz-done=low\naa-later=low\n"
     assert cli("get", "zz-done", "-o", "jsonpath={.status.phase}") == "Succeeded"
-    table = cli("get", "--handler", "mail.send", "--no-headers")
+    table = cli("get", "--handler", "test.other", "--no-headers")
     assert table.split()[0] == "mm-mail" and "NAME" not in table
     assert cli("get", "--phase", "Succeeded", "-o", "name") == f"{RESOURCE}/zz-done\n"
     cli("get", "-o", "jsonpath={.items[*", code=2)
