@@ -1,0 +1,337 @@
+"""Who may ask a BackgroundJob for what, against the real API server (docs/SECURITY.md).
+
+A tenant holds only `create` and `get` on BackgroundJobs in namespace X; a developer may also
+create Jobs there. The chart's pod policy (a ValidatingAdmissionPolicy, rendered by helm and
+applied as is) refuses each privileged or identity-changing field to the tenant, naming the
+field, and admits the same manifest from the developer; the allow-lists let the tenant use
+what the administrator listed; the operator's own identity cannot write Jobs where it does
+not serve. Requests are made as those users (impersonation), as the API server sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from tests.integration.bgj import manifest, wait_for
+from tests.integration.test_rbac import delete_namespace, kubectl, new_namespace
+from tests.policy_cases import ACCOUNT, CASES, SECRET, Case, with_case
+from tests.unit.test_chart_render import HELM, render
+
+from backgroundjobs.api import constants as c
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)"),
+]
+
+Body = dict[str, Any]
+APPLIED_KINDS = {
+    "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}  # fmt: skip
+CLUSTER_KINDS = {
+    "ClusterRole", "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}  # fmt: skip
+SHARED_ACCOUNT, SHARED_SECRET = "shared-account", "shared-secret"
+SHARED = {"name": SHARED_SECRET}
+
+
+@dataclass
+class Tenancy:
+    """The chart's policies and RBAC applied for a release in ``system``; a tenant namespace."""
+
+    kubeconfig: str
+    release: str
+    system: str  # the release namespace
+    tenant_ns: str
+    objects: list[Body]
+    tenant: str  # create, get backgroundjobs in tenant_ns
+    developer: str  # the same, and create jobs
+
+    @property
+    def fullname(self) -> str:
+        return f"{self.release}-backgroundjobs-operator"
+
+    @property
+    def operator_user(self) -> str:
+        return f"system:serviceaccount:{self.system}:{self.fullname}"
+
+    def api(self, user: str) -> client.ApiClient:
+        """An API client that acts as ``user`` (Impersonate-User)."""
+        api = config.new_client_from_config(config_file=self.kubeconfig)
+        api.set_default_header("Impersonate-User", user)
+        return api
+
+    def create_as(self, user: str, body: Body, namespace: str | None = None) -> Body:
+        with self.api(user) as api:
+            return client.CustomObjectsApi(api).create_namespaced_custom_object(  # type: ignore[no-any-return]
+                c.GROUP, c.VERSION, namespace or self.tenant_ns, c.PLURAL, body
+            )
+
+    def refusal(self, user: str, body: Body, namespace: str | None = None) -> str:
+        """The API server's message refusing ``body`` from ``user`` (fails if it was stored)."""
+        with pytest.raises(ApiException) as refused:
+            self.create_as(user, body, namespace)
+        assert refused.value.status == 403, refused.value.body
+        message = str(json.loads(refused.value.body)["message"])
+        assert "ValidatingAdmissionPolicy" in message, message
+        return message
+
+
+def _role(name: str, namespace: str, rules: list[Body]) -> list[Body]:
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace}, "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}],
+        },
+    ]  # fmt: skip
+
+
+CREATE_GET_BGJ = {"apiGroups": [c.GROUP], "resources": [c.PLURAL], "verbs": ["create", "get"]}
+
+
+@pytest.fixture(scope="module")
+def tenancy(kubeconfig: str, core_v1: client.CoreV1Api, crd: Body) -> Iterator[Tenancy]:
+    system, tenant_ns = new_namespace(core_v1, "ten-sys"), new_namespace(core_v1, "ten-x")
+    release = f"ten{uuid.uuid4().hex[:5]}"
+    rendered = render(
+        "--set", "userRoles.create=false",
+        "--set-json", f"podPolicy.serviceAccounts={json.dumps({tenant_ns: [SHARED_ACCOUNT]})}",
+        "--set-json", f"podPolicy.secrets={json.dumps({tenant_ns: [SHARED_SECRET]})}",
+        namespace=system, release=release,
+    )  # fmt: skip
+    objects = [o for o in rendered if o["kind"] in APPLIED_KINDS]
+    suffix = uuid.uuid4().hex[:5]
+    tenant, developer = f"tenant-{suffix}", f"developer-{suffix}"
+    users = _role(tenant, tenant_ns, [CREATE_GET_BGJ]) + _role(
+        developer,
+        tenant_ns,
+        [CREATE_GET_BGJ, {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"]}],
+    )
+    out = kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects + users))
+    assert out.returncode == 0, out.stderr
+    setup = Tenancy(kubeconfig, release, system, tenant_ns, objects, tenant, developer)
+    try:
+        # A policy is enforced once the API server has loaded it (an informer, so not at once).
+        probe = with_case(manifest("probe"), CASES[0])
+
+        def enforced() -> bool:
+            try:
+                setup.create_as(tenant, {**probe, "metadata": {"generateName": "probe-"}})
+            except ApiException as exc:
+                return exc.status == 403
+            return False
+
+        wait_for("the pod policy to be enforced", enforced, timeout=60, interval=0.5)
+        yield setup
+    finally:
+        for o in objects:
+            if o["kind"] in CLUSTER_KINDS:
+                kubectl(
+                    kubeconfig, "delete", o["kind"], o["metadata"]["name"], "--ignore-not-found"
+                )
+        for ns in (system, tenant_ns):
+            delete_namespace(core_v1, ns)
+
+
+def stored(tenancy: Tenancy, name: str) -> bool:
+    out = kubectl(tenancy.kubeconfig, "get", "bgj", name, "-n", tenancy.tenant_ns)
+    return out.returncode == 0
+
+
+@pytest.mark.parametrize("case", CASES, ids=[x.name for x in CASES])
+def test_a_tenant_is_refused_each_privileged_field_naming_it(tenancy: Tenancy, case: Case) -> None:
+    name = f"tenant-{case.name}"
+    message = tenancy.refusal(tenancy.tenant, with_case(manifest(name), case))
+    assert case.field in message, message
+    assert f"(rule {case.rule})" in message, message
+    assert tenancy.tenant_ns in message, message
+    assert not stored(tenancy, name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[x.name for x in CASES])
+def test_a_developer_who_may_create_jobs_is_admitted_the_same_manifest(
+    tenancy: Tenancy, case: Case
+) -> None:
+    name = f"developer-{case.name}"
+    created = tenancy.create_as(tenancy.developer, with_case(manifest(name), case))
+    assert created["metadata"]["name"] == name
+    assert stored(tenancy, name)
+
+
+def test_a_plain_job_needs_nothing_but_create_backgroundjobs(tenancy: Tenancy) -> None:
+    """The refusals above can fail: what asks for nothing special passes for the tenant, pod
+    annotations and the handler's own resources and env included."""
+    body = manifest("tenant-plain", pod_annotations={"example.com/team": "a"})
+    body["spec"]["podTemplate"]["spec"] = {
+        "containers": [
+            {
+                "name": "handler",
+                "env": [{"name": "MODE", "value": "fast"}],
+                "resources": {"limits": {"memory": "64Mi"}},
+                "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}},
+            }
+        ]
+    }
+    tenancy.create_as(tenancy.tenant, body)
+    assert stored(tenancy, "tenant-plain")
+
+
+def test_the_allow_lists_let_a_tenant_use_what_the_administrator_listed(
+    tenancy: Tenancy,
+) -> None:
+    listed_account = {"podTemplate": {"spec": {"serviceAccountName": SHARED_ACCOUNT}}}
+    body = manifest("tenant-shared-account", **listed_account)
+    tenancy.create_as(tenancy.tenant, body)
+    env_from = {"containers": [{"name": "handler", "envFrom": [{"secretRef": SHARED}]}]}
+    tenancy.create_as(
+        tenancy.tenant, manifest("tenant-shared-secret", podTemplate={"spec": env_from})
+    )
+    # Another account, or the listed account's neighbour, is still refused; the message says
+    # which are allowed.
+    message = tenancy.refusal(
+        tenancy.tenant,
+        manifest("tenant-other", podTemplate={"spec": {"serviceAccountName": ACCOUNT}}),
+    )
+    assert (
+        f"ServiceAccount {ACCOUNT}" in message
+        and f"allowed for everyone here: {SHARED_ACCOUNT}" in message
+    )
+
+
+def test_a_tenant_who_may_get_a_secret_may_pass_it(
+    tenancy: Tenancy, core_v1: client.CoreV1Api
+) -> None:
+    """For Secrets the requester's own right to read that one Secret is enough."""
+    reader = f"reader-{uuid.uuid4().hex[:5]}"
+    rules = [
+        CREATE_GET_BGJ,
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [SECRET], "verbs": ["get"]},
+    ]
+    out = kubectl(tenancy.kubeconfig, "apply", "-f", "-",
+                  stdin=yaml.safe_dump_all(_role(reader, tenancy.tenant_ns, rules)))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    secret_cases = [x for x in CASES if x.rule == "secrets"]
+    assert len(secret_cases) == 3
+
+    def admitted() -> bool:  # RBAC changes reach the authorizer through an informer too
+        try:
+            tenancy.create_as(reader, with_case(manifest("reader-probe"), secret_cases[0]))
+        except ApiException:
+            return False
+        return True
+
+    wait_for("the reader's Role to apply", admitted, timeout=30, interval=0.5)
+    for case in secret_cases[1:]:
+        tenancy.create_as(reader, with_case(manifest(f"reader-{case.name}"), case))
+    # A Secret the reader may not get is refused, naming it.
+    other = with_case(manifest("reader-other"), secret_cases[0])
+    (handler,) = other["spec"]["podTemplate"]["spec"]["containers"]
+    handler["env"][0]["valueFrom"]["secretKeyRef"] = {"name": "another", "key": "password"}
+    assert "(Secret another)" in tenancy.refusal(reader, other)
+
+
+def test_an_update_of_the_spec_is_checked_but_an_action_is_not(tenancy: Tenancy) -> None:
+    """Whoever rewrites the spec of a privileged job needs the right to create Jobs (else they
+    could change what runs under that identity); a requeue annotation asks for nothing."""
+    editor = f"editor-{uuid.uuid4().hex[:5]}"
+    rules = [{"apiGroups": [c.GROUP], "resources": [c.PLURAL], "verbs": ["get", "patch"]}]
+    out = kubectl(tenancy.kubeconfig, "apply", "-f", "-",
+                  stdin=yaml.safe_dump_all(_role(editor, tenancy.tenant_ns, rules)))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    tenancy.create_as(tenancy.developer, with_case(manifest("privileged-job"), CASES[0]))
+
+    def patch(body: Body) -> Body:
+        with tenancy.api(editor) as api:
+            return client.CustomObjectsApi(api).patch_namespaced_custom_object(  # type: ignore[no-any-return]
+                c.GROUP, c.VERSION, tenancy.tenant_ns, c.PLURAL, "privileged-job", body
+            )
+
+    requeue = {"metadata": {"annotations": {c.ANNOTATION_REQUEUE: "now"}}}
+    wait_for("the editor's Role to apply", lambda: _try(lambda: patch(requeue)), 30, 0.5)
+    with pytest.raises(ApiException) as refused:
+        patch({"spec": {"args": ["other code, same account"]}})
+    assert refused.value.status == 403
+    assert "spec.podTemplate.spec.serviceAccountName" in refused.value.body
+
+
+def _try(action: Any) -> bool:
+    try:
+        action()
+    except ApiException:
+        return False
+    return True
+
+
+def test_backgroundjobs_are_refused_where_the_operator_never_serves(tenancy: Tenancy) -> None:
+    """The release namespace (whose ServiceAccount is the operator's) and kube-system: even a
+    cluster admin's BackgroundJob there is refused, naming the namespace."""
+    for ns in (tenancy.system, "kube-system"):
+        out = kubectl(tenancy.kubeconfig, "create", "--dry-run=server", "-n", ns, "-f", "-",
+                      stdin=json.dumps(manifest("in-operator-namespace")))  # fmt: skip
+        assert out.returncode != 0, out.stdout
+        assert f"BackgroundJobs in namespace {ns} are never served" in out.stderr, out.stderr
+
+
+def test_the_operator_identity_cannot_write_jobs_where_it_does_not_serve(
+    tenancy: Tenancy,
+) -> None:
+    """Its RBAC allows creating Jobs in every namespace; the operator policy keeps its token
+    out of kube-system and its own namespace, and to Jobs a BackgroundJob controls."""
+    owned = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {
+            "name": "owned",
+            "ownerReferences": [{
+                "apiVersion": c.API_VERSION, "kind": c.KIND, "name": "x",
+                "uid": str(uuid.uuid4()), "controller": True,
+            }],
+        },
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+                                       "containers": [{"name": "c", "image": "busybox"}]}}},
+    }  # fmt: skip
+    as_operator = f"--as={tenancy.operator_user}"
+
+    def create(namespace: str, body: Body) -> Any:
+        return kubectl(tenancy.kubeconfig, "create", "--dry-run=server", as_operator, "-n",
+                       namespace, "-f", "-", stdin=json.dumps(body))  # fmt: skip
+
+    wait_for("the operator's RBAC", lambda: create(tenancy.tenant_ns, owned).returncode == 0, 30)
+    for ns in ("kube-system", tenancy.system):
+        out = create(ns, owned)
+        assert out.returncode != 0
+        assert f"does not write jobs in namespace {ns}" in out.stderr, out.stderr
+    unowned = {**owned, "metadata": {"name": "unowned"}}
+    out = create(tenancy.tenant_ns, unowned)
+    assert out.returncode != 0
+    assert "writes only jobs controlled by a BackgroundJob" in out.stderr, out.stderr
+
+
+def test_the_tenant_still_cannot_create_pods_or_jobs_or_read_secrets(tenancy: Tenancy) -> None:
+    def can_i(*args: str) -> str:
+        out = kubectl(tenancy.kubeconfig, "auth", "can-i", *args, "-n", tenancy.tenant_ns,
+                      f"--as={tenancy.tenant}")  # fmt: skip
+        return out.stdout.strip()
+
+    assert can_i("create", f"{c.PLURAL}.{c.GROUP}") == "yes"
+    for verb, resource in [
+        ("create", "pods"), ("create", "jobs.batch"), ("create", "cronjobs.batch"),
+        ("get", "secrets"), ("get", f"secrets/{SHARED_SECRET}"), ("list", "pods"),
+        ("update", f"{c.PLURAL}.{c.GROUP}"),
+    ]:  # fmt: skip
+        assert can_i(verb, resource) == "no", f"{verb} {resource}"
