@@ -114,6 +114,12 @@ CASES = [
         _handler(envFrom=[{"secretRef": {"name": SECRET}}]),
     ),
     Case(
+        "secret-kwarg",
+        "secrets",
+        f"spec.kwargsFrom[name=password].secretKeyRef (Secret {SECRET})",
+        {"kwargsFrom": [{"name": "password", "secretKeyRef": SECRET_KEY}]},
+    ),
+    Case(
         "secret-volume",
         "secrets",
         f"{POD}.volumes[name=creds].secret (Secret {SECRET})",

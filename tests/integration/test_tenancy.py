@@ -227,7 +227,7 @@ def test_a_tenant_who_may_get_a_secret_may_pass_it(
                   stdin=yaml.safe_dump_all(_role(reader, tenancy.tenant_ns, rules)))  # fmt: skip
     assert out.returncode == 0, out.stderr
     secret_cases = [x for x in CASES if x.rule == "secrets"]
-    assert len(secret_cases) == 3
+    assert len(secret_cases) == 4
 
     def admitted() -> bool:  # RBAC changes reach the authorizer through an informer too
         try:
