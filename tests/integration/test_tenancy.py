@@ -11,6 +11,7 @@ not serve. Requests are made as those users (impersonation), as the API server s
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from tests.policy_cases import ACCOUNT, CASES, SECRET, Case, with_case
 from tests.unit.test_chart_render import HELM, render
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.podpolicy import offending_fields
 
 pytestmark = [
     pytest.mark.integration,
@@ -157,11 +160,19 @@ def stored(tenancy: Tenancy, name: str) -> bool:
 @pytest.mark.parametrize("case", CASES, ids=[x.name for x in CASES])
 def test_a_tenant_is_refused_each_privileged_field_naming_it(tenancy: Tenancy, case: Case) -> None:
     name = f"tenant-{case.name}"
-    message = tenancy.refusal(tenancy.tenant, with_case(manifest(name), case))
+    body = with_case(manifest(name), case)
+    message = tenancy.refusal(tenancy.tenant, body)
     assert case.field in message, message
     assert f"(rule {case.rule})" in message, message
     assert tenancy.tenant_ns in message, message
     assert not stored(tenancy, name)
+    # The operator's own check (api/podpolicy.py) names exactly the same fields.
+    named = re.search(r"denied request: (.*) \(rule (\w+)\)", message)
+    assert named, message
+    spec = BackgroundJobSpec.model_validate(body["spec"])
+    expected = offending_fields(spec, None, allowed_secrets=frozenset({SHARED_SECRET}),
+                                allowed_accounts=frozenset({SHARED_ACCOUNT}))  # fmt: skip
+    assert named.group(1).split(", ") == expected[case.rule]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[x.name for x in CASES])
