@@ -20,6 +20,7 @@ from backgroundjobs.api.constants import (
     ENV_TERMINATION_LOG,
 )
 from backgroundjobs.runtime._context import JobInfo
+from backgroundjobs.runtime._secrets import InvalidSecretKwargs, secret_kwargs_from_env
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
@@ -67,6 +68,10 @@ def job_from_env(environ: Mapping[str, str]) -> JobInfo:
     kwargs = _json(environ, ENV_KWARGS, {})
     if not isinstance(kwargs, dict):
         raise InvalidJobEnv(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
+    try:
+        secret_kwargs = secret_kwargs_from_env(environ, kwargs)
+    except InvalidSecretKwargs as exc:
+        raise InvalidJobEnv(str(exc)) from None
     run_raw = environ.get(ENV_RUN, "").strip()
     run: int | None = None
     job: str | None = None
@@ -89,6 +94,7 @@ def job_from_env(environ: Mapping[str, str]) -> JobInfo:
         parent_result=_json(environ, ENV_PARENT_RESULT, None),
         args=args,
         kwargs=kwargs,
+        secret_kwargs=secret_kwargs,
     )
 
 
