@@ -257,6 +257,36 @@ def test_a_tenant_who_may_get_a_secret_may_pass_it(
     assert "(Secret another)" in tenancy.refusal(reader, other)
 
 
+def test_each_secret_is_checked_once_and_at_most_eight_per_job(tenancy: Tenancy) -> None:
+    """The API server allows two authorizer checks per expression: the policy checks each
+    distinct Secret in a validation of its own, repeats once, and up to eight of them."""
+    reader = f"many-{uuid.uuid4().hex[:5]}"
+    names = [f"s{i}" for i in range(9)]
+    rules = [
+        CREATE_GET_BGJ,
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": names, "verbs": ["get"]},
+    ]
+    out = kubectl(tenancy.kubeconfig, "apply", "-f", "-",
+                  stdin=yaml.safe_dump_all(_role(reader, tenancy.tenant_ns, rules)))  # fmt: skip
+
+    def job(name: str, secrets: list[str]) -> Body:
+        env = [
+            {"name": f"E{i}", "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}
+            for i, secret in enumerate(secrets)
+        ]
+        return manifest(
+            name, podTemplate={"spec": {"containers": [{"name": "handler", "env": env}]}}
+        )
+
+    assert out.returncode == 0, out.stderr
+    eight_many_times = [names[i % 8] for i in range(400)]
+    eight = job("eight", eight_many_times)
+    wait_for("the reader's Role", lambda: _try(lambda: tenancy.create_as(reader, eight)), 30, 0.5)
+    message = tenancy.refusal(reader, job("nine", names))
+    assert "more than 8 different Secrets" in message and "(rule secrets)" in message, message
+    tenancy.create_as(tenancy.developer, job("nine-by-developer", names))
+
+
 def test_an_update_of_the_spec_is_checked_but_an_action_is_not(tenancy: Tenancy) -> None:
     """Whoever rewrites the spec of a privileged job needs the right to create Jobs (else they
     could change what runs under that identity); a requeue annotation asks for nothing."""

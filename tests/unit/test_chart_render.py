@@ -629,7 +629,7 @@ def variables(policy: Body) -> dict[str, str]:
 
 
 def validation_of(policy: Body, rule: str) -> Body:
-    found = [v for v in policy["validations"] if f"variables.{rule})" in v["expression"]]
+    found = [v for v in policy["validations"] if f"size(variables.{rule})" in v["expression"]]
     assert len(found) == 1, f"{len(found)} validations of rule {rule}"
     return found[0]  # type: ignore[no-any-return]
 
@@ -649,14 +649,23 @@ def test_pod_policy_checks_every_rule_against_the_requesters_right_to_create_job
     assert ".check('create').allowed()" in found["mayCreateJobs"]
     for rule in POLICY_RULES:
         assert rule in found, rule
+        if rule == "secrets":
+            continue
         check = validation_of(policy, rule)
         assert "variables.mayCreateJobs" in check["expression"], rule
         assert check["messageExpression"].startswith(f"variables.{rule}.join(', ')"), rule
         assert f"(rule {rule})" in check["messageExpression"], rule
         assert check["reason"] == "Forbidden"
-    assert "resource('secrets')" in found["secretsReadable"]
-    assert "check('get')" in found["secretsReadable"]
+    # Secrets: one authorizer check (get on that Secret) per validation, for 8 distinct ones.
     assert "authorizer" not in found["secrets"]  # messageExpression has no authorizer
+    slots = [v for v in policy["validations"] if "resource('secrets')" in v["expression"]]
+    assert len(slots) == 8
+    for i, slot in enumerate(slots):
+        assert f"name(variables.secretNames[{i}]).check('get')" in slot["expression"]
+        assert slot["expression"].count("check(") == 1
+        assert "(rule secrets)" in slot["messageExpression"]
+    (too_many,) = [v for v in policy["validations"] if "indexOf(n) < 8" in v["expression"]]
+    assert "variables.mayCreateJobs" in too_many["expression"]
     assert json.loads(found["excludedNamespaces"]) == [NAMESPACE, "kube-system"]
     binding = one(objs, "ValidatingAdmissionPolicyBinding", FULLNAME)["spec"]
     assert binding == {"policyName": FULLNAME, "validationActions": ["Deny"]}
@@ -670,6 +679,9 @@ def test_pod_policy_values_relax_tighten_and_allow() -> None:
     assert "podLabels" not in found  # exempt
     for rule in ("privileged", "hostPath"):  # forbidden: no way around it
         assert validation_of(policy, rule)["expression"] == f"size(variables.{rule}) == 0"
+    forbid_secrets = policy_of(render("--set-json", 'podPolicy.forbidden=["secrets"]'))
+    assert validation_of(forbid_secrets, "secrets")["expression"] == "size(variables.secrets) == 0"
+    assert not [v for v in forbid_secrets["validations"] if "check('get')" in v["expression"]]
     assert "variables.mayCreateJobs" in validation_of(policy, "nodeName")["expression"]
     assert json.loads(found["trustedNamespaces"]) == ["ci"]
     assert found["allowedServiceAccounts"] == (

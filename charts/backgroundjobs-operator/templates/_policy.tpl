@@ -66,52 +66,37 @@ Field paths of the containers (all three kinds) matching a CEL condition on `c`:
 
 {{/*
 Secret references: kwargsFrom, env and envFrom of every container, secret and projected
-volumes. "bgj.policy.secretPaths" lists the paths of those not allowed for the namespace
-(for the message: messageExpression has no authorizer); "bgj.policy.secretsReadable" says
-whether the requester may get every Secret referenced that is not allowed anyway.
+volumes, as one flat list of "path (Secret name)" for those not allowed in the namespace. CEL
+before Kubernetes 1.34 has no lists.flatten: per-container lists are joined with ';' (no name
+or path holds one) and split again. The requester's right to get each Secret is checked in
+validations of their own ("bgj.policy.secretSlots"): an authorizer check is costly, and the
+API server allows two per expression.
 */}}
-{{- define "bgj.policy.secretAllowed" -}}
-({{ . }} in variables.allowedSecrets || authorizer.group('').resource('secrets').namespace(request.namespace).name({{ . }}).check('get').allowed())
-{{- end -}}
-
 {{- define "bgj.policy.secretListed" -}}
 ({{ . }} in variables.allowedSecrets)
 {{- end -}}
 
-{{- define "bgj.policy.secretNames" -}}
-{{- $_ := set . "kwarg" "string(k.secretKeyRef.name)" -}}
-{{- $_ := set . "env" "(has(e.valueFrom.secretKeyRef.name) ? string(e.valueFrom.secretKeyRef.name) : '')" -}}
-{{- $_ := set . "envFrom" "(has(f.secretRef.name) ? string(f.secretRef.name) : '')" -}}
-{{- $_ := set . "volume" "(has(v.secret.secretName) ? string(v.secret.secretName) : '')" -}}
-{{- $_ := set . "source" "(has(s.secret.name) ? string(s.secret.name) : '')" -}}
-{{- end -}}
-
-{{- define "bgj.policy.secretPaths" -}}
-{{- $n := dict -}}
-{{- include "bgj.policy.secretNames" $n -}}
-{{- $ok := "bgj.policy.secretListed" -}}
+{{- define "bgj.policy.rule.secrets" -}}
 {{- $cname := include "bgj.policy.cname" . -}}
-{{- $parts := list (printf "(has(object.spec.kwargsFrom) ? object.spec.kwargsFrom.filter(k, !%s).map(k, 'spec.kwargsFrom[name=' + k.name + '].secretKeyRef (Secret ' + %s + ')') : [])" (include $ok $n.kwarg) $n.kwarg) -}}
+{{- $env := "(has(e.valueFrom.secretKeyRef.name) ? string(e.valueFrom.secretKeyRef.name) : '')" -}}
+{{- $from := "(has(f.secretRef.name) ? string(f.secretRef.name) : '')" -}}
+{{- $vol := "(has(v.secret.secretName) ? string(v.secret.secretName) : '')" -}}
+{{- $src := "(has(s.secret.name) ? string(s.secret.name) : '')" -}}
+{{- $kwarg := "string(k.secretKeyRef.name)" -}}
+{{- $parts := list (printf "(has(object.spec.kwargsFrom) ? object.spec.kwargsFrom.filter(k, !%s).map(k, 'spec.kwargsFrom[name=' + k.name + '].secretKeyRef (Secret ' + %s + ')') : [])" (include "bgj.policy.secretListed" $kwarg) $kwarg) -}}
 {{- range $kind := list "containers" "initContainers" "ephemeralContainers" -}}
-{{- $env := printf "(has(c.env) ? c.env.filter(e, has(e.valueFrom) && has(e.valueFrom.secretKeyRef) && !%s).map(e, 'spec.podTemplate.spec.%s[name=' + %s + '].env[name=' + (has(e.name) ? string(e.name) : '') + '].valueFrom.secretKeyRef (Secret ' + %s + ')') : [])" (include $ok $n.env) $kind $cname $n.env -}}
-{{- $envFrom := printf "(has(c.envFrom) ? c.envFrom.filter(f, has(f.secretRef) && !%s).map(f, 'spec.podTemplate.spec.%s[name=' + %s + '].envFrom.secretRef (Secret ' + %s + ')') : [])" (include $ok $n.envFrom) $kind $cname $n.envFrom -}}
-{{- $parts = append $parts (printf "(has(variables.pod.%s) ? variables.pod.%s.map(c, (%s + %s).join(', ')).filter(x, x != '') : [])" $kind $kind $env $envFrom) -}}
+{{- $envPaths := printf "(has(c.env) ? c.env.filter(e, has(e.valueFrom) && has(e.valueFrom.secretKeyRef) && !%s).map(e, 'spec.podTemplate.spec.%s[name=' + %s + '].env[name=' + (has(e.name) ? string(e.name) : '') + '].valueFrom.secretKeyRef (Secret ' + %s + ')') : [])" (include "bgj.policy.secretListed" $env) $kind $cname $env -}}
+{{- $fromPaths := printf "(has(c.envFrom) ? c.envFrom.filter(f, has(f.secretRef) && !%s).map(f, 'spec.podTemplate.spec.%s[name=' + %s + '].envFrom.secretRef (Secret ' + %s + ')') : [])" (include "bgj.policy.secretListed" $from) $kind $cname $from -}}
+{{- $parts = append $parts (printf "(has(variables.pod.%s) ? variables.pod.%s.map(c, (%s + %s).join(';')).join(';').split(';').filter(x, x != '') : [])" $kind $kind $envPaths $fromPaths) -}}
 {{- end -}}
-{{- $parts = append $parts (printf "variables.volumes.filter(v, has(v.secret) && !%s).map(v, 'spec.podTemplate.spec.volumes[name=' + (has(v.name) ? string(v.name) : '') + '].secret (Secret ' + %s + ')')" (include $ok $n.volume) $n.volume) -}}
-{{- $parts = append $parts (printf "variables.volumes.filter(v, has(v.projected) && has(v.projected.sources)).map(v, v.projected.sources.filter(s, has(s.secret) && !%s).map(s, 'spec.podTemplate.spec.volumes[name=' + (has(v.name) ? string(v.name) : '') + '].projected.sources.secret (Secret ' + %s + ')').join(', ')).filter(x, x != '')" (include $ok $n.source) $n.source) -}}
+{{- $parts = append $parts (printf "variables.volumes.filter(v, has(v.secret) && !%s).map(v, 'spec.podTemplate.spec.volumes[name=' + (has(v.name) ? string(v.name) : '') + '].secret (Secret ' + %s + ')')" (include "bgj.policy.secretListed" $vol) $vol) -}}
+{{- $parts = append $parts (printf "variables.volumes.map(v, has(v.projected) && has(v.projected.sources) ? v.projected.sources.filter(s, has(s.secret) && !%s).map(s, 'spec.podTemplate.spec.volumes[name=' + (has(v.name) ? string(v.name) : '') + '].projected.sources.secret (Secret ' + %s + ')').join(';') : '').join(';').split(';').filter(x, x != '')" (include "bgj.policy.secretListed" $src) $src) -}}
 {{- join " + " $parts -}}
 {{- end -}}
 
-{{- define "bgj.policy.secretsReadable" -}}
-{{- $n := dict -}}
-{{- include "bgj.policy.secretNames" $n -}}
-{{- $ok := "bgj.policy.secretAllowed" -}}
-{{- $parts := list (printf "(!has(object.spec.kwargsFrom) || object.spec.kwargsFrom.all(k, %s))" (include $ok $n.kwarg)) -}}
-{{- range $kind := list "containers" "initContainers" "ephemeralContainers" -}}
-{{- $parts = append $parts (printf "(!has(variables.pod.%s) || variables.pod.%s.all(c, (!has(c.env) || c.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || %s)) && (!has(c.envFrom) || c.envFrom.all(f, !has(f.secretRef) || %s))))" $kind $kind (include $ok $n.env) (include $ok $n.envFrom)) -}}
-{{- end -}}
-{{- $parts = append $parts (printf "variables.volumes.all(v, (!has(v.secret) || %s) && (!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(s, !has(s.secret) || %s)))" (include $ok $n.volume) (include $ok $n.source)) -}}
-{{- join " && " $parts -}}
+{{/* Distinct Secrets whose `get` the policy checks, one validation each; more need Jobs. */}}
+{{- define "bgj.policy.secretSlots" -}}
+8
 {{- end -}}
 
 {{/* The offending field paths of each rule (CEL lists of strings). */}}
@@ -152,14 +137,10 @@ has(variables.pod.priorityClassName) && !(object.spec.queue in variables.queueCl
 has(variables.template.metadata) && has(variables.template.metadata.labels) ? variables.template.metadata.labels.map(k, 'spec.podTemplate.metadata.labels[' + k + ']') : []
 {{- end -}}
 
-{{- define "bgj.policy.rule.secrets" -}}
-{{ include "bgj.policy.secretPaths" . }}
-{{- end -}}
-
 {{/* Why a rule refuses, after the field paths (CEL string). */}}
 {{- define "bgj.policy.why" -}}
 {{- if eq .rule "secrets" -}}
-' (rule secrets): only a requester who may get each of these Secrets, or create Jobs in namespace ' + request.namespace + ', may pass them to a job' + (size(variables.allowedSecrets) > 0 ? '; allowed for everyone here: ' + variables.allowedSecrets.join(', ') : '')
+' (rule secrets): only a requester who may get this Secret, or create Jobs in namespace ' + request.namespace + ', may pass it to a job' + (size(variables.allowedSecrets) > 0 ? '; allowed for everyone here: ' + variables.allowedSecrets.join(', ') : '')
 {{- else if eq .rule "serviceAccount" -}}
 ' (rule serviceAccount): only a requester who may create Jobs in namespace ' + request.namespace + ' may give a job the ServiceAccount ' + variables.accountName + ' or its token' + (size(variables.allowedServiceAccounts) > 0 ? '; allowed for everyone here: ' + variables.allowedServiceAccounts.join(', ') : '')
 {{- else -}}
