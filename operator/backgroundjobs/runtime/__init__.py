@@ -28,7 +28,7 @@ termination log and in every log line, the handler's own included.
 This package imports neither kopf nor kubernetes: only the standard library and pydantic.
 """
 
-from backgroundjobs.runtime._context import JobInfo, cancelled, current_job, parent_result
+from backgroundjobs.runtime._context import CurrentJob, cancelled, current_job, parent_result
 from backgroundjobs.runtime._logging import progress
 from backgroundjobs.runtime._main import (
     EXIT_CANCELLED,
@@ -43,7 +43,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_PERMANENT",
     "EXIT_SUCCEEDED",
-    "JobInfo",
+    "CurrentJob",
     "cancelled",
     "current_job",
     "main",
