@@ -498,7 +498,9 @@ def test_handler_pods_get_no_token_and_no_service_links_unless_asked() -> None:
     named = job_for(bgj(podTemplate={"spec": {"serviceAccountName": "mailer"}}))
     assert "automountServiceAccountToken" not in named["spec"]["template"]["spec"]
     asked = job_for(
-        bgj(podTemplate={"spec": {"automountServiceAccountToken": True, "enableServiceLinks": True}})
+        bgj(
+            podTemplate={"spec": {"automountServiceAccountToken": True, "enableServiceLinks": True}}
+        )
     )
     assert asked["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
     assert asked["spec"]["template"]["spec"]["enableServiceLinks"] is True

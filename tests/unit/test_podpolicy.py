@@ -5,6 +5,7 @@ forbidden rules, trusted namespaces and the allow-lists act as the chart's value
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,9 +14,12 @@ from tests.policy_cases import ACCOUNT, CASES, SECRET, Case, with_case
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.podpolicy import (
     RULES,
+    AdmissionInForce,
     AdmissionPolicy,
     PodPolicy,
     Violation,
+    admission_in_force,
+    denial_message,
     offending_fields,
     violations,
 )
@@ -43,7 +47,7 @@ def test_each_case_is_refused_naming_its_field(case: Case) -> None:
     assert [v.rule for v in found] == [case.rule]
     (violation,) = found
     assert any(case.field in f for f in violation.fields), violation.fields
-    message = violation.message()
+    message = denial_message(found)
     assert case.field in message and f"(rule {case.rule})" in message
     assert "docs/SECURITY.md" in message
 
@@ -117,7 +121,7 @@ def test_exempt_forbidden_and_trusted_namespaces() -> None:
         ("spec.podTemplate.spec.containers[name=handler].securityContext.privileged",),
         forbidden=True,
     )
-    assert "refused to everyone" in left.message()
+    assert "refused to everyone" in denial_message([left])
     assert {v.rule for v in violations(spec, "elsewhere", trusted, None)} == {
         "nodeName",
         "privileged",
@@ -203,3 +207,48 @@ def test_bad_settings_are_refused_naming_them(text: str, message: str) -> None:
     with pytest.raises(ValueError, match="BACKGROUNDJOBS_POD_POLICY") as refused:
         PodPolicy.from_json(text)
     assert message in str(refused.value)
+
+
+def vap(created: str = "2030-01-01T10:00:00Z", **spec: Any) -> Body:
+    return {"metadata": {"creationTimestamp": created}, "spec": {"failurePolicy": "Fail", **spec}}
+
+
+def binding(created: str = "2030-01-01T11:00:00Z", **spec: Any) -> Body:
+    out = {"policyName": "bgj", "validationActions": ["Deny"], **spec}
+    return {"metadata": {"creationTimestamp": created}, "spec": out}
+
+
+def test_the_admission_policy_is_in_force_only_when_it_denies_and_fails_closed() -> None:
+    expected = AdmissionPolicy("bgj", "bgj")
+    in_force = admission_in_force(expected, vap(), binding())
+    assert in_force.since is not None and in_force.since.hour == 11  # the later of the two
+    assert in_force.namespaces is None
+    since = in_force.since
+    assert in_force.vouches_for(NS, since + timedelta(seconds=10))
+    assert not in_force.vouches_for(NS, since + timedelta(seconds=9))
+    assert not in_force.vouches_for(NS, None)
+    for policy, bound in [
+        (None, binding()),
+        (vap(), None),
+        (vap(failurePolicy="Ignore"), binding()),
+        (vap(), binding(validationActions=["Warn", "Audit"])),
+        (vap(), binding(policyName="another")),
+        (vap(), binding(paramRef={"name": "x"})),
+        (vap(), binding(matchResources={"objectSelector": {"matchLabels": {"a": "b"}}})),
+        (vap(), binding(matchResources={"namespaceSelector": {"matchLabels": {"a": "b"}}})),
+    ]:
+        assert admission_in_force(expected, policy, bound) == AdmissionInForce(None)
+
+
+def test_the_namespaces_a_binding_covers() -> None:
+    selector = {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}
+        ]
+    }
+    bound = binding(matchResources={"namespaceSelector": selector, "matchPolicy": "Equivalent"})
+    in_force = admission_in_force(AdmissionPolicy("bgj", "bgj"), vap(), bound)
+    assert in_force.namespaces == frozenset({"a", "b"})
+    assert in_force.since is not None
+    late = in_force.since + timedelta(minutes=1)
+    assert in_force.vouches_for("a", late) and not in_force.vouches_for("c", late)

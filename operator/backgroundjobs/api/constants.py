@@ -29,6 +29,8 @@ LABEL_BATCH = f"{GROUP}/batch"
 # Kubernetes' own: the Job controller labels a Job's pods with the Job's name; the CronJob
 # controller stamps each Job with the time it was scheduled for.
 LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
+# Set by the Job controller on the pods of a Job, with the Job's uid.
+LABEL_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
@@ -136,6 +138,7 @@ class Reason(StrEnum):
     JOB_DELETED = "JobDeleted"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     SPEC_FIXED = "SpecFixed"
     RUN_ACTIVE = "RunActive"
     NO_RUN_ACTIVE = "NoRunActive"
@@ -166,6 +169,7 @@ class EventReason(StrEnum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     REQUEUE_IGNORED = "RequeueIgnored"
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import parse_time
 
 RULES = (
     "serviceAccount",
@@ -35,6 +37,11 @@ _CONTAINER_KINDS = ("containers", "initContainers", "ephemeralContainers")
 _HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 _HARMLESS_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 ENV_POD_POLICY = "BACKGROUNDJOBS_POD_POLICY"
+# How long after its binding was made the policy is trusted to have checked a new object: the
+# API server loads a new policy within a moment, and a job created before was never checked.
+ADMISSION_SETTLE = timedelta(seconds=10)
+_NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+_RULE_KEYS = frozenset({"resourceRules", "excludeResourceRules"})
 
 Body = dict[str, Any]
 
@@ -100,6 +107,75 @@ class PodPolicy:
         )
 
 
+@dataclass(frozen=True)
+class AdmissionInForce:
+    """Whether the chart's pod policy denies at admission, read from the policy and binding.
+
+    ``since``: when it came in force (the later creation of the two), None when it is not
+    (missing, only warning or auditing, failing open, another policy's binding).
+    ``namespaces``: the namespaces the binding covers, None for all."""
+
+    since: datetime | None
+    namespaces: frozenset[str] | None = None
+
+    def vouches_for(self, namespace: str, created: datetime | None) -> bool:
+        """The policy checked the requester of an object of ``namespace`` created then."""
+        if self.since is None or created is None:
+            return False
+        if self.namespaces is not None and namespace not in self.namespaces:
+            return False
+        return created >= self.since + ADMISSION_SETTLE
+
+
+def admission_in_force(
+    expected: AdmissionPolicy, policy: Body | None, binding: Body | None
+) -> AdmissionInForce:
+    """Whether the policy ``expected`` names is in force, from the objects as read (None:
+    not found)."""
+    if policy is None or binding is None:
+        return AdmissionInForce(None)
+    policy_spec = _dict(policy.get("spec"))
+    binding_spec = _dict(binding.get("spec"))
+    if (
+        binding_spec.get("policyName") != expected.policy
+        or "Deny" not in _list(binding_spec.get("validationActions"))
+        or policy_spec.get("failurePolicy", "Fail") != "Fail"
+        or _dict(binding_spec.get("paramRef"))
+    ):
+        return AdmissionInForce(None)
+    created = [
+        parse_time(_dict(obj.get("metadata")).get("creationTimestamp")) for obj in (policy, binding)
+    ]
+    if None in created:
+        return AdmissionInForce(None)
+    namespaces = _covered_namespaces(_dict(binding_spec.get("matchResources")))
+    if namespaces == frozenset():
+        return AdmissionInForce(None)
+    return AdmissionInForce(max(t for t in created if t is not None), namespaces)
+
+
+def _covered_namespaces(match: Body) -> frozenset[str] | None:
+    """The namespaces a binding's matchResources lets through: None for all, an empty set
+    for what cannot be told (any selector but the chart's list of names, or exclusions)."""
+    if (
+        _list(match.get("resourceRules"))
+        or _list(match.get("excludeResourceRules"))
+        or _dict(match.get("objectSelector"))
+        or set(match) - {"namespaceSelector", "objectSelector", "matchPolicy"} - _RULE_KEYS
+    ):
+        return frozenset()
+    selector = _dict(match.get("namespaceSelector"))
+    if not selector:
+        return None
+    expressions = _list(selector.get("matchExpressions"))
+    if selector.get("matchLabels") or len(expressions) != 1:
+        return frozenset()
+    only = _dict(expressions[0])
+    if only.get("key") != _NAMESPACE_NAME_LABEL or only.get("operator") != "In":
+        return frozenset()
+    return frozenset(str(v) for v in _list(only.get("values")))
+
+
 def _names(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise ValueError(f"{ENV_POD_POLICY}.{where} must be a list of names")
@@ -131,15 +207,28 @@ class Violation:
     fields: tuple[str, ...]
     forbidden: bool = False
 
-    def message(self) -> str:
-        where = f"{', '.join(self.fields)} (rule {self.rule})"
-        if self.forbidden:
-            return f"{where}: refused to everyone by the backgroundjobs policy of this cluster"
-        return (
-            f"{where}: the operator cannot tell who asked for this job and the pod policy did not"
-            " admit it, so only what an administrator allowed passes (podPolicy in the chart,"
-            " BACKGROUNDJOBS_POD_POLICY; docs/SECURITY.md)"
+    def where(self) -> str:
+        return f"{', '.join(self.fields)} (rule {self.rule})"
+
+
+def denial_message(found: list[Violation]) -> str:
+    """Why the operator refuses a job that breaks the rules ``found``, naming the fields."""
+    parts = []
+    forbidden = [v.where() for v in found if v.forbidden]
+    if forbidden:
+        parts.append(
+            f"{'; '.join(forbidden)}: refused to everyone by the backgroundjobs policy of this"
+            " cluster"
         )
+    unvouched = [v.where() for v in found if not v.forbidden]
+    if unvouched:
+        parts.append(
+            f"{'; '.join(unvouched)}: not allowed to a job the pod policy did not admit (the"
+            " operator cannot tell who asked for it): create it where the admission policy is"
+            " in force as someone who may create Jobs in the namespace, or ask an administrator"
+            " (podPolicy in the chart, BACKGROUNDJOBS_POD_POLICY; docs/SECURITY.md)"
+        )
+    return "; ".join(parts)
 
 
 def violations(

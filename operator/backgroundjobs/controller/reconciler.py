@@ -21,6 +21,7 @@ from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.podpolicy import AdmissionInForce, admission_in_force
 from backgroundjobs.controller import builders, metrics
 from backgroundjobs.controller.cache import Cache
 from backgroundjobs.controller.decisions import (
@@ -41,9 +42,9 @@ Key = tuple[str, str]
 Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
 
-# A plan may ask for what decide cannot know (a termination message, a queue slot), and
-# then be decided again: at most this many times.
-MORE_DECIDES = 3
+# A plan may ask for what decide cannot know (a termination message, whether the pod policy
+# is in force, a queue slot), and then be decided again: at most this many times.
+MORE_DECIDES = 4
 
 
 class Reconciler:
@@ -80,6 +81,8 @@ class Reconciler:
             for _ in range(MORE_DECIDES):
                 if plan.need_termination is not None:
                     await self._fetch_termination(key, obs, plan.need_termination)
+                elif plan.need_pod_policy_admission and obs.pod_policy_admission is None:
+                    obs.pod_policy_admission = await self._pod_policy_admission()
                 elif plan.admission is not None and plan.creates_job and obs.admitted is None:
                     obs.admitted, admitted_to = self._admit(key, plan.admission.queue)
                     if obs.admitted:
@@ -159,9 +162,19 @@ class Reconciler:
         obs.termination[job_name] = await self.kube.termination_message(
             key[0],
             job_name,
+            job.uid,
             succeeded=job.complete,
             not_older_than=self.cache.job_version(key[0], job_name),
         )
+
+    async def _pod_policy_admission(self) -> AdmissionInForce:
+        """Whether the chart's pod policy is in force now (read each time a job needs it:
+        only jobs that ask for what the operator alone would refuse)."""
+        expected = self.settings.pod_policy.admission
+        if expected is None:
+            return AdmissionInForce(None)
+        policy, binding = await self.kube.admission_policy(expected.policy, expected.binding)
+        return admission_in_force(expected, policy, binding)
 
     def _observed_job(self, obj: Body) -> None:
         """Tell the cache about a Job the API server returned; wake whom a freed slot frees."""
