@@ -702,6 +702,9 @@ def test_pod_policy_values_relax_tighten_and_allow() -> None:
         "secrets": {"shop": ["smtp"]},
     }
     assert plain_env(objs)["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == "kube-system,kube-public"
+    assert plain_env(objs)["BACKGROUNDJOBS_POD_POLICY_CHECK"] == "true"
+    unchecked = render("--set", "podPolicy.operatorCheck=false")
+    assert plain_env(unchecked)["BACKGROUNDJOBS_POD_POLICY_CHECK"] == "false"
 
 
 @needs_helm

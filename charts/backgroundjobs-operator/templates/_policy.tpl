@@ -9,7 +9,7 @@ The chart's admission policies (docs/SECURITY.md):
                        serves, only owned by a BackgroundJob.
 
 Each pod rule is a CEL list of the offending field paths (empty: nothing to refuse), so that
-the message names the field. The operator applies the same rules (controller/podpolicy.py)
+the message names the field. The operator applies the same rules (api/podpolicy.py)
 where the policy is not in force; the rule names are shared with it and with values.yaml.
 Written for the CEL of Kubernetes 1.31 (no lists.flatten, no two-variable comprehensions).
 */}}
