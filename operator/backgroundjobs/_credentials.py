@@ -1,6 +1,7 @@
-"""Arguments that look like credentials, which the client warns about before they are stored in
-plain text in a BackgroundJob, its Jobs and its pods (docs/SECURITY.md: pass them by reference,
-``spec.kwargsFrom``).
+"""Credentials in handler arguments: ``SecretKey`` passes one by reference (``spec.kwargsFrom``);
+``credential_findings`` finds plain arguments that look like credentials, which the client
+warns about (``CredentialWarning``) before they are stored in plain text in a BackgroundJob,
+its Jobs and its pods (docs/SECURITY.md).
 
 A heuristic, tuned to be quiet on ordinary data: a string value whose key names a credential
 (``password``, ``api_key``, ``reset_token``, ...), or any string shaped like one (a private
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -21,6 +23,16 @@ class CredentialWarning(UserWarning):
     Turn it into an error with ``warnings.simplefilter("error", CredentialWarning)``, or
     silence it for a value you know is not secret with ``"ignore"``.
     """
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """A keyword argument's value kept in a Secret of the job's namespace: ``body=SecretKey(
+    "reset-42", "body")``. The job refers to the key (``spec.kwargsFrom``); the value is read
+    in the pod and never written to the BackgroundJob, its Jobs or its pods' specs."""
+
+    secret: str
+    key: str
 
 
 _SECRET_KEY = re.compile(
