@@ -1,5 +1,10 @@
 """Who may ask a BackgroundJob for what, against the real API server (docs/SECURITY.md).
 
+The operator runs as configured by the chart (its own process, cluster-wide, the session's
+paused): it trusts jobs the admission policy checked, refuses itself what it did not
+(PolicyDenied, nothing created), serves neither its namespace nor those excluded, reads
+results only from pods the Job controls, and passes secrets by reference.
+
 A tenant holds only `create` and `get` on BackgroundJobs in namespace X; a developer may also
 create Jobs there. The chart's pod policy (a ValidatingAdmissionPolicy, rendered by helm and
 applied as is) refuses each privileged or identity-changing field to the tenant, naming the
@@ -12,27 +17,36 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
-from tests.integration.bgj import manifest, wait_for
+from tests.integration.bgj import MESSAGE, RUN_FOR, Jobs, manifest, wait_for
+from tests.integration.harness import OperatorProcess
 from tests.integration.test_rbac import delete_namespace, kubectl, new_namespace
 from tests.policy_cases import ACCOUNT, CASES, SECRET, Case, with_case
-from tests.unit.test_chart_render import HELM, render
+from tests.unit.test_chart_render import HELM, plain_env, render
 
+from backgroundjobs import Client, CredentialWarning, SecretKey
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BackgroundJobSpec
-from backgroundjobs.api.podpolicy import offending_fields
+from backgroundjobs.api.podpolicy import ADMISSION_SETTLE, offending_fields
+from backgroundjobs.api.times import parse_time
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)"),
+    pytest.mark.usefixtures("session_operator_paused"),
 ]
 
 Body = dict[str, Any]
@@ -59,6 +73,7 @@ class Tenancy:
     objects: list[Body]
     tenant: str  # create, get backgroundjobs in tenant_ns
     developer: str  # the same, and create jobs
+    operator_env: dict[str, str]  # the pod policy and exclusions, as the chart sets them
 
     @property
     def fullname(self) -> str:
@@ -128,7 +143,15 @@ def tenancy(kubeconfig: str, core_v1: client.CoreV1Api, crd: Body) -> Iterator[T
     )
     out = kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects + users))
     assert out.returncode == 0, out.stderr
-    setup = Tenancy(kubeconfig, release, system, tenant_ns, objects, tenant, developer)
+    chart_env = plain_env(rendered)
+    operator_env = {
+        k: chart_env[k]
+        for k in ("BACKGROUNDJOBS_POD_POLICY", "BACKGROUNDJOBS_POD_POLICY_CHECK",
+                  "BACKGROUNDJOBS_EXCLUDE_NAMESPACES")
+    }  # fmt: skip
+    setup = Tenancy(
+        kubeconfig, release, system, tenant_ns, objects, tenant, developer, operator_env
+    )
     try:
         # A policy is enforced once the API server has loaded it (an informer, so not at once).
         probe = with_case(manifest("probe"), CASES[0])
@@ -376,3 +399,207 @@ def test_the_tenant_still_cannot_create_pods_or_jobs_or_read_secrets(tenancy: Te
         ("update", f"{c.PLURAL}.{c.GROUP}"),
     ]:  # fmt: skip
         assert can_i(verb, resource) == "no", f"{verb} {resource}"
+
+
+# ------------------------------------------------------------------ the operator's side
+
+
+@dataclass
+class Served:
+    """The operator running with the chart's settings; a namespace it serves, one it does not."""
+
+    op: OperatorProcess
+    ns: str  # served; the admin creates jobs here (the admission policy is in force)
+    unserved: str  # excluded, and not refused at admission: as on a cluster without the policy
+    jobs: Jobs
+    binding_created: float  # epoch seconds
+
+
+@pytest.fixture(scope="module")
+def served(
+    tenancy: Tenancy,
+    kubeconfig: str,
+    api_client: client.ApiClient,
+    core_v1: client.CoreV1Api,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    ns, unserved = new_namespace(core_v1, "ten-ok"), new_namespace(core_v1, "ten-off")
+    env = dict(tenancy.operator_env)
+    assert env["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == f"{tenancy.system},kube-system"
+    env["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] += f",{unserved}"
+    op = OperatorProcess(kubeconfig, tmp_path_factory.mktemp("tenancy-operator"), env)
+    op.start()
+    binding = json.loads(
+        kubectl(kubeconfig, "get", "validatingadmissionpolicybinding", tenancy.fullname,
+                "-o", "json").stdout
+    )  # fmt: skip
+    created = parse_time(binding["metadata"]["creationTimestamp"])
+    assert created is not None
+    try:
+        yield Served(op, ns, unserved, Jobs(api_client, ns), created.timestamp())
+    finally:
+        op.stop()
+        for name in (ns, unserved):
+            delete_namespace(core_v1, name)
+
+
+def settled(served: Served) -> None:
+    """Wait until a job created now counts as checked by the admission policy."""
+    wait = served.binding_created + ADMISSION_SETTLE.total_seconds() + 1 - time.time()
+    if wait > 0:
+        time.sleep(wait)
+
+
+def test_a_job_the_admission_policy_checked_runs_with_what_it_asked_for(served: Served) -> None:
+    """Created by someone who may create Jobs, while the policy denies: the operator trusts
+    the admission and creates the Job with the ServiceAccount asked for."""
+    settled(served)
+    body = with_case(manifest("admitted-account"), CASES[0])
+    served.jobs.create(body)
+    job = wait_for("its Job", lambda: served.jobs.job("admitted-account-1"), timeout=60)
+    assert job.spec.template.spec.service_account_name == ACCOUNT
+    assert job.spec.template.spec.automount_service_account_token is None  # asked for an account
+
+
+def test_handler_pods_get_no_token_and_no_service_links(served: Served) -> None:
+    served.jobs.create(manifest("least-privilege"))
+    served.jobs.wait_phase("least-privilege", "Succeeded")
+    (pod,) = served.jobs.pods("least-privilege-1")
+    assert pod.spec.automount_service_account_token is False
+    assert pod.spec.enable_service_links is False
+    assert not [v for v in pod.spec.volumes or [] if v.name.startswith("kube-api-access")]
+
+
+def test_a_namespace_not_served_is_ignored(served: Served, api_client: client.ApiClient) -> None:
+    elsewhere = Jobs(api_client, served.unserved)
+    elsewhere.create(manifest("ignored"))
+    served.jobs.create(manifest("served-after"))
+    # The operator handled a later job, so it saw the ignored one's event first.
+    served.jobs.wait_phase("served-after", "Succeeded")
+    time.sleep(2)
+    assert elsewhere.status("ignored") == {}
+    assert elsewhere.jobs() == []
+    assert f"namespace {served.unserved} is not served" in served.op.log_path.read_text()
+
+
+def test_a_forged_result_pod_is_ignored(served: Served, core_v1: client.CoreV1Api) -> None:
+    """A pod carrying the Job's labels, its controller-uid included, finishing after the real
+    one with another message: the result is the real pod's."""
+    served.jobs.create(manifest("forged", pod_annotations={RUN_FOR: "8s", MESSAGE: '"genuine"'}))
+    job = wait_for("its Job", lambda: served.jobs.job("forged-1"), timeout=60)
+    labels = {
+        c.LABEL_JOB_NAME: "forged-1", "job-name": "forged-1",
+        c.LABEL_CONTROLLER_UID: job.metadata.uid, "controller-uid": job.metadata.uid,
+        c.LABEL_NAME: "forged", c.LABEL_RUN: "1", c.LABEL_MANAGED_BY: c.MANAGED_BY,
+    }  # fmt: skip
+    core_v1.create_namespaced_pod(served.ns, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "forged-result", "labels": labels,
+                     "annotations": {RUN_FOR: "1s", MESSAGE: '"forged"'}},
+        "spec": {"restartPolicy": "Never",
+                 "containers": [{"name": c.HANDLER_CONTAINER, "image": "forger"}]},
+    })  # fmt: skip
+    wait_for(
+        "the forged pod to finish",
+        lambda: core_v1.read_namespaced_pod("forged-result", served.ns).status.phase == "Succeeded",
+        timeout=60,
+    )
+    status = served.jobs.wait_phase("forged", "Succeeded")
+    assert status["result"] == "genuine"
+
+
+SECRET_VALUE = "s3cr3t-reset-link-value-9f8e7d"
+RESET_HANDLER = "tenancy.reset"  # not importable here: only the runtime would check its arguments
+LINK_REF = {"name": "reset-42", "key": "link"}
+
+
+def secret_key_refs(value: Any) -> int:
+    """How many ``secretKeyRef``s to reset-42/link ``value`` holds, at any depth."""
+    if isinstance(value, dict):
+        own = 1 if value.get("secretKeyRef") == LINK_REF else 0
+        return own + sum(secret_key_refs(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(secret_key_refs(v) for v in value)
+    return 0
+
+
+def test_secrets_never_appear_in_the_job_its_jobs_cronjob_or_pods(
+    served: Served, tenancy: Tenancy, core_v1: client.CoreV1Api
+) -> None:
+    settled(served)  # the Secret's reference is checked: admitted by the policy, as the admin
+    core_v1.create_namespaced_secret(served.ns, {
+        "metadata": {"name": "reset-42"}, "stringData": {"link": SECRET_VALUE},
+    })  # fmt: skip
+    with Client(namespace=served.ns, kubeconfig=tenancy.kubeconfig) as jobs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CredentialWarning)
+            jobs.enqueue(
+                RESET_HANDLER, "a@b.c", name="by-client", link=SecretKey("reset-42", "link")
+            )
+            jobs.add_or_update_recurring(
+                "by-client-recurring", RESET_HANDLER, "a@b.c", cron="0 3 * * *",
+                link=SecretKey("reset-42", "link"),
+            )  # fmt: skip
+        with pytest.warns(CredentialWarning, match=r"kwargs\['link'\]") as warned:
+            jobs.enqueue(RESET_HANDLER, "a@b.c", name="plain-link",
+                         link="https://shop.example/reset/4f9c2a7be81d44c0a6b3f0d2")  # fmt: skip
+        assert "4f9c2a7be81d44c0a6b3f0d2" not in str(warned[0].message)
+    cli = subprocess.run(
+        [str(Path(sys.executable).parent / "bgjobs"), "--kubeconfig", tenancy.kubeconfig,
+         "-n", served.ns, "enqueue", RESET_HANDLER, "a@b.c", "--name", "by-cli",
+         "--kwarg-from", "link=reset-42/link"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    for name in ("by-client", "by-cli"):
+        served.jobs.wait_phase(name, "Succeeded")
+    wait_for("the CronJob", lambda: kubectl(tenancy.kubeconfig, "get", "cronjob", "-n", served.ns,
+             "by-client-recurring").returncode == 0, timeout=60)  # fmt: skip
+    dumped = kubectl(tenancy.kubeconfig, "get", "bgj,jobs,cronjobs,pods", "-n", served.ns,
+                     "-o", "json")  # fmt: skip
+    assert dumped.returncode == 0, dumped.stderr
+    assert SECRET_VALUE not in dumped.stdout
+    # the three BackgroundJobs' kwargsFrom, the CronJob's template, the two Jobs and their pods
+    assert secret_key_refs(json.loads(dumped.stdout)["items"]) >= 8
+
+
+def test_the_operator_refuses_what_the_policy_did_not_admit(
+    tenancy: Tenancy, served: Served, api_client: client.ApiClient
+) -> None:
+    """The binding deleted (the policy off): the tenant, who may only create and get
+    BackgroundJobs, gets each privileged field past admission, and the operator refuses every
+    one: Failed/PolicyDenied naming the field, a Warning Event, no Job. Last in the module."""
+    fullname = tenancy.fullname
+    binding = next(o for o in tenancy.objects if o["kind"] == "ValidatingAdmissionPolicyBinding"
+                   and o["metadata"]["name"] == fullname)  # fmt: skip
+    out = kubectl(tenancy.kubeconfig, "delete", "validatingadmissionpolicybinding", fullname)
+    assert out.returncode == 0, out.stderr
+    try:
+        probe = with_case(manifest("probe-off"), CASES[0])
+
+        def admitted() -> bool:
+            try:
+                tenancy.create_as(tenancy.tenant, probe)
+            except ApiException:
+                return False
+            return True
+
+        wait_for("the policy to be off", admitted, timeout=60, interval=0.5)
+        names = {}
+        for case in CASES:
+            names[case.name] = f"off-{case.name}"
+            tenancy.create_as(tenancy.tenant, with_case(manifest(names[case.name]), case))
+        jobs = Jobs(api_client, tenancy.tenant_ns)
+        for case in CASES:
+            name = names[case.name]
+            jobs.wait_phase(name, "Failed", timeout=120)
+            failed = jobs.condition(name, "Failed")
+            assert failed is not None and failed["reason"] == "PolicyDenied", failed
+            assert case.field in failed["message"] and f"(rule {case.rule})" in failed["message"]
+            assert jobs.jobs(name) == []
+            wait_for(f"{name}'s Warning", lambda n=name: "PolicyDenied" in jobs.event_reasons(n),
+                     timeout=30)  # fmt: skip
+        assert jobs.jobs("probe-off") == []
+    finally:
+        restored = kubectl(tenancy.kubeconfig, "apply", "-f", "-", stdin=json.dumps(binding))
+        assert restored.returncode == 0, restored.stderr

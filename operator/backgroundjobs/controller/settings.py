@@ -74,10 +74,9 @@ class Settings:
         return not self.namespaces
 
     def serves(self, namespace: str) -> bool:
-        """Whether BackgroundJobs in ``namespace`` are served."""
-        if self.namespaces:
-            return namespace in self.namespaces
-        return namespace not in self.exclude_namespaces
+        """Whether BackgroundJobs in ``namespace`` are served: listed namespaces (or globs)
+        are watched only, so all they bring is served; cluster-wide, all but the excluded."""
+        return bool(self.namespaces) or namespace not in self.exclude_namespaces
 
 
 def _queues(text: str) -> dict[str, QueueConfig]:
