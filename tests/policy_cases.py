@@ -4,6 +4,7 @@ runs, or which Secret it reads, and names the field (and rule) a refusal must na
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,9 +130,10 @@ CASES = [
 
 
 def with_case(body: Body, case: Case) -> Body:
-    """``body`` (a BackgroundJob) with the case's spec merged in."""
-    spec = dict(body["spec"])
-    for key, value in case.spec.items():
+    """``body`` (a BackgroundJob) with the case's spec merged in (a copy: a test may change
+    what it gets without changing the case)."""
+    spec = copy.deepcopy(body["spec"])
+    for key, value in copy.deepcopy(case.spec).items():
         if key == "podTemplate" and "podTemplate" in spec:
             merged = dict(spec["podTemplate"])
             for part, fields in value.items():

@@ -489,7 +489,8 @@ def test_a_forged_result_pod_is_ignored(served: Served, core_v1: client.CoreV1Ap
     Job controller and becomes one of the Job's pods, which only who may create pods can do;
     docs/SECURITY.md.)"""
     served.jobs.create(manifest("forged", pod_annotations={RUN_FOR: "8s", MESSAGE: '"genuine"'}))
-    wait_for("its Job", lambda: served.jobs.job("forged-1"), timeout=60)
+    wait_for("its pod", lambda: served.jobs.pods("forged-1"), timeout=60)
+    time.sleep(1.1)  # creation times are in seconds: the forged pod is strictly the newest
     labels = {
         c.LABEL_JOB_NAME: "forged-1", "job-name": "forged-1",
         c.LABEL_NAME: "forged", c.LABEL_RUN: "1", c.LABEL_MANAGED_BY: c.MANAGED_BY,
