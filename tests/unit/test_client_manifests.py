@@ -56,7 +56,7 @@ def test_immediate_with_every_option() -> None:
 
 
 def test_secret_keys_become_kwargs_from() -> None:
-    call = prepare_call("mail.send", ["a@b.c"], {"body": SecretKey("reset-42", "body")})
+    call = prepare_call("shop.reset_mail", ["a@b.c"], {"body": SecretKey("reset-42", "body")})
     manifest = build_manifest(name="reset-x7k2m", namespace="shop", call=call)
     BackgroundJob.model_validate(manifest)
     assert "kwargs" not in manifest["spec"]
