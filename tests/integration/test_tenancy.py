@@ -561,6 +561,15 @@ def test_secrets_never_appear_in_the_job_its_jobs_cronjob_or_pods(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stderr
+    plain = subprocess.run(
+        [str(Path(sys.executable).parent / "bgjobs"), "--kubeconfig", tenancy.kubeconfig,
+         "-n", served.ns, "enqueue", RESET_HANDLER, "a@b.c", "--name", "plain-link-by-cli",
+         "-k", "token=4f9c2a7be81d44c0a6b3f0d2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert f"warning: handler {RESET_HANDLER}: kwargs['token'] (its name)" in plain.stderr
+    assert "4f9c2a7be81d44c0a6b3f0d2" not in plain.stderr
     for name in ("by-client", "by-cli"):
         served.jobs.wait_phase(name, "Succeeded")
     wait_for("the CronJob", lambda: kubectl(tenancy.kubeconfig, "get", "cronjob", "-n", served.ns,
