@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
-from tests.integration.conftest import OperatorProcess
+from tests.integration.harness import OperatorProcess
 from tests.unit.test_chart_render import HELM, render
 
 from backgroundjobs.api import constants as c
@@ -78,6 +78,13 @@ def new_namespace(core: client.CoreV1Api, prefix: str) -> str:
             metadata=client.V1ObjectMeta(name=name, labels={"backgroundjobs.dev/test": "true"})
         )
     )
+    # Pods (the chart's `helm test` pod, even in a dry run) are refused until the
+    # ServiceAccount controller has made the namespace's "default" account.
+    wait_for(
+        f"the default ServiceAccount in {name}",
+        lambda: [sa for sa in core.list_namespaced_service_account(name).items
+                 if sa.metadata.name == "default"],
+    )  # fmt: skip
     return name
 
 
