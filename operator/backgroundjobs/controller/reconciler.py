@@ -24,6 +24,7 @@ from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.controller import builders, metrics
 from backgroundjobs.controller.cache import Cache
 from backgroundjobs.controller.decisions import (
+    JobPods,
     Observed,
     ObservedJob,
     Plan,
@@ -80,6 +81,8 @@ class Reconciler:
             for _ in range(MORE_DECIDES):
                 if plan.need_termination is not None:
                     await self._fetch_termination(key, obs, plan.need_termination)
+                elif plan.need_pods is not None:
+                    await self._fetch_pods(key, obs, plan.need_pods)
                 elif plan.admission is not None and plan.creates_job and obs.admitted is None:
                     obs.admitted, admitted_to = self._admit(key, plan.admission.queue)
                     if obs.admitted:
@@ -162,6 +165,16 @@ class Reconciler:
             succeeded=job.complete,
             not_older_than=self.cache.job_version(key[0], job_name),
         )
+
+    async def _fetch_pods(self, key: Key, obs: Observed, job_name: str) -> None:
+        """What keeps the Job's pod from starting: its pods, and when it has none its
+        FailedCreate Events (both served from the API server's watch cache)."""
+        job = obs.jobs[job_name]
+        pods = await self.kube.job_pods(key[0], job_name)
+        failed_creates: list[Body] = []
+        if job.active_pods == 0 and not pods:
+            failed_creates = await self.kube.job_events(key[0], job.uid, "FailedCreate")
+        obs.pods[job_name] = JobPods.from_bodies(pods, failed_creates)
 
     def _observed_job(self, obj: Body) -> None:
         """Tell the cache about a Job the API server returned; wake whom a freed slot frees."""

@@ -59,6 +59,9 @@ class Event(NamedTuple):
 class Plan:
     """What the reconciler must do, in order: delete, create, update, status, events.
 
+    ``need_termination`` / ``need_pods`` name a Job whose termination message / pods (what
+    keeps them from starting) ``decide`` needs: the reconciler reads them and decides again.
+
     ``status`` is the whole new status (built as the ``BackgroundJobStatus`` model and dumped
     as the API takes it); the reconciler writes what differs from the observed one.
     """
@@ -71,6 +74,7 @@ class Plan:
     requeue_at: datetime | None = None
     delete_self: bool = False
     need_termination: str | None = None
+    need_pods: str | None = None
     admission: Admission | None = None
     metrics: list[Metric] = field(default_factory=list)
 
