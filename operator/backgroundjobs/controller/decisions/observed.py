@@ -87,9 +87,9 @@ class Observed:
     """Everything ``decide`` looks at, gathered by the reconciler.
 
     ``termination``: the handler's termination message of a finished Job, by Job name, once
-    the reconciler fetched it (a plan asks with ``need_termination``). ``pods``: what keeps
-    a Job's pod from starting, by Job name, once read (a plan asks with ``need_pods``). ``admitted``: the
-    answer of the queue to a plan's ``admission`` request (None: not asked yet).
+    the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
+    answer of the queue to a plan's ``admission`` request (None: not asked yet). ``pods``:
+    what keeps a Job's pod from starting, by Job name, once read (asked with ``need_pods``).
     """
 
     bgj: Body

@@ -97,15 +97,22 @@ def _pod_problems(pod: Body) -> list[PodProblem]:
                 meta.get("creationTimestamp")
             )
             message = cnd.get("message") or "no node fits the pod"
-            out.append(PodProblem(Problem.UNSCHEDULABLE, f"pod {meta.get('name')}: {message}", since))
+            out.append(
+                PodProblem(Problem.UNSCHEDULABLE, f"pod {meta.get('name')}: {message}", since)
+            )
     started = parse_time(status.get("startTime")) or parse_time(meta.get("creationTimestamp"))
-    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+    for cs in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         problem = _WAITING.get(waiting.get("reason") or "")
         if problem is None:
             continue
         detail = waiting.get("message") or waiting["reason"]
-        message = f"container {cs.get('name')} of pod {meta.get('name')}: {waiting['reason']}: {detail}"
+        message = (
+            f"container {cs.get('name')} of pod {meta.get('name')}: {waiting['reason']}: {detail}"
+        )
         out.append(PodProblem(problem, message, started))
     return out
 
