@@ -3,7 +3,7 @@ the Job's FailedCreate Events show, and what the job does about it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +14,11 @@ from tests.unit.test_decisions import (
     applied,
     bgj,
     cond_state,
+    cronjob_of,
     decide_at,
     reasons,
+    recurring,
+    scheduled_job,
     started,
 )
 
@@ -333,3 +336,45 @@ def test_a_retried_pod_that_cannot_start_is_shown_too() -> None:
     plan = look(body, job, T0 + 10 * S, [pod(waiting="ErrImagePull", message=NOT_FOUND)])
     assert cond_state(plan.status, "Running") == ("True", "ImagePullBackOff")
     assert reasons(plan) == ["Retrying", "ImagePullBackOff"]
+
+
+# ------------------------------------------------------------------ a Recurring job's run
+
+
+def test_a_recurring_run_that_cannot_start_is_deleted_and_the_job_goes_on() -> None:
+    body = recurring()
+    first = decide_at(body, T0)
+    cj = cronjob_of(first)
+    body = applied(body, first)
+    t1 = datetime(2030, 1, 2, 2, 0, 1, tzinfo=UTC)
+    run = scheduled_job(1, t1, active_pods=1)
+    body = applied(body, decide_at(body, t1, [run], cronjob=cj))
+    missing = [
+        pod(
+            waiting="CreateContainerConfigError",
+            message='secret "db" not found',
+            started_at=t1 + 2 * S,
+        )
+    ]
+    seen = {run.name: JobPods.from_bodies(missing, [])}
+
+    waiting = decide_at(body, t1 + 10 * S, [run], cronjob=cj, pods=seen)
+    assert cond_state(waiting.status, "Running") == ("True", "CreateContainerConfigError")
+    assert reasons(waiting) == ["CreateContainerConfigError"]
+    assert waiting.status["phase"] == "Scheduled"  # the job's own state is its schedule
+    body = applied(body, waiting)
+    again = decide_at(body, t1 + 25 * S, [run], cronjob=cj, pods=seen)
+    assert again.events == [] and again.status == body["status"]
+
+    ends = t1 + 2 * S + SETTINGS.pod_start_grace  # from the pod's start on its node
+    assert again.requeue_at == t1 + 25 * S + PROBE_EVERY
+    given_up = decide_at(body, ends, [run], cronjob=cj, pods=seen)
+    assert given_up.delete_jobs == [run.name]
+    assert cond_state(given_up.status, "Failed") == ("True", "ConfigError")
+    assert cond_state(given_up.status, "Running") == ("False", "ConfigError")
+    assert given_up.status["phase"] == "Scheduled"
+    assert reasons(given_up) == ["Failed"]
+    # the Job is gone: nothing runs, the next run comes as scheduled
+    after = decide_at(applied(body, given_up), ends + S, [], cronjob=cj)
+    assert cond_state(after.status, "Running") == ("False", "NoRunActive")
+    assert cond_state(after.status, "Failed") == ("True", "ConfigError")

@@ -78,6 +78,10 @@ class Plan:
     admission: Admission | None = None
     metrics: list[Metric] = field(default_factory=list)
 
+    def look_again(self, when: datetime) -> None:
+        """Reconcile again by ``when`` (the earliest of the times asked for wins)."""
+        self.requeue_at = when if self.requeue_at is None else min(self.requeue_at, when)
+
     def event(self, etype: EventType, reason: EventReason, message: str) -> None:
         self.events.append(Event(etype, reason, message))
 

@@ -15,6 +15,9 @@ keeps retrying:
 - unschedulable: shown, and waits (for ``Settings.unschedulable_timeout`` when set, then
   Unschedulable);
 - a quota with no room, another refused create: shown, waits (the Job controller retries).
+
+A Recurring job's run that gives up is deleted and reported as its last run's failure; the
+job goes on with its next run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reason
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time
+from backgroundjobs.controller import conditions as cond
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Outcome, Plan
 from backgroundjobs.controller.decisions.podstate import PodProblem, Problem
@@ -70,29 +74,15 @@ def deadline(problem: PodProblem, settings: Settings, now: datetime) -> datetime
 
 
 def check_pods(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan | None:
-    """Look into a running Job that has no ready pod: the plan that ends the job, or None
-    (the job runs or waits; the Running condition says why it waits)."""
-    plan = d.plan
-    if job.finished or job.ready_pods > 0:
-        _unblocked(d, "its pod is ready")
+    """Look into a run (Immediate, Delayed, Continuation) whose Job has no ready pod: the
+    plan that ends the job, or None (it runs, or waits and the Running condition says why)."""
+    found = _look(d, job)
+    if found is None:
         return None
-    first_look = (job.created or d.now) + PROBE_AFTER
-    if d.now < first_look:
-        plan.requeue_at = _earliest(plan.requeue_at, first_look)
-        return None
-    pods = d.obs.pods.get(job.name)
-    if pods is None:
-        plan.need_pods = job.name
-        return None
-    plan.requeue_at = _earliest(plan.requeue_at, d.now + PROBE_EVERY)
-    problem = pods.worst
-    if problem is None:
-        _unblocked(d, "its pod is starting")
-        return None
-    ends = deadline(problem, d.settings, d.now)
+    problem, ends = found
     if ends is not None and d.now >= ends:
         reason = _FAILED[problem.problem]
-        plan.delete_jobs.append(job.name)  # nothing keeps retrying what cannot succeed
+        d.plan.delete_jobs.append(job.name)  # nothing keeps retrying what cannot succeed
         return d.finish(
             spec,
             Outcome.FAILED,
@@ -102,17 +92,69 @@ def check_pods(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan |
             phase_message=f"failed ({reason}): {problem.message}",
             ran=True,
         )
+    message = _show_waiting(d, problem, ends)
+    d.phase(Phase.RUNNING, f"waiting ({_WAITING[problem.problem][0]}): {message}")
+    return None
+
+
+def check_recurring_run(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> None:
+    """Look into a Recurring job's run whose Job has no ready pod. A run that can never start
+    is deleted and reported as the last run's failure, so that the CronJob (which forbids
+    overlapping runs by default) goes on with the next one; the job itself goes on."""
+    found = _look(d, job)
+    if found is None:
+        return
+    problem, ends = found
+    if ends is not None and d.now >= ends:
+        reason = _FAILED[problem.problem]
+        d.plan.delete_jobs.append(job.name)
+        message = f"run {job.name} failed ({reason}): {problem.message}; the Job is deleted"
+        d.set(ConditionType.FAILED, True, reason, message)
+        d.unset(ConditionType.SUCCEEDED, reason, message)
+        d.set(ConditionType.RUNNING, False, reason, message)
+        d.st.message = message
+        d.st.finished_at = d.now_s
+        d.warn(EventReason.FAILED, message)
+        d.finished_metrics(spec, Outcome.FAILED)
+        return
+    _show_waiting(d, problem, ends)
+
+
+def _look(d: Decision, job: ObservedJob) -> tuple[PodProblem, datetime | None] | None:
+    """The problem that keeps ``job``'s pod from starting and when it fails the job, once the
+    pods are read; None while there is none or they must be read first (``need_pods``)."""
+    plan = d.plan
+    if job.finished or job.ready_pods > 0:
+        _unblocked(d, "its pod is ready")
+        return None
+    first_look = (job.created or d.now) + PROBE_AFTER
+    if d.now < first_look:
+        plan.look_again(first_look)
+        return None
+    pods = d.obs.pods.get(job.name)
+    if pods is None:
+        plan.need_pods = job.name
+        return None
+    plan.look_again(d.now + PROBE_EVERY)
+    problem = pods.worst
+    if problem is None:
+        _unblocked(d, "its pod is starting")
+        return None
+    return problem, deadline(problem, d.settings, d.now)
+
+
+def _show_waiting(d: Decision, problem: PodProblem, ends: datetime | None) -> str:
+    """The Running condition says what the run waits for; a Warning when that is new."""
     reason, event = _WAITING[problem.problem]
     message = problem.message
     if ends is not None:
         message += f"; the job fails at {format_time(ends)} unless this is resolved"
-        plan.requeue_at = _earliest(plan.requeue_at, ends)
-    running = d.condition(ConditionType.RUNNING)
-    if running is None or running.reason != reason:
+        d.plan.look_again(ends)
+    shown = cond.get(d.old.conditions, ConditionType.RUNNING)
+    if shown is None or shown.reason != reason:
         d.warn(event, message)
     d.set(ConditionType.RUNNING, True, reason, message)
-    d.phase(Phase.RUNNING, f"waiting ({reason}): {message}")
-    return None
+    return message
 
 
 def _unblocked(d: Decision, why: str) -> None:
@@ -124,7 +166,3 @@ def _unblocked(d: Decision, why: str) -> None:
     d.note(EventReason.POD_STARTING, message)
     d.set(ConditionType.RUNNING, True, Reason.POD_STARTING, message)
     d.phase(Phase.RUNNING, message)
-
-
-def _earliest(current: datetime | None, other: datetime) -> datetime:
-    return other if current is None else min(current, other)
