@@ -164,3 +164,45 @@ def test_an_unschedulable_pod_is_shown_and_starts_once_a_node_fits(
     finally:
         core_v1.patch_node(node, {"metadata": {"labels": {label: None}}})
     assert "PodStarting" in bgjobs.event_reasons("picky")
+
+
+def test_a_recurring_run_refused_by_pod_security_is_failed_and_the_job_goes_on(
+    bgjobs: Jobs, core_v1: client.CoreV1Api
+) -> None:
+    core_v1.patch_namespace(
+        bgjobs.ns, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
+    privileged = {"allowPrivilegeEscalation": True, "runAsNonRoot": True}
+    bgjobs.create(
+        manifest(
+            "nightly",
+            schedule="0 3 * * *",
+            podTemplate={
+                "spec": {"containers": [{"name": "handler", "securityContext": privileged}]}
+            },
+        )
+    )
+    bgjobs.wait_phase("nightly", "Scheduled")
+    bgjobs.annotate("nightly", "backgroundjobs.dev/trigger", "now")  # one run now
+
+    def triggered_job() -> str | None:
+        names = [j.metadata.name for j in bgjobs.jobs("nightly")]
+        return names[0] if names else None
+
+    job_name = wait_for("the triggered run's Job", triggered_job, timeout=60)
+    cause = _failed_create_since(bgjobs, job_name)
+    took = _shown_after(bgjobs, "nightly", "Failed", "PodCreateRefused", cause)
+    print(f"\nrecurring run PodCreateRefused: condition {took:.1f}s after the first FailedCreate")
+    assert took < CONTRACT_S
+    failed = bgjobs.condition("nightly", "Failed")
+    assert failed is not None and job_name in failed["message"], failed
+    assert bgjobs.status("nightly")["phase"] == "Scheduled"  # the schedule goes on
+    wait_for(f"Job {job_name} deleted", lambda: bgjobs.job(job_name) is None, timeout=30)
+    running = wait_for(
+        "Running False",
+        lambda: (
+            (cnd := bgjobs.condition("nightly", "Running")) and cnd["status"] == "False" and cnd
+        ),
+        timeout=30,
+    )
+    assert running["reason"] in ("PodCreateRefused", "NoRunActive"), running
