@@ -21,9 +21,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from kubernetes import client, config
 from tests.integration.harness import OperatorProcess, apply_crd
@@ -93,18 +95,22 @@ def main(quick: int = 100, long: int = 20, stuck: int = 20, seconds: float = 75)
                     assert since is not None
                     delays.append((shown[name] - since).total_seconds())
 
-        pod_reads = event_reads = 0
+        pod_reads: Counter[str] = Counter()  # by kind of job
+        event_reads = 0
         for event in audit.since(mark, None, ns):
-            uri = event.get("requestURI", "")
+            uri = unquote(event.get("requestURI", ""))
             if event.get("verb") != "list":
                 continue
-            if "/pods?" in uri and "resourceVersion=0" in uri and "job-name" in uri:
-                pod_reads += 1
+            if "/pods?" in uri and "resourceVersion=0" in uri and "job-name=" in uri:
+                pod_reads[uri.split("job-name=")[1].split("-")[0]] += 1
             elif "/events?" in uri and "involvedObject.uid" in uri:
                 event_reads += 1
         print(f"jobs: {quick} quick, {long} long-running (ready), {stuck} unschedulable;")
         print(f"  watched for {seconds:.0f}s")
-        print(f"  probe reads: {pod_reads} pod lists, {event_reads} FailedCreate Event lists")
+        print(
+            f"  probe reads: {sum(pod_reads.values())} pod lists ({dict(pod_reads)}),"
+            f" {event_reads} FailedCreate Event lists"
+        )
         expected = stuck * (1 + int((seconds - 5) // 15))
         print(f"  (at most ~{expected} expected: stuck jobs only, 1 + one per 15 s each)")
         if delays:

@@ -548,3 +548,34 @@ def test_a_job_without_pods_is_read_into_through_its_failed_creates() -> None:
         assert ("full", "QuotaExceeded") in await h.posted()
 
     run(case)
+
+
+def test_a_stuck_job_reconciled_again_soon_is_not_read_again() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("picky"))
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0)
+        unschedulable = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available",
+        }
+        h.kube.pods["picky-1"] = [
+            {
+                "metadata": {"name": "picky-1-a"},
+                "status": {"phase": "Pending", "conditions": [unschedulable]},
+            }
+        ]
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0, terminating=0)  # the Job's status changed
+        await h.reconcile("picky")
+        assert h.kube.count("job_pods") == 1  # the first read served the second reconcile
+        running = next(
+            cond for cond in h.status("picky")["conditions"] if cond["type"] == "Running"
+        )
+        assert running["reason"] == "Unschedulable"
+        assert [reason for _, reason in await h.posted()].count("Unschedulable") == 1
+
+    run(case)

@@ -9,6 +9,7 @@ it (workers, the status stage, leadership) is ``controller.loop``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,9 @@ Key = tuple[str, str]
 Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
 
+# Seconds a read of a Job's pods serves the reconciles that follow (decisions.pods looks again
+# every PROBE_EVERY, 15 s: that look reads anew).
+POD_READ_REUSE = 7.5
 # A plan may ask for what decide cannot know (a termination message, a queue slot), and
 # then be decided again: at most this many times.
 MORE_DECIDES = 3
@@ -63,6 +67,9 @@ class Reconciler:
         self.cache = cache
         self.work = work
         self.events = events
+        # The last read of each stuck Job's pods, by Job uid, oldest first: a Job reconciled
+        # often (its status changes) is still read at most once per POD_READ_REUSE.
+        self._pod_reads: dict[str, tuple[float, JobPods]] = {}
 
     async def reconcile(self, key: Key) -> Finish | None:
         """Reconcile ``key``. When it created a Job, the rest (status, Events) is returned to
@@ -170,11 +177,22 @@ class Reconciler:
         """What keeps the Job's pod from starting: its pods, and when it has none its
         FailedCreate Events (both served from the API server's watch cache)."""
         job = obs.jobs[job_name]
+        now = time.monotonic()
+        while self._pod_reads:
+            oldest, (read_at, _) = next(iter(self._pod_reads.items()))
+            if now - read_at < POD_READ_REUSE:
+                break
+            del self._pod_reads[oldest]
+        recent = self._pod_reads.get(job.uid)
+        if recent is not None:
+            obs.pods[job_name] = recent[1]
+            return
         pods = await self.kube.job_pods(key[0], job_name)
         failed_creates: list[Body] = []
         if job.active_pods == 0 and not pods:
             failed_creates = await self.kube.job_events(key[0], job.uid, "FailedCreate")
         obs.pods[job_name] = JobPods.from_bodies(pods, failed_creates)
+        self._pod_reads[job.uid] = (time.monotonic(), obs.pods[job_name])
 
     def _observed_job(self, obj: Body) -> None:
         """Tell the cache about a Job the API server returned; wake whom a freed slot frees."""

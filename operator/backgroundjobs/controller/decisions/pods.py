@@ -3,9 +3,9 @@
 A Job that has had no ready pod for ``PROBE_AFTER`` is looked into (the plan asks with
 ``need_pods``; the reconciler reads the Job's pods, and its FailedCreate Events when it has
 none) and again every ``PROBE_EVERY`` while it stays so: a ready or finished Job costs no
-read. What is found (``podstate.Problem``) becomes the reason of the Running condition and a
-Warning Event while the job waits, or ends it as Failed, its Job deleted so that nothing
-keeps retrying:
+read, and a read serves the reconciles that follow it for a while (``reconciler``). What is
+found (``podstate.Problem``) becomes the reason of the Running condition and a Warning Event
+while the job waits, or ends it as Failed, its Job deleted so that nothing keeps retrying:
 
 - refused by admission (Pod Security, a webhook), an image name that can never be pulled:
   Failed at once (PodCreateRefused, ImagePullFailed);
@@ -35,7 +35,7 @@ from backgroundjobs.controller.decisions.state import Decision
 from backgroundjobs.controller.settings import Settings
 
 # A Job without a ready pod this long after its creation is looked into...
-PROBE_AFTER = timedelta(seconds=5)
+PROBE_AFTER = timedelta(seconds=10)
 # ...and again this often while it stays so: a cause is shown within this (plus a reconcile).
 PROBE_EVERY = timedelta(seconds=15)
 
