@@ -161,7 +161,7 @@ OPERATOR_VERBS = {
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "list"},
 }
 
 
