@@ -579,3 +579,17 @@ def test_a_stuck_job_reconciled_again_soon_is_not_read_again() -> None:
         assert [reason for _, reason in await h.posted()].count("Unschedulable") == 1
 
     run(case)
+
+
+def test_a_role_without_list_events_only_misses_refused_creates() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("full"))
+        await h.reconcile("full")
+        stuck_job(h, "full")  # no pod could be made
+        h.kube.fail["job_events"] = ApiException(status=403, reason="Forbidden")
+        await h.reconcile("full")  # no error: it runs on, nothing to show
+        assert h.kube.count("job_events") == 1
+        assert h.status("full")["phase"] == "Running"
+
+    run(case)

@@ -190,7 +190,14 @@ class Reconciler:
         pods = await self.kube.job_pods(key[0], job_name)
         failed_creates: list[Body] = []
         if job.active_pods == 0 and not pods:
-            failed_creates = await self.kube.job_events(key[0], job.uid, "FailedCreate")
+            try:
+                failed_creates = await self.kube.job_events(key[0], job.uid, "FailedCreate")
+            except ApiException as exc:
+                if exc.status != 403:
+                    raise
+                # An older Role without "list events": the rest of the job's life goes on,
+                # only a refused pod create goes unseen.
+                log.warning("%s/%s: may not list Events (%s): grant list on events", *key, exc)
         obs.pods[job_name] = JobPods.from_bodies(pods, failed_creates)
         self._pod_reads[job.uid] = (time.monotonic(), obs.pods[job_name])
 
