@@ -9,6 +9,7 @@ from typing import Any
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.decisions.podstate import JobPods
 
 Body = dict[str, Any]
 
@@ -24,6 +25,7 @@ class ObservedJob:
     start_time: datetime | None = None
     completion_time: datetime | None = None
     active_pods: int = 0
+    ready_pods: int = 0
     succeeded: int = 0
     failed: int = 0
     complete: bool = False
@@ -69,6 +71,7 @@ class ObservedJob:
             start_time=parse_time(status.get("startTime")),
             completion_time=parse_time(status.get("completionTime")),
             active_pods=int(status.get("active") or 0),
+            ready_pods=int(status.get("ready") or 0),
             succeeded=int(status.get("succeeded") or 0),
             failed=int(status.get("failed") or 0),
             complete=complete,
@@ -85,7 +88,8 @@ class Observed:
 
     ``termination``: the handler's termination message of a finished Job, by Job name, once
     the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
-    answer of the queue to a plan's ``admission`` request (None: not asked yet).
+    answer of the queue to a plan's ``admission`` request (None: not asked yet). ``pods``:
+    what keeps a Job's pod from starting, by Job name, once read (asked with ``need_pods``).
     """
 
     bgj: Body
@@ -95,6 +99,7 @@ class Observed:
     parent: Body | None = None
     termination: dict[str, str | None] = field(default_factory=dict)
     admitted: bool | None = None
+    pods: dict[str, JobPods] = field(default_factory=dict)
 
 
 def parse_spec(bgj: Body) -> BackgroundJobSpec:
