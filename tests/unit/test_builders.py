@@ -171,6 +171,9 @@ def test_handler_container_env_and_image() -> None:
     assert env["BACKGROUNDJOBS_NAMESPACE"] == "shop"
     assert env["BACKGROUNDJOBS_RUN"] == "2"
     assert "BACKGROUNDJOBS_PARENT" not in env
+    # The run's Job, from the label the Job controller puts on its pods (the downward API).
+    job_ref = env.pop("BACKGROUNDJOBS_JOB")
+    assert job_ref == {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}
     assert all(isinstance(v, str) for v in env.values())
     assert container["terminationMessagePolicy"] == "File"
 
@@ -321,6 +324,7 @@ def test_pod_template_without_handler_container() -> None:
         "BACKGROUNDJOBS_NAME",
         "BACKGROUNDJOBS_NAMESPACE",
         "BACKGROUNDJOBS_RUN",
+        "BACKGROUNDJOBS_JOB",
     }
 
 

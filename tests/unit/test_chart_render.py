@@ -48,6 +48,8 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set", "workers=8",
         "--set", "events=failures",
         "--set", "statusHold=2.5",
+        "--set", "podStartGrace=2m",
+        "--set", "unschedulableTimeout=1h",
         "--set", "leaderElection.leaseDuration=6",
     ],
     "extended": [
@@ -180,7 +182,7 @@ OPERATOR_VERBS = {
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "list"},
 }
 
 
@@ -442,6 +444,8 @@ def test_values_map_to_operator_settings() -> None:
     assert cfg.workers == 8
     assert cfg.events == "failures"
     assert cfg.status_hold == 2.5
+    assert cfg.pod_start_grace == timedelta(minutes=2)
+    assert cfg.unschedulable_timeout == timedelta(hours=1)
     assert cfg.lease_duration == 6
     ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
     assert ports["metrics"] == 9090
@@ -792,6 +796,8 @@ def test_operator_policy_keeps_the_operators_writes_to_its_own_jobs() -> None:
         (["--set", "workers=0"], "at '/workers'"),
         (["--set", "statusHold=-1"], "at '/statusHold'"),
         (["--set", "statusHold=soon"], "at '/statusHold'"),
+        (["--set", "podStartGrace=1 minute"], "at '/podStartGrace'"),
+        (["--set", "unschedulableTimeout=never"], "at '/unschedulableTimeout'"),
         (["--set", "metricsPort=70000"], "at '/metricsPort'"),
         (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),

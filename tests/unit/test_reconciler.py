@@ -37,6 +37,8 @@ class FakeKube:
         self.calls: list[tuple[str, str]] = []  # (call, name)
         self.events: list[tuple[str, str, str]] = []
         self.termination: dict[str, str] = {}  # Job name -> its handler's termination message
+        self.pods: dict[str, list[Body]] = {}  # Job name -> its pods
+        self.job_events_by_uid: dict[str, list[Body]] = {}  # Job uid -> Events about it
         self.fail: dict[str, ApiException] = {}  # call -> the error its next use raises
         self.patch_gate: asyncio.Event | None = None  # when set: patch_status waits for it
         self._versions = itertools.count(100)
@@ -95,6 +97,15 @@ class FakeKube:
         found = self.objects.get(("ValidatingAdmissionPolicy", name))
         bound = self.objects.get(("ValidatingAdmissionPolicyBinding", binding))
         return copy.deepcopy(found), copy.deepcopy(bound)
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
+        self._check("job_pods", job_name)
+        return copy.deepcopy(self.pods.get(job_name, []))
+
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
+        self._check("job_events", job_uid)
+        events = self.job_events_by_uid.get(job_uid, [])
+        return [copy.deepcopy(e) for e in events if e.get("reason") == reason]
 
     async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
         if self.patch_gate is not None:
@@ -476,6 +487,122 @@ def test_a_standby_reconciles_nothing_until_it_leads() -> None:
         key = await loop.work.get()
         await loop._run_step(key, lambda: loop.reconciler.reconcile(key))
         assert ("Job", "welcome-1") in kube.objects
+
+    run(case)
+
+
+# ------------------------------------------------------------------ a pod that cannot start
+
+
+def stuck_job(h: Harness, name: str, **status: Any) -> str:
+    """The Job of ``name`` as the watch shows it a minute after it was made, no pod ready."""
+    job = h.kube.objects[("Job", f"{name}-1")]
+    job["metadata"]["creationTimestamp"] = format_time(datetime.now(UTC) - timedelta(minutes=1))
+    job["status"] = status
+    h.kube.add(job)  # a new resourceVersion
+    h.watch_brings("Job", f"{name}-1")
+    return str(job["metadata"]["uid"])
+
+
+def test_a_pod_that_can_never_start_fails_the_job_and_its_job_is_deleted() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("typo"))
+        await h.reconcile("typo")
+        stuck_job(h, "typo", active=1, ready=0)
+        waiting = {"reason": "InvalidImageName", "message": 'invalid reference "Nope::1"'}
+        h.kube.pods["typo-1"] = [
+            {
+                "metadata": {"name": "typo-1-x2x4z"},
+                "status": {
+                    "phase": "Pending",
+                    "containerStatuses": [{"name": "handler", "state": {"waiting": waiting}}],
+                },
+            }
+        ]
+        await h.reconcile("typo")
+        status = h.status("typo")
+        assert status["phase"] == "Failed"
+        failed = next(cond for cond in status["conditions"] if cond["type"] == "Failed")
+        assert failed["reason"] == "ImagePullFailed"
+        assert 'invalid reference "Nope::1"' in failed["message"]
+        assert ("Job", "typo-1") not in h.kube.objects
+        assert (h.kube.count("job_pods"), h.kube.count("job_events")) == (1, 0)
+        assert ("typo", "Failed") in await h.posted()
+
+    run(case)
+
+
+def test_a_job_without_pods_is_read_into_through_its_failed_creates() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("full"))
+        await h.reconcile("full")
+        uid = stuck_job(h, "full")  # active 0: no pod could be made
+        quota = (
+            'Error creating: pods "full-1-a" is forbidden: exceeded quota: none, requested: pods=1'
+        )
+        h.kube.job_events_by_uid[uid] = [
+            {
+                "reason": "FailedCreate",
+                "message": quota,
+                "lastTimestamp": format_time(datetime.now(UTC)),
+            }
+        ]
+        await h.reconcile("full")
+        status = h.status("full")
+        assert status["phase"] == "Running"
+        running = next(cond for cond in status["conditions"] if cond["type"] == "Running")
+        assert running["reason"] == "QuotaExceeded"
+        assert "exceeded quota" in running["message"]
+        assert ("Job", "full-1") in h.kube.objects  # it waits: the Job controller retries
+        assert (h.kube.count("job_pods"), h.kube.count("job_events")) == (1, 1)
+        assert ("full", "QuotaExceeded") in await h.posted()
+
+    run(case)
+
+
+def test_a_stuck_job_reconciled_again_soon_is_not_read_again() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("picky"))
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0)
+        unschedulable = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available",
+        }
+        h.kube.pods["picky-1"] = [
+            {
+                "metadata": {"name": "picky-1-a"},
+                "status": {"phase": "Pending", "conditions": [unschedulable]},
+            }
+        ]
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0, terminating=0)  # the Job's status changed
+        await h.reconcile("picky")
+        assert h.kube.count("job_pods") == 1  # the first read served the second reconcile
+        running = next(
+            cond for cond in h.status("picky")["conditions"] if cond["type"] == "Running"
+        )
+        assert running["reason"] == "Unschedulable"
+        assert [reason for _, reason in await h.posted()].count("Unschedulable") == 1
+
+    run(case)
+
+
+def test_a_role_without_list_events_only_misses_refused_creates() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("full"))
+        await h.reconcile("full")
+        stuck_job(h, "full")  # no pod could be made
+        h.kube.fail["job_events"] = ApiException(status=403, reason="Forbidden")
+        await h.reconcile("full")  # no error: it runs on, nothing to show
+        assert h.kube.count("job_events") == 1
+        assert h.status("full")["phase"] == "Running"
 
     run(case)
 

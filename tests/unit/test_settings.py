@@ -31,6 +31,8 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.lease_duration == 15.0
     assert s.pod_policy_check is True
     assert s.pod_policy.admission is None and not s.pod_policy.service_accounts
+    assert s.pod_start_grace == timedelta(seconds=60)
+    assert s.unschedulable_timeout is None
 
 
 def test_load_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,6 +62,8 @@ def test_every_value_parsed() -> None:
             "BACKGROUNDJOBS_LEASE_NAME": "my-lease",
             "BACKGROUNDJOBS_LEASE_NAMESPACE": "ops",
             "BACKGROUNDJOBS_LEASE_DURATION": "7.5",
+            "BACKGROUNDJOBS_POD_START_GRACE": "5m",
+            "BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT": "1h",
         }
     )
     assert s.namespaces == ("shop", "billing")
@@ -79,6 +83,13 @@ def test_every_value_parsed() -> None:
     assert s.lease_name == "my-lease"
     assert s.lease_namespace == "ops"
     assert s.lease_duration == 7.5
+    assert s.pod_start_grace == timedelta(minutes=5)
+    assert s.unschedulable_timeout == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("value", ["0", "0s", ""])
+def test_an_unschedulable_timeout_of_zero_waits_for_ever(value: str) -> None:
+    assert load({"BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT": value}).unschedulable_timeout is None
 
 
 @pytest.mark.parametrize("value", ["", "*", " * ", "*,"])
@@ -144,6 +155,8 @@ def test_queues_blank_is_empty() -> None:
         ("LEASE_DURATION", "soon", r"BACKGROUNDJOBS_LEASE_DURATION must be a number.*'soon'"),
         ("LEASE_DURATION", "nan", r"BACKGROUNDJOBS_LEASE_DURATION"),
         ("LEASE_DURATION", "0", r"BACKGROUNDJOBS_LEASE_DURATION"),
+        ("POD_START_GRACE", "1 minute", r"BACKGROUNDJOBS_POD_START_GRACE: invalid duration"),
+        ("UNSCHEDULABLE_TIMEOUT", "never", r"BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: invalid"),
         ("LEADER_ELECTION", "maybe", r"BACKGROUNDJOBS_LEADER_ELECTION must be true or false"),
         ("POD_POLICY_CHECK", "off", r"BACKGROUNDJOBS_POD_POLICY_CHECK must be true or false"),
         ("POD_POLICY", '{"exempt": ["root"]}', r"BACKGROUNDJOBS_POD_POLICY.exempt: unknown rules"),

@@ -50,6 +50,9 @@ ENV_KWARGS = "BACKGROUNDJOBS_KWARGS"
 ENV_NAME = "BACKGROUNDJOBS_NAME"
 ENV_NAMESPACE = "BACKGROUNDJOBS_NAMESPACE"
 ENV_RUN = "BACKGROUNDJOBS_RUN"
+# The run's batch Job, from the pod's job-name label (the downward API): a Recurring job's
+# runs are Jobs the CronJob names, which the operator cannot write into their template.
+ENV_JOB = "BACKGROUNDJOBS_JOB"
 ENV_PARENT = "BACKGROUNDJOBS_PARENT"
 ENV_PARENT_RESULT = "BACKGROUNDJOBS_PARENT_RESULT"
 ENV_HANDLER_MODULES = "BACKGROUNDJOBS_HANDLER_MODULES"
@@ -142,6 +145,17 @@ class Reason(StrEnum):
     SPEC_FIXED = "SpecFixed"
     RUN_ACTIVE = "RunActive"
     NO_RUN_ACTIVE = "NoRunActive"
+    # The run's pod cannot start (decisions/pods.py): while it waits, the reason of the
+    # Running condition; when it gives up, of Failed.
+    UNSCHEDULABLE = "Unschedulable"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    POD_CREATE_FAILED = "PodCreateFailed"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    POD_STARTING = "PodStarting"
+    POD_CREATE_REFUSED = "PodCreateRefused"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONFIG_ERROR = "ConfigError"
 
 
 class EventType(StrEnum):
@@ -173,3 +187,11 @@ class EventReason(StrEnum):
     REQUEUE_IGNORED = "RequeueIgnored"
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"
+    # Warnings: the run's pod cannot start (it waits, or the job fails with Failed).
+    UNSCHEDULABLE = "Unschedulable"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    POD_CREATE_FAILED = "PodCreateFailed"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    # Normal: it was blocked and no longer is.
+    POD_STARTING = "PodStarting"

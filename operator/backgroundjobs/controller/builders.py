@@ -102,6 +102,10 @@ def handler_env(
         {"name": c.ENV_NAME, "value": meta["name"]},
         {"name": c.ENV_NAMESPACE, "value": meta.get("namespace", "")},
         {"name": c.ENV_RUN, "value": str(run)},
+        {
+            "name": c.ENV_JOB,
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{c.LABEL_JOB_NAME}']"}},
+        },
     ]
     if parent is not None:
         parent_name, parent_result = parent

@@ -88,6 +88,8 @@ class KubeApi(Protocol):
     async def admission_policy(
         self, name: str, binding: str
     ) -> tuple[Body | None, Body | None]: ...
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]: ...
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]: ...
     async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body: ...
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
@@ -210,6 +212,27 @@ class Kube:
             await read(self.admission.read_validating_admission_policy, name),
             await read(self.admission.read_validating_admission_policy_binding, binding),
         )
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
+        """The Job's pods, from the API server's watch cache (``resourceVersion=0``: no etcd
+        read; a second or so behind is fine for what it is read for)."""
+        resp = await self.core.list_namespaced_pod(
+            namespace,
+            label_selector=f"{c.LABEL_JOB_NAME}={job_name}",
+            resource_version="0",
+            _preload_content=False,
+        )
+        return list((await response_json(resp)).get("items") or [])
+
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
+        """The Events about the Job with ``reason`` (the Job controller's FailedCreate)."""
+        resp = await self.core.list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.uid={job_uid},reason={reason}",
+            resource_version="0",
+            _preload_content=False,
+        )
+        return list((await response_json(resp)).get("items") or [])
 
     # --- BackgroundJobs ---
     async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:

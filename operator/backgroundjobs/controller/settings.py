@@ -65,6 +65,13 @@ class Settings:
     """BACKGROUNDJOBS_LEASE_NAMESPACE: namespace of that Lease (the operator's own)."""
     lease_duration: float = 15.0
     """BACKGROUNDJOBS_LEASE_DURATION: seconds a leader's Lease lasts without renewal."""
+    pod_start_grace: timedelta = timedelta(seconds=60)
+    """BACKGROUNDJOBS_POD_START_GRACE: how long a run's pod may stay unable to start its
+    containers (an image that cannot be pulled, a missing Secret or ConfigMap) before the job
+    fails (ImagePullFailed, ConfigError)."""
+    unschedulable_timeout: timedelta | None = None
+    """BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: how long a run's pod may stay unschedulable before
+    the job fails (Unschedulable); empty or 0 = it waits for ever."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
@@ -153,6 +160,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     else:
         own = service_account_namespace()
         excluded = tuple(dict.fromkeys(n for n in (own, "kube-system") if n))
+    pod_start_grace = _duration(get("POD_START_GRACE", "60s"), "POD_START_GRACE")
+    unschedulable_timeout = _duration(get("UNSCHEDULABLE_TIMEOUT", "0"), "UNSCHEDULABLE_TIMEOUT")
     return Settings(
         namespaces=namespaces,
         exclude_namespaces=excluded,
@@ -170,4 +179,17 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or service_account_namespace() or "default",
         lease_duration=lease_duration,
+        pod_start_grace=pod_start_grace or timedelta(0),
+        unschedulable_timeout=unschedulable_timeout,
     )
+
+
+def _duration(text: str, key: str) -> timedelta | None:
+    """A Go-style duration setting; empty or zero is None (off)."""
+    if text in ("", "0"):
+        return None
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"BACKGROUNDJOBS_{key}: {exc}") from exc
+    return value or None

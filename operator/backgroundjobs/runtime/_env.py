@@ -11,6 +11,7 @@ from backgroundjobs.api.constants import (
     ENV_ARGS,
     ENV_HANDLER,
     ENV_HANDLER_MODULES,
+    ENV_JOB,
     ENV_KWARGS,
     ENV_NAME,
     ENV_NAMESPACE,
@@ -29,9 +30,9 @@ DEFAULT_CANCEL_GRACE = 20.0
 # BACKGROUNDJOBS_RUN of a Recurring job's runs, scheduled by its CronJob or triggered: their
 # pod template cannot know a run number, and each run is a Job of its own.
 RECURRING_RUNS = ("scheduled", "triggered")
-# The batch Job a scheduled run belongs to; else read off the pod's name (HOSTNAME), which
-# the Job controller makes of the Job's name and a 5-character suffix.
-ENV_JOB = "BACKGROUNDJOBS_JOB"
+# The batch Job a scheduled run belongs to (ENV_JOB, set by the operator from the pod's
+# label); else read off the pod's name (HOSTNAME), which the Job controller makes of the
+# Job's name and a 5-character suffix.
 _POD_OF_JOB = re.compile(r"(?P<job>.+)-[a-z0-9]{5}")
 
 

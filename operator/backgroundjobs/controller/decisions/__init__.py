@@ -30,6 +30,7 @@ from backgroundjobs.controller.decisions.plan import (
     Outcome,
     Plan,
 )
+from backgroundjobs.controller.decisions.podstate import JobPods
 from backgroundjobs.controller.decisions.recurring import decide_recurring
 from backgroundjobs.controller.decisions.runs import decide_run
 from backgroundjobs.controller.decisions.state import Decision, parse_result
@@ -111,6 +112,7 @@ def _validation_message(exc: ValidationError) -> str:
 __all__ = [
     "Admission",
     "Event",
+    "JobPods",
     "Metric",
     "MetricName",
     "Observed",

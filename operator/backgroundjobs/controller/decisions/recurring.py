@@ -9,6 +9,7 @@ from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.decisions.pods import check_recurring_run
 from backgroundjobs.controller.decisions.state import (
     REFUSALS,
     Decision,
@@ -97,7 +98,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         if d.old_phase != Phase.SCHEDULED:
             st.message = msg
         d.phase(Phase.SCHEDULED)
-        plan.requeue_at = nxt + timedelta(seconds=1)
+        plan.look_again(nxt + timedelta(seconds=1))  # or sooner, to look into a stuck run
     return plan
 
 
@@ -131,6 +132,8 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     if running:
         names = ", ".join(j.name for j in running)
         d.set(ConditionType.RUNNING, True, Reason.RUN_ACTIVE, f"running: {names}")
+        for job in running:
+            check_recurring_run(d, spec, job)
     else:
         d.unset(ConditionType.RUNNING, Reason.NO_RUN_ACTIVE, "no run is active")
 
