@@ -16,6 +16,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.podpolicy import AdmissionPolicy, PodPolicy
 from backgroundjobs.api.times import format_time
 from backgroundjobs.controller.loop import ControlLoop
 from backgroundjobs.controller.settings import QueueConfig, Settings
@@ -81,10 +82,21 @@ class FakeKube:
         self.objects.pop(("Job", name), None)
 
     async def termination_message(
-        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+        self,
+        namespace: str,
+        job_name: str,
+        job_uid: str,
+        succeeded: bool,
+        not_older_than: str | None = None,
     ) -> str | None:
         self._check("termination_message", job_name)
         return self.termination.get(job_name)
+
+    async def admission_policy(self, name: str, binding: str) -> tuple[Body | None, Body | None]:
+        self._check("admission_policy", name)
+        found = self.objects.get(("ValidatingAdmissionPolicy", name))
+        bound = self.objects.get(("ValidatingAdmissionPolicyBinding", binding))
+        return copy.deepcopy(found), copy.deepcopy(bound)
 
     async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
         self._check("job_pods", job_name)
@@ -591,5 +603,54 @@ def test_a_role_without_list_events_only_misses_refused_creates() -> None:
         await h.reconcile("full")  # no error: it runs on, nothing to show
         assert h.kube.count("job_events") == 1
         assert h.status("full")["phase"] == "Running"
+
+    run(case)
+
+
+# ------------------------------------------------------------------ tenancy
+
+
+def test_a_namespace_not_served_is_ignored() -> None:
+    async def case() -> None:
+        h = Harness(exclude_namespaces=(NS,))
+        h.apply(bgj("welcome"))
+        assert h.queued() == set()
+        assert h.loop.cache.bgj((NS, "welcome")) is None
+
+    run(case)
+
+
+def vap_objects(h: Harness, created: datetime) -> None:
+    stamp = format_time(created)
+    h.kube.objects[("ValidatingAdmissionPolicy", "bgj")] = {
+        "metadata": {"name": "bgj", "creationTimestamp": stamp},
+        "spec": {"failurePolicy": "Fail"},
+    }
+    h.kube.objects[("ValidatingAdmissionPolicyBinding", "bgj")] = {
+        "metadata": {"name": "bgj", "creationTimestamp": stamp},
+        "spec": {"policyName": "bgj", "validationActions": ["Deny"]},
+    }
+
+
+POLICY = PodPolicy(admission=AdmissionPolicy("bgj", "bgj"))
+AS_MAILER = {"spec": {"serviceAccountName": "mailer"}}
+
+
+def test_a_job_the_admission_policy_checked_runs_and_one_it_did_not_is_denied() -> None:
+    async def case() -> None:
+        h = Harness(pod_policy=POLICY)
+        vap_objects(h, datetime.now(UTC) - timedelta(minutes=1))
+        h.apply(bgj("vouched", podTemplate=AS_MAILER))
+        await h.reconcile("vouched")
+        assert ("Job", "vouched-1") in h.kube.objects
+        assert h.kube.count("admission_policy") == 1
+        # The binding deleted (the policy suspended): the operator checks by itself.
+        del h.kube.objects[("ValidatingAdmissionPolicyBinding", "bgj")]
+        h.apply(bgj("alone", podTemplate=AS_MAILER))
+        await h.reconcile("alone")
+        assert ("Job", "alone-1") not in h.kube.objects
+        failed = next(x for x in h.status("alone")["conditions"] if x["type"] == "Failed")
+        assert failed["reason"] == "PolicyDenied"
+        assert ("alone", "PolicyDenied") in await h.posted()
 
     run(case)

@@ -29,6 +29,8 @@ LABEL_BATCH = f"{GROUP}/batch"
 # Kubernetes' own: the Job controller labels a Job's pods with the Job's name; the CronJob
 # controller stamps each Job with the time it was scheduled for.
 LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
+# Set by the Job controller on the pods of a Job, with the Job's uid.
+LABEL_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
@@ -55,6 +57,9 @@ ENV_PARENT = "BACKGROUNDJOBS_PARENT"
 ENV_PARENT_RESULT = "BACKGROUNDJOBS_PARENT_RESULT"
 ENV_HANDLER_MODULES = "BACKGROUNDJOBS_HANDLER_MODULES"
 ENV_TERMINATION_LOG = "BACKGROUNDJOBS_TERMINATION_LOG"
+# spec.kwargsFrom: the names, comma-separated, and one variable per name (from the Secret key).
+ENV_SECRET_KWARGS = "BACKGROUNDJOBS_SECRET_KWARGS"
+ENV_SECRET_KWARG_PREFIX = "BACKGROUNDJOBS_SECRET_KWARG_"
 
 # A BackgroundJob's name becomes part of its Jobs' names (``<name>-<run>``) and, for a
 # Recurring job, the CronJob's, whose Jobs are ``<name>-<minutes since epoch>`` (11 more
@@ -136,6 +141,7 @@ class Reason(StrEnum):
     JOB_DELETED = "JobDeleted"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     SPEC_FIXED = "SpecFixed"
     RUN_ACTIVE = "RunActive"
     NO_RUN_ACTIVE = "NoRunActive"
@@ -177,6 +183,7 @@ class EventReason(StrEnum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     REQUEUE_IGNORED = "RequeueIgnored"
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"

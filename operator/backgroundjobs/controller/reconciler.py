@@ -22,6 +22,7 @@ from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.podpolicy import AdmissionInForce, admission_in_force
 from backgroundjobs.controller import builders, metrics
 from backgroundjobs.controller.cache import Cache
 from backgroundjobs.controller.decisions import (
@@ -46,9 +47,9 @@ log = logging.getLogger("backgroundjobs.operator")
 # Seconds a read of a Job's pods serves the reconciles that follow (decisions.pods looks again
 # every PROBE_EVERY, 15 s: that look reads anew).
 POD_READ_REUSE = 7.5
-# A plan may ask for what decide cannot know (a termination message, a queue slot), and
-# then be decided again: at most this many times.
-MORE_DECIDES = 3
+# A plan may ask for what decide cannot know (a termination message, whether the pod policy
+# is in force, a Job's pods, a queue slot), and then be decided again: at most this many times.
+MORE_DECIDES = 5
 
 
 class Reconciler:
@@ -88,6 +89,8 @@ class Reconciler:
             for _ in range(MORE_DECIDES):
                 if plan.need_termination is not None:
                     await self._fetch_termination(key, obs, plan.need_termination)
+                elif plan.need_pod_policy_admission and obs.pod_policy_admission is None:
+                    obs.pod_policy_admission = await self._pod_policy_admission()
                 elif plan.need_pods is not None:
                     await self._fetch_pods(key, obs, plan.need_pods)
                 elif plan.admission is not None and plan.creates_job and obs.admitted is None:
@@ -169,9 +172,19 @@ class Reconciler:
         obs.termination[job_name] = await self.kube.termination_message(
             key[0],
             job_name,
+            job.uid,
             succeeded=job.complete,
             not_older_than=self.cache.job_version(key[0], job_name),
         )
+
+    async def _pod_policy_admission(self) -> AdmissionInForce:
+        """Whether the chart's pod policy is in force now (read each time a job needs it:
+        only jobs that ask for what the operator alone would refuse)."""
+        expected = self.settings.pod_policy.admission
+        if expected is None:
+            return AdmissionInForce(None)
+        policy, binding = await self.kube.admission_policy(expected.policy, expected.binding)
+        return admission_in_force(expected, policy, binding)
 
     async def _fetch_pods(self, key: Key, obs: Observed, job_name: str) -> None:
         """What keeps the Job's pod from starting: its pods, and when it has none its

@@ -21,6 +21,7 @@ from backgroundjobs.api.constants import (
     ENV_TERMINATION_LOG,
 )
 from backgroundjobs.runtime._context import CurrentJob
+from backgroundjobs.runtime._secrets import InvalidSecretKwargs, secret_kwargs_from_env
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
@@ -68,6 +69,10 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
     kwargs = _json(environ, ENV_KWARGS, {})
     if not isinstance(kwargs, dict):
         raise InvalidJobEnv(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
+    try:
+        secret_kwargs = secret_kwargs_from_env(environ, kwargs)
+    except InvalidSecretKwargs as exc:
+        raise InvalidJobEnv(str(exc)) from None
     run_raw = environ.get(ENV_RUN, "").strip()
     run: int | None = None
     job: str | None = None
@@ -90,6 +95,7 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         parent_result=_json(environ, ENV_PARENT_RESULT, None),
         args=args,
         kwargs=kwargs,
+        secret_kwargs=secret_kwargs,
     )
 
 

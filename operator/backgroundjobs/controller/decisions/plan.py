@@ -74,6 +74,7 @@ class Plan:
     requeue_at: datetime | None = None
     delete_self: bool = False
     need_termination: str | None = None
+    need_pod_policy_admission: bool = False
     need_pods: str | None = None
     admission: Admission | None = None
     metrics: list[Metric] = field(default_factory=list)

@@ -11,6 +11,7 @@ from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
 from backgroundjobs.controller.decisions.state import (
+    REFUSALS,
     Decision,
     error_text,
     failure_reason,
@@ -30,7 +31,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if d.is_invalid_for_generation():
         return plan
     failed = d.condition(ConditionType.FAILED)
-    if failed and failed.reason == Reason.INVALID_SPEC and failed.status == "True":
+    if failed and failed.reason in REFUSALS and failed.status == "True":
         d.set(ConditionType.FAILED, False, Reason.SPEC_FIXED, "the spec is valid again")
 
     desired = builders.build_cronjob(d.bgj, spec, d.settings)
