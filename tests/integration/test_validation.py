@@ -128,6 +128,27 @@ INVALID: list[tuple[str, Body, list[str]]] = [
     ("args-not-a-list", {"args": "x"}, ["spec.args"]),
     ("kwargs-not-an-object", {"kwargs": [1]}, ["spec.kwargs"]),
     ("suspend-not-bool", {"suspend": "yes"}, ["spec.suspend"]),
+    (
+        "kwargs-from-name",
+        {"kwargsFrom": [{"name": "pass word", "secretKeyRef": {"name": "s", "key": "k"}}]},
+        ["spec.kwargsFrom[0].name", "must be a Python identifier"],
+    ),
+    (
+        "kwargs-from-secret",
+        {"kwargsFrom": [{"name": "p", "secretKeyRef": {"name": "Bad_Secret", "key": "k/x"}}]},
+        ["spec.kwargsFrom[0].secretKeyRef.name", "spec.kwargsFrom[0].secretKeyRef.key"],
+    ),
+    ("kwargs-from-no-ref", {"kwargsFrom": [{"name": "p"}]}, ["spec.kwargsFrom[0].secretKeyRef"]),
+    (
+        "kwargs-from-twice",
+        {
+            "kwargsFrom": [
+                {"name": "p", "secretKeyRef": {"name": "s", "key": "a"}},
+                {"name": "p", "secretKeyRef": {"name": "s", "key": "b"}},
+            ]
+        },
+        ["spec.kwargsFrom[1]", "Duplicate value"],
+    ),
 ]
 
 
@@ -187,6 +208,11 @@ VALID: list[tuple[str, Body, str]] = [
     ),
     ("recurring-macro", {"schedule": "@daily"}, "Recurring"),
     ("continuation", {"after": {"name": "parent-job"}, "queue": "critical"}, "Continuation"),
+    (
+        "secret-kwargs",
+        {"kwargsFrom": [{"name": "token", "secretKeyRef": {"name": "reset-42", "key": "token"}}]},
+        "Immediate",
+    ),
 ]
 
 

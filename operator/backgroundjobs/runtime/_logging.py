@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from backgroundjobs.runtime import _secrets
 from backgroundjobs.runtime._context import CurrentJob
 from backgroundjobs.runtime.logrecord import PROGRESS, JsonFormatter, LogRecord
 
@@ -29,6 +30,10 @@ class RuntimeFormatter(JsonFormatter):
             "run": job.run if job else None,
             "handler": job.handler if job else self.handler_name,
         }
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Secret keyword arguments' values never reach a log line, whoever logs them.
+        return _secrets.redactor.text(super().format(record))
 
 
 _formatter = RuntimeFormatter()
