@@ -17,6 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from backgroundjobs._connection import find_source, new_api_client
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller import metrics
 
 Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
@@ -25,8 +26,11 @@ MERGE_PATCH = "application/merge-patch+json"
 
 
 async def operator_api_client() -> client.ApiClient:
-    """The operator's API client: the pod's service account, else the kubeconfig."""
-    return await new_api_client(find_source(in_cluster_first=True))
+    """The operator's API client: the pod's service account, else the kubeconfig; its
+    requests are counted in ``backgroundjobs_api_requests_total``."""
+    api = await new_api_client(find_source(in_cluster_first=True))
+    metrics.count_requests(api)
+    return api
 
 
 async def response_json(resp: Any) -> Body:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -50,6 +51,7 @@ class ControlLoop:
         self.reconciler = Reconciler(settings, kube, self.cache, self.work, self.events)
         # Only a leader reconciles; a standby keeps its cache warm (leader.elect).
         self.leading = leading
+        metrics.set_leading(leading)
         self.reconciles = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._memory: asyncio.Task[None] | None = None
@@ -60,6 +62,7 @@ class ControlLoop:
         # "processing" in the work queue until its status is written.
         self._statuses: asyncio.Queue[tuple[Key, Finish, float]] = asyncio.Queue()
         metrics.register_phase_source(self.cache.phases)
+        metrics.register_overdue(lambda: self.cache.recurring_overdue(datetime.now(UTC)))
         metrics.register_pending(
             lambda: {"reconcile": len(self.work), "status": self._statuses.qsize()}
         )
@@ -117,11 +120,13 @@ class ControlLoop:
         """This replica leads: reconcile everything cached, so that nothing that happened
         while it stood by (a job created, a due time passed) is missed."""
         self.leading = True
+        metrics.set_leading(True)
         self.work.add_all(self.cache.keys())
 
     def stop_leading(self) -> None:
         """Another replica leads (or may soon): stop acting at once."""
         self.leading = False
+        metrics.set_leading(False)
 
     # ---------------------------------------------------------------- watch events
 
@@ -198,14 +203,17 @@ class ControlLoop:
         logged and retried with backoff; the count is cleared when the key's work is all
         done (after a Job's creation: when its status is written)."""
         deferred: Finish | None = None
+        started = time.perf_counter()
         try:
             if self.leading:  # else the leader reconciles, adopts the Job, writes the status
                 deferred = await step()
+                metrics.observe_reconcile(time.perf_counter() - started, "success")
             if deferred is None:
                 self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            metrics.observe_reconcile(time.perf_counter() - started, "error")
             self._failed(key, exc)
         finally:
             if deferred is None:
