@@ -74,7 +74,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], with_defaults: bool)
         }
     if "items" in out:
         out["items"] = _structural(out["items"], defs, with_defaults)
-    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+    if out.get("type") == "object" and not {"properties", "additionalProperties"} & out.keys():
         # dict[str, Any]: a free-form JSON object
         out["x-kubernetes-preserve-unknown-fields"] = True
     if "type" not in out and "x-kubernetes-preserve-unknown-fields" not in out:

@@ -120,6 +120,7 @@ class After(_Model):
 MAX_ARGUMENTS = 256  # top-level items of args, keys of kwargs
 MAX_MAP_ENTRIES = 256  # labels or annotations of a podTemplate
 
+
 def _string_map(what: str) -> dict[str, Any]:
     return {
         "type": "object",
