@@ -1,6 +1,6 @@
 """How long until all Jobs exist for N immediate BackgroundJobs applied at once.
 
-Usage: KUBECONFIG=... python bench/bench_apply_200.py [N]
+Usage: KUBECONFIG=... python -m bench.bench_apply_200 [N]
 Starts its own operator (python -m backgroundjobs.controller), creates N BackgroundJobs with
 32 requests in flight, and records with a separate watch when each Job's ADDED event
 arrives. Prints the time from the first create to the last Job, and the rate. Cleans up.
@@ -9,14 +9,17 @@ arrives. Prints the time from the first create to the last Job, and the rate. Cl
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from kubernetes import client, config, watch
+from tests.integration.bgj import manifest
+from tests.integration.harness import OperatorProcess
 
 from backgroundjobs.api import constants as c
 
@@ -27,12 +30,8 @@ def main() -> None:
     core, batch, custom = client.CoreV1Api(), client.BatchV1Api(), client.CustomObjectsApi()
     ns = f"bench-apply-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    op = subprocess.Popen(
-        [sys.executable, "-m", "backgroundjobs.controller", "--all-namespaces", "--liveness", ""],
-        env={**os.environ, "BACKGROUNDJOBS_METRICS_PORT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    op = OperatorProcess(os.environ["KUBECONFIG"], Path(tempfile.mkdtemp(prefix="bench-apply-")))
+    op.start()
     seen: dict[str, float] = {}
     done = threading.Event()
 
@@ -47,15 +46,10 @@ def main() -> None:
 
     t = threading.Thread(target=watcher, daemon=True)
     t.start()
-    time.sleep(3)  # the operator and the watch are up
+    time.sleep(3)  # the watch is up
 
     def create(i: int) -> None:
-        body = {
-            "apiVersion": c.API_VERSION,
-            "kind": c.KIND,
-            "metadata": {"name": f"job-{i}"},
-            "spec": {"handler": "test.echo", "args": [i]},
-        }
+        body = manifest(f"job-{i}", args=[i])
         custom.create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL, body)
 
     t0 = time.monotonic()
@@ -67,8 +61,7 @@ def main() -> None:
     print("| BackgroundJobs | created in | all Jobs exist after | Jobs/s |")
     print("|---|---|---|---|")
     print(f"| {n} | {t_created:.2f}s | {last:.2f}s | {len(seen) / last:.0f} |")
-    op.terminate()
-    op.wait(20)
+    op.stop()
     core.delete_namespace(ns)
 
 

@@ -1,6 +1,6 @@
 """Bulk enqueue throughput: ``enqueue_many`` against a plain loop of ``enqueue`` calls.
 
-    KUBECONFIG=... python bench/bench_enqueue_many.py [--n 10000] [--single 1000]
+    KUBECONFIG=... python -m bench.bench_enqueue_many [--n 10000] [--single 1000]
                                                       [--concurrency 8,32,64]
 
 Creates BackgroundJobs (``test.echo``) in a fresh namespace of the cluster in $KUBECONFIG
@@ -30,15 +30,12 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "operator"))
-
-from backgroundjobs.api.constants import CRD_NAME  # noqa: E402
-from backgroundjobs.client import LABEL_BATCH, AsyncClient, Client  # noqa: E402
-from backgroundjobs.errors import BackgroundJobsError  # noqa: E402
+from backgroundjobs.api.constants import CRD_NAME
+from backgroundjobs.client import LABEL_BATCH, AsyncClient, Client
+from backgroundjobs.errors import BackgroundJobsError
 
 HANDLER = "test.echo"
-CRD_FILE = REPO / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
+CRD_FILE = Path(__file__).resolve().parents[1] / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
 
 
 @dataclass

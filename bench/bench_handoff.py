@@ -1,6 +1,6 @@
 """Continuation hand-off latency and cron lateness, measured from outside the operator.
 
-    KUBECONFIG=... python bench/bench_handoff.py [--pairs 50] [--cron 5]
+    KUBECONFIG=... python -m bench.bench_handoff [--pairs 50] [--cron 5]
 
 Starts its own operator (``python -m backgroundjobs.controller --all-namespaces``) against
 $KUBECONFIG, works in a fresh namespace, and removes both at the end. A separate watch on
@@ -18,121 +18,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from tests.integration.bgj import manifest, wait_for
+from tests.integration.harness import OperatorProcess, apply_crd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "operator"))
+from backgroundjobs.api import constants as c
 
-from backgroundjobs.api import constants as c  # noqa: E402
-
-CRD_FILE = REPO / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
-SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, probe: Any, timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out after {timeout}s waiting for {what}")
-
-
-def ensure_crd(api: client.ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    body = yaml.safe_load(CRD_FILE.read_text())
-    name = body["metadata"]["name"]
-    try:
-        ext.read_custom_resource_definition(name)
-        return  # installed already (maybe a newer one by the tests); leave it
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    ext.create_custom_resource_definition(body)
-
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(name)
-        return any(x.type == "Established" and x.status == "True" for x in crd.status.conditions)
-
-    wait_for("the CRD", established, 60)
-    time.sleep(1)
-
-
-class Operator:
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        health = free_port()
-        env = {
-            **os.environ,
-            "BACKGROUNDJOBS_METRICS_PORT": str(free_port()),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(REPO / "operator"),
-        }
-        url = f"http://127.0.0.1:{health}/healthz"
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "backgroundjobs.controller",
-                    "--all-namespaces",
-                    "--liveness",
-                    url,
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-
-        def healthy() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise SystemExit(
-                    f"operator exited with {self.proc.returncode}; see {self.log_path}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        wait_for("the operator's health endpoint", healthy, 60)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+SCHEDULED = c.ANNOTATION_CRONJOB_SCHEDULED
 
 
 class JobWatch(threading.Thread):
@@ -195,12 +98,7 @@ class JobWatch(threading.Thread):
 
 
 def bgj(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND,
-        "metadata": {"name": name},
-        "spec": {"handler": "bench.noop", **spec},
-    }
+    return manifest(name, handler="bench.noop", **spec)
 
 
 def describe(values: list[float]) -> str:
@@ -274,11 +172,11 @@ def main() -> int:
     api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
-    ensure_crd(api)
+    apply_crd(api)
     ns = f"bench-handoff-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    log_path = Path(tempfile.mkdtemp(prefix="bench-handoff-")) / "operator.log"
-    operator = Operator(log_path)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-handoff-"))
+    operator = OperatorProcess(os.environ["KUBECONFIG"], log_dir)
     jw = JobWatch(api, ns)
     try:
         wait_for(
@@ -289,7 +187,7 @@ def main() -> int:
         operator.start()
         jw.start()
         jw.ready.wait(30)
-        print(f"namespace {ns}; operator log {log_path}")
+        print(f"namespace {ns}; operator log {operator.log_path}")
         if args.pairs:
             bench_handoff(custom, jw, ns, args.pairs)
         if args.cron:

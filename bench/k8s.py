@@ -19,7 +19,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller.kube import _json
+from backgroundjobs.controller.kube import response_json
 
 Body = dict[str, Any]
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ async def api_client(kubeconfig: str, pool: int = 64) -> client.ApiClient:
 
 
 # The response-to-dict helper is the operator's own (an error status raises ApiException).
-body = _json
+body = response_json
 
 
 async def drain(resp: Any) -> None:

@@ -21,20 +21,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backgroundjobs.api import constants as c
+from tests.integration.bgj import RUN_FOR, manifest
+
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import parse_spec
 from backgroundjobs.controller.settings import Settings
 from bench import audit
 from bench.k8s import OPERATOR_USER, REPO, Kube
-from bench.procs import CpuMeter, Operator, cluster_pids, rss_bytes
+from bench.operator_process import Operator
+from bench.procs import CpuMeter, cluster_pids, rss_bytes
 from bench.stats import ratio, summary
 from bench.watcher import Watcher
 
 Body = dict[str, Any]
 log = logging.getLogger("bench")
 
-RUN_FOR = "kwok.backgroundjobs.dev/duration"
 PROFILES = Path(__file__).resolve().parent / "profiles"
 IN_FLIGHT = 32
 
@@ -92,15 +93,8 @@ class Ctx:
 
 def bgj(name: str, run_for: str | None = None, **spec: Any) -> Body:
     """A BackgroundJob; ``run_for`` sets how long kwok lets its pod run (default 1s)."""
-    body_spec: Body = {"handler": "bench.noop", **spec}
-    if run_for is not None:
-        body_spec["podTemplate"] = {"metadata": {"annotations": {RUN_FOR: run_for}}}
-    return {
-        "apiVersion": c.API_VERSION,
-        "kind": c.KIND,
-        "metadata": {"name": name},
-        "spec": body_spec,
-    }
+    pod_annotations = {RUN_FOR: run_for} if run_for is not None else None
+    return manifest(name, "bench.noop", pod_annotations=pod_annotations, **spec)
 
 
 def _fake_parent(name: str, ns: str, spec: Body) -> Body:

@@ -8,6 +8,7 @@ and the typed errors. Everything else is internal.
 from typing import TYPE_CHECKING, Any
 
 from backgroundjobs._registry import handler, registered_handlers
+from backgroundjobs._version import __version__
 from backgroundjobs.errors import (
     BackgroundJobsError,
     Conflict,
@@ -16,26 +17,28 @@ from backgroundjobs.errors import (
     JobNotFound,
     PermanentError,
 )
-from backgroundjobs.runtime import cancelled, parent_result, progress
 
 if TYPE_CHECKING:
     from backgroundjobs.client import AsyncClient, Client, JobInfo
     from backgroundjobs.cron import Cron
+    from backgroundjobs.runtime import cancelled, parent_result, progress
 
-__version__ = "0.1.0"
-
-# Imported on first use: the client loads kubernetes_asyncio (about a second), which the job
-# runtime, importing this package in every pod, does not need.
+# Imported on first use, so that importing one part loads no other: the client loads
+# kubernetes_asyncio (about a second), which the job runtime, importing this package in every
+# pod, does not need; the operator and the client do not need the runtime.
 _LAZY = {
     "AsyncClient": "backgroundjobs.client",
     "Client": "backgroundjobs.client",
     "JobInfo": "backgroundjobs.client",
     "Cron": "backgroundjobs.cron",
+    "cancelled": "backgroundjobs.runtime",
+    "parent_result": "backgroundjobs.runtime",
+    "progress": "backgroundjobs.runtime",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``Client``, ``AsyncClient``, ``JobInfo`` and ``Cron``, imported when first used."""
+    """The names of ``_LAZY``, imported from their module when first used."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'backgroundjobs' has no attribute {name!r}")

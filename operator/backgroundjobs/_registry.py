@@ -7,16 +7,18 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from backgroundjobs.api.constants import HANDLER_MAX_LENGTH, HANDLER_PATTERN
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-HANDLER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+HANDLER_NAME_RE = re.compile(HANDLER_PATTERN)
 
 _HANDLERS: dict[str, Callable[..., Any]] = {}
 
 
 def handler(name: str) -> Callable[[F], F]:
     """Register the decorated function as the job handler called ``name`` (``"mail.send"``)."""
-    if not HANDLER_NAME_RE.match(name) or len(name) > 253:
+    if not HANDLER_NAME_RE.match(name) or len(name) > HANDLER_MAX_LENGTH:
         raise ValueError(f"invalid handler name {name!r}: must match {HANDLER_NAME_RE.pattern}")
 
     def register(fn: F) -> F:

@@ -25,7 +25,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.integration.bgj import FAIL_EXIT as KWOK_EXIT
 from tests.integration.bgj import Jobs, manifest, wait_for
-from tests.integration.conftest import OperatorProcess, free_port
+from tests.integration.harness import OperatorProcess, free_port
 from tests.integration.test_rbac import delete_namespace, kubectl, kubectl_binary, new_namespace
 from tests.unit.test_chart_render import CHART, HELM, VALUE_SETS, helm
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
-from tests.integration.conftest import OperatorProcess
+from tests.integration.harness import OperatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("session_operator_paused")]
 

@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
-from tests.integration.conftest import OperatorProcess
+from tests.integration.harness import OperatorProcess
 from tests.unit.test_chart_render import HELM, render
 
 from backgroundjobs.api import constants as c

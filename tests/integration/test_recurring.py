@@ -80,10 +80,10 @@ def test_every_minute_creates_an_owned_cronjob_and_records_the_run(bgjobs: Jobs)
     assert cj.spec.failed_jobs_history_limit == 1
     assert cj.spec.suspend is False
     assert cj.metadata.labels[c.LABEL_MANAGED_BY] == c.MANAGED_BY
-    assert cj.metadata.labels[c.LABEL_TYPE] == c.TYPE_RECURRING
+    assert cj.metadata.labels[c.LABEL_TYPE] == c.JobType.RECURRING
 
     st = bgjobs.wait_phase("every-minute", "Scheduled")
-    assert st["type"] == c.TYPE_RECURRING
+    assert st["type"] == c.JobType.RECURRING
     due = datetime.fromisoformat(st["dueAt"].replace("Z", "+00:00"))
     assert due.second == 0 and due.microsecond == 0
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
-from tests.integration.conftest import OperatorProcess
+from tests.integration.harness import OperatorProcess
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from backgroundjobs.cli import main
 from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._values import (
     UsageError,
+    parse_at,
     parse_kwargs,
     parse_labels,
     parse_seconds,
-    parse_time,
     parse_value,
 )
 
@@ -203,10 +203,10 @@ def test_kwargs_from_json_and_pairs() -> None:
 
 
 def test_times_and_durations() -> None:
-    assert parse_time("2030-01-02T03:04:05Z") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert parse_time("2030-01-02T05:04:05+02:00").utcoffset() == timedelta(hours=2)
-    assert parse_time("2030-01-02T05:04:05+02:00") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_at("2030-01-02T03:04:05Z") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_at("2030-01-02T05:04:05+02:00").utcoffset() == timedelta(hours=2)
+    assert parse_at("2030-01-02T05:04:05+02:00") == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     with pytest.raises(UsageError, match="RFC 3339"):
-        parse_time("tomorrow")
+        parse_at("tomorrow")
     assert parse_seconds("90", "--timeout") == timedelta(seconds=90)
     assert parse_seconds("1m30s", "--timeout") == timedelta(seconds=90)

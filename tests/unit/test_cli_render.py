@@ -4,9 +4,11 @@ log lines and progress bars, and top."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.unit.golden import assert_golden
 
 from backgroundjobs.cli import render
@@ -15,6 +17,7 @@ from backgroundjobs.client import JobInfo
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 28, 16, 30, 0, tzinfo=UTC)
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
 
 
 def ts(seconds_before_now: float) -> str:
@@ -174,6 +177,16 @@ def test_get_wide_unbounded_and_fitted() -> None:
 def test_short_names_are_never_cut() -> None:
     text = render.render_jobs(sample_jobs()[:2], NOW)
     assert "mail-send-x7k2m " in text and render.ELLIPSIS not in text
+
+
+def test_get_shows_the_printer_columns_of_the_crd() -> None:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    printer = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+    narrow = [c["name"].upper() for c in printer if not c.get("priority")]
+    every = [c["name"].upper() for c in printer]
+    assert [c.header for c in render.job_columns()] == ["NAME", *narrow]
+    assert [c.header for c in render.job_columns(wide=True)] == ["NAME", *every]
+    assert [c.header for c in render.job_columns(namespaces=True)] == ["NAMESPACE", "NAME", *narrow]
 
 
 def test_watch_rows_fit() -> None:

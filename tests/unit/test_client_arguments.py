@@ -1,14 +1,14 @@
-"""Arguments are bound to the handler's signature and validated before anything is created."""
+"""A handler call made ready for a job: JSON values, a size limit, and the signature checked
+(by the rules of tests/unit/test_arguments.py) before anything is created."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import Enum
 
-import pydantic
 import pytest
+from tests.unit.test_arguments import Address, Format, report, ship
 
 from backgroundjobs import InvalidArguments, handler
 from backgroundjobs.client._arguments import prepare_call
@@ -19,29 +19,6 @@ pytestmark = pytest.mark.unit
 @handler("test-client.mail.send")
 def send_mail(to: str, subject: str, body: str = "") -> None:
     """A handler with a plain signature."""
-
-
-class Format(Enum):
-    PDF = "pdf"
-    CSV = "csv"
-
-
-class Address(pydantic.BaseModel):
-    street: str
-    zip: int
-
-
-@handler("test-client.report")
-async def report(
-    user_id: int, day: date, fmt: Format = Format.PDF, *tags: str, **extra: float
-) -> str:
-    """An async handler with *args, **kwargs, enums and dates."""
-    return ""
-
-
-@handler("test-client.ship")
-def ship(address: Address, items: list[int]) -> None:
-    """A handler taking a model and a list."""
 
 
 def untyped(a, b=2):  # type: ignore[no-untyped-def]
@@ -60,64 +37,28 @@ def test_a_registered_name_is_checked_like_the_function() -> None:
         prepare_call("test-client.mail.send", ["a@b.c"], {})
 
 
-def test_missing_argument_names_the_parameter() -> None:
-    with pytest.raises(InvalidArguments) as err:
-        prepare_call(send_mail, ["a@b.c"], {"body": "x"})
-    assert str(err.value) == "handler test-client.mail.send: missing a required argument: 'subject'"
-
-
-def test_unexpected_keyword_names_it() -> None:
-    with pytest.raises(InvalidArguments, match="unexpected keyword argument 'cc'"):
-        prepare_call(send_mail, ["a@b.c"], {"subject": "s", "cc": "x@y.z"})
-
-
-def test_too_many_positional_arguments() -> None:
-    with pytest.raises(InvalidArguments, match="too many positional arguments"):
-        prepare_call(send_mail, ["a", "b", "c", "d"], {})
-
-
-def test_wrong_type_names_parameter_and_value() -> None:
-    with pytest.raises(InvalidArguments) as err:
-        prepare_call(send_mail, [42], {"subject": "s"})
-    assert str(err.value) == (
-        "handler test-client.mail.send: parameter 'to': Input should be a valid string (got 42)"
-    )
-
-
-def test_every_bad_parameter_is_reported() -> None:
-    with pytest.raises(InvalidArguments) as err:
-        prepare_call(send_mail, [1], {"subject": 2})
-    assert "parameter 'to'" in str(err.value) and "parameter 'subject'" in str(err.value)
-
-
 def test_values_are_checked_in_their_json_form() -> None:
     call = prepare_call(report, [7, date(2026, 1, 2), Format.CSV, "a", "b"], {"weight": 1.5})
     assert call.args == [7, "2026-01-02", "csv", "a", "b"]
     assert call.kwargs == {"weight": 1.5}
 
 
-def test_var_positional_and_var_keyword_items_are_validated() -> None:
-    with pytest.raises(
-        InvalidArguments, match=r"parameter 'tags\[1\]': Input should be a valid string"
-    ):
-        prepare_call(report, [7, "2026-01-02", "pdf", "ok", 5], {})
-    with pytest.raises(
-        InvalidArguments, match="parameter 'weight': Input should be a valid number"
-    ):
-        prepare_call(report, [7, "2026-01-02"], {"weight": "heavy"})
-
-
-def test_enum_value_outside_the_enum() -> None:
-    with pytest.raises(InvalidArguments, match="parameter 'fmt': Input should be 'pdf' or 'csv'"):
-        prepare_call(report, [7, "2026-01-02", "xls"], {})
-
-
-def test_nested_model_error_names_the_field() -> None:
-    with pytest.raises(InvalidArguments) as err:
-        prepare_call(ship, [{"street": "Main", "zip": "abc"}, [1, 2]], {})
-    assert "parameter 'address' at zip: Input should be a valid integer" in str(err.value)
+def test_a_model_instance_becomes_its_json_object() -> None:
     call = prepare_call(ship, [Address(street="Main", zip=1), [1, 2]], {})
     assert call.args == [{"street": "Main", "zip": 1}, [1, 2]]
+
+
+class Connection:
+    """A type pydantic has no validator for."""
+
+
+def needs_a_connection(conn: Connection) -> None:
+    """A handler the runtime cannot check the arguments of."""
+
+
+def test_the_client_refuses_what_the_runtime_would_refuse() -> None:
+    with pytest.raises(InvalidArguments, match="parameter 'conn' cannot be checked"):
+        prepare_call(needs_a_connection, [{}], {})
 
 
 def test_unannotated_handler_only_needs_json_values() -> None:

@@ -16,8 +16,8 @@ import yaml
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs import Conflict, InvalidArguments, InvalidSpec, JobNotFound, handler
+from backgroundjobs._connection import find_source
 from backgroundjobs.client import AsyncClient, Client, JobInfo
-from backgroundjobs.client._config import find_source
 from backgroundjobs.client._errors import from_api_exception, is_transient
 from backgroundjobs.client._sync import public_async_methods
 from backgroundjobs.errors import BackgroundJobsError

@@ -9,15 +9,18 @@ from typing import Any
 
 import pytest
 
+from backgroundjobs.api.models import BackgroundJobStatus
+from backgroundjobs.api.times import format_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import (
-    JobView,
+    Admission,
     Observed,
+    ObservedJob,
     Plan,
     decide,
     invalid_spec_plan,
 )
-from backgroundjobs.controller.schedule import format_time, next_run
+from backgroundjobs.controller.schedule import next_run
 from backgroundjobs.controller.settings import Settings
 
 pytestmark = pytest.mark.unit
@@ -66,19 +69,31 @@ def bgj(
     return body
 
 
-def view(name: str, created: datetime = T0, owner: str = UID, **kw: Any) -> JobView:
-    return JobView(name=name, uid=f"uid-{name}", owner_uid=owner, created=created, **kw)
+def view(name: str, created: datetime = T0, owner: str = UID, **kw: Any) -> ObservedJob:
+    return ObservedJob(name=name, uid=f"uid-{name}", owner_uid=owner, created=created, **kw)
 
 
 def decide_at(
     body: Body,
     now: datetime = T0,
-    jobs: list[JobView] | None = None,
+    jobs: list[ObservedJob] | None = None,
     settings: Settings = SETTINGS,
     **kw: Any,
 ) -> Plan:
     obs = Observed(bgj=copy.deepcopy(body), now=now, jobs={j.name: j for j in jobs or []}, **kw)
-    return decide(obs, settings)
+    return checked(decide(obs, settings))
+
+
+def checked(plan: Plan) -> Plan:
+    """The plan, once its status is shown to be exactly a BackgroundJobStatus: a key the
+    model does not know (which the API server would prune without a word) fails here."""
+    model = BackgroundJobStatus.model_validate(plan.status)
+    dumped = model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    if "result" in plan.status:
+        dumped["result"] = plan.status["result"]
+    assert dumped == plan.status
+    assert json.loads(json.dumps(plan.status)) == plan.status  # plain JSON, as it is sent
+    return plan
 
 
 def applied(body: Body, plan: Plan, **meta: Any) -> Body:
@@ -125,11 +140,11 @@ def assert_quiet(plan: Plan) -> None:
     assert not plan.delete_self
 
 
-def started(body: Body, now: datetime = T0) -> tuple[Body, JobView]:
+def started(body: Body, now: datetime = T0) -> tuple[Body, ObservedJob]:
     """An Immediate job whose first run was created at ``now`` and is running."""
     plan = decide_at(body, now)
     assert len(plan.create) == 1
-    return applied(body, plan), view(plan.create[0]["metadata"]["name"], created=now, active=1)
+    return applied(body, plan), view(plan.create[0]["metadata"]["name"], created=now, active_pods=1)
 
 
 # ------------------------------------------------------------------ Immediate
@@ -154,7 +169,7 @@ def test_immediate_first_reconcile_creates_run_1() -> None:
     assert "started" in metric_names(plan)
     lateness = [m for m in plan.metrics if m.name == "lateness"]
     assert lateness and lateness[0].value == pytest.approx(2.0)
-    assert plan.needs_queue_slot
+    assert plan.admission == Admission("default")  # a first run asks its queue for a slot
 
 
 def test_immediate_running_is_idempotent() -> None:
@@ -178,7 +193,7 @@ def test_job_start_time_fills_started_at_when_missing() -> None:
     del body["status"]["startedAt"]
     job_started = T0 + timedelta(seconds=3)
     plan = decide_at(
-        body, T0 + timedelta(seconds=5), [view("job-1", active=1, start_time=job_started)]
+        body, T0 + timedelta(seconds=5), [view("job-1", active_pods=1, start_time=job_started)]
     )
     assert plan.status["startedAt"] == format_time(job_started)
 
@@ -186,7 +201,7 @@ def test_job_start_time_fills_started_at_when_missing() -> None:
 # ------------------------------------------------------------------ success and failure
 
 
-def complete(name: str = "job-1", at: datetime = T0 + timedelta(seconds=30)) -> JobView:
+def complete(name: str = "job-1", at: datetime = T0 + timedelta(seconds=30)) -> ObservedJob:
     return view(name, start_time=T0, completion_time=at, succeeded=1, complete=True)
 
 
@@ -289,7 +304,7 @@ def test_failed_job_reason_mapping(job_reason: str, reason: str) -> None:
 
 def test_failed_pod_count_increase_is_a_retry() -> None:
     body, _ = started(bgj(retries=2))
-    retrying = view("job-1", active=1, failed=1)
+    retrying = view("job-1", active_pods=1, failed=1)
     plan = decide_at(body, T0 + timedelta(seconds=10), [retrying])
     assert [(t, r) for t, r, _ in plan.events] == [("Warning", "Retrying")]
     assert "attempt 1 of 3" in plan.events[0][2]
@@ -302,7 +317,7 @@ def test_failed_pod_count_increase_is_a_retry() -> None:
     body2 = applied(body, plan)
     assert_quiet(decide_at(body2, T0 + timedelta(seconds=20), [retrying]))
     # a second failure: one more
-    plan3 = decide_at(body2, T0 + timedelta(seconds=30), [view("job-1", active=1, failed=2)])
+    plan3 = decide_at(body2, T0 + timedelta(seconds=30), [view("job-1", active_pods=1, failed=2)])
     assert reasons(plan3) == ["Retrying"]
     assert plan3.status["failedAttempts"] == 2
 
@@ -310,7 +325,7 @@ def test_failed_pod_count_increase_is_a_retry() -> None:
 def test_running_condition_keeps_its_transition_time_across_retries() -> None:
     body, _ = started(bgj())
     t_started = condition(body["status"], "Running")["lastTransitionTime"]  # type: ignore[index]
-    plan = decide_at(body, T0 + timedelta(minutes=5), [view("job-1", active=1, failed=1)])
+    plan = decide_at(body, T0 + timedelta(minutes=5), [view("job-1", active_pods=1, failed=1)])
     assert condition(plan.status, "Running")["lastTransitionTime"] == t_started  # type: ignore[index]
 
 
@@ -348,7 +363,7 @@ def test_jobview_from_body() -> None:
             ],
         },
     }
-    v = JobView.from_body(job)
+    v = ObservedJob.from_body(job)
     assert v.owner_uid == UID
     assert v.created == T0
     assert v.failed == 2
@@ -356,7 +371,7 @@ def test_jobview_from_body() -> None:
     assert v.failure_time == T0 + timedelta(seconds=9)
     assert v.finished and not v.complete
     assert v.finish_time == T0 + timedelta(seconds=9)
-    ok = JobView.from_body(
+    ok = ObservedJob.from_body(
         {
             "metadata": {"name": "j"},
             "status": {
@@ -366,7 +381,7 @@ def test_jobview_from_body() -> None:
         }
     )
     assert ok.complete and ok.finish_time == T0 + timedelta(minutes=1)
-    assert not JobView.from_body({"metadata": {"name": "j"}}).finished
+    assert not ObservedJob.from_body({"metadata": {"name": "j"}}).finished
 
 
 # ------------------------------------------------------------------ Delayed
@@ -475,7 +490,7 @@ def test_trigger_starts_a_delayed_job_now() -> None:
     assert cond_state(plan.status, "Running") == ("True", "Triggered")
     # the same value again: nothing more
     body2 = applied(body, plan)
-    again = decide_at(body2, T0 + timedelta(minutes=2), [view("job-1", active=1)])
+    again = decide_at(body2, T0 + timedelta(minutes=2), [view("job-1", active_pods=1)])
     assert_quiet(again)
 
 
@@ -491,10 +506,10 @@ def test_trigger_on_a_started_job_is_ignored() -> None:
 def test_trigger_of_a_delayed_job_survives_a_full_queue() -> None:
     body = bgj(delay="1h")
     body = applied(body, decide_at(body, T0), annotations={TRIGGER: "t1"})
-    queued = decide_at(body, T0 + timedelta(minutes=1), queue_full=True)
+    queued = decide_at(body, T0 + timedelta(minutes=1), admitted=False)
     assert queued.status["phase"] == "Queued"
     body = applied(body, queued)
-    plan = decide_at(body, T0 + timedelta(minutes=2), queue_full=False)
+    plan = decide_at(body, T0 + timedelta(minutes=2), admitted=True)
     assert len(plan.create) == 1  # fails: phase Scheduled, no create until the due time
 
 
@@ -534,7 +549,7 @@ def test_requeue_a_finished_job_creates_the_next_run() -> None:
     assert not plan.delete_self and plan.requeue_at is None
     # the same annotation value again: no action
     body2 = applied(body, plan)
-    again = decide_at(body2, now + timedelta(minutes=1), [complete(), view("job-2", active=1)])
+    again = decide_at(body2, now + timedelta(minutes=1), [complete(), view("job-2", active_pods=1)])
     assert_quiet(again)
     assert again.status["runs"] == 2
 
@@ -643,17 +658,17 @@ def test_suspended_delayed_job_is_not_started_after_due() -> None:
 
 def test_full_queue_holds_the_job() -> None:
     body = bgj(queue="bulk")
-    plan = decide_at(body, T0, queue_full=True)
+    plan = decide_at(body, T0, admitted=False)
     assert plan.create == []
     assert plan.status["phase"] == "Queued"
     assert cond_state(plan.status, "Queued") == ("True", "QueueFull")
-    assert plan.needs_queue_slot
+    assert plan.admission == Admission("bulk")  # and waits for one
     assert reasons(plan) == ["Queued"]
     body = applied(body, plan)
-    again = decide_at(body, T0 + timedelta(seconds=5), queue_full=True)
+    again = decide_at(body, T0 + timedelta(seconds=5), admitted=False)
     assert_quiet(again)
     assert condition(again.status, "Queued") == condition(plan.status, "Queued")
-    free = decide_at(body, T0 + timedelta(seconds=10), queue_full=False)
+    free = decide_at(body, T0 + timedelta(seconds=10), admitted=True)
     assert len(free.create) == 1
     assert cond_state(free.status, "Queued") == ("False", "Started")
 
@@ -793,14 +808,14 @@ def test_recurring_parent_is_invalid_spec() -> None:
 def test_invalid_spec_plan_for_a_refused_job() -> None:
     """The API server refused the Job (a bad podTemplate): Failed/InvalidSpec once, no loop."""
     body = bgj(podTemplate={"spec": {"containers": [{"name": "x"}]}})
-    plan = invalid_spec_plan(body, T0, SETTINGS, "the API server refused Job job-1: bad")
+    plan = checked(invalid_spec_plan(body, T0, SETTINGS, "the API server refused Job job-1: bad"))
     assert plan.create == []
     assert plan.status["type"] == "Immediate"
     assert plan.status["phase"] == "Failed"
     assert cond_state(plan.status, "Failed") == ("True", "InvalidSpec")
     assert [(t, r) for t, r, _ in plan.events] == [("Warning", "InvalidSpec")]
     body = applied(body, plan)
-    again = invalid_spec_plan(body, T0, SETTINGS, "the API server refused Job job-1: bad")
+    again = checked(invalid_spec_plan(body, T0, SETTINGS, "the API server refused Job job-1: bad"))
     assert again.events == []
     later = decide_at(body, T0 + timedelta(minutes=1))
     assert_quiet(later)
@@ -816,7 +831,7 @@ def test_invalid_spec_job_is_deleted_after_retention() -> None:
 
 
 def test_child_not_started_before_parent_when_queue_full() -> None:
-    plan = decide_at(child(), T0, parent=parent("Succeeded"), queue_full=True)
+    plan = decide_at(child(), T0, parent=parent("Succeeded"), admitted=False)
     assert plan.create == []
     assert plan.status["phase"] == "Queued"
 
@@ -862,7 +877,7 @@ def recurring(**kw: Any) -> Body:
     return bgj(name="cleanup", **spec)
 
 
-def scheduled_job(minute: int, created: datetime, **kw: Any) -> JobView:
+def scheduled_job(minute: int, created: datetime, **kw: Any) -> ObservedJob:
     return view(f"cleanup-{minute}", created=created, owner="cronjob-uid", **kw)
 
 
@@ -999,7 +1014,7 @@ def test_recurring_counts_new_jobs() -> None:
     cj = cronjob_of(first)
     body = applied(body, first)
     t1 = datetime(2030, 1, 2, 2, 0, 1, tzinfo=UTC)
-    j1 = scheduled_job(1, t1, active=1)
+    j1 = scheduled_job(1, t1, active_pods=1)
     plan = decide_at(body, t1 + timedelta(seconds=1), [j1], cronjob=cj)
     st = plan.status
     assert st["runs"] == 1
@@ -1016,8 +1031,8 @@ def test_recurring_counts_new_jobs() -> None:
     assert same.status["runs"] == 1
     # two more at once (one of them triggered)
     t2 = t1 + timedelta(days=1)
-    j2 = scheduled_job(2, t2, active=1)
-    j3 = view("cleanup-tabc", created=t2 + timedelta(seconds=1), active=1)
+    j2 = scheduled_job(2, t2, active_pods=1)
+    j3 = view("cleanup-tabc", created=t2 + timedelta(seconds=1), active_pods=1)
     more = decide_at(body, t2 + timedelta(seconds=5), [j1, j2, j3], cronjob=cj)
     assert more.status["runs"] == 3
     assert more.status["jobName"] == "cleanup-tabc"
@@ -1030,7 +1045,7 @@ def test_recurring_run_outcomes() -> None:
     cj = cronjob_of(first)
     body = applied(body, first)
     t1 = datetime(2030, 1, 2, 2, 0, 1, tzinfo=UTC)
-    body = applied(body, decide_at(body, t1, [scheduled_job(1, t1, active=1)], cronjob=cj))
+    body = applied(body, decide_at(body, t1, [scheduled_job(1, t1, active_pods=1)], cronjob=cj))
     done = t1 + timedelta(seconds=20)
     j1 = scheduled_job(1, t1, start_time=t1, completion_time=done, complete=True)
     ask = decide_at(body, done + timedelta(seconds=1), [j1], cronjob=cj)
@@ -1093,7 +1108,10 @@ def test_recurring_cancel_deletes_running_jobs() -> None:
     body = recurring()
     first = decide_at(body, T0)
     body = applied(body, first, annotations={CANCEL: "c"})
-    jobs = [scheduled_job(1, T0, active=1), scheduled_job(2, T0, complete=True, completion_time=T0)]
+    jobs = [
+        scheduled_job(1, T0, active_pods=1),
+        scheduled_job(2, T0, complete=True, completion_time=T0),
+    ]
     plan = decide_at(body, T0, jobs, cronjob=cronjob_of(first), termination={"cleanup-2": ""})
     assert plan.delete_jobs == ["cleanup-1"]
     assert "Cancelled" in reasons(plan)
@@ -1121,7 +1139,7 @@ SCENARIOS: dict[str, tuple[Body, dict[str, Any]]] = {
     "delayed-scheduled": (bgj(delay="1h"), {}),
     "delayed-due": (bgj(delay="1s"), {}),
     "suspended": (bgj(suspend=True), {}),
-    "queued": (bgj(), {"queue_full": True}),
+    "queued": (bgj(), {"admitted": False}),
     "child-no-parent": (child(), {"parent": None}),
     "child-parent-running": (child(), {"parent": parent("Running")}),
     "child-parent-failed": (child(), {"parent": parent("Failed")}),
@@ -1142,7 +1160,7 @@ def test_decide_is_idempotent(scenario: str) -> None:
     first = decide_at(body, now, **kw)
     body2 = applied(body, first)
     jobs = [
-        view(o["metadata"]["name"], created=now, active=1)
+        view(o["metadata"]["name"], created=now, active_pods=1)
         for o in first.create
         if o["kind"] == "Job"
     ]

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.smtp_sink import SmtpSink
 
 from backgroundjobs import PermanentError, errors
-from backgroundjobs.runtime import JobInfo
+from backgroundjobs.runtime import CurrentJob
 from backgroundjobs.runtime._context import set_current_job
 
 pytestmark = pytest.mark.unit
@@ -40,7 +40,7 @@ HOUR = 3600
 @pytest.fixture
 def job() -> Iterator[None]:
     """Run the code as if inside job ``shop/welcome-mail`` run 1."""
-    set_current_job(JobInfo(handler="x", name="welcome-mail", namespace="shop", run=1))
+    set_current_job(CurrentJob(handler="x", name="welcome-mail", namespace="shop", run=1))
     yield
     set_current_job(None)
 
@@ -252,7 +252,9 @@ def test_mail_attaches_the_parents_report(smtp, tmp_path):
     report_file = tmp_path / "report-42.pdf"
     report_file.write_bytes(b"%PDF-1.4 report")
     set_current_job(
-        JobInfo(handler="x", name="mail", namespace="shop", run=1, parent_result=str(report_file))
+        CurrentJob(
+            handler="x", name="mail", namespace="shop", run=1, parent_result=str(report_file)
+        )
     )
     try:
         mail.send("ann@example.com", "Your report", "Attached.", attach_parent_result=True)
@@ -268,7 +270,7 @@ def test_mail_attaches_the_parents_report(smtp, tmp_path):
 @pytest.mark.parametrize("parent", [None, {"not": "a path"}])
 def test_mail_without_a_parent_path_to_attach_is_a_permanent_error(smtp, parent):
     set_current_job(
-        JobInfo(handler="x", name="mail", namespace="shop", run=1, parent_result=parent)
+        CurrentJob(handler="x", name="mail", namespace="shop", run=1, parent_result=parent)
     )
     try:
         with pytest.raises(PermanentError, match="no path"):
@@ -292,7 +294,7 @@ def test_mail_is_sent_once_per_job_run(smtp, tmp_path, monkeypatch, job):
     assert first["messageId"] == again["messageId"]
     assert len(smtp.messages) == 1
     assert smtp.messages[0].message["Message-ID"] == first["messageId"]
-    set_current_job(JobInfo(handler="x", name="welcome-mail", namespace="shop", run=2))
+    set_current_job(CurrentJob(handler="x", name="welcome-mail", namespace="shop", run=2))
     assert mail.send("ann@example.com", "Welcome", "Hi")["status"] == "sent"  # a requeue
     assert len(smtp.messages) == 2
 

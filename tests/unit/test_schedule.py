@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import format_time, micro_time, parse_time
 from backgroundjobs.controller.schedule import (
     InvalidSchedule,
     check_schedule,
     due_at,
-    format_time,
     next_run,
-    parse_time,
     zone,
 )
 
@@ -26,7 +25,7 @@ def spec(**fields: object) -> BackgroundJobSpec:
     return BackgroundJobSpec.model_validate({"handler": "h", **fields})
 
 
-# ------------------------------------------------------------------ parse_time / format_time
+# ------------------------------------------------------------------ api.times: the one parser
 
 
 def test_parse_time_z_and_offsets() -> None:
@@ -34,8 +33,15 @@ def test_parse_time_z_and_offsets() -> None:
     assert parse_time("2030-01-02T04:04:05+01:00") == CREATED
     assert parse_time("2030-01-02T03:04:05") == CREATED  # naive means UTC
     assert parse_time("2030-01-02T03:04:05.250000Z") == CREATED + timedelta(milliseconds=250)
+    assert parse_time("2030-01-02t03:04:05z") == CREATED
     assert parse_time(None) is None
     assert parse_time("") is None
+
+
+def test_parse_time_reads_anything_an_object_may_hold_without_raising() -> None:
+    # the operator, the client and the CLI read times from objects that anyone can write
+    for value in ("soon", "2030-13-45T99:00:00Z", 1767225600, ["2030-01-02T03:04:05Z"], {}):
+        assert parse_time(value) is None, value
 
 
 def test_format_time_is_utc_with_z() -> None:
@@ -46,6 +52,10 @@ def test_format_time_is_utc_with_z() -> None:
     assert parse_time(format_time(CREATED + timedelta(microseconds=5))) == CREATED + timedelta(
         microseconds=5
     )
+
+
+def test_micro_time_has_six_fractional_digits() -> None:
+    assert micro_time(CREATED) == "2030-01-02T03:04:05.000000Z"
 
 
 # ------------------------------------------------------------------ due_at

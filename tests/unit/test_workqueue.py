@@ -1,5 +1,6 @@
-"""The operator's work queue and its status stage (controller/reconciler.py): one worker per
-key, deduplication, and status writes that wait while Jobs are being created."""
+"""The operator's work queue (controller/workqueue.py) and the loop's status stage
+(controller/loop.py): one worker per key, deduplication, and status writes that wait while
+Jobs are being created."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from backgroundjobs.controller.reconciler import Reconciler, WorkQueue
+from backgroundjobs.controller.loop import ControlLoop
 from backgroundjobs.controller.settings import Settings
+from backgroundjobs.controller.workqueue import WorkQueue
 
 pytestmark = pytest.mark.unit
 
@@ -49,13 +51,13 @@ def test_empty_is_set_exactly_while_no_key_waits() -> None:
     asyncio.run(case())
 
 
-def _reconciler(**settings: Any) -> Reconciler:
+def _loop(**settings: Any) -> ControlLoop:
     # The status stage never touches the API itself: the deferred step does.
-    return Reconciler(Settings(**settings), kube=None)  # type: ignore[arg-type]
+    return ControlLoop(Settings(**settings), kube=None)  # type: ignore[arg-type]
 
 
 async def _writer_with_one_status(
-    r: Reconciler, waiting: tuple[tuple[str, str], ...] = ()
+    r: ControlLoop, waiting: tuple[tuple[str, str], ...] = ()
 ) -> tuple[asyncio.Event, asyncio.Task[Any]]:
     """A status writer with one deferred status to write while ``waiting`` wait for a worker."""
     written = asyncio.Event()
@@ -64,25 +66,25 @@ async def _writer_with_one_status(
         written.set()
 
     key = ("ns", "started")
-    r.queue.add(key)
-    assert await r.queue.get() == key  # as a worker that created the Job, deferring its status
+    r.work.add(key)
+    assert await r.work.get() == key  # as a worker that created the Job, deferring its status
     for other in waiting:
-        r.queue.add(other)
-    r._status.put_nowait((key, finish, asyncio.get_running_loop().time()))
+        r.work.add(other)
+    r._statuses.put_nowait((key, finish, asyncio.get_running_loop().time()))
     return written, asyncio.create_task(r._status_writer())
 
 
 def test_status_write_waits_while_other_keys_wait_then_goes() -> None:
     async def case() -> None:
-        r = _reconciler()
+        r = _loop()
         # another object waits for a worker
         written, writer = await _writer_with_one_status(r, (("ns", "burst-1"),))
         try:
             await asyncio.sleep(0.3)
             assert not written.is_set(), "the status was written while Jobs were still to create"
-            assert await r.queue.get() == ("ns", "burst-1")  # a worker took the last one
+            assert await r.work.get() == ("ns", "burst-1")  # a worker took the last one
             await asyncio.wait_for(written.wait(), 5)
-            assert r.queue.empty.is_set()
+            assert r.work.empty.is_set()
         finally:
             writer.cancel()
 
@@ -96,11 +98,11 @@ def _queue_length_once_written(
     how many objects still waited for a worker then."""
 
     async def case() -> int:
-        r = _reconciler(**settings)
+        r = _loop(**settings)
         written, writer = await _writer_with_one_status(r, waiting)
         try:
             await asyncio.wait_for(written.wait(), timeout)
-            return len(r.queue)
+            return len(r.work)
         finally:
             writer.cancel()
 

@@ -1,6 +1,11 @@
-"""Names of the BackgroundJob API: group, version, labels, annotations, env variables."""
+"""Names and limits of the BackgroundJob API: group, version, labels, annotations, env
+variables, name and handler patterns, and the enums of its vocabulary (job types, phases,
+condition types, reasons). The one home of each: the models, the operator, the client, the
+CLI and the runtime import them from here."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 GROUP = "backgroundjobs.dev"
 VERSION = "v1alpha1"
@@ -19,6 +24,12 @@ LABEL_QUEUE = f"{GROUP}/queue"
 LABEL_RUN = f"{GROUP}/run"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "backgroundjobs"
+# Put by the client on every job of one enqueue_many call.
+LABEL_BATCH = f"{GROUP}/batch"
+# Kubernetes' own: the Job controller labels a Job's pods with the Job's name; the CronJob
+# controller stamps each Job with the time it was scheduled for.
+LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
+ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
 ANNOTATION_REQUEUE = f"{GROUP}/requeue"
@@ -42,26 +53,116 @@ ENV_PARENT_RESULT = "BACKGROUNDJOBS_PARENT_RESULT"
 ENV_HANDLER_MODULES = "BACKGROUNDJOBS_HANDLER_MODULES"
 ENV_TERMINATION_LOG = "BACKGROUNDJOBS_TERMINATION_LOG"
 
+# A BackgroundJob's name becomes part of its Jobs' names (``<name>-<run>``) and, for a
+# Recurring job, the CronJob's, whose Jobs are ``<name>-<minutes since epoch>`` (11 more
+# characters). Job names go into the 63-character job-name pod label, so CronJob names are
+# limited to 52 characters by Kubernetes; the same limit holds for every type.
+MAX_NAME_LENGTH = 52
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A registered handler name (mail.send) or module:function.
+HANDLER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
+HANDLER_MAX_LENGTH = 253
+
 HANDLER_CONTAINER = "handler"
 MAX_RESULT_BYTES = 4096
 MAX_ARGS_BYTES = 64 * 1024
 
-# Job types and phases.
-TYPE_IMMEDIATE = "Immediate"
-TYPE_DELAYED = "Delayed"
-TYPE_RECURRING = "Recurring"
-TYPE_CONTINUATION = "Continuation"
-JOB_TYPES = [TYPE_IMMEDIATE, TYPE_DELAYED, TYPE_RECURRING, TYPE_CONTINUATION]
 
-PHASES = [
-    "Pending",
-    "Scheduled",
-    "Waiting",
-    "Queued",
-    "Running",
-    "Succeeded",
-    "Failed",
-    "Cancelled",
-    "Suspended",
-]
-FINISHED_PHASES = {"Succeeded", "Failed", "Cancelled"}
+class JobType(StrEnum):
+    """What kind of job a BackgroundJob is; it follows from which "when" field is set."""
+
+    IMMEDIATE = "Immediate"
+    DELAYED = "Delayed"
+    RECURRING = "Recurring"
+    CONTINUATION = "Continuation"
+
+
+class Phase(StrEnum):
+    """``status.phase``: one word for the printer column."""
+
+    PENDING = "Pending"
+    SCHEDULED = "Scheduled"
+    WAITING = "Waiting"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    SUSPENDED = "Suspended"
+
+
+PHASES = [phase.value for phase in Phase]
+FINISHED_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+
+
+class ConditionType(StrEnum):
+    """The ``type`` of a condition in ``status.conditions`` (one of each at most)."""
+
+    SCHEDULED = "Scheduled"  # has a due time
+    WAITING = "Waiting"  # for its parent
+    QUEUED = "Queued"  # held by its queue's limit
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"
+
+
+class Reason(StrEnum):
+    """The ``reason`` of a condition, as the operator writes it. A Job's own failure reasons
+    (BackoffLimitExceeded, DeadlineExceeded, ...) are passed on as the Job states them."""
+
+    CREATED = "Created"
+    REQUEUED = "Requeued"
+    TRIGGERED = "Triggered"
+    STARTED = "Started"
+    DUE_IN_FUTURE = "DueInFuture"
+    SCHEDULED = "Scheduled"
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"
+    QUEUE_FULL = "QueueFull"
+    PARENT_NOT_FOUND = "ParentNotFound"
+    PARENT_PENDING = "ParentPending"
+    PARENT_RUNNING = "ParentRunning"
+    PARENT_SUCCEEDED = "ParentSucceeded"
+    PARENT_FAILED = "ParentFailed"
+    PARENT_DELETED = "ParentDeleted"
+    POD_FAILED = "PodFailed"
+    COMPLETED = "Completed"
+    NON_RETRYABLE_EXIT_CODE = "NonRetryableExitCode"
+    JOB_DELETED = "JobDeleted"
+    CANCELLED = "Cancelled"
+    INVALID_SPEC = "InvalidSpec"
+    SPEC_FIXED = "SpecFixed"
+    RUN_ACTIVE = "RunActive"
+    NO_RUN_ACTIVE = "NoRunActive"
+
+
+class EventType(StrEnum):
+    """The ``type`` of a Kubernetes Event."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class EventReason(StrEnum):
+    """The ``reason`` of an Event the operator posts on a BackgroundJob."""
+
+    CREATED = "Created"
+    UPDATED = "Updated"
+    SCHEDULED = "Scheduled"
+    RESCHEDULED = "Rescheduled"
+    WAITING = "Waiting"
+    QUEUED = "Queued"
+    SUSPENDED = "Suspended"
+    STARTED = "Started"
+    REQUEUED = "Requeued"
+    TRIGGERED = "Triggered"
+    RETRYING = "Retrying"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    INVALID_SPEC = "InvalidSpec"
+    REQUEUE_IGNORED = "RequeueIgnored"
+    TRIGGER_IGNORED = "TriggerIgnored"
+    CANCEL_IGNORED = "CancelIgnored"

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.columns import PRINTER_COLUMNS
 from backgroundjobs.api.models import ROOT_RULES, BackgroundJobSpec, BackgroundJobStatus
 
 _KEEP = {
@@ -109,19 +110,6 @@ def openapi_schema() -> dict[str, Any]:
     }
 
 
-PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Type", "type": "string", "jsonPath": ".status.type"},
-    {"name": "Handler", "type": "string", "jsonPath": ".spec.handler"},
-    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-    {"name": "Due", "type": "string", "jsonPath": ".status.dueAt"},
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    {"name": "Queue", "type": "string", "jsonPath": ".spec.queue", "priority": 1},
-    {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
-    {"name": "Runs", "type": "integer", "jsonPath": ".status.runs", "priority": 1},
-    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
-]
-
-
 def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition object."""
     return {
@@ -151,7 +139,7 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": [col.crd() for col in PRINTER_COLUMNS],
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }
             ],

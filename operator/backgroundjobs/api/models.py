@@ -14,16 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from backgroundjobs.api.constants import (
-    TYPE_CONTINUATION,
-    TYPE_DELAYED,
-    TYPE_IMMEDIATE,
-    TYPE_RECURRING,
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    HANDLER_MAX_LENGTH,
+    HANDLER_PATTERN,
+    ConditionType,
+    JobType,
+    Phase,
 )
 from backgroundjobs.api.durations import DURATION_PATTERN, parse_duration
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-HANDLER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 CRON_PATTERN = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
     r"|[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+)$"
@@ -101,7 +101,7 @@ class After(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.matches({_cel_re(DNS_SUBDOMAIN)})",
+                    f"self.matches({_cel_re(DNS_SUBDOMAIN_PATTERN)})",
                     "after.name must be the name of a BackgroundJob (a DNS subdomain)",
                 )
             ]
@@ -215,7 +215,7 @@ class BackgroundJobSpec(_Model):
     handler: str = Field(
         ...,
         min_length=1,
-        max_length=253,
+        max_length=HANDLER_MAX_LENGTH,
         description=(
             "Name of a registered handler (mail.send) or module:function, run by the image's"
             " runtime."
@@ -264,7 +264,8 @@ class BackgroundJobSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    f"self.matches({_cel_re(DNS_LABEL)})", "queue must be a DNS label like critical"
+                    f"self.matches({_cel_re(DNS_LABEL_PATTERN)})",
+                    "queue must be a DNS label like critical",
                 )
             ]
         },
@@ -380,15 +381,15 @@ class BackgroundJobSpec(_Model):
     )
 
     @property
-    def job_type(self) -> str:
+    def job_type(self) -> JobType:
         """Immediate, Delayed, Recurring or Continuation, from the 'when' field that is set."""
         if self.schedule is not None:
-            return TYPE_RECURRING
+            return JobType.RECURRING
         if self.after is not None:
-            return TYPE_CONTINUATION
+            return JobType.CONTINUATION
         if self.delay is not None or self.run_at is not None:
-            return TYPE_DELAYED
-        return TYPE_IMMEDIATE
+            return JobType.DELAYED
+        return JobType.IMMEDIATE
 
     def delay_timedelta(self) -> timedelta | None:
         return parse_duration(self.delay) if self.delay else None
@@ -397,7 +398,9 @@ class BackgroundJobSpec(_Model):
 class Condition(_Model):
     """A metav1.Condition-shaped observation of the job."""
 
-    type: str = Field(..., description="Scheduled, Waiting, Queued, Running, Succeeded, ...")
+    type: ConditionType = Field(
+        ..., description="Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended."
+    )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
     reason: str = Field(
         ..., max_length=1024, description="CamelCase reason, e.g. BackoffLimitExceeded."
@@ -423,10 +426,8 @@ class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
     observed_generation: int | None = Field(None, description="Generation last acted on.")
-    type: Literal["Immediate", "Delayed", "Recurring", "Continuation"] | None = Field(
-        None, description="Immediate, Delayed, Recurring or Continuation."
-    )
-    phase: str | None = Field(
+    type: JobType | None = Field(None, description="Immediate, Delayed, Recurring or Continuation.")
+    phase: Phase | None = Field(
         None,
         description=(
             "Pending, Scheduled, Waiting, Queued, Running, Succeeded, Failed, Cancelled or"

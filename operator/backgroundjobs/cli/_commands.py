@@ -15,18 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES
+from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
 from backgroundjobs.cli._values import (
     UsageError,
+    parse_at,
     parse_kwargs,
     parse_labels,
     parse_seconds,
-    parse_time,
     parse_value,
 )
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
+from backgroundjobs.runtime.logrecord import is_progress, parse_record
 
 MAX_DESCRIBED_RUNS = 10
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -140,7 +141,7 @@ async def cmd_create(client: AsyncClient, args: argparse.Namespace) -> int:
         name = await client.enqueue(args.handler, *values, **options)
     elif args.command == "schedule":
         if args.at is not None:
-            name = await client.schedule(args.handler, *values, at=parse_time(args.at), **options)
+            name = await client.schedule(args.handler, *values, at=parse_at(args.at), **options)
         else:
             name = await client.schedule(args.handler, *values, delay=args.delay, **options)
     else:
@@ -272,7 +273,7 @@ async def cmd_describe(client: AsyncClient, args: argparse.Namespace) -> int:
     pods = [
         p
         for p in pods
-        if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name")
+        if p["metadata"].get("labels", {}).get(LABEL_JOB_NAME)
         in {r["metadata"]["name"] for r in runs}
     ]
     lookups = [client.events(args.name)]
@@ -313,7 +314,8 @@ async def cmd_logs(client: AsyncClient, args: argparse.Namespace) -> int:
 
 
 def _is_progress(raw: str) -> bool:
-    return '"progress"' in raw and render.render_log_line(raw) != raw
+    record = parse_record(raw)
+    return record is not None and is_progress(record)
 
 
 async def cmd_wait(client: AsyncClient, args: argparse.Namespace) -> int:

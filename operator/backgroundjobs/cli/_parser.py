@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from backgroundjobs import __version__
+from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
 from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 

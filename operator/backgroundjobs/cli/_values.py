@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backgroundjobs.api.durations import parse_duration
+from backgroundjobs.api.times import parse_rfc3339
 
 
 class UsageError(Exception):
@@ -56,10 +57,10 @@ def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
     return dict(split_pair(pair, "--label") for pair in pairs)
 
 
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 time with a zone (``2030-01-02T03:04:05Z``, ``...+02:00``)."""
+def parse_at(text: str) -> datetime:
+    """``--at``: an RFC 3339 time with a zone (``2030-01-02T03:04:05Z``, ``...+02:00``)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = parse_rfc3339(text)
     except ValueError:
         raise UsageError(
             f"--at {text!r} is not an RFC 3339 time like 2030-01-02T03:04:05Z"

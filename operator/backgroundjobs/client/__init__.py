@@ -13,11 +13,14 @@ method's ``**kwargs``. The options ``queue``, ``retries``, ``timeout``, ``image`
 parameter that uses one of them goes into ``handler_kwargs={...}``.
 """
 
+from backgroundjobs.api.constants import LABEL_BATCH, MAX_NAME_LENGTH
 from backgroundjobs.client._arguments import HandlerRef
-from backgroundjobs.client._async import AsyncClient, Item, LogLine, WatchEvent
+from backgroundjobs.client._async import AsyncClient, Item
 from backgroundjobs.client._info import JobInfo
-from backgroundjobs.client._manifests import FIELD_MANAGER, LABEL_BATCH, MAX_NAME_LENGTH
+from backgroundjobs.client._logs import LogLine
+from backgroundjobs.client._manifests import FIELD_MANAGER
 from backgroundjobs.client._sync import Client
+from backgroundjobs.client._watch import WatchEvent
 
 __all__ = [
     "FIELD_MANAGER",

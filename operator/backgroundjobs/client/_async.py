@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
 import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -20,27 +18,32 @@ import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs._connection import (
+    default_namespace,
+    find_source,
+    new_api_client,
+)
 from backgroundjobs._registry import handler_name
 from backgroundjobs.api.constants import (
     ACTION_ANNOTATIONS,
     FINISHED_PHASES,
     GROUP,
-    HANDLER_CONTAINER,
     KIND,
+    LABEL_BATCH,
     LABEL_NAME,
     LABEL_RUN,
+    MAX_NAME_LENGTH,
     PHASES,
     PLURAL,
     VERSION,
 )
+from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, prepare_call
-from backgroundjobs.client._config import default_namespace, find_source, new_api_client
-from backgroundjobs.client._errors import from_api_exception, is_transient, status_message
+from backgroundjobs.client._errors import from_api_exception, is_transient
 from backgroundjobs.client._info import JobInfo
+from backgroundjobs.client._logs import LogLine, job_logs, pods_of_jobs
 from backgroundjobs.client._manifests import (
     FIELD_MANAGER,
-    LABEL_BATCH,
-    MAX_NAME_LENGTH,
     build_manifest,
     check_name,
     duration_text,
@@ -49,9 +52,15 @@ from backgroundjobs.client._manifests import (
     rfc3339,
     slug,
 )
+from backgroundjobs.client._options import (
+    JobOptions,
+    manifest_options,
+    split_options,
+    with_options,
+)
+from backgroundjobs.client._watch import WatchEvent, label_selector, list_objects, watch_jobs
 from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
 
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 MAX_ATTEMPTS = 4  # one try and three retries of a transient failure
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 290  # below the API server's default --min-request-timeout * 2
@@ -61,52 +70,15 @@ Item = tuple[Sequence[Any], Mapping[str, Any]]
 """One job of ``enqueue_many``: ``(args, kwargs)`` for the handler."""
 
 
-@dataclass(frozen=True)
-class WatchEvent:
-    """A change seen by ``watch``: ``type`` is ``ADDED``, ``MODIFIED`` or ``DELETED``."""
-
-    type: str
-    job: JobInfo
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One line of a handler container's log, and the pod that wrote it."""
-
-    pod: str
-    text: str
-
-
-class _Gone(Exception):
-    """The watch's resourceVersion is too old (410): list again."""
-
-
 def _now_value() -> str:
     """A fresh value for an action annotation (RFC 3339 with microseconds)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return micro_time(datetime.now(UTC))
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
     if value is None:
         return None
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _selector(labels: Mapping[str, str] | str | None) -> str | None:
-    if labels is None or isinstance(labels, str):
-        return labels or None
-    return ",".join(f"{key}={value}" for key, value in labels.items()) or None
-
-
-def _merge_kwargs(
-    kwargs: Mapping[str, Any], handler_kwargs: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    merged = dict(kwargs)
-    for key, value in (handler_kwargs or {}).items():
-        if key in merged:
-            raise InvalidArguments(f"handler keyword argument {key!r} is given twice")
-        merged[key] = value
-    return merged
 
 
 class AsyncClient:
@@ -152,34 +124,17 @@ class AsyncClient:
 
     # ---------------------------------------------------------------- creating jobs
 
-    async def enqueue(
-        self,
-        handler: HandlerRef,
-        /,
-        *args: Any,
-        queue: str | None = None,
-        retries: int | None = None,
-        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
-        image: str | None = None,
-        name: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        pod_template: Mapping[str, Any] | None = None,
-        handler_kwargs: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> str:
+    @with_options()
+    async def enqueue(self, handler: HandlerRef, /, *args: Any, **kwargs: Any) -> str:
         """Create a fire-and-forget job: it runs at once. Returns the job's name.
 
         ``enqueue(send_mail, "a@b.c", subject="Welcome", body="...")``. The arguments are
         checked against the handler's signature first (``InvalidArguments``); the API server
         checks the rest (``InvalidSpec``). ``name`` defaults to ``<handler>-<random>``.
         """
-        return await self._submit(
-            handler, args, _merge_kwargs(kwargs, handler_kwargs), {}, name, namespace,
-            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
-            pod_template=pod_template,
-        )  # fmt: skip
+        return await self._submit(handler, args, kwargs, {})
 
+    @with_options()
     async def schedule(
         self,
         handler: HandlerRef,
@@ -187,15 +142,6 @@ class AsyncClient:
         *args: Any,
         delay: timedelta | str | None = None,
         at: datetime | None = None,
-        queue: str | None = None,
-        retries: int | None = None,
-        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
-        image: str | None = None,
-        name: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        pod_template: Mapping[str, Any] | None = None,
-        handler_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Create a delayed job, due ``delay`` after its creation (a timedelta or ``"90s"``)
@@ -205,12 +151,9 @@ class AsyncClient:
                 "schedule() needs exactly one of delay= (a timedelta) or at= (a datetime)"
             )
         when = {"delay": duration_text(delay, "delay")} if at is None else {"runAt": rfc3339(at)}
-        return await self._submit(
-            handler, args, _merge_kwargs(kwargs, handler_kwargs), when, name, namespace,
-            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
-            pod_template=pod_template,
-        )  # fmt: skip
+        return await self._submit(handler, args, kwargs, when)
 
+    @with_options()
     async def continue_with(
         self,
         parent: str,
@@ -218,28 +161,15 @@ class AsyncClient:
         /,
         *args: Any,
         when: When = "Succeeded",
-        queue: str | None = None,
-        retries: int | None = None,
-        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
-        image: str | None = None,
-        name: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        pod_template: Mapping[str, Any] | None = None,
-        handler_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Create a continuation: it starts when the job ``parent`` (same namespace) reaches
         ``when`` (``Succeeded``, ``Failed`` or ``Finished``). Returns the child's name.
 
         The parent need not exist yet: the child waits for it."""
-        after = {"after": {"name": parent, "when": when}}
-        return await self._submit(
-            handler, args, _merge_kwargs(kwargs, handler_kwargs), after, name, namespace,
-            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
-            pod_template=pod_template,
-        )  # fmt: skip
+        return await self._submit(handler, args, kwargs, {"after": {"name": parent, "when": when}})
 
+    @with_options(without=("name",))
     async def add_or_update_recurring(
         self,
         recurring_id: str,
@@ -248,14 +178,6 @@ class AsyncClient:
         *args: Any,
         cron: str,
         time_zone: str = "UTC",
-        queue: str | None = None,
-        retries: int | None = None,
-        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
-        image: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        pod_template: Mapping[str, Any] | None = None,
-        handler_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Create or update the recurring job ``recurring_id`` (its name) running on ``cron``
@@ -265,15 +187,17 @@ class AsyncClient:
         it again at every start-up updates the one object; options not given any more are
         removed. Returns ``recurring_id``.
         """
-        ns = namespace or self.namespace
+        options, handler_kwargs = split_options(kwargs, without=("name",))
+        ns = options.get("namespace") or self.namespace
         check_name(recurring_id, "recurring_id")
-        call = prepare_call(handler, args, _merge_kwargs(kwargs, handler_kwargs))
+        call = prepare_call(handler, args, handler_kwargs)
         manifest = build_manifest(
-            name=recurring_id, namespace=ns, call=call,
+            name=recurring_id,
+            namespace=ns,
+            call=call,
             when={"schedule": cron, "timeZone": time_zone},
-            queue=queue, retries=retries, timeout=timeout, image=image, labels=labels,
-            pod_template=pod_template,
-        )  # fmt: skip
+            **manifest_options(options),
+        )
         custom = await self._custom()
         try:
             await custom.patch_namespaced_custom_object(
@@ -294,6 +218,7 @@ class AsyncClient:
             return False
         return True
 
+    @with_options(without=("name",))
     async def enqueue_many(
         self,
         handler: HandlerRef,
@@ -303,14 +228,6 @@ class AsyncClient:
         concurrency: int = 32,
         on_progress: Callable[[int, int], None] | None = None,
         name_prefix: str | None = None,
-        queue: str | None = None,
-        retries: int | None = None,
-        timeout: timedelta | str | None = None,  # noqa: ASYNC109 - the job's time limit
-        image: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        namespace: str | None = None,
-        pod_template: Mapping[str, Any] | None = None,
-        handler_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> builtins.list[str | BackgroundJobsError]:
         """Enqueue one fire-and-forget job per item, ``concurrency`` requests at a time.
@@ -333,9 +250,9 @@ class AsyncClient:
         if len(prefix) + 1 + len(str(max(total - 1, 0))) > MAX_NAME_LENGTH:
             raise InvalidSpec(f"name_prefix {prefix!r} is too long for {total} items")
         check_name(f"{prefix}-0", "name_prefix")
-        ns = namespace or self.namespace
-        batch_labels = {**dict(labels or {}), LABEL_BATCH: prefix}
-        common = _merge_kwargs(kwargs, handler_kwargs)
+        options, common = split_options(kwargs, without=("name",))
+        options["namespace"] = options.get("namespace") or self.namespace
+        options["labels"] = {**dict(options.get("labels") or {}), LABEL_BATCH: prefix}
         results: builtins.list[str | BackgroundJobsError] = [
             BackgroundJobsError("not submitted") for _ in range(total)
         ]
@@ -351,11 +268,10 @@ class AsyncClient:
             item_args, item_kwargs = item
             if isinstance(item_args, str | bytes) or not isinstance(item_kwargs, Mapping):
                 raise InvalidArguments(f"item {index}: expected (args sequence, kwargs mapping)")
+            item_options: JobOptions = {**options, "name": f"{prefix}-{index}"}
             return await self._submit(
-                handler, tuple(item_args), {**common, **item_kwargs}, {}, f"{prefix}-{index}", ns,
-                queue=queue, retries=retries, timeout=timeout, image=image, labels=batch_labels,
-                pod_template=pod_template,
-            )  # fmt: skip
+                handler, tuple(item_args), {**common, **item_kwargs}, {}, item_options
+            )
 
         async def worker() -> None:
             nonlocal done
@@ -426,9 +342,8 @@ class AsyncClient:
     ) -> builtins.list[JobInfo]:
         """The jobs of the namespace (or of all namespaces), optionally only those with the
         given phase, type, queue, handler and labels (a mapping or a label selector)."""
-        objects, _ = await self._list_objects(
-            None if all_namespaces else (namespace or self.namespace), _selector(labels)
-        )
+        ns = None if all_namespaces else (namespace or self.namespace)
+        objects, _ = await list_objects(await self._custom(), ns, label_selector(labels))
         jobs = [JobInfo.from_object(obj) for obj in objects]
         return [
             job
@@ -454,40 +369,9 @@ class AsyncClient:
         stops; reconnects (and lists again when history is gone) on its own."""
         ns = None if all_namespaces else (namespace or self.namespace)
         fields = f"metadata.name={name}" if name else None
-        selector = _selector(labels)
-        seen: dict[tuple[str, str], str] = {}
-        first = True
-        while True:
-            objects, version = await self._list_objects(ns, selector, fields)
-            current = {}
-            for obj in objects:
-                meta = obj.get("metadata", {})
-                key = (meta.get("namespace", ""), meta.get("name", ""))
-                current[key] = meta.get("resourceVersion", "")
-                if seen.get(key) != current[key] and (initial or not first):
-                    yield WatchEvent(
-                        "ADDED" if key not in seen else "MODIFIED", JobInfo.from_object(obj)
-                    )
-            if not first:
-                for key in set(seen) - set(current):
-                    gone = {"metadata": {"namespace": key[0], "name": key[1]}, "spec": {}}
-                    yield WatchEvent("DELETED", JobInfo.from_object(gone))
-            seen, first = current, False
-            try:
-                while True:
-                    async for event_type, obj in self._watch_stream(ns, version, selector, fields):
-                        meta = obj.get("metadata", {})
-                        version = meta.get("resourceVersion", version)
-                        if event_type == "BOOKMARK":
-                            continue
-                        key = (meta.get("namespace", ""), meta.get("name", ""))
-                        if event_type == "DELETED":
-                            seen.pop(key, None)
-                        else:
-                            seen[key] = version
-                        yield WatchEvent(event_type, JobInfo.from_object(obj))
-            except _Gone:
-                continue
+        custom = await self._custom()
+        async for event in watch_jobs(custom, ns, label_selector(labels), fields, initial=initial):
+            yield event
 
     async def wait(
         self,
@@ -575,7 +459,7 @@ class AsyncClient:
         if run is not None:
             jobs = [j for j in jobs if _run_of(j) == run]
         job_names = [j["metadata"]["name"] for j in jobs]
-        return await self._pods_of_jobs(job_names, ns)
+        return await pods_of_jobs(await self._api(), job_names, ns)
 
     async def logs(
         self,
@@ -589,27 +473,8 @@ class AsyncClient:
         pod (a retried run has several). ``follow`` streams until the run's Job finishes."""
         ns = namespace or self.namespace
         job_name = await self._job_of_run(name, run, ns)
-        core = k8s.CoreV1Api(await self._api())
-        printed: set[str] = set()
-        while True:
-            # Once the Job has finished, one last pass prints what is left, without following.
-            final = not follow or await self._job_finished(job_name, ns)
-            for pod in await self._pods_of_jobs([job_name], ns):
-                pod_name = pod["metadata"]["name"]
-                if pod_name in printed:
-                    continue
-                if not _container_started(pod):
-                    if final:
-                        printed.add(pod_name)
-                        continue
-                    break  # list again once it has started
-                printed.add(pod_name)
-                live = not final and not _container_finished(pod)
-                async for line in self._pod_log(core, pod_name, ns, follow=live):
-                    yield LogLine(pod_name, line)
-            if final:
-                return
-            await asyncio.sleep(1)
+        async for line in job_logs(await self._api(), job_name, ns, follow=follow):
+            yield line
 
     # ---------------------------------------------------------------- internals
 
@@ -636,14 +501,18 @@ class AsyncClient:
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
         when: Mapping[str, Any],
-        name: str | None,
-        namespace: str | None,
-        **options: Any,
+        options: JobOptions | None = None,
     ) -> str:
-        ns = namespace or self.namespace
+        """Create the job of a create method: ``kwargs`` holds the handler's keyword arguments
+        and the options (unless they are given apart, as ``options``)."""
+        if options is None:
+            options, kwargs = split_options(kwargs)
+        name, ns = options.get("name"), options.get("namespace") or self.namespace
         call = prepare_call(handler, args, kwargs)
         job_name = check_name(name) if name is not None else generate_name(call.handler)
-        manifest = build_manifest(name=job_name, namespace=ns, call=call, when=when, **options)
+        manifest = build_manifest(
+            name=job_name, namespace=ns, call=call, when=when, **manifest_options(options)
+        )
         regenerate = (lambda: generate_name(call.handler)) if name is None else None
         return await self._create(manifest, ns, regenerate)
 
@@ -698,94 +567,6 @@ class AsyncClient:
             raise from_api_exception(exc, name=name, namespace=ns) from None
         return obj
 
-    async def _list_objects(
-        self, ns: str | None, label_selector: str | None, field_selector: str | None = None
-    ) -> tuple[builtins.list[dict[str, Any]], str]:
-        """All objects (paged), and the list's resourceVersion to watch from."""
-        custom = await self._custom()
-        items: builtins.list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            query: dict[str, Any] = {"limit": LIST_PAGE_SIZE}
-            if token:
-                query["_continue"] = token
-            if label_selector:
-                query["label_selector"] = label_selector
-            if field_selector:
-                query["field_selector"] = field_selector
-            try:
-                if ns is None:
-                    page = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **query)
-                else:
-                    page = await custom.list_namespaced_custom_object(
-                        GROUP, VERSION, ns, PLURAL, **query
-                    )
-            except ApiException as exc:
-                raise from_api_exception(exc, namespace=ns) from None
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return items, str((page.get("metadata") or {}).get("resourceVersion", ""))
-
-    async def _watch_stream(
-        self, ns: str | None, version: str, label_selector: str | None, field_selector: str | None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """One watch request's events; raises ``_Gone`` when ``version`` is too old."""
-        custom = await self._custom()
-        query: dict[str, Any] = {
-            "watch": True,
-            "resource_version": version,
-            "allow_watch_bookmarks": True,
-            "timeout_seconds": WATCH_SECONDS,
-            "_preload_content": False,
-        }
-        if label_selector:
-            query["label_selector"] = label_selector
-        if field_selector:
-            query["field_selector"] = field_selector
-        if ns is None:
-            response = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **query)
-        else:
-            response = await custom.list_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, **query
-            )
-        try:
-            if response.status == 410:
-                raise _Gone()
-            if response.status >= 400:
-                exc = ApiException(status=response.status, reason=response.reason)
-                exc.body = await response.read()
-                raise from_api_exception(exc, namespace=ns)
-            async for raw_line in response.content:
-                if not raw_line.strip():
-                    continue
-                event = json.loads(raw_line)
-                if event.get("type") == "ERROR":
-                    status = event.get("object") or {}
-                    if status.get("code") == 410:
-                        raise _Gone()
-                    raise BackgroundJobsError(f"watch failed: {status.get('message', status)}")
-                yield event["type"], event["object"]
-        finally:
-            response.release()
-
-    async def _pods_of_jobs(
-        self, job_names: Sequence[str], ns: str
-    ) -> builtins.list[dict[str, Any]]:
-        if not job_names:
-            return []
-        core = k8s.CoreV1Api(await self._api())
-        selector = f"{JOB_NAME_LABEL} in ({','.join(job_names)})"
-        try:
-            result = await core.list_namespaced_pod(ns, label_selector=selector)
-        except ApiException as exc:
-            raise from_api_exception(exc, namespace=ns) from None
-        pods = [self._plain(pod) for pod in result.items]
-        return sorted(
-            pods,
-            key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
-        )
-
     async def _job_of_run(self, name: str, run: int | None, ns: str) -> str:
         if run is None:
             job = await self.get(name, namespace=ns)
@@ -796,40 +577,6 @@ class AsyncClient:
             if _run_of(candidate) == run:
                 return str(candidate["metadata"]["name"])
         raise JobNotFound(f'backgroundjob "{name}" has no run {run}')
-
-    async def _job_finished(self, job_name: str, ns: str) -> bool:
-        batch = k8s.BatchV1Api(await self._api())
-        try:
-            job = await batch.read_namespaced_job(job_name, ns)
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise from_api_exception(exc, namespace=ns) from None
-        conditions = (job.status.conditions or []) if job.status else []
-        return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
-
-    async def _pod_log(self, core: Any, pod: str, ns: str, *, follow: bool) -> AsyncIterator[str]:
-        try:
-            if not follow:
-                text = await core.read_namespaced_pod_log(pod, ns, container=HANDLER_CONTAINER)
-                for line in str(text).splitlines():
-                    yield line
-                return
-            response = await core.read_namespaced_pod_log(
-                pod, ns, container=HANDLER_CONTAINER, follow=True, _preload_content=False
-            )
-        except ApiException as exc:
-            raise BackgroundJobsError(
-                f"cannot read the log of pod {pod}: {status_message(exc)}"
-            ) from None
-        try:
-            if response.status >= 400:
-                body = (await response.read()).decode("utf-8", "replace")
-                raise BackgroundJobsError(f"cannot read the log of pod {pod}: {body.strip()}")
-            async for raw_line in response.content:
-                yield raw_line.decode("utf-8", "replace").rstrip("\n")
-        finally:
-            response.release()
 
 
 def _run_of(job: dict[str, Any]) -> int | None:
@@ -848,17 +595,4 @@ def _event_time(event: dict[str, Any]) -> str:
     return str((event.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def _container_started(pod: dict[str, Any]) -> bool:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if status.get("name") == HANDLER_CONTAINER:
-            state = status.get("state") or {}
-            return "running" in state or "terminated" in state
-    return False
-
-
-def _container_finished(pod: dict[str, Any]) -> bool:
-    phase = (pod.get("status") or {}).get("phase")
-    return phase in ("Succeeded", "Failed")
-
-
-__all__ = ["AsyncClient", "Item", "LogLine", "WatchEvent"]
+__all__ = ["AsyncClient", "Item"]

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs._connection import status_message
 from backgroundjobs.errors import BackgroundJobsError, Conflict, InvalidSpec, JobNotFound
 
 # Worth retrying: throttling, the API server busy or restarting, a dropped connection.
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def status_message(exc: ApiException) -> str:
-    """The ``message`` of the API server's Status object, else the HTTP reason."""
-    body: Any = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            return body.strip()
-        if isinstance(status, dict) and status.get("message"):
-            return str(status["message"])
-    return str(exc.reason or f"HTTP {exc.status}")
 
 
 def from_api_exception(

@@ -8,18 +8,9 @@ from typing import Any
 
 import pydantic
 
-from backgroundjobs.api.constants import FINISHED_PHASES, TYPE_IMMEDIATE
+from backgroundjobs.api.constants import FINISHED_PHASES, JobType
 from backgroundjobs.api.models import BackgroundJobSpec, Condition
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 string from the API as an aware datetime (None when absent or unparsable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from backgroundjobs.api.times import parse_time
 
 
 @dataclass(frozen=True)
@@ -121,7 +112,7 @@ def _type_of(spec: dict[str, Any]) -> str:
     try:
         return BackgroundJobSpec.model_validate(spec).job_type
     except pydantic.ValidationError:
-        return TYPE_IMMEDIATE
+        return JobType.IMMEDIATE
 
 
 def _conditions(items: Any) -> list[Condition]:

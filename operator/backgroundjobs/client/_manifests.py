@@ -5,28 +5,23 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Unpack
 
 import pydantic
 
-from backgroundjobs.api.constants import API_VERSION, KIND
+from backgroundjobs.api.constants import API_VERSION, DNS_LABEL_PATTERN, KIND, MAX_NAME_LENGTH
 from backgroundjobs.api.durations import format_duration
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import format_time
 from backgroundjobs.client._arguments import PreparedCall
+from backgroundjobs.client._options import ManifestOptions
 from backgroundjobs.errors import InvalidSpec
 
 FIELD_MANAGER = "backgroundjobs-client"
 LABEL_CREATED_BY = "app.kubernetes.io/created-by"
 CREATED_BY = "backgroundjobs-client"
-LABEL_BATCH = "backgroundjobs.dev/batch"
-
-# A BackgroundJob's name becomes part of its Jobs' names (``<name>-<run>``) and, for a
-# Recurring job, the CronJob's, whose Jobs are ``<name>-<minutes since epoch>`` (11 more
-# characters). Job names go into the 63-character ``job-name`` pod label, so CronJob names
-# are limited to 52 characters by Kubernetes; we use the same limit for every type.
-MAX_NAME_LENGTH = 52
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_RE = re.compile(DNS_LABEL_PATTERN)
 SLUG_LENGTH = 30
 SUFFIX_LENGTH = 5
 # generateName's alphabet: no vowels (no words), no 0/1/3 (confusable).
@@ -55,7 +50,8 @@ def generate_name(handler: str) -> str:
 
 
 def check_name(name: str, what: str = "name") -> str:
-    """Refuse a name that is not a DNS label of at most 52 characters (``InvalidSpec``)."""
+    """Refuse a name that is not a DNS label of at most ``MAX_NAME_LENGTH`` characters
+    (``InvalidSpec``)."""
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME_LENGTH:
         raise InvalidSpec(
             f"{what} {name!r} is not valid: use at most {MAX_NAME_LENGTH} lowercase letters,"
@@ -84,8 +80,7 @@ def rfc3339(moment: datetime, field: str = "runAt") -> str:
             f"spec.{field} needs an aware datetime (with tzinfo), e.g."
             " datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc); got a naive one"
         )
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    return format_time(moment)
 
 
 def build_manifest(
@@ -94,12 +89,7 @@ def build_manifest(
     namespace: str,
     call: PreparedCall,
     when: Mapping[str, Any] | None = None,
-    queue: str | None = None,
-    retries: int | None = None,
-    timeout: timedelta | str | None = None,
-    image: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    pod_template: Mapping[str, Any] | None = None,
+    **options: Unpack[ManifestOptions],
 ) -> dict[str, Any]:
     """The BackgroundJob object for a call.
 
@@ -117,11 +107,12 @@ def build_manifest(
     if call.kwargs:
         fields["kwargs"] = call.kwargs
     fields.update(when or {})
+    pod_template = options.get("pod_template")
     optional = {
-        "queue": queue,
-        "retries": retries,
-        "timeout": duration_text(timeout, "timeout"),
-        "image": image,
+        "queue": options.get("queue"),
+        "retries": options.get("retries"),
+        "timeout": duration_text(options.get("timeout"), "timeout"),
+        "image": options.get("image"),
         "podTemplate": dict(pod_template) if pod_template is not None else None,
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
@@ -133,7 +124,7 @@ def build_manifest(
     metadata: dict[str, Any] = {
         "name": name,
         "namespace": namespace,
-        "labels": {LABEL_CREATED_BY: CREATED_BY, **dict(labels or {})},
+        "labels": {LABEL_CREATED_BY: CREATED_BY, **dict(options.get("labels") or {})},
     }
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec_dict}
 

@@ -1,5 +1,6 @@
-"""The backgroundjobs operator (``kopf run -m backgroundjobs.controller``)."""
+"""The backgroundjobs operator: pure decisions and builders, and the loop that applies them.
 
-from backgroundjobs.controller import handlers as handlers
-
-__all__ = ["handlers"]
+Importing this package (or ``decisions``, ``builders``, ...) loads no kopf: the kopf wiring is
+in ``handlers``, which only the entry points import (``python -m backgroundjobs.controller``,
+``bgjobs operator run``, ``kopf run -m backgroundjobs.controller.handlers``).
+"""

@@ -28,7 +28,7 @@ def run(argv: list[str] | None = None) -> int:
 
     import kopf
 
-    import backgroundjobs.controller  # noqa: F401  (registers the handlers)
+    import backgroundjobs.controller.handlers  # noqa: F401  (registers the handlers)
 
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
     if cfg.log_format == "json":

@@ -18,8 +18,6 @@ from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
 
-# The CronJob controller appends "-<11 digits>" to a CronJob's name for each Job (≤ 63).
-_CRONJOB_NAME_MAX = 52
 _JOB_NAME_MAX = 63
 
 
@@ -42,7 +40,7 @@ def job_name(name: str, run: int) -> str:
 
 def cronjob_name(name: str) -> str:
     """The CronJob of a Recurring job."""
-    return _fit(name, "", _CRONJOB_NAME_MAX)
+    return _fit(name, "", c.MAX_NAME_LENGTH)
 
 
 def triggered_job_name(name: str, trigger_value: str) -> str:

@@ -1,67 +1,42 @@
-"""metav1.Condition-style helpers on plain status dicts (pure)."""
+"""metav1.Condition-style helpers on the status model's conditions (pure)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
-Condition = dict[str, Any]
-
-
-def get(conditions: list[Condition], ctype: str) -> Condition | None:
-    for cond in conditions:
-        if cond.get("type") == ctype:
-            return cond
-    return None
+from backgroundjobs.api.constants import ConditionType
+from backgroundjobs.api.models import Condition
 
 
-def is_true(conditions: list[Condition], ctype: str) -> bool:
-    cond = get(conditions, ctype)
-    return cond is not None and cond.get("status") == "True"
+def get(conditions: list[Condition], ctype: ConditionType) -> Condition | None:
+    """The condition of type ``ctype``, if present."""
+    return next((cond for cond in conditions if cond.type == ctype), None)
 
 
 def set_condition(
     conditions: list[Condition],
-    ctype: str,
-    status: bool | str,
+    ctype: ConditionType,
+    status: bool,
     reason: str,
     message: str,
     now: str,
     generation: int | None,
 ) -> list[Condition]:
-    """Return conditions with ``ctype`` set; lastTransitionTime moves only when status changes."""
-    status_text = status if isinstance(status, str) else ("True" if status else "False")
-    out: list[Condition] = []
-    found = False
-    for cond in conditions:
-        if cond.get("type") != ctype:
-            out.append(cond)
-            continue
-        found = True
-        changed = cond.get("status") != status_text
-        new = {
-            "type": ctype,
-            "status": status_text,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": now if changed else cond.get("lastTransitionTime", now),
-        }
-        if generation is not None:
-            new["observedGeneration"] = generation
-        out.append(new)
-    if not found:
-        new = {
-            "type": ctype,
-            "status": status_text,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": now,
-        }
-        if generation is not None:
-            new["observedGeneration"] = generation
-        out.append(new)
-    return out
+    """Return conditions with ``ctype`` set; lastTransitionTime moves only when status changes.
 
-
-def clear(conditions: list[Condition], *ctypes: str) -> list[Condition]:
-    """Return conditions without the given types."""
-    return [c for c in conditions if c.get("type") not in ctypes]
+    A new condition goes last; one already present keeps its place."""
+    status_text: Literal["True", "False"] = "True" if status else "False"
+    old = get(conditions, ctype)
+    new = Condition(
+        type=ctype,
+        status=status_text,
+        reason=reason,
+        message=message,
+        last_transition_time=(
+            old.last_transition_time if old is not None and old.status == status_text else now
+        ),
+        observed_generation=generation,
+    )
+    if old is None:
+        return [*conditions, new]
+    return [new if cond is old else cond for cond in conditions]

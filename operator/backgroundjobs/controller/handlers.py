@@ -1,6 +1,7 @@
-"""The kopf handlers: thin. They feed watch events into the reconciler and manage its life.
+"""The kopf handlers: thin. They feed watch events into the control loop and manage its life.
 
-Run with ``kopf run -m backgroundjobs.controller --all-namespaces`` or ``bgjobs operator run``.
+Run with ``python -m backgroundjobs.controller``, ``bgjobs operator run`` or
+``kopf run -m backgroundjobs.controller.handlers --all-namespaces``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import kopf
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import leader, metrics
 from backgroundjobs.controller import settings as config
-from backgroundjobs.controller.kube import Kube, new_api_client
-from backgroundjobs.controller.reconciler import Reconciler
+from backgroundjobs.controller.kube import Kube, operator_api_client
+from backgroundjobs.controller.loop import ControlLoop
 
 log = logging.getLogger("backgroundjobs.operator")
 
@@ -24,7 +25,7 @@ MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = config.load()
-    # kopf's own bookkeeping stays under our prefix and out of status; the reconciler is
+    # kopf's own bookkeeping stays under our prefix and out of status; the control loop is
     # level-based, so no progress or diff-base annotation is written on the hot path.
     settings.persistence.finalizer = f"{c.GROUP}/kopf-finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
@@ -40,11 +41,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
-    reconciler = Reconciler(cfg, Kube(await new_api_client()))
+    loop = ControlLoop(cfg, Kube(await operator_api_client()), leading=not cfg.leader_election)
     if cfg.leader_election:
-        memo["elector"] = await leader.elect(reconciler, cfg)  # acts only while it leads
-    await reconciler.start()
-    memo["reconciler"] = reconciler
+        memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
+    await loop.start()
+    memo["loop"] = loop
     metrics.serve(cfg.metrics_port)
     log.info(
         "backgroundjobs operator started: namespaces=%s workers=%d metrics=:%d",
@@ -59,9 +60,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     elector: leader.LeaderElector | None = memo.get("elector")
     if elector is not None:
         await elector.stop()  # stop acting and release the Lease: a standby takes over now
-    reconciler: Reconciler | None = memo.get("reconciler")
-    if reconciler is not None:
-        await reconciler.stop()
+    loop: ControlLoop | None = memo.get("loop")
+    if loop is not None:
+        await loop.stop()
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -85,20 +86,20 @@ class NoDiffBase(kopf.DiffBaseStorage):
 # Coroutines, not functions: kopf runs a sync handler in its thread pool, one hop per event.
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
 async def backgroundjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_bgj_event(dict(event))
+    memo["loop"].on_bgj_event(dict(event))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_job_event(dict(event))
+    memo["loop"].on_job_event(dict(event))
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)
 async def cronjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["reconciler"].on_cronjob_event(dict(event))
+    memo["loop"].on_cronjob_event(dict(event))
 
 
 @kopf.on.probe(id="queue")
 def queue_depth(memo: kopf.Memo, **_: Any) -> int:
-    reconciler: Reconciler | None = memo.get("reconciler")
-    return len(reconciler.queue) if reconciler is not None else -1
+    loop: ControlLoop | None = memo.get("loop")
+    return len(loop.work) if loop is not None else -1

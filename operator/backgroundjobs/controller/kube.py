@@ -6,17 +6,17 @@ objects for every Job would cost more than the rest of a reconciliation.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs._connection import find_source, new_api_client
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.times import micro_time
 
 Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
@@ -24,41 +24,12 @@ log = logging.getLogger("backgroundjobs.kube")
 MERGE_PATCH = "application/merge-patch+json"
 
 
-async def new_api_client() -> client.ApiClient:
-    """An API client from the in-cluster service account, else the kubeconfig."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        api = client.ApiClient()
-    except config.ConfigException:
-        cfg = client.Configuration()
-        await config.load_kube_config(client_configuration=cfg)
-        cfg.connection_pool_maxsize = 64
-        api = client.ApiClient(configuration=cfg)
-    _skip_env_lookups(api)
-    return api
+async def operator_api_client() -> client.ApiClient:
+    """The operator's API client: the pod's service account, else the kubeconfig."""
+    return await new_api_client(find_source(in_cluster_first=True))
 
 
-_PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy", "netrc")
-
-
-def _skip_env_lookups(api: client.ApiClient) -> None:
-    """Turn off aiohttp's per-request proxy and netrc lookups when there is nothing to find.
-
-    kubernetes_asyncio opens its session with ``trust_env=True``, so aiohttp looks up proxy
-    variables and reads ~/.netrc in a worker thread on every request: two thread hops per
-    API call (bench/profiles/). Without any proxy variable or netrc file the lookups always
-    come back empty, so skipping them changes nothing but the cost.
-    """
-    if any(key.lower() in _PROXY_ENV for key in os.environ) or os.path.exists(
-        os.path.expanduser("~/.netrc")
-    ):
-        return
-    session = getattr(getattr(api, "rest_client", None), "pool_manager", None)
-    if session is not None and hasattr(session, "_trust_env"):
-        session._trust_env = False
-
-
-async def _json(resp: Any) -> Body:
+async def response_json(resp: Any) -> Body:
     """The response body as a dict; an error status raises ApiException like the client does.
 
     With ``_preload_content=False`` kubernetes_asyncio hands back any response, 4xx included.
@@ -74,17 +45,25 @@ async def _json(resp: Any) -> Body:
     return data if isinstance(data, dict) else {}
 
 
-def api_message(exc: ApiException) -> str:
-    """The API server's own message from an error response."""
-    try:
-        body = json.loads(str(exc.body))
-        return str(body.get("message") or exc.reason)
-    except (TypeError, ValueError):
-        return str(exc.body or exc.reason)
+class KubeApi(Protocol):
+    """The operator's calls to the API server: all its I/O (a fake one drives the unit
+    tests of the reconciler). Objects go and come as dicts; errors are ApiExceptions."""
+
+    async def create(self, obj: Body) -> Body: ...
+    async def get(self, kind: str, namespace: str, name: str) -> Body | None: ...
+    async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
+    async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def termination_message(
+        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+    ) -> str | None: ...
+    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body: ...
+    async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
+    async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Kube:
-    """The calls the reconciler makes; each returns the object as a dict."""
+    """The calls the reconciler makes (``KubeApi``) on kubernetes_asyncio."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -105,7 +84,7 @@ class Kube:
             resp = await self.batch.create_namespaced_cron_job(ns, obj, _preload_content=False)
         else:
             raise ValueError(f"cannot create {obj['kind']}")
-        return await _json(resp)
+        return await response_json(resp)
 
     async def get(self, kind: str, namespace: str, name: str) -> Body | None:
         """The object, or None when it does not exist."""
@@ -120,7 +99,7 @@ class Kube:
                 resp = await self.custom.get_namespaced_custom_object(
                     c.GROUP, c.VERSION, namespace, c.PLURAL, name, _preload_content=False
                 )
-            return await _json(resp)
+            return await response_json(resp)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -135,11 +114,11 @@ class Kube:
         resp = await self.batch.replace_namespaced_cron_job(
             meta["name"], meta["namespace"], body, _preload_content=False
         )
-        return await _json(resp)
+        return await response_json(resp)
 
     async def delete_job(self, namespace: str, name: str) -> None:
         try:
-            await _json(
+            await response_json(
                 await self.batch.delete_namespaced_job(
                     name, namespace, propagation_policy="Background", _preload_content=False
                 )
@@ -163,11 +142,11 @@ class Kube:
             extra = {"resource_version": not_older_than, "resource_version_match": "NotOlderThan"}
         resp = await self.core.list_namespaced_pod(
             namespace,
-            label_selector=f"batch.kubernetes.io/job-name={job_name}",
+            label_selector=f"{c.LABEL_JOB_NAME}={job_name}",
             _preload_content=False,
             **extra,
         )
-        pods = (await _json(resp)).get("items") or []
+        pods = (await response_json(resp)).get("items") or []
         want = "Succeeded" if succeeded else "Failed"
         candidates = [p for p in pods if (p.get("status") or {}).get("phase") == want] or pods
         candidates.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
@@ -194,11 +173,11 @@ class Kube:
             _content_type=MERGE_PATCH,
             _preload_content=False,
         )
-        return await _json(resp)
+        return await response_json(resp)
 
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None:
         try:
-            await _json(
+            await response_json(
                 await self.custom.delete_namespaced_custom_object(
                     c.GROUP,
                     c.VERSION,
@@ -216,7 +195,7 @@ class Kube:
     # --- Events ---
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = micro_time(datetime.now(UTC))
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -1,7 +1,8 @@
 """Leader election over a coordination.k8s.io/v1 Lease: of several replicas, one acts.
 
 Every replica runs the watches and keeps its cache warm; only the holder of the Lease
-reconciles (``Reconciler.active``). The algorithm is client-go's:
+reconciles: the elector calls ``start_leading``/``stop_leading`` of a ``Leadership`` (the
+control loop). The algorithm is client-go's:
 
 - The holder renews the Lease every ``lease_duration / 3`` (an update with the Lease's
   resourceVersion, so two writers never both succeed).
@@ -14,9 +15,9 @@ reconciles (``Reconciler.active``). The algorithm is client-go's:
   the Lease (empty holder), so a standby takes over within its retry period instead of waiting
   for the Lease to expire.
 
-On becoming the leader every cached BackgroundJob is queued again, so nothing that happened
-while this replica stood by (a job created, a due time passed) is missed; timers are re-armed
-by those reconciliations.
+On becoming the leader the control loop reconciles every cached BackgroundJob again, so
+nothing that happened while this replica stood by (a job created, a due time passed) is
+missed; timers are re-armed by those reconciliations.
 """
 
 from __future__ import annotations
@@ -29,27 +30,30 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from backgroundjobs.controller.kube import _json, new_api_client
-from backgroundjobs.controller.reconciler import Reconciler
+from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller.kube import operator_api_client, response_json
 from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.leader")
 
 
+class Leadership(Protocol):
+    """What acts only while this replica leads."""
+
+    def start_leading(self) -> None: ...
+
+    def stop_leading(self) -> None: ...
+
+
 def default_identity() -> str:
     """``<pod name>_<pid>``: the pod name is the hostname in a pod (``POD_NAME`` if set)."""
     return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{os.getpid()}"
-
-
-def _micro_time(when: datetime) -> str:
-    """A metav1.MicroTime: RFC 3339 with exactly six fractional digits."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -157,7 +161,7 @@ class LeaderElector:
                 "spec": self._spec({}, now, acquired=True),
             }
             try:
-                created = await _json(
+                created = await response_json(
                     await self.coordination.create_namespaced_lease(
                         self.namespace, body, _preload_content=False
                     )
@@ -184,7 +188,7 @@ class LeaderElector:
             "spec": self._spec(spec, now, acquired=holder != self.identity),
         }
         try:
-            updated = await _json(
+            updated = await response_json(
                 await self.coordination.replace_namespaced_lease(
                     self.name, self.namespace, body, _preload_content=False
                 )
@@ -201,10 +205,10 @@ class LeaderElector:
             **old,
             "holderIdentity": self.identity,
             "leaseDurationSeconds": max(1, math.ceil(self.lease_duration)),
-            "renewTime": _micro_time(now),
+            "renewTime": micro_time(now),
         }
         if acquired:
-            spec["acquireTime"] = _micro_time(now)
+            spec["acquireTime"] = micro_time(now)
             spec["leaseTransitions"] = int(old.get("leaseTransitions") or 0) + (
                 1 if old.get("holderIdentity") else 0
             )
@@ -216,7 +220,7 @@ class LeaderElector:
 
     async def _read(self) -> Body | None:
         try:
-            return await _json(
+            return await response_json(
                 await self.coordination.read_namespaced_lease(
                     self.name, self.namespace, _preload_content=False
                 )
@@ -236,9 +240,9 @@ class LeaderElector:
                 **lease["spec"],
                 "holderIdentity": None,
                 "leaseDurationSeconds": 1,
-                "renewTime": _micro_time(datetime.now(UTC)),
+                "renewTime": micro_time(datetime.now(UTC)),
             }
-            await _json(
+            await response_json(
                 await self.coordination.replace_namespaced_lease(
                     self.name, self.namespace, {**lease, "spec": spec}, _preload_content=False
                 )
@@ -248,30 +252,21 @@ class LeaderElector:
             log.warning("could not release the Lease: %s", exc)
 
 
-async def elect(reconciler: Reconciler, settings: Settings) -> LeaderElector:
-    """Start campaigning for ``reconciler``: it acts only while this replica leads.
+async def elect(leadership: Leadership, settings: Settings) -> LeaderElector:
+    """Start campaigning: ``leadership`` acts only while this replica leads (it must start
+    out not leading).
 
     The elector has its own API client (closed by ``stop``), so releasing the Lease on shutdown
-    does not depend on the reconciler's, which closes when the reconciler stops.
+    does not depend on the control loop's, which closes when the loop stops.
     """
-    reconciler.active = False
-
-    def started() -> None:
-        reconciler.active = True
-        for key in list(reconciler.cache.bgjs):
-            reconciler.queue.add(key)
-
-    def stopped() -> None:
-        reconciler.active = False
-
     elector = LeaderElector(
-        await new_api_client(),
+        await operator_api_client(),
         name=settings.lease_name,
         namespace=settings.lease_namespace,
         identity=default_identity(),
         lease_duration=settings.lease_duration,
-        on_started_leading=started,
-        on_stopped_leading=stopped,
+        on_started_leading=leadership.start_leading,
+        on_stopped_leading=leadership.stop_leading,
         owns_api=True,
     )
     elector.start()

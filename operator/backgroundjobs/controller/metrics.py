@@ -9,7 +9,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
-from backgroundjobs import __version__
+from backgroundjobs._version import __version__
+from backgroundjobs.controller.decisions.plan import MetricName
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -114,7 +115,7 @@ _gauges: dict[str, CallbackGauge] = {}
 
 
 def _register(gauge: CallbackGauge) -> None:
-    """Register ``gauge``, replacing the one of the same name (a new Reconciler's source)."""
+    """Register ``gauge``, replacing the one of the same name (a new control loop's source)."""
     old = _gauges.pop(gauge.name, None)
     if old is not None:
         REGISTRY.unregister(old)
@@ -126,24 +127,25 @@ def register_phase_source(source: Callable[[], Iterable[tuple[str, str]]]) -> No
     _register(phase_gauge(source))
 
 
-def register_queue_depths(source: Callable[[], dict[str, int]]) -> None:
+def register_pending(source: Callable[[], dict[str, int]]) -> None:
     _register(pending_gauge(source))
 
 
-def record(name: str, labels: dict[str, str], value: float) -> None:
-    """Apply one metric observation from a decision's plan."""
-    if name == "started":
-        JOBS_STARTED.labels(**labels).inc(value)
-    elif name == "finished":
-        JOBS_FINISHED.labels(**labels).inc(value)
-    elif name == "duration":
-        JOB_DURATION.labels(**labels).observe(value)
-    elif name == "lateness":
-        START_LATENESS.labels(**labels).observe(value)
-    elif name == "retries":
-        RETRIES.labels(**labels).inc(value)
-    elif name == "reconcile_errors":
-        RECONCILE_ERRORS.labels(**labels).inc(value)
+def record(name: MetricName, labels: dict[str, str], value: float) -> None:
+    """Apply one observation (of a decision's plan, or of the loop's failures)."""
+    if name in _COUNTERS:
+        _COUNTERS[name].labels(**labels).inc(value)
+    else:
+        _HISTOGRAMS[name].labels(**labels).observe(value)
+
+
+_COUNTERS = {
+    MetricName.STARTED: JOBS_STARTED,
+    MetricName.FINISHED: JOBS_FINISHED,
+    MetricName.RETRIES: RETRIES,
+    MetricName.RECONCILE_ERRORS: RECONCILE_ERRORS,
+}
+_HISTOGRAMS = {MetricName.DURATION: JOB_DURATION, MetricName.LATENESS: START_LATENESS}
 
 
 def serve(port: int) -> None:

@@ -11,22 +11,6 @@ from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """Parse an RFC 3339 timestamp as Kubernetes writes it (``2026-01-02T03:04:05Z``)."""
-    if not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with a Z, at the precision kept (microseconds dropped when zero)."""
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def due_at(spec: BackgroundJobSpec, created: datetime) -> datetime | None:
     """When a Delayed job is due; None for other types."""
     if spec.run_at is not None:

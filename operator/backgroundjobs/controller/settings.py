@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from backgroundjobs import __version__
+from backgroundjobs._connection import service_account_namespace
+from backgroundjobs._version import __version__
 from backgroundjobs.api.durations import parse_duration
 
 DEFAULT_IMAGE = f"backgroundjobs/examples:{__version__}"
@@ -144,15 +145,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         status_hold=status_hold,
         leader_election=leader_election_text in ("1", "true", "yes"),
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
-        lease_namespace=get("LEASE_NAMESPACE") or _own_namespace(),
+        lease_namespace=get("LEASE_NAMESPACE") or service_account_namespace() or "default",
         lease_duration=lease_duration,
     )
-
-
-def _own_namespace() -> str:
-    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or "default"
-    except OSError:
-        return "default"

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from backgroundjobs.api.constants import HANDLER_CONTAINER, LABEL_RUN
-
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+from backgroundjobs.api.constants import HANDLER_CONTAINER, LABEL_JOB_NAME, LABEL_RUN
 
 
 def _event_time(event: dict[str, Any]) -> str:
@@ -77,7 +75,7 @@ def attempts(runs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[dic
     phase, start, end, exit code, reason and termination message."""
     by_job: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:
-        job_name = ((pod.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
+        job_name = ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_JOB_NAME)
         if job_name:
             by_job.setdefault(job_name, []).append(pod)
     out = []

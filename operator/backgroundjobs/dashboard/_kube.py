@@ -9,7 +9,6 @@ session with its credentials.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,17 +17,16 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
 from multidict import CIMultiDict
 
-from backgroundjobs import __version__
+from backgroundjobs._connection import ConnectionSource, find_source, new_api_client
+from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import ACTION_ANNOTATIONS, GROUP, PLURAL, VERSION
 from backgroundjobs.errors import BackgroundJobsError
 
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 290  # below the API server's --min-request-timeout (1800 s) randomised floor
 USER_AGENT = f"backgroundjobs-dashboard/{__version__}"
-DEFAULT_KUBECONFIG = os.path.expanduser("~/.kube/config")
 ACTIONS = ("trigger", "requeue", "cancel", "delete", "suspend", "resume")
 
 
@@ -69,23 +67,8 @@ async def load_api_client(
 ) -> k8s.ApiClient:
     """An ApiClient from the kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``)
     or, with ``in_cluster``, the pod's ServiceAccount."""
-    configuration = type.__call__(k8s.Configuration)
-    try:
-        if in_cluster:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            await k8s_config.load_kube_config(
-                config_file=kubeconfig or os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-    except (k8s_config.ConfigException, OSError) as exc:
-        where = "the pod's ServiceAccount" if in_cluster else (kubeconfig or "the kubeconfig")
-        raise BackgroundJobsError(
-            f"cannot load the Kubernetes configuration from {where}: {exc}"
-        ) from exc
-    return k8s.ApiClient(configuration=configuration)
+    source = ConnectionSource(None, None) if in_cluster else find_source(kubeconfig, context)
+    return await new_api_client(source)
 
 
 def _objects_path(namespace: str | None, name: str | None = None) -> str:

@@ -12,25 +12,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backgroundjobs.api.constants import (
-    TYPE_CONTINUATION,
-    TYPE_DELAYED,
-    TYPE_IMMEDIATE,
-    TYPE_RECURRING,
-)
+from backgroundjobs.api.constants import JobType
+from backgroundjobs.api.times import parse_time
 
 PREVIEW_CHARS = 160  # arguments, result and message as shown (and searched) in the lists
 Key = tuple[str, str]  # (namespace, name)
 
 
-def parse_time(value: Any) -> float | None:
-    """An RFC 3339 string as epoch seconds (None when absent or unparsable)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def epoch(value: Any) -> float | None:
+    """An RFC 3339 time (``api.times.parse_time``) as epoch seconds (None when absent)."""
+    moment = parse_time(value)
+    return moment.timestamp() if moment is not None else None
 
 
 def iso(epoch: float | None) -> str | None:
@@ -56,12 +48,12 @@ def preview(value: Any, limit: int = PREVIEW_CHARS, *, as_json: bool = False) ->
 def job_type(spec: dict[str, Any]) -> str:
     """The type that follows from the spec's "when" field (API.md §1)."""
     if spec.get("schedule"):
-        return TYPE_RECURRING
+        return JobType.RECURRING
     if spec.get("after"):
-        return TYPE_CONTINUATION
+        return JobType.CONTINUATION
     if spec.get("delay") or spec.get("runAt"):
-        return TYPE_DELAYED
-    return TYPE_IMMEDIATE
+        return JobType.DELAYED
+    return JobType.IMMEDIATE
 
 
 @dataclass(slots=True)
@@ -106,7 +98,7 @@ class JobRow:
         or it was cancelled)."""
         if self.finished is None:
             return None
-        if self.type == TYPE_RECURRING:
+        if self.type == JobType.RECURRING:
             return self.outcome.lower() if self.outcome else None
         if self.phase == "Succeeded":
             return "succeeded"
@@ -202,12 +194,12 @@ def row_from_object(obj: dict[str, Any]) -> JobRow:
         handler=str(spec.get("handler") or ""),
         queue=str(spec.get("queue") or "default"),
         phase=phase,
-        created=parse_time(metadata.get("creationTimestamp")),
-        due=parse_time(status.get("dueAt")),
-        started=parse_time(status.get("startedAt")),
-        finished=parse_time(status.get("finishedAt")),
-        last_run=parse_time(status.get("lastRunAt")),
-        last_success=parse_time(status.get("lastSuccessAt")),
+        created=epoch(metadata.get("creationTimestamp")),
+        due=epoch(status.get("dueAt")),
+        started=epoch(status.get("startedAt")),
+        finished=epoch(status.get("finishedAt")),
+        last_run=epoch(status.get("lastRunAt")),
+        last_success=epoch(status.get("lastSuccessAt")),
         parent=after.get("name") if after else None,
         parent_when=(after.get("when") or "Succeeded") if after else None,
         schedule=spec.get("schedule"),

@@ -33,8 +33,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from backgroundjobs import __version__
-from backgroundjobs.api.constants import FINISHED_PHASES, JOB_TYPES, PHASES, TYPE_RECURRING
+from backgroundjobs._version import __version__
+from backgroundjobs.api.constants import FINISHED_PHASES, PHASES, JobType
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.dashboard._cron_words import describe
 from backgroundjobs.dashboard._details import attempts, log_record, timeline
@@ -110,7 +110,7 @@ def is_loopback(address: str) -> bool:
 def available_actions(row: JobRow) -> list[str]:
     """The actions that make sense for the job in its current state (API.md §1)."""
     out = []
-    recurring = row.type == TYPE_RECURRING
+    recurring = row.type == JobType.RECURRING
     finished = row.phase in FINISHED_PHASES
     if recurring or (row.type == "Delayed" and row.phase == "Scheduled"):
         out.append("trigger")
@@ -326,7 +326,7 @@ class Dashboard:
                 "user": identity,
                 "prometheus": bool(self.settings.prometheus_url),
                 "phases": PHASES,
-                "types": JOB_TYPES,
+                "types": [job_type.value for job_type in JobType],
                 "watch": self._watch_json(),
             }
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backgroundjobs.api.constants import PHASES, TYPE_RECURRING
+from backgroundjobs.api.constants import PHASES, JobType
 from backgroundjobs.dashboard._rows import JobRow, Key, row_from_object
 from backgroundjobs.dashboard._series import MinuteSeries, Point
 
@@ -346,7 +346,7 @@ class JobStore:
             (
                 r
                 for r in self.rows.values()
-                if r.type == TYPE_RECURRING and (namespace is None or r.namespace == namespace)
+                if r.type == JobType.RECURRING and (namespace is None or r.namespace == namespace)
             ),
             key=lambda r: (r.namespace, r.name),
         )

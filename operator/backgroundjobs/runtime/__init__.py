@@ -24,7 +24,7 @@ On a failure the log holds ``{"error": "...", "type": "...", "exitCode": n}``.
 This package imports neither kopf nor kubernetes: only the standard library and pydantic.
 """
 
-from backgroundjobs.runtime._context import JobInfo, cancelled, current_job, parent_result
+from backgroundjobs.runtime._context import CurrentJob, cancelled, current_job, parent_result
 from backgroundjobs.runtime._logging import progress
 from backgroundjobs.runtime._main import (
     EXIT_CANCELLED,
@@ -39,7 +39,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_PERMANENT",
     "EXIT_SUCCEEDED",
-    "JobInfo",
+    "CurrentJob",
     "cancelled",
     "current_job",
     "main",

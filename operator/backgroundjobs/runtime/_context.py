@@ -9,7 +9,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class JobInfo:
+class CurrentJob:
     """The job this process runs, as the operator described it in the container's env."""
 
     handler: str
@@ -78,15 +78,15 @@ class _Cancellation:
 
 
 cancellation = _Cancellation()
-_current: JobInfo | None = None
+_current: CurrentJob | None = None
 
 
-def set_current_job(job: JobInfo | None) -> None:
+def set_current_job(job: CurrentJob | None) -> None:
     global _current
     _current = job
 
 
-def current_job() -> JobInfo | None:
+def current_job() -> CurrentJob | None:
     """The job this process runs (None outside ``python -m backgroundjobs.runtime``)."""
     return _current
 

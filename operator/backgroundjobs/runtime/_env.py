@@ -19,7 +19,7 @@ from backgroundjobs.api.constants import (
     ENV_RUN,
     ENV_TERMINATION_LOG,
 )
-from backgroundjobs.runtime._context import JobInfo
+from backgroundjobs.runtime._context import CurrentJob
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
@@ -56,7 +56,7 @@ def cancel_grace(environ: Mapping[str, str]) -> float:
     return max(value, 0.0)
 
 
-def job_from_env(environ: Mapping[str, str]) -> JobInfo:
+def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
     """The job described by ``environ``; raises InvalidJobEnv naming the variable at fault."""
     handler = environ.get(ENV_HANDLER, "").strip()
     if not handler:
@@ -79,7 +79,7 @@ def job_from_env(environ: Mapping[str, str]) -> JobInfo:
             raise InvalidJobEnv(
                 f"{ENV_RUN}={run_raw!r} is neither an integer nor one of {RECURRING_RUNS}"
             ) from exc
-    return JobInfo(
+    return CurrentJob(
         handler=handler,
         name=environ.get(ENV_NAME) or None,
         namespace=environ.get(ENV_NAMESPACE) or None,

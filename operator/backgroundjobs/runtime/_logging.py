@@ -1,4 +1,5 @@
-"""JSON-lines logging: each record, the runtime's and the handler's own ``logging``, as one line."""
+"""JSON-lines logging: each record, the runtime's and the handler's own ``logging``, as one
+line of the format in ``runtime.logrecord``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from backgroundjobs.runtime._context import JobInfo
+from backgroundjobs.runtime._context import CurrentJob
+from backgroundjobs.runtime.logrecord import PROGRESS, LogRecord
 
 RUNTIME_LOGGER = "backgroundjobs.runtime"
 
@@ -23,22 +25,23 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.job: JobInfo | None = None
+        self.job: CurrentJob | None = None
         self.handler_name: str | None = None
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        job = self.job
+        fields: LogRecord = {
             "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "job": job.name if job else None,
+            "namespace": job.namespace if job else None,
+            "run": job.run if job else None,
+            "handler": job.handler if job else self.handler_name,
         }
-        job = self.job
-        entry["job"] = job.name if job else None
-        entry["namespace"] = job.namespace if job else None
-        entry["run"] = job.run if job else None
-        entry["handler"] = job.handler if job else self.handler_name
-        for key, value in vars(record).items():
+        entry: dict[str, Any] = dict(fields)
+        for key, value in vars(record).items():  # the extra= of the call (event, done, ...)
             if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
                 entry[key] = value
         if record.exc_info:
@@ -72,7 +75,7 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
     logging.captureWarnings(True)
 
 
-def set_job(job: JobInfo | None, handler_name: str | None = None) -> None:
+def set_job(job: CurrentJob | None, handler_name: str | None = None) -> None:
     """Stamp every following record with ``job``'s name, namespace, run and handler."""
     _formatter.job = job
     _formatter.handler_name = handler_name
@@ -83,7 +86,7 @@ def progress(done: float, total: float, message: str = "") -> None:
 
     ``bgjobs logs`` renders these as a progress bar.
     """
-    extra: dict[str, Any] = {"event": "progress", "done": done, "total": total}
+    extra: dict[str, Any] = {"event": PROGRESS, "done": done, "total": total}
     if total:
         extra["percent"] = round(100.0 * done / total, 1)
     # "message" is a reserved LogRecord attribute; the formatter's message is the text itself.

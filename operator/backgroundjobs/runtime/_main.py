@@ -16,11 +16,11 @@ from typing import Any
 
 import pydantic_core
 
+from backgroundjobs._arguments import bind_arguments
 from backgroundjobs._registry import registered_handlers, resolve
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, MAX_RESULT_BYTES
 from backgroundjobs.errors import InvalidArguments, PermanentError
 from backgroundjobs.runtime import _logging
-from backgroundjobs.runtime._arguments import bind_arguments
 from backgroundjobs.runtime._context import cancellation, set_current_job
 from backgroundjobs.runtime._env import (
     ENV_LOG_LEVEL,
@@ -65,7 +65,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     _logging.set_job(job)
     try:
         fn = _find_handler(job.handler, handler_modules(env))
-        bound = bind_arguments(fn, job.args, job.kwargs)
+        args, kwargs = bind_arguments(fn, job.handler, job.args, job.kwargs)
         grace = cancel_grace(env)
     except _Failure as exc:
         return _fail(termination_log, str(exc), exc.error_type, exc.exit_code)
@@ -76,7 +76,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
 
     log.info("handler started", extra={"event": "started", "parent": job.parent})
     started = time.monotonic()
-    outcome = run_handler(fn, bound.args, bound.kwargs, grace)
+    outcome = run_handler(fn, args, kwargs, grace)
     return _report(termination_log, outcome, started)
 
 

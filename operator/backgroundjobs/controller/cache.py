@@ -1,0 +1,221 @@
+"""What the watches have shown: BackgroundJobs, their Jobs and CronJobs, indexed for the
+reconciler. Every write goes through a method that keeps the indexes (owner of a Job, parent
+and children, queue slots) right; none of them enqueues anything: they return what changed
+and the caller decides what to reconcile.
+
+Objects are kept as the API returned them, without managedFields and with keys and short
+strings interned (``_compact``); Jobs as the few fields decisions need (``ObservedJob``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import JobType, Phase
+from backgroundjobs.controller.admission import QueueSlots
+from backgroundjobs.controller.decisions import ObservedJob
+
+Body = dict[str, Any]
+Key = tuple[str, str]
+DELETED = "DELETED"
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """What an observed Job changed: its BackgroundJob, and the jobs a freed slot wakes."""
+
+    owner: Key
+    woken: list[Key]
+
+
+class Cache:
+    """The operator's view of the cluster, fed by the watches and by the API's answers."""
+
+    def __init__(self) -> None:
+        self._bgjs: dict[Key, Body] = {}
+        self._jobs: dict[Key, dict[str, ObservedJob]] = {}
+        # The last resourceVersion seen of each Job: a pod list "not older than" it is served
+        # from the API server's watch cache, and still shows the pod update that finished it.
+        self._job_versions: dict[Key, str] = {}
+        self._cronjobs: dict[Key, Body] = {}
+        self._cronjob_owner: dict[Key, Key] = {}
+        self._children: dict[Key, set[str]] = {}
+        self._parent_of: dict[Key, Key] = {}
+        self.slots = QueueSlots()
+
+    # ------------------------------------------------------------ BackgroundJobs
+
+    def bgj(self, key: Key) -> Body | None:
+        return self._bgjs.get(key)
+
+    def keys(self) -> list[Key]:
+        return list(self._bgjs)
+
+    def store_bgj(self, key: Key, obj: Body) -> None:
+        """Keep ``obj``, unless an answer of the API (a patch response) showed a newer one."""
+        cached = self._bgjs.get(key)
+        if (
+            cached is not None
+            and cached["metadata"].get("uid") == obj["metadata"].get("uid")
+            and 0 < _version(obj) < _version(cached)
+        ):
+            return
+        self._bgjs[key] = _slim(obj)
+        after = ((obj.get("spec") or {}).get("after") or {}).get("name")
+        if after:
+            parent = (key[0], after)
+            old_parent = self._parent_of.get(key)
+            if old_parent != parent:
+                if old_parent:
+                    self._drop_child(old_parent, key[1])
+                self._children.setdefault(parent, set()).add(key[1])
+                self._parent_of[key] = parent
+
+    def show_status(self, key: Key, body: Body, status: Body) -> None:
+        """Show ``body`` with ``status`` before the API has it (an early hand-off)."""
+        self._bgjs[key] = {**body, "status": status}
+
+    def unshow_status(self, key: Key, body: Body, status: Body) -> None:
+        """Undo ``show_status`` (the patch failed) unless something newer came meanwhile."""
+        if (self._bgjs.get(key) or {}).get("status") is status:
+            self._bgjs[key] = body
+
+    def forget_bgj(self, key: Key) -> list[Key]:
+        """``key`` was deleted: the jobs to wake (its children, the waiters of its slot)."""
+        body = self._bgjs.pop(key, None)
+        parent = self._parent_of.pop(key, None)
+        if parent:
+            self._drop_child(parent, key[1])
+        woken = self.slots.forget(key)
+        if body is not None:
+            woken += self.children(key)
+        return woken
+
+    def children(self, key: Key) -> list[Key]:
+        """The continuations that wait for ``key``."""
+        return [(key[0], child) for child in self._children.get(key, ())]
+
+    def _drop_child(self, parent: Key, child: str) -> None:
+        children = self._children.get(parent)
+        if children is not None:
+            children.discard(child)
+            if not children:
+                del self._children[parent]
+
+    def phases(self) -> Iterator[tuple[str, str]]:
+        """(phase, queue) of every BackgroundJob, for the ``backgroundjobs_jobs`` gauge."""
+        for body in self._bgjs.values():
+            status = body.get("status") or {}
+            spec = body.get("spec") or {}
+            yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
+
+    # ------------------------------------------------------------ Jobs
+
+    def jobs(self, key: Key) -> dict[str, ObservedJob]:
+        """The Jobs of ``key`` by name (a copy)."""
+        return dict(self._jobs.get(key, {}))
+
+    def job_version(self, namespace: str, name: str) -> str | None:
+        return self._job_versions.get((namespace, name))
+
+    def observe_job(self, event_type: str, obj: Body) -> JobChange | None:
+        """A Job was seen (``ADDED``, ``MODIFIED``, ``DELETED``); None when it has no
+        BackgroundJob or is the watch's echo of what a create already told us."""
+        meta = obj.get("metadata") or {}
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        key = self._owner(ns, meta)
+        if key is None:
+            return None
+        version = meta.get("resourceVersion") or ""
+        labels = meta.get("labels") or {}
+        queue = labels.get(c.LABEL_QUEUE, "default")
+        if event_type == DELETED:
+            jobs = self._jobs.get(key)
+            if jobs is not None:
+                jobs.pop(name, None)
+                if not jobs:
+                    del self._jobs[key]
+            self._job_versions.pop((ns, name), None)
+            return JobChange(key, self.slots.release(key, queue))
+        if (
+            version
+            and self._job_versions.get((ns, name)) == version
+            and name in self._jobs.get(key, {})
+        ):
+            return None
+        job = ObservedJob.from_body(obj)
+        self._jobs.setdefault(key, {})[name] = job
+        self._job_versions[(ns, name)] = version
+        if job.finished:
+            return JobChange(key, self.slots.release(key, queue))
+        if labels.get(c.LABEL_TYPE) != JobType.RECURRING:
+            self.slots.hold(key, queue)
+        return JobChange(key, [])
+
+    # ------------------------------------------------------------ CronJobs
+
+    def cronjob(self, key: Key) -> Body | None:
+        return self._cronjobs.get(key)
+
+    def observe_cronjob(self, event_type: str, obj: Body) -> Key | None:
+        """A CronJob was seen; its BackgroundJob (None when it has none)."""
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace", "")
+        key = self._owner(ns, meta)
+        if key is None:
+            return None
+        cronjob_key = (ns, meta.get("name", ""))
+        if event_type == DELETED:
+            self._cronjobs.pop(key, None)
+            self._cronjob_owner.pop(cronjob_key, None)
+        else:
+            self._cronjobs[key] = _slim(obj)
+            self._cronjob_owner[cronjob_key] = key
+        return key
+
+    def _owner(self, ns: str, meta: Body) -> Key | None:
+        """The BackgroundJob of a Job or CronJob: its controller, else its name label."""
+        for ref in meta.get("ownerReferences") or []:
+            if not ref.get("controller"):
+                continue
+            if ref.get("kind") == c.KIND and str(ref.get("apiVersion", "")).startswith(c.GROUP):
+                return (ns, ref["name"])
+            if ref.get("kind") == "CronJob":
+                owner = self._cronjob_owner.get((ns, ref["name"]))
+                if owner is not None:
+                    return owner
+        label = (meta.get("labels") or {}).get(c.LABEL_NAME)
+        return (ns, label) if label else None
+
+
+def _version(body: Body) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _slim(body: Body) -> Body:
+    meta = dict(body.get("metadata") or {})
+    meta.pop("managedFields", None)
+    compact: Body = _compact({**body, "metadata": meta})
+    return compact
+
+
+def _compact(value: Any) -> Any:
+    """A copy of a JSON value whose keys and short strings are interned.
+
+    Each parsed object otherwise holds its own copies of "metadata", "lastTransitionTime",
+    "True", "Running"...: with thousands of cached objects, about a third of their memory.
+    """
+    if isinstance(value, dict):
+        return {sys.intern(k): _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= 16:
+        return sys.intern(value)
+    return value

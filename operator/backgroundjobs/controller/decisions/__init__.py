@@ -1,0 +1,95 @@
+"""What to do with a BackgroundJob: a pure function of (object, observed children, parent, now).
+
+``decide`` returns a :class:`Plan` (children to create or delete, the new status, Events,
+when to look again, what it still needs to know); the reconciler gathers the inputs and
+applies the plan. Nothing here does I/O, so every transition is unit-tested without a
+cluster. By kind of job: ``runs`` (Immediate, Delayed, Continuation: one Job per run, with
+``continuation`` for the wait on the parent) and ``recurring`` (a CronJob); ``state`` holds
+the status being built and the steps they share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import JobType
+from backgroundjobs.controller.decisions.continuation import parent_outcome
+from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob, parse_spec
+from backgroundjobs.controller.decisions.plan import (
+    Admission,
+    Event,
+    Metric,
+    MetricName,
+    Outcome,
+    Plan,
+)
+from backgroundjobs.controller.decisions.recurring import decide_recurring
+from backgroundjobs.controller.decisions.runs import decide_run
+from backgroundjobs.controller.decisions.state import Decision, parse_result
+from backgroundjobs.controller.settings import Settings
+
+
+def decide(obs: Observed, settings: Settings) -> Plan:
+    """Decide the next step for one BackgroundJob."""
+    d = Decision(obs, settings)
+    _decide(d)
+    return d.result()
+
+
+def _decide(d: Decision) -> None:
+    try:
+        spec = parse_spec(d.bgj)
+    except ValidationError as exc:
+        d.invalid_spec(_validation_message(exc))
+        return
+    d.st.type = spec.job_type
+    size = len(json.dumps(spec.args)) + len(json.dumps(spec.handler_kwargs))
+    if size > c.MAX_ARGS_BYTES:
+        d.invalid_spec(
+            f"spec.args and spec.kwargs take {size} bytes as JSON; the limit is"
+            f" {c.MAX_ARGS_BYTES} (pass a reference to the data instead)"
+        )
+    elif spec.job_type == JobType.RECURRING:
+        decide_recurring(d, spec)
+    else:
+        decide_run(d, spec)
+
+
+def invalid_spec_plan(bgj: Body, now: datetime, settings: Settings, message: str) -> Plan:
+    """The plan for a job whose children the API server refused: Failed/InvalidSpec, no retry."""
+    d = Decision(Observed(bgj=bgj, now=now), settings)
+    with contextlib.suppress(ValidationError):
+        d.st.type = parse_spec(bgj).job_type
+    if not d.is_invalid_for_generation():
+        d.invalid_spec(message)
+    return d.result()
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"spec.{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+__all__ = [
+    "Admission",
+    "Event",
+    "Metric",
+    "MetricName",
+    "Observed",
+    "ObservedJob",
+    "Outcome",
+    "Plan",
+    "decide",
+    "invalid_spec_plan",
+    "parent_outcome",
+    "parse_result",
+    "parse_spec",
+]

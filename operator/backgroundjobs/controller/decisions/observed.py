@@ -1,0 +1,102 @@
+"""What ``decide`` looks at: the BackgroundJob, its observed Jobs and CronJob, its parent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import parse_time
+
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """The parts of an observed batch/v1 Job that decisions need."""
+
+    name: str
+    uid: str
+    owner_uid: str | None
+    created: datetime | None
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    active_pods: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    complete: bool = False
+    failure_reason: str | None = None
+    failure_message: str = ""
+    failure_time: datetime | None = None
+    scheduled_time: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.failure_reason is not None
+
+    @property
+    def finish_time(self) -> datetime | None:
+        return self.completion_time if self.complete else self.failure_time
+
+    @classmethod
+    def from_body(cls, job: Body) -> ObservedJob:
+        meta = job.get("metadata") or {}
+        status = job.get("status") or {}
+        owner = next(
+            (o.get("uid") for o in meta.get("ownerReferences") or [] if o.get("controller")), None
+        )
+        complete = False
+        failure_reason = None
+        failure_message = ""
+        failure_time = None
+        for cnd in status.get("conditions") or []:
+            if cnd.get("status") != "True":
+                continue
+            if cnd.get("type") == "Complete":
+                complete = True
+            elif cnd.get("type") == "Failed":
+                failure_reason = cnd.get("reason") or "Failed"
+                failure_message = cnd.get("message") or ""
+                failure_time = parse_time(cnd.get("lastTransitionTime"))
+        annotations = meta.get("annotations") or {}
+        return cls(
+            name=meta.get("name", ""),
+            uid=meta.get("uid", ""),
+            owner_uid=owner,
+            created=parse_time(meta.get("creationTimestamp")),
+            start_time=parse_time(status.get("startTime")),
+            completion_time=parse_time(status.get("completionTime")),
+            active_pods=int(status.get("active") or 0),
+            succeeded=int(status.get("succeeded") or 0),
+            failed=int(status.get("failed") or 0),
+            complete=complete,
+            failure_reason=failure_reason,
+            failure_message=failure_message,
+            failure_time=failure_time,
+            scheduled_time=parse_time(annotations.get(c.ANNOTATION_CRONJOB_SCHEDULED)),
+        )
+
+
+@dataclass
+class Observed:
+    """Everything ``decide`` looks at, gathered by the reconciler.
+
+    ``termination``: the handler's termination message of a finished Job, by Job name, once
+    the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
+    answer of the queue to a plan's ``admission`` request (None: not asked yet).
+    """
+
+    bgj: Body
+    now: datetime
+    jobs: dict[str, ObservedJob] = field(default_factory=dict)
+    cronjob: Body | None = None
+    parent: Body | None = None
+    termination: dict[str, str | None] = field(default_factory=dict)
+    admitted: bool | None = None
+
+
+def parse_spec(bgj: Body) -> BackgroundJobSpec:
+    """The object's spec as the model (pydantic's ValidationError when it does not fit)."""
+    return BackgroundJobSpec.model_validate(bgj.get("spec") or {})

@@ -1,0 +1,90 @@
+"""What ``decide`` returns: the steps the reconciler applies, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from backgroundjobs.api.constants import EventReason, EventType
+
+Body = dict[str, Any]
+
+
+class MetricName(StrEnum):
+    """The observations a plan records (controller.metrics maps each to its metric)."""
+
+    STARTED = "started"
+    FINISHED = "finished"
+    DURATION = "duration"
+    LATENESS = "lateness"
+    RETRIES = "retries"
+    RECONCILE_ERRORS = "reconcile_errors"
+
+
+class Outcome(StrEnum):
+    """How a run ended: the ``outcome`` label of the finished and duration metrics."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Metric:
+    name: MetricName
+    labels: dict[str, str]
+    value: float = 1.0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A first run asks its queue for a slot: on the plan that creates its Job (the
+    reconciler takes the slot, or decides again with ``Observed.admitted`` False), and on the
+    plan that keeps it ``Queued`` (it waits for one)."""
+
+    queue: str
+
+
+class Event(NamedTuple):
+    """An Event to post on the BackgroundJob."""
+
+    type: EventType
+    reason: EventReason
+    message: str
+
+
+@dataclass
+class Plan:
+    """What the reconciler must do, in order: delete, create, update, status, events.
+
+    ``status`` is the whole new status (built as the ``BackgroundJobStatus`` model and dumped
+    as the API takes it); the reconciler writes what differs from the observed one.
+    """
+
+    status: Body = field(default_factory=dict)
+    create: list[Body] = field(default_factory=list)
+    replace_cronjob: Body | None = None
+    delete_jobs: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    requeue_at: datetime | None = None
+    delete_self: bool = False
+    need_termination: str | None = None
+    admission: Admission | None = None
+    metrics: list[Metric] = field(default_factory=list)
+
+    def event(self, etype: EventType, reason: EventReason, message: str) -> None:
+        self.events.append(Event(etype, reason, message))
+
+    @property
+    def creates_job(self) -> bool:
+        """True when the plan creates a Job (a run starts)."""
+        return any(obj["kind"] == "Job" for obj in self.create)
+
+    @property
+    def waits_for_slot(self) -> str | None:
+        """The queue whose slot the job waits for (a Queued plan), else None."""
+        if self.admission is None or self.creates_job:
+            return None
+        return self.admission.queue

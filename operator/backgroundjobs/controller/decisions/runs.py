@@ -1,0 +1,268 @@
+"""Immediate, Delayed and Continuation jobs: one Job per run (run 1, and one more per
+requeue), started when due, when the parent allows it and when the queue admits it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from backgroundjobs.api.constants import (
+    FINISHED_PHASES,
+    ConditionType,
+    EventReason,
+    JobType,
+    Phase,
+    Reason,
+)
+from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import format_time, parse_time
+from backgroundjobs.controller import builders
+from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
+from backgroundjobs.controller.decisions.observed import ObservedJob
+from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.decisions.state import (
+    Decision,
+    error_text,
+    failure_reason,
+    parse_result,
+)
+from backgroundjobs.controller.schedule import due_at
+
+_CANCELLED_BY = "cancelled by the backgroundjobs.dev/cancel annotation"
+
+
+def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
+    """The next step of an Immediate, Delayed or Continuation job."""
+    plan, st = d.plan, d.st
+    run = st.runs
+    current = builders.job_name(d.name, run) if run else None
+    job = d.obs.jobs.get(current) if current else None
+    finished = st.phase in FINISHED_PHASES
+    if finished and run == 0 and d.is_invalid_for_older_generation():
+        finished = False  # the spec was fixed after the API server refused the first Job
+        st.finished_at = None
+    actions = d.pending_actions()
+
+    if "cancel" in actions:
+        d.handle("cancel", actions["cancel"])
+        if not finished:
+            if job is not None and not job.finished:
+                plan.delete_jobs.append(job.name)
+            return d.finish(
+                spec,
+                Outcome.CANCELLED,
+                Reason.CANCELLED,
+                _CANCELLED_BY,
+                _CANCELLED_BY + (f"; Job {job.name} deleted" if job else ""),
+                stopped=(
+                    ConditionType.RUNNING,
+                    ConditionType.SCHEDULED,
+                    ConditionType.WAITING,
+                    ConditionType.QUEUED,
+                    ConditionType.SUSPENDED,
+                ),
+            )
+        d.note(EventReason.CANCEL_IGNORED, f"the job already finished ({st.phase})")
+
+    if "requeue" in actions:
+        d.handle("requeue", actions["requeue"])
+        if finished and not d.is_invalid_for_generation():
+            return _start(d, spec, run + 1, Reason.REQUEUED, parent=parent_env(d, spec))
+        if not finished:  # (an invalid spec fails again at once: the user must fix it first)
+            d.warn(
+                EventReason.REQUEUE_IGNORED,
+                f"only a finished job can be requeued; this one is {st.phase or Phase.PENDING}",
+            )
+
+    trigger_now = False
+    if "trigger" in actions:
+        d.handle("trigger", actions["trigger"])
+        if run == 0 and spec.job_type == JobType.DELAYED and not finished:
+            trigger_now = True
+        else:
+            d.note(
+                EventReason.TRIGGER_IGNORED,
+                "trigger starts a Delayed job that has not started",
+            )
+
+    if finished:
+        return d.retention(spec)
+    if run == 0:
+        return _before_first_run(d, spec, trigger_now)
+    if job is None:
+        # The reconciler checked with the API server: the Job is really gone.
+        msg = f"Job {current} was deleted before it finished"
+        return d.finish(spec, Outcome.FAILED, Reason.JOB_DELETED, msg, msg)
+    return _observe_job(d, spec, job)
+
+
+def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -> Plan:
+    plan, st = d.plan, d.st
+    if d.is_invalid_for_generation():
+        return plan
+    if spec.suspend:
+        if d.old_phase != Phase.SUSPENDED:
+            d.note(EventReason.SUSPENDED, "spec.suspend is true: not started")
+        d.phase(Phase.SUSPENDED, "suspended: set spec.suspend to false to start it")
+        d.set(ConditionType.SUSPENDED, True, Reason.SUSPENDED, "spec.suspend is true")
+        return plan
+    d.unset(ConditionType.SUSPENDED, Reason.RESUMED, "spec.suspend is false")
+
+    scheduled = d.condition(ConditionType.SCHEDULED)
+    triggered_before = (
+        scheduled is not None
+        and scheduled.reason == Reason.TRIGGERED
+        and scheduled.status == "False"
+    )
+    trigger_now = trigger_now or triggered_before  # a trigger held by a full queue still holds
+    due: datetime | None = None
+    if spec.job_type == JobType.DELAYED:
+        created = parse_time(d.meta.get("creationTimestamp")) or d.now
+        due = due_at(spec, created)
+        assert due is not None
+        due_s = format_time(due)
+        if trigger_now:
+            if not triggered_before:
+                d.note(EventReason.TRIGGERED, f"started now instead of at {due_s}")
+            d.set(
+                ConditionType.SCHEDULED,
+                False,
+                Reason.TRIGGERED,
+                "started by backgroundjobs.dev/trigger",
+            )
+        elif d.now < due:
+            if d.old_phase != Phase.SCHEDULED:
+                d.note(EventReason.SCHEDULED, f"due at {due_s}")
+            elif d.old.due_at != due_s:
+                d.note(
+                    EventReason.RESCHEDULED,
+                    f"now due at {due_s} (was {d.old.due_at})",
+                )
+            st.due_at = due_s
+            d.phase(Phase.SCHEDULED, f"due at {due_s}")
+            d.set(ConditionType.SCHEDULED, True, Reason.DUE_IN_FUTURE, f"due at {due_s}")
+            plan.requeue_at = due
+            return plan
+        st.due_at = due_s
+
+    parent = None
+    if spec.job_type == JobType.CONTINUATION:
+        waiting = wait_for_parent(d, spec)
+        if waiting is not None:
+            return waiting
+        parent = parent_env(d, spec)
+
+    # Ready to start: the queue decides when (Observed.admitted, the reconciler's answer).
+    plan.admission = Admission(spec.queue)
+    if d.obs.admitted is False:
+        msg = f"queue {spec.queue} is at its concurrency limit"
+        if d.old_phase != Phase.QUEUED:
+            d.note(EventReason.QUEUED, msg)
+        d.phase(Phase.QUEUED, msg)
+        d.set(ConditionType.QUEUED, True, Reason.QUEUE_FULL, msg)
+        return plan
+    reason = Reason.TRIGGERED if trigger_now else Reason.CREATED
+    return _start(d, spec, 1, reason, parent=parent, due=due)
+
+
+def _start(
+    d: Decision,
+    spec: BackgroundJobSpec,
+    run: int,
+    reason: Reason,
+    parent: tuple[str, Any] | None = None,
+    due: datetime | None = None,
+) -> Plan:
+    plan, st = d.plan, d.st
+    job = builders.build_job(d.bgj, spec, d.settings, run, parent)
+    name = job["metadata"]["name"]
+    plan.create.append(job)
+    st.runs = run
+    st.job_name = name
+    st.started_at = d.now_s
+    st.failed_attempts = 0
+    st.finished_at = None
+    st.result = None
+    msg = f"Job {name} created (run {run})"
+    d.phase(Phase.RUNNING, msg)
+    d.set(ConditionType.RUNNING, True, reason, msg)
+    d.unset(ConditionType.SUCCEEDED, reason, msg)
+    d.unset(ConditionType.FAILED, reason, msg)
+    for ctype in (ConditionType.SCHEDULED, ConditionType.WAITING, ConditionType.QUEUED):
+        d.unset(ctype, Reason.STARTED, msg)
+    event = EventReason.REQUEUED if reason == Reason.REQUEUED else EventReason.STARTED
+    d.note(event, msg)
+    plan.metrics.append(
+        Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
+    )
+    if due is None and spec.job_type == JobType.IMMEDIATE and run == 1:
+        due = parse_time(d.meta.get("creationTimestamp"))
+    if due is not None and reason != Reason.TRIGGERED:
+        lateness = max(0.0, (d.now - due).total_seconds())
+        plan.metrics.append(Metric(MetricName.LATENESS, {"type": spec.job_type.value}, lateness))
+    return plan
+
+
+def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan:
+    plan, st = d.plan, d.st
+    old_failed = d.old.failed_attempts
+    st.failed_attempts = job.failed
+    if job.start_time is not None and not st.started_at:
+        st.started_at = format_time(job.start_time)
+
+    if job.finished and job.name not in d.obs.termination:
+        plan.need_termination = job.name  # the handler's result or error, from its pod
+        return plan
+
+    if job.complete:
+        finished_at = job.completion_time or d.now
+        started = parse_time(st.started_at) or job.start_time or finished_at
+        took = max(0.0, (finished_at - started).total_seconds())
+        result = parse_result(d.obs.termination[job.name])
+        if result is not None:
+            st.result = result
+        msg = f"succeeded in {took:.1f}s"
+        return d.finish(
+            spec,
+            Outcome.SUCCEEDED,
+            Reason.COMPLETED,
+            msg,
+            f"Job {job.name} {msg}",
+            finished_at=finished_at,
+            took=took,
+            ran=True,
+            stopped=(),
+        )
+
+    if job.failure_reason is not None:
+        reason = failure_reason(job)
+        error = error_text(d.obs.termination[job.name])
+        detail = job.failure_message or reason
+        msg = f"{detail}" + (f"; last error: {error}" if error else "")
+        finished_at = job.failure_time or d.now
+        started = parse_time(st.started_at) or finished_at
+        took = max(0.0, (finished_at - started).total_seconds())
+        return d.finish(
+            spec,
+            Outcome.FAILED,
+            reason,
+            msg,
+            f"Job {job.name} failed ({reason}): {msg}",
+            phase_message=f"failed ({reason}): {msg}",
+            finished_at=finished_at,
+            took=took,
+            ran=True,
+            stopped=(),
+        )
+
+    if job.failed > old_failed:
+        msg = f"pod failed (attempt {job.failed} of {spec.retries + 1}); retrying"
+        d.warn(EventReason.RETRYING, msg)
+        plan.metrics.append(
+            Metric(MetricName.RETRIES, {"queue": spec.queue}, job.failed - old_failed)
+        )
+        d.set(ConditionType.RUNNING, True, Reason.POD_FAILED, msg)
+        d.phase(Phase.RUNNING, msg)
+    else:
+        d.phase(Phase.RUNNING)
+    return plan

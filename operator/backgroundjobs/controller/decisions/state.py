@@ -1,0 +1,252 @@
+"""The state of one decision: the observed object, the status being built (the
+``BackgroundJobStatus`` model), the plan, and the steps every kind of job shares."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import (
+    ConditionType,
+    EventReason,
+    EventType,
+    JobType,
+    Phase,
+    Reason,
+)
+from backgroundjobs.api.durations import parse_duration
+from backgroundjobs.api.models import (
+    BackgroundJobSpec,
+    BackgroundJobStatus,
+    Condition,
+    HandledActions,
+)
+from backgroundjobs.api.times import format_time, parse_time
+from backgroundjobs.controller import conditions as cond
+from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob
+from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.settings import Settings
+
+
+def parse_result(message: str | None) -> Any:
+    """The handler's result from a termination message: JSON, else the raw text."""
+    if message is None or message == "":
+        return None
+    try:
+        return json.loads(message)
+    except ValueError:
+        return message
+
+
+def error_text(message: str | None) -> str:
+    """The error a failed handler reported in its termination message, for people."""
+    value = parse_result(message)
+    if isinstance(value, dict) and "error" in value:
+        kind = value.get("type")
+        return f"{kind}: {value['error']}" if kind else str(value["error"])
+    return "" if value is None else str(value)
+
+
+# How a Job's Failed condition reason reads in ours (others are passed on as they are).
+_JOB_FAILURE_REASONS = {"PodFailurePolicy": Reason.NON_RETRYABLE_EXIT_CODE}
+
+
+def failure_reason(job: ObservedJob) -> str:
+    """Why a failed Job failed, as our conditions say it."""
+    reason = job.failure_reason or "Failed"
+    return _JOB_FAILURE_REASONS.get(reason, reason)
+
+
+class Decision:
+    """One decision in the making: ``old`` is the observed status, ``st`` the new one."""
+
+    def __init__(self, obs: Observed, settings: Settings) -> None:
+        self.obs = obs
+        self.settings = settings
+        self.bgj = obs.bgj
+        self.meta: Body = obs.bgj.get("metadata") or {}
+        self.name: str = self.meta.get("name", "")
+        self.generation: int | None = self.meta.get("generation")
+        self.old = BackgroundJobStatus.model_validate(obs.bgj.get("status") or {})
+        # A shallow copy: fields are only ever replaced in ``st``, never changed in place.
+        self.st = self.old.model_copy()
+        self.st.observed_generation = self.generation
+        self.now = obs.now
+        self.now_s = format_time(obs.now)
+        self.plan = Plan()
+
+    def result(self) -> Plan:
+        """The plan, with the new status as the API takes it (only the fields that are set)."""
+        status = self.st.model_dump(
+            mode="json", by_alias=True, exclude_unset=True, exclude_none=True, exclude={"result"}
+        )
+        if self.st.result is not None:
+            status["result"] = self.st.result  # the handler's value as it is, unconverted
+        self.plan.status = status
+        return self.plan
+
+    # ---------------------------------------------------------------- conditions and phase
+
+    def condition(self, ctype: ConditionType) -> Condition | None:
+        """The new status's condition of type ``ctype``, if present."""
+        return cond.get(self.st.conditions, ctype)
+
+    def set(self, ctype: ConditionType, status: bool, reason: str, message: str = "") -> None:
+        self.st.conditions = cond.set_condition(
+            self.st.conditions, ctype, status, reason, message, self.now_s, self.generation
+        )
+
+    def unset(self, ctype: ConditionType, reason: str, message: str = "") -> None:
+        """Set ``ctype`` False only if it is present (absent stays absent)."""
+        if self.condition(ctype) is not None:
+            self.set(ctype, False, reason, message)
+
+    def phase(self, phase: Phase, message: str | None = None) -> None:
+        self.st.phase = phase
+        if message is not None:
+            self.st.message = message
+
+    @property
+    def old_phase(self) -> Phase | None:
+        return self.old.phase
+
+    def note(self, reason: EventReason, message: str) -> None:
+        """A Normal Event."""
+        self.plan.event(EventType.NORMAL, reason, message)
+
+    def warn(self, reason: EventReason, message: str) -> None:
+        """A Warning Event."""
+        self.plan.event(EventType.WARNING, reason, message)
+
+    # ---------------------------------------------------------------- actions
+
+    def pending_actions(self) -> dict[str, str]:
+        """Action annotations with a value not handled yet: action -> value."""
+        annotations = self.meta.get("annotations") or {}
+        done = self.st.handled_actions or HandledActions()
+        out = {}
+        for action, key in c.ACTION_ANNOTATIONS.items():
+            value = annotations.get(key)
+            if value and value != getattr(done, action):
+                out[action] = value
+        return out
+
+    def handle(self, action: str, value: str) -> None:
+        """Record ``value`` of the action annotation as handled, so it is acted on once."""
+        handled = self.st.handled_actions
+        handled = handled.model_copy() if handled is not None else HandledActions()
+        setattr(handled, action, value)
+        self.st.handled_actions = handled
+
+    # ---------------------------------------------------------------- invalid specs
+
+    def is_invalid_for_generation(self) -> bool:
+        """The observed status failed this very generation as InvalidSpec."""
+        failed = self._invalid_spec_failure()
+        return failed is not None and failed.observed_generation == self.generation
+
+    def is_invalid_for_older_generation(self) -> bool:
+        """The observed status failed an older generation as InvalidSpec (since fixed?)."""
+        failed = self._invalid_spec_failure()
+        return failed is not None and failed.observed_generation != self.generation
+
+    def _invalid_spec_failure(self) -> Condition | None:
+        failed = cond.get(self.old.conditions, ConditionType.FAILED)
+        if failed and failed.status == "True" and failed.reason == Reason.INVALID_SPEC:
+            return failed
+        return None
+
+    def invalid_spec(self, message: str) -> Plan:
+        """Failed with reason InvalidSpec (one Warning per message); never retried."""
+        already = self.condition(ConditionType.FAILED)
+        self.phase(Phase.FAILED, f"invalid spec: {message}")
+        self.set(ConditionType.FAILED, True, Reason.INVALID_SPEC, message)
+        self.unset(ConditionType.RUNNING, Reason.INVALID_SPEC, message)
+        if not (already and already.reason == Reason.INVALID_SPEC and already.message == message):
+            self.warn(EventReason.INVALID_SPEC, message)
+            self.plan.metrics.append(
+                Metric(MetricName.RECONCILE_ERRORS, {"reason": Reason.INVALID_SPEC})
+            )
+        if self.st.type != JobType.RECURRING:
+            # a failed one-off job: finished now, so retention deletes it in time
+            if self.st.finished_at is None:
+                self.st.finished_at = self.now_s
+            ttl_text = (self.bgj.get("spec") or {}).get("ttlAfterFinished")
+            try:
+                ttl = parse_duration(ttl_text) if ttl_text else self.settings.retention
+            except ValueError:
+                ttl = self.settings.retention
+            self.expire(ttl)
+        return self.plan
+
+    # ---------------------------------------------------------------- the end of a run
+
+    def finish(
+        self,
+        spec: BackgroundJobSpec,
+        outcome: Outcome,
+        reason: str,
+        message: str,
+        event: str,
+        *,
+        phase_message: str | None = None,
+        finished_at: datetime | None = None,
+        took: float | None = None,
+        ran: bool = False,
+        stopped: tuple[ConditionType, ...] = (ConditionType.RUNNING,),
+    ) -> Plan:
+        """End the job's run: the phase and its condition (Succeeded, or Failed also for a
+        cancel), ``finishedAt``, one Event, the finished metrics, then retention.
+
+        ``ran``: a Job ran, so Running turns False whether or not it was set; the conditions
+        in ``stopped`` turn False only where present."""
+        succeeded = outcome is Outcome.SUCCEEDED
+        phases = {Outcome.SUCCEEDED: Phase.SUCCEEDED, Outcome.CANCELLED: Phase.CANCELLED}
+        self.phase(phases.get(outcome, Phase.FAILED), phase_message or message)
+        self.set(
+            ConditionType.SUCCEEDED if succeeded else ConditionType.FAILED, True, reason, message
+        )
+        if ran:
+            self.set(ConditionType.RUNNING, False, reason, message)
+        for ctype in stopped:
+            self.unset(ctype, reason, message)
+        self.st.finished_at = format_time(finished_at) if finished_at else self.now_s
+        etype = EventType.NORMAL if outcome is not Outcome.FAILED else EventType.WARNING
+        reasons = {
+            Outcome.SUCCEEDED: EventReason.SUCCEEDED,
+            Outcome.FAILED: EventReason.FAILED,
+            Outcome.CANCELLED: EventReason.CANCELLED,
+        }
+        self.plan.event(etype, reasons[outcome], event)
+        self.finished_metrics(spec, outcome, took)
+        return self.retention(spec)
+
+    def finished_metrics(
+        self, spec: BackgroundJobSpec, outcome: Outcome, took: float | None = None
+    ) -> None:
+        labels = {"type": spec.job_type.value, "queue": spec.queue, "outcome": outcome.value}
+        self.plan.metrics.append(Metric(MetricName.FINISHED, labels))
+        if took is not None:
+            self.plan.metrics.append(Metric(MetricName.DURATION, labels, took))
+
+    def retention(self, spec: BackgroundJobSpec) -> Plan:
+        """A finished job is deleted ``ttlAfterFinished`` (or the operator's retention) after
+        it finished."""
+        ttl = (
+            parse_duration(spec.ttl_after_finished)
+            if spec.ttl_after_finished
+            else self.settings.retention
+        )
+        return self.expire(ttl)
+
+    def expire(self, ttl: timedelta) -> Plan:
+        """Delete the job once ``ttl`` has passed since it finished; else look again then."""
+        finished_at = parse_time(self.st.finished_at) or self.now
+        expires = finished_at + ttl
+        if self.now >= expires:
+            self.plan.delete_self = True
+        else:
+            self.plan.requeue_at = expires
+        return self.plan

@@ -1,0 +1,468 @@
+"""The reconciler and its loop against a fake Kube: gather -> decide -> apply, without a
+cluster. What the integration tests show on a real API server (adoption after a crash, queue
+slots, the continuation hand-off, deferred statuses, refusals), shown here in milliseconds,
+with the fake API's every call visible."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.api.times import format_time
+from backgroundjobs.controller.loop import ControlLoop
+from backgroundjobs.controller.settings import QueueConfig, Settings
+
+pytestmark = pytest.mark.unit
+
+Body = dict[str, Any]
+Key = tuple[str, str]
+T = TypeVar("T")
+NS = "shop"
+
+
+class FakeKube:
+    """An in-memory API server for the operator's calls (``KubeApi``)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Body] = {}  # (kind, name) -> object
+        self.calls: list[tuple[str, str]] = []  # (call, name)
+        self.events: list[tuple[str, str, str]] = []
+        self.termination: dict[str, str] = {}  # Job name -> its handler's termination message
+        self.fail: dict[str, ApiException] = {}  # call -> the error its next use raises
+        self.patch_gate: asyncio.Event | None = None  # when set: patch_status waits for it
+        self._versions = itertools.count(100)
+
+    def _check(self, call: str, name: str) -> None:
+        self.calls.append((call, name))
+        exc = self.fail.pop(call, None)
+        if exc is not None:
+            raise exc
+
+    def _stamp(self, obj: Body) -> Body:
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        return copy.deepcopy(obj)
+
+    def add(self, obj: Body) -> Body:
+        obj = copy.deepcopy(obj)
+        meta = obj["metadata"]
+        meta.setdefault("uid", f"uid-{obj['kind']}-{meta['name']}")
+        meta.setdefault("creationTimestamp", format_time(datetime.now(UTC)))
+        self.objects[(obj["kind"], meta["name"])] = obj
+        return self._stamp(obj)
+
+    async def create(self, obj: Body) -> Body:
+        name = obj["metadata"]["name"]
+        self._check("create", name)
+        if (obj["kind"], name) in self.objects:
+            raise ApiException(status=409, reason="AlreadyExists")
+        return self.add(obj)
+
+    async def get(self, kind: str, namespace: str, name: str) -> Body | None:
+        self._check("get", name)
+        found = self.objects.get((kind, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    async def replace_cronjob(self, obj: Body, observed: Body) -> Body:
+        self._check("replace_cronjob", obj["metadata"]["name"])
+        return self.add(obj)
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        self._check("delete_job", name)
+        self.objects.pop(("Job", name), None)
+
+    async def termination_message(
+        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+    ) -> str | None:
+        self._check("termination_message", job_name)
+        return self.termination.get(job_name)
+
+    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
+        if self.patch_gate is not None:
+            await self.patch_gate.wait()
+        self._check("patch_status", name)
+        obj = self.objects[(c.KIND, name)]
+        status = obj.setdefault("status", {})
+        for field, value in status_patch.items():
+            if value is None:
+                status.pop(field, None)
+            else:
+                status[field] = copy.deepcopy(value)
+        return self._stamp(obj)
+
+    async def delete_bgj(self, namespace: str, name: str, uid: str) -> None:
+        self._check("delete_bgj", name)
+        self.objects.pop((c.KIND, name), None)
+
+    async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None:
+        self.events.append((obj["metadata"]["name"], reason, message))
+
+    async def close(self) -> None:
+        pass
+
+    # what the Job controller would do
+    def finish_job(self, name: str, *, succeeded: bool = True, message: str = "") -> Body:
+        job = self.objects[("Job", name)]
+        now = format_time(datetime.now(UTC))
+        kind = "Complete" if succeeded else "Failed"
+        job["status"] = {
+            "startTime": now,
+            "completionTime" if succeeded else "failedAt": now,
+            "conditions": [
+                {"type": kind, "status": "True", "reason": "Done", "lastTransitionTime": now}
+            ],
+        }
+        self.termination[name] = message
+        return self._stamp(job)
+
+    def count(self, call: str) -> int:
+        return sum(1 for made, _ in self.calls if made == call)
+
+
+def bgj(name: str, **spec: Any) -> Body:
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "metadata": {"name": name, "namespace": NS, "generation": 1},
+        "spec": {"handler": "mail.send", **spec},
+    }
+
+
+class Harness:
+    """A control loop on a fake API server, driven step by step (no workers running)."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.kube = FakeKube()
+        self.loop = ControlLoop(Settings(**settings), self.kube)
+
+    async def posted(self) -> list[tuple[str, str]]:
+        """(object, reason) of the Events the plans applied so far posted."""
+        self.loop.events.start()
+        await self.loop.events.stop()  # once every one waiting is posted
+        return [(name, reason) for name, reason, _ in self.kube.events]
+
+    def apply(self, body: Body) -> Body:
+        """``kubectl apply``: the API server stores it, the watch brings it."""
+        stored = self.kube.add(body)
+        self.loop.on_bgj_event({"type": "ADDED", "object": stored})
+        return stored
+
+    def watch_brings(self, kind: str, name: str) -> None:
+        obj = copy.deepcopy(self.kube.objects[(kind, name)])
+        event = {"type": "MODIFIED", "object": obj}
+        if kind == c.KIND:
+            self.loop.on_bgj_event(event)
+        elif kind == "Job":
+            self.loop.on_job_event(event)
+        else:
+            self.loop.on_cronjob_event(event)
+
+    async def reconcile(
+        self, name: str, *, finish: bool = True
+    ) -> Callable[[], Awaitable[None]] | None:
+        """One reconcile of ``name``; with ``finish``, its deferred status written too."""
+        deferred = await self.loop.reconciler.reconcile((NS, name))
+        if deferred is not None and finish:
+            await deferred()
+            return None
+        return deferred
+
+    def status(self, name: str) -> Body:
+        return self.kube.objects[(c.KIND, name)].get("status") or {}
+
+    def queued(self) -> set[Key]:
+        """The keys waiting in the work queue (drained)."""
+        keys = set()
+        while len(self.loop.work):
+            key = self.loop.work._queue.get_nowait()
+            self.loop.work._dirty.discard(key)
+            keys.add(key)
+        self.loop.work.empty.set()
+        return keys
+
+
+def run(case: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(case())
+
+
+# ------------------------------------------------------------------ deferred status
+
+
+def test_a_job_is_created_first_and_its_status_written_after() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("welcome"))
+        finish = await h.reconcile("welcome", finish=False)
+        assert ("Job", "welcome-1") in h.kube.objects
+        assert finish is not None, "the status write is handed to the status stage"
+        assert h.kube.count("patch_status") == 0
+        await finish()
+        assert h.status("welcome")["phase"] == "Running"
+        assert h.status("welcome")["jobName"] == "welcome-1"
+        assert h.loop.cache.jobs((NS, "welcome")).keys() == {"welcome-1"}
+        assert await h.posted() == [("welcome", "Started")]
+
+    run(case)
+
+
+def test_a_reconcile_after_the_status_is_written_does_nothing() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("welcome"))
+        await h.reconcile("welcome")
+        h.watch_brings(c.KIND, "welcome")
+        calls = len(h.kube.calls)
+        await h.reconcile("welcome")
+        assert h.kube.calls[calls:] == []
+
+    run(case)
+
+
+def test_the_status_stage_writes_once_the_burst_has_its_jobs() -> None:
+    async def case() -> None:
+        h = Harness(status_hold=5)
+        for i in range(3):
+            h.apply(bgj(f"burst-{i}"))
+        await h.loop.start()
+        try:
+            for _ in range(200):
+                if all(h.status(f"burst-{i}").get("phase") == "Running" for i in range(3)):
+                    break
+                await asyncio.sleep(0.01)
+            first_patch = next(
+                i for i, (call, _) in enumerate(h.kube.calls) if call == "patch_status"
+            )
+            creates = [i for i, (call, _) in enumerate(h.kube.calls) if call == "create"]
+            assert len(creates) == 3 and max(creates) < first_patch  # Jobs first
+        finally:
+            await h.loop.stop()
+
+    run(case)
+
+
+# ------------------------------------------------------------------ adoption
+
+
+def existing_job(name: str, owner_uid: str) -> Body:
+    """Run 1 of ``welcome``, already there, owned by the object of uid ``owner_uid``."""
+    ref = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "name": "welcome",
+        "uid": owner_uid,
+        "controller": True,
+    }
+    meta = {"name": name, "namespace": NS, "ownerReferences": [ref]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta}
+
+
+def test_a_job_left_by_a_crash_is_adopted_not_created_again() -> None:
+    async def case() -> None:
+        h = Harness()
+        stored = h.apply(bgj("welcome"))
+        # an earlier operator created the Job and died before writing the status
+        h.kube.add(existing_job("welcome-1", stored["metadata"]["uid"]))
+        await h.reconcile("welcome")
+        assert h.kube.count("create") == 1  # the one that met AlreadyExists
+        assert h.status("welcome")["phase"] == "Running"
+        assert h.status("welcome")["runs"] == 1
+        assert "welcome-1" in h.loop.cache.jobs((NS, "welcome"))
+
+    run(case)
+
+
+def test_a_job_of_an_older_object_of_the_same_name_is_left_alone() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("welcome"))
+        h.kube.add(existing_job("welcome-1", "an-older-uid"))
+        assert await h.reconcile("welcome") is None
+        assert h.kube.count("patch_status") == 0  # waits for the old Job to be collected
+        assert (NS, "welcome") in h.loop.work._timers
+
+    run(case)
+
+
+# ------------------------------------------------------------------ queue slots
+
+
+def one_slot() -> Harness:
+    """A queue ``bulk`` of one slot."""
+    return Harness(queues={"bulk": QueueConfig(max_concurrency=1)})
+
+
+async def first_runs_second_waits() -> Harness:
+    h = one_slot()
+    h.apply(bgj("first", queue="bulk"))
+    await h.reconcile("first")
+    h.apply(bgj("second", queue="bulk"))
+    await h.reconcile("second")
+    h.queued()
+    return h
+
+
+def test_a_full_queue_holds_a_job_until_the_running_one_finishes() -> None:
+    async def case() -> None:
+        h = await first_runs_second_waits()
+        assert h.status("second")["phase"] == "Queued"
+        assert ("Job", "second-1") not in h.kube.objects
+        # the first one's Job finishes: the watch brings it, the slot frees, second wakes
+        h.kube.finish_job("first-1")
+        h.watch_brings("Job", "first-1")
+        assert (NS, "second") in h.queued()
+        await h.reconcile("second")
+        assert h.status("second")["phase"] == "Running"
+        assert ("Job", "second-1") in h.kube.objects
+
+    run(case)
+
+
+@pytest.mark.parametrize(
+    ("status", "phase"),
+    [(422, "Failed"), (503, None)],  # refused: InvalidSpec; an API error: retried later
+)
+def test_a_slot_taken_for_a_job_not_made_is_given_back(status: int, phase: str | None) -> None:
+    async def case() -> None:
+        h = one_slot()
+        h.apply(bgj("unmade", queue="bulk"))
+        h.kube.fail["create"] = ApiException(status=status, reason="Refused")
+        try:
+            await h.reconcile("unmade")
+        except ApiException:
+            assert phase is None  # the loop retries it with backoff
+        assert h.status("unmade").get("phase") == phase
+        assert not h.loop.cache.slots.holds((NS, "unmade"), "bulk")
+        h.apply(bgj("next", queue="bulk"))
+        await h.reconcile("next")
+        assert h.status("next")["phase"] == "Running"
+
+    run(case)
+
+
+def test_deleting_a_running_job_frees_its_slot_for_the_waiting_one() -> None:
+    async def case() -> None:
+        h = await first_runs_second_waits()
+        h.loop.on_bgj_event({"type": "DELETED", "object": h.kube.objects[(c.KIND, "first")]})
+        assert (NS, "second") in h.queued()
+        await h.reconcile("second")
+        assert h.status("second")["phase"] == "Running"
+
+    run(case)
+
+
+def test_a_job_not_due_yet_takes_no_slot() -> None:
+    async def case() -> None:
+        h = one_slot()
+        h.apply(bgj("later", queue="bulk", delay="1h"))
+        await h.reconcile("later")
+        assert h.status("later")["phase"] == "Scheduled"
+        assert not h.loop.cache.slots.holds((NS, "later"), "bulk")
+
+    run(case)
+
+
+# ------------------------------------------------------------------ early hand-off
+
+
+async def child_waits_for_a_finished_parent() -> Harness:
+    """A child Waiting for its parent, whose Job just finished (not reconciled yet)."""
+    h = Harness()
+    h.apply(bgj("parent"))
+    h.apply(bgj("child", after={"name": "parent"}))
+    await h.reconcile("parent")
+    h.watch_brings(c.KIND, "parent")
+    await h.reconcile("child")
+    assert h.status("child")["phase"] == "Waiting"
+    h.kube.finish_job("parent-1", message='{"report": "r.pdf"}')
+    h.watch_brings("Job", "parent-1")
+    h.queued()
+    return h
+
+
+def test_a_child_starts_while_its_parents_status_is_in_flight() -> None:
+    async def case() -> None:
+        h = await child_waits_for_a_finished_parent()
+        h.kube.patch_gate = asyncio.Event()
+        parent_done = asyncio.create_task(h.reconcile("parent"))
+        await asyncio.sleep(0.05)
+        assert not parent_done.done(), "the parent's status patch is held"
+        assert (NS, "child") in h.queued(), "the child was woken before the patch returned"
+        assert h.loop.cache.bgj((NS, "parent"))["status"]["phase"] == "Succeeded"
+        h.kube.patch_gate.set()
+        await parent_done
+        await h.reconcile("child")
+        assert h.status("child")["phase"] == "Running"
+        env = h.kube.objects[("Job", "child-1")]["spec"]["template"]["spec"]["containers"][0]
+        assert {"name": c.ENV_PARENT_RESULT, "value": '{"report":"r.pdf"}'} in env["env"]
+
+    run(case)
+
+
+def test_a_failed_parent_patch_takes_the_early_outcome_back() -> None:
+    async def case() -> None:
+        h = await child_waits_for_a_finished_parent()
+        h.kube.fail["patch_status"] = ApiException(status=500, reason="Internal")
+        with pytest.raises(ApiException):
+            await h.reconcile("parent")
+        assert h.loop.cache.bgj((NS, "parent"))["status"]["phase"] == "Running"
+
+    run(case)
+
+
+# ------------------------------------------------------------------ errors and the loop
+
+
+def test_a_refused_job_fails_the_object_at_once_with_a_warning() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("bad"))
+        h.kube.fail["create"] = ApiException(status=422, reason="Invalid")
+        assert await h.reconcile("bad", finish=False) is None  # nothing to defer
+        status = h.status("bad")
+        assert status["phase"] == "Failed"
+        failed = next(cond for cond in status["conditions"] if cond["type"] == "Failed")
+        assert failed["reason"] == "InvalidSpec"
+        assert "the API server refused Job bad-1" in failed["message"]
+        assert ("bad", "InvalidSpec") in await h.posted()
+
+    run(case)
+
+
+def test_a_failing_step_is_retried_with_backoff_and_the_key_released() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("flaky"))
+        key = await h.loop.work.get()
+        h.kube.fail["create"] = ApiException(status=503, reason="Unavailable")
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert h.loop._failures[key] == 1
+        assert key in h.loop.work._timers  # retried later, not at once
+        assert key not in h.loop.work._processing
+
+    run(case)
+
+
+def test_a_standby_reconciles_nothing_until_it_leads() -> None:
+    async def case() -> None:
+        kube = FakeKube()
+        loop = ControlLoop(Settings(), kube, leading=False)
+        stored = kube.add(bgj("welcome"))
+        loop.on_bgj_event({"type": "ADDED", "object": stored})
+        key = await loop.work.get()
+        await loop._run_step(key, lambda: loop.reconciler.reconcile(key))
+        assert kube.calls == []
+        assert len(loop.work) == 0
+        loop.start_leading()
+        assert len(loop.work) == 1  # everything cached is looked at again
+        key = await loop.work.get()
+        await loop._run_step(key, lambda: loop.reconciler.reconcile(key))
+        assert ("Job", "welcome-1") in kube.objects
+
+    run(case)
