@@ -99,6 +99,18 @@ class Cache:
         """The continuations that wait for ``key``."""
         return [(key[0], child) for child in self._children.get(key, ())]
 
+    def cycle(self, key: Key) -> list[str] | None:
+        """The names of a chain of parents (``spec.after``) from ``key`` back to ``key``, as
+        far as cached objects tell; None when there is none."""
+        chain = [key[1]]
+        parent = self._parent_of.get(key)
+        while parent is not None and len(chain) <= len(self._parent_of):
+            chain.append(parent[1])
+            if parent == key:
+                return chain
+            parent = self._parent_of.get(parent)
+        return None
+
     def _drop_child(self, parent: Key, child: str) -> None:
         children = self._children.get(parent)
         if children is not None:
@@ -211,11 +223,25 @@ def _compact(value: Any) -> Any:
 
     Each parsed object otherwise holds its own copies of "metadata", "lastTransitionTime",
     "True", "Running"...: with thousands of cached objects, about a third of their memory.
+    Without recursion: a stored object may nest thousands of levels deep.
     """
-    if isinstance(value, dict):
-        return {sys.intern(k): _compact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_compact(v) for v in value]
-    if isinstance(value, str) and len(value) <= 16:
-        return sys.intern(value)
-    return value
+    root: list[Any] = [None]
+    # (source container, the copy's container, the key or index in it)
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        node, into, at = stack.pop()
+        if isinstance(node, dict):
+            copy: Any = {}
+            for k, v in node.items():
+                k = sys.intern(k)
+                copy[k] = None
+                stack.append((v, copy, k))
+        elif isinstance(node, list):
+            copy = [None] * len(node)
+            stack.extend((v, copy, i) for i, v in enumerate(node))
+        elif isinstance(node, str) and len(node) <= 16:
+            copy = sys.intern(node)
+        else:
+            copy = node
+        into[at] = copy
+    return root[0]

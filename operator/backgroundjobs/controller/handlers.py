@@ -7,10 +7,14 @@ Run with ``python -m backgroundjobs.controller``, ``bgjobs operator run`` or
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import kopf
+from kopf._cogs.clients import api as kopf_api
 
+from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import leader, metrics
 from backgroundjobs.controller import settings as config
@@ -20,6 +24,26 @@ from backgroundjobs.controller.loop import ControlLoop
 log = logging.getLogger("backgroundjobs.operator")
 
 MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+
+
+def decode_json_of_any_depth() -> None:
+    """Make kopf's watches decode objects nested deeper than Python's recursion limit.
+
+    The API server stores a BackgroundJob whose kwargs nest 10,000 levels deep; kopf decodes
+    watch events with ``json.loads`` (``kopf._cogs.clients.api``) and lists with aiohttp's
+    ``ClientResponse.json``, both recursive: the RecursionError ended kopf's watch, and so
+    the operator, while such an object existed. kopf offers no setting for its decoder, so
+    both are pointed at ``_json.loads`` (the C decoder, and an iterative one only when that
+    runs out of recursion). Checked by tests/unit/test_poison_decoding.py against the kopf
+    and aiohttp installed.
+    """
+    kopf_api.json = SimpleNamespace(loads=_json.loads)  # type: ignore[attr-defined,assignment]
+    defaults = aiohttp.ClientResponse.json.__kwdefaults__
+    assert defaults is not None and "loads" in defaults
+    defaults["loads"] = _json.loads
+
+
+decode_json_of_any_depth()
 
 
 @kopf.on.startup()

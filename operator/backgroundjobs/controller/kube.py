@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs import _json
 from backgroundjobs._connection import find_source, new_api_client
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
@@ -39,7 +40,7 @@ async def response_json(resp: Any) -> Body:
             exc = ApiException(status=resp.status, reason=resp.reason)
             exc.body = await resp.text()
             raise exc
-        data = await resp.json()
+        data = await resp.json(loads=_json.loads)
     finally:
         resp.release()
     return data if isinstance(data, dict) else {}

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.controller import memory, metrics
@@ -190,12 +191,27 @@ class ControlLoop:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._failed(key, exc)
+            if transient(exc):
+                self._failed(key, exc)
+            else:
+                await self._fail_object(key, exc)
         finally:
             if deferred is None:
                 self.work.done(key)
             else:
                 self._statuses.put_nowait((key, deferred, asyncio.get_running_loop().time()))
+
+    async def _fail_object(self, key: Key, exc: Exception) -> None:
+        """The object's own data broke its reconcile (a RecursionError, a value no code path
+        expected): it ends Failed/InvalidSpec instead of being retried for ever."""
+        log.error("reconcile %s/%s failed on the object itself; failing it", *key, exc_info=exc)
+        metrics.record(MetricName.RECONCILE_ERRORS, {"reason": type(exc).__name__}, 1)
+        try:
+            await self.reconciler.fail(key, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            self._failed(key, again)
 
     def _failed(self, key: Key, exc: Exception) -> None:
         failures = self._failures[key] = self._failures.get(key, 0) + 1
@@ -210,3 +226,10 @@ class ControlLoop:
             exc_info=failures == 1,
         )
         self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
+
+
+def transient(exc: Exception) -> bool:
+    """An error worth retrying: the API server's answer or the network, not the object."""
+    if isinstance(exc, ApiException):
+        return exc.status not in (400, 422)
+    return isinstance(exc, OSError | TimeoutError | aiohttp.ClientError)

@@ -132,9 +132,18 @@ class Reconciler:
                 if found is not None and ObservedJob.from_body(found).owner_uid == uid:
                     self._observed_job(found)
                     jobs[current] = ObservedJob.from_body(found)
+        cycle = None
         if spec is not None and spec.after is not None:
             parent = await self._parent(key, body, spec.after.name)
-        return Observed(bgj=body, now=datetime.now(UTC), jobs=jobs, cronjob=cronjob, parent=parent)
+            cycle = self.cache.cycle(key)
+        return Observed(
+            bgj=body,
+            now=datetime.now(UTC),
+            jobs=jobs,
+            cronjob=cronjob,
+            parent=parent,
+            cycle=cycle,
+        )
 
     async def _parent(self, key: Key, body: Body, parent_name: str) -> Body | None:
         """The parent of a continuation. Before the first run: to decide whether to start. On
@@ -275,6 +284,17 @@ class Reconciler:
             return
         if plan.requeue_at is not None:
             self.work.add_at(key, plan.requeue_at)
+
+    async def fail(self, key: Key, exc: Exception) -> None:
+        """An error that comes from this object itself (its data), not from the API server:
+        the object ends Failed/InvalidSpec with one Warning, and the others go on."""
+        body = self.cache.bgj(key)
+        if body is None:
+            return
+        message = f"the operator cannot act on it: {type(exc).__name__}: {exc}"[:1024]
+        await self._finish(
+            key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
+        )
 
     def _invalid(self, body: Body, obs: Observed, message: str) -> Plan:
         return invalid_spec_plan(body, obs.now, self.settings, message)
