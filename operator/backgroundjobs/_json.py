@@ -142,3 +142,17 @@ def check_depth(value: Any, limit: int, what: str) -> None:
     """Raise ``TooDeep`` naming ``what`` when ``value`` nests deeper than ``limit``."""
     if deeper_than(value, limit):
         raise TooDeep(f"{what} is nested more than {limit} levels deep")
+
+
+def unstorable(value: Any, depth: int) -> str | None:
+    """Why the API server (or the operator reading it back) cannot take ``value`` as strict
+    JSON: nested deeper than ``depth``, or a NaN or infinity; None when it can."""
+    if deeper_than(value, depth):
+        return f"nested more than {depth} levels deep"
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return "not strict JSON (NaN or Infinity)"
+    except TypeError as exc:
+        return f"not JSON ({exc})"
+    return None

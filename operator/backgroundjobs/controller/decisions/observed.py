@@ -85,7 +85,9 @@ class Observed:
 
     ``termination``: the handler's termination message of a finished Job, by Job name, once
     the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
-    answer of the queue to a plan's ``admission`` request (None: not asked yet).
+    answer of the queue to a plan's ``admission`` request (None: not asked yet). ``cycle``:
+    the names of a chain of continuations that leads back to this job (``spec.after``), as
+    the cache knows them: it can never start.
     """
 
     bgj: Body
@@ -95,6 +97,7 @@ class Observed:
     parent: Body | None = None
     termination: dict[str, str | None] = field(default_factory=dict)
     admitted: bool | None = None
+    cycle: list[str] | None = None
 
 
 def parse_spec(bgj: Body) -> BackgroundJobSpec:
