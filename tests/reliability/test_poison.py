@@ -18,6 +18,9 @@ from tests.integration.bgj import MESSAGE, Jobs, manifest, wait_for
 from tests.reliability.conftest import OperatorFactory, scaled
 from tests.reliability.scenario import bgj_text, create_raw, nested_json
 
+from backgroundjobs import _json
+from backgroundjobs.api import constants as c
+
 INVALID_WITHIN = 30.0
 
 
@@ -171,10 +174,16 @@ def test_poison_objects_beside_ordinary_jobs(
         )
         failed = next(c for c in status["conditions"] if c["type"] == "Failed")
         assert p.message in failed["message"], (p.name, failed["message"])
-        warnings = [
-            e for e in jobs.events(p.name) if e.type == "Warning" and e.reason == "InvalidSpec"
-        ]
-        assert len(warnings) == 1, (p.name, [e.message for e in warnings])
+        # Events are posted after the status is written: wait for the Warning, then check
+        # that there is one
+        wait_for(
+            f"{p.name}'s InvalidSpec Warning",
+            lambda p=p: _warnings(jobs, p.name),
+            timeout=10,
+            interval=0.5,
+        )
+        warnings = _warnings(jobs, p.name)
+        assert len(warnings) == 1, (p.name, warnings)
 
     # hostile results are kept as text, with a Warning
     for name, message in results.items():
@@ -187,8 +196,23 @@ def test_poison_objects_beside_ordinary_jobs(
     assert op.proc is not None and op.proc.poll() is None, op.log_tail()
 
 
+def _warnings(jobs: Jobs, name: str) -> list[str]:
+    return [
+        e.message for e in jobs.events(name) if e.type == "Warning" and e.reason == "InvalidSpec"
+    ]
+
+
+def _status(jobs: Jobs, name: str) -> dict:
+    """The status of a poison object: read raw and decoded without recursion (the client's
+    own decoding fails on the objects nested deepest)."""
+    resp = jobs.custom.get_namespaced_custom_object(
+        c.GROUP, c.VERSION, jobs.ns, c.PLURAL, name, _preload_content=False
+    )
+    return _json.loads(resp.data).get("status") or {}
+
+
 def _invalid(jobs: Jobs, name: str) -> dict | None:
-    status = jobs.status(name)
+    status = _status(jobs, name)
     for cond in status.get("conditions") or []:
         if cond["type"] == "Failed" and cond["status"] == "True":
             assert cond["reason"] == "InvalidSpec", (name, cond)

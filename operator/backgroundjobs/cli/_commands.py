@@ -73,6 +73,7 @@ def new_client(args: argparse.Namespace) -> AsyncClient:
         kubeconfig=getattr(args, "kubeconfig", None),
         context=getattr(args, "context", None),
         namespace=getattr(args, "namespace", None),
+        request_timeout=getattr(args, "request_timeout", None),
     )
 
 

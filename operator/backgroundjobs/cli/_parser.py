@@ -43,6 +43,11 @@ def _connection_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool) 
         )  # fmt: skip
     group.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context")
     group.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
+    group.add_argument(
+        "--request-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+        help="give up on an API request after this long without an answer"
+        " (default: $BACKGROUNDJOBS_REQUEST_TIMEOUT, else 30)",
+    )  # fmt: skip
 
 
 def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> None:

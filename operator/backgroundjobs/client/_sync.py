@@ -141,9 +141,15 @@ class Client:
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
         namespace: str | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         self._portal = _get_portal()
-        self._async = AsyncClient(kubeconfig=kubeconfig, context=context, namespace=namespace)
+        self._async = AsyncClient(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=namespace,
+            request_timeout=request_timeout,
+        )
         self._portal.clients.add(self._async)
 
     @property

@@ -6,8 +6,8 @@ objects for every Job would cost more than the rest of a reconciliation.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -46,6 +46,13 @@ async def response_json(resp: Any) -> Body:
     return data if isinstance(data, dict) else {}
 
 
+def event_name(meta: Body, reason: str, message: str) -> str:
+    """The same Event of the same object always has the same name: posted again (after a
+    crash, or by a retry), it is refused as AlreadyExists instead of shown twice."""
+    digest = hashlib.sha256(f"{meta.get('uid')}\0{reason}\0{message}".encode()).hexdigest()
+    return f"{meta['name'][:200]}.{digest[:16]}"
+
+
 class KubeApi(Protocol):
     """The operator's calls to the API server: all its I/O (a fake one drives the unit
     tests of the reconciler). Objects go and come as dicts; errors are ApiExceptions."""
@@ -57,7 +64,9 @@ class KubeApi(Protocol):
     async def termination_message(
         self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
     ) -> str | None: ...
-    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body: ...
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
+    ) -> Body: ...
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
     async def close(self) -> None: ...
@@ -163,14 +172,19 @@ class Kube:
         return None
 
     # --- BackgroundJobs ---
-    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
+    ) -> Body:
+        body: Body = {"status": status_patch}
+        if resource_version:  # optimistic concurrency: 409 Conflict when the object changed
+            body["metadata"] = {"resourceVersion": resource_version}
         resp = await self.custom.patch_namespaced_custom_object_status(
             c.GROUP,
             c.VERSION,
             namespace,
             c.PLURAL,
             name,
-            {"status": status_patch},
+            body,
             _content_type=MERGE_PATCH,
             _preload_content=False,
         )
@@ -201,7 +215,7 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{meta['name'][:200]}.{uuid.uuid4().hex[:16]}",
+                "name": event_name(meta, reason, message),
                 "namespace": meta["namespace"],
             },
             "involvedObject": {

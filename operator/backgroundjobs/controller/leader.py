@@ -9,8 +9,10 @@ control loop). The algorithm is client-go's:
 - A candidate takes the Lease when its holder is empty (released), or when the Lease has not
   changed for ``leaseDurationSeconds`` of the candidate's *own* clock since it last saw it
   change: comparing our clock with the holder's ``renewTime`` would trust two clocks to agree.
-- A holder that cannot renew for ``2/3`` of the lease duration stops acting before anyone
-  else may take over; one that finds another holder stops at once.
+- A holder that cannot renew for ``2/3`` of the lease duration (the renew deadline) stops
+  acting before anyone else may take over, also when a renewal hangs: each attempt is given
+  up at the deadline; one that finds another holder stops at once. Stopping cancels what the
+  control loop has in flight (``ControlLoop.stop_leading``).
 - On shutdown (SIGTERM: kopf runs the cleanup handler) the holder stops acting, then releases
   the Lease (empty holder), so a standby takes over within its retry period instead of waiting
   for the Lease to expire.
@@ -121,12 +123,20 @@ class LeaderElector:
         loop = asyncio.get_running_loop()
         while True:
             held: bool | None
+            # A renewal that hangs (a black-holed connection) must not keep a leader acting
+            # past its renew deadline: the attempt is given up when the deadline comes.
+            if self.is_leader:
+                bound = self._last_renewal + self.renew_deadline - loop.time()
+            else:
+                bound = self.renew_deadline
             try:
-                held = await self._try_acquire_or_renew()
+                async with asyncio.timeout(max(bound, 0.05)):
+                    held = await self._try_acquire_or_renew()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the API server is unreachable, a timeout, a 5xx ...
-                log.warning("leader election: cannot read or update the Lease: %s", exc)
+                reason = "no answer in time" if isinstance(exc, TimeoutError) else exc
+                log.warning("leader election: cannot read or update the Lease: %s", reason)
                 held = None
             now = loop.time()
             if held:

@@ -67,10 +67,7 @@ class ControlLoop:
     # ---------------------------------------------------------------- life
 
     async def start(self) -> None:
-        for i in range(self.settings.workers):
-            self._tasks.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
-        for i in range(max(1, self.settings.workers // 8)):
-            self._tasks.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
+        self._start_workers()
         self.events.start()
         self._memory = asyncio.create_task(
             memory.release_when_idle(lambda: self.reconciles, self._idle), name="memory"
@@ -120,8 +117,22 @@ class ControlLoop:
         self.work.add_all(self.cache.keys())
 
     def stop_leading(self) -> None:
-        """Another replica leads (or may soon): stop acting at once."""
+        """Another replica leads (or may soon): stop acting at once. The steps and Events in
+        flight are cancelled (their requests abandoned) and the statuses waiting are dropped:
+        nothing is written from now on; the next leader derives it all again."""
         self.leading = False
+        if self._tasks:
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            self._start_workers()  # they reconcile nothing until this replica leads again
+        self.events.drop()
+
+    def _start_workers(self) -> None:
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
+        for i in range(max(1, self.settings.workers // 8)):
+            self._tasks.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
 
     # ---------------------------------------------------------------- watch events
 

@@ -262,17 +262,33 @@ class Reconciler:
             # instead of one API round trip later. Undone below if the patch fails.
             self.cache.show_status(key, body, plan.status)
             self.work.add_all(children)
+        warnings = [e for e in plan.events if e.type == c.EventType.WARNING]
         if patch:
+            # Warnings before the status that reports them: a crash between the two would
+            # otherwise lose them for good (Events have deterministic names: no duplicates).
+            for event in warnings:
+                await self.events.post_now(body, event.type, event.reason, event.message)
+            version = body["metadata"].get("resourceVersion")
             try:
-                updated = await self.kube.patch_status(ns, name, patch)
-            except BaseException:
+                updated = await self.kube.patch_status(ns, name, patch, version)
+            except BaseException as exc:
                 if early:
                     self.cache.unshow_status(key, body, plan.status)  # the retry writes it
+                if isinstance(exc, ApiException) and exc.status == 409:
+                    # Written on a version that is no longer current (another writer, or a
+                    # stale leader): decide again on the current object, never overwrite it.
+                    await self._refresh(key)
+                    return
+                if isinstance(exc, ApiException) and exc.status == 404:
+                    self._gone(key)
+                    return
                 raise
             if updated:
                 self.cache.store_bgj(key, updated)
         for event in plan.events:
-            if event.type == c.EventType.WARNING or self.settings.events == "all":
+            if (event.type == c.EventType.WARNING and not patch) or (
+                event.type != c.EventType.WARNING and self.settings.events == "all"
+            ):
                 self.events.post(body, event.type, event.reason, event.message)
         for metric in plan.metrics:
             metrics.record(metric.name, metric.labels, metric.value)
@@ -284,6 +300,20 @@ class Reconciler:
             return
         if plan.requeue_at is not None:
             self.work.add_at(key, plan.requeue_at)
+
+    async def _refresh(self, key: Key) -> None:
+        """Read ``key`` again and reconcile it on what is current."""
+        current = await self.kube.get(c.KIND, *key)
+        if current is None:
+            self._gone(key)
+            return
+        self.cache.store_bgj(key, current)
+        self.work.add(key)
+
+    def _gone(self, key: Key) -> None:
+        """The API server no longer has ``key``: as if the watch had shown its deletion."""
+        self.work.forget(key)
+        self.work.add_all(self.cache.forget_bgj(key))
 
     async def fail(self, key: Key, exc: Exception) -> None:
         """An error that comes from this object itself (its data), not from the API server:
