@@ -131,6 +131,10 @@ class Cache:
         """The Jobs of ``key`` by name (a copy)."""
         return dict(self._jobs.get(key, {}))
 
+    def job_owners(self) -> dict[Key, Key]:
+        """(namespace, name) of every cached Job -> its BackgroundJob."""
+        return {(key[0], name): key for key, jobs in self._jobs.items() for name in jobs}
+
     def job_version(self, namespace: str, name: str) -> str | None:
         return self._job_versions.get((namespace, name))
 

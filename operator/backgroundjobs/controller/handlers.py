@@ -123,6 +123,16 @@ async def cronjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None
     memo["loop"].on_cronjob_event(dict(event))
 
 
+@kopf.on.probe(id="healthy")
+def healthy(memo: kopf.Memo, **_: Any) -> bool:
+    """Fails (so does the liveness endpoint) when a watch or the workers are stuck."""
+    loop: ControlLoop | None = memo.get("loop")
+    problems = loop.problems() if loop is not None else []
+    if problems:
+        raise kopf.PermanentError("; ".join(problems))
+    return True
+
+
 @kopf.on.probe(id="queue")
 def queue_depth(memo: kopf.Memo, **_: Any) -> int:
     loop: ControlLoop | None = memo.get("loop")

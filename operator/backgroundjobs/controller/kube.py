@@ -23,6 +23,9 @@ Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
+# A list of the objects' metadata only (names and versions for a relist, not their bodies).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+LIST_PAGE = 500
 
 
 async def operator_api_client() -> client.ApiClient:
@@ -69,6 +72,9 @@ class KubeApi(Protocol):
     ) -> Body: ...
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
+    async def list_versions(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[dict[tuple[str, str], str], int]: ...
     async def close(self) -> None: ...
 
 
@@ -170,6 +176,45 @@ class Kube:
                 if terminated and terminated.get("message"):
                     return str(terminated["message"])
         return None
+
+    # --- relists ---
+    async def list_versions(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[dict[tuple[str, str], str], int]:
+        """(namespace, name) -> resourceVersion of every object of ``kind`` (BackgroundJob or
+        Job) in ``namespace`` (None: all), metadata only, in pages; and the list's own
+        resourceVersion (what it shows is the state as of then)."""
+        base = f"/apis/{c.GROUP}/{c.VERSION}" if kind == c.KIND else "/apis/batch/v1"
+        plural = c.PLURAL if kind == c.KIND else "jobs"
+        path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+        out: dict[tuple[str, str], str] = {}
+        token = ""
+        as_of = 0
+        while True:
+            query: list[tuple[str, Any]] = [("limit", LIST_PAGE)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            resp = await self.api.call_api(
+                path,
+                "GET",
+                query_params=query,
+                header_params={"Accept": METADATA_LIST},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+            )
+            page = await response_json(resp)
+            for item in page.get("items") or []:
+                meta = item.get("metadata") or {}
+                key = (meta.get("namespace", ""), meta.get("name", ""))
+                out[key] = meta.get("resourceVersion", "")
+            page_meta = page.get("metadata") or {}
+            if not as_of:  # later pages are of the first one's snapshot
+                as_of = int(page_meta.get("resourceVersion") or 0)
+            token = page_meta.get("continue") or ""
+            if not token:
+                return out, as_of
 
     # --- BackgroundJobs ---
     async def patch_status(

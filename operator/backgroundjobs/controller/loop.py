@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -25,6 +26,7 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs.api import constants as c
 from backgroundjobs.controller import memory, metrics
 from backgroundjobs.controller.cache import DELETED, Cache
 from backgroundjobs.controller.decisions import MetricName
@@ -54,6 +56,13 @@ class ControlLoop:
         self.reconciles = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._memory: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
+        # Health: the newest version each watch delivered, the versions a relist showed that
+        # it has yet to deliver, and the loop time of the last step finished.
+        self._watch_versions: dict[str, int] = {}
+        self._awaited_versions: dict[str, int] = {}
+        self.stuck_watches: list[str] = []
+        self._progress_at = time.monotonic()
         self._failures: dict[Key, int] = {}
         # Status writes that follow a Job's creation, done after it (Reconciler._apply), each
         # with the loop time it was queued at (settings.status_hold); their key stays
@@ -69,6 +78,8 @@ class ControlLoop:
     async def start(self) -> None:
         self._start_workers()
         self.events.start()
+        if self.settings.resync_period > 0:
+            self._resync = asyncio.create_task(self._resync_forever(), name="resync")
         self._memory = asyncio.create_task(
             memory.release_when_idle(lambda: self.reconciles, self._idle), name="memory"
         )
@@ -82,10 +93,11 @@ class ControlLoop:
         if self.leading and not self._statuses.empty():
             await self._write_pending_statuses(timeout=5)
         await self.events.stop()
-        if self._memory is not None:
-            self._memory.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._memory
+        for helper in (self._memory, self._resync):
+            if helper is not None:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
         await self.kube.close()
 
     async def _write_pending_statuses(self, timeout: float) -> None:  # noqa: ASYNC109
@@ -137,6 +149,21 @@ class ControlLoop:
     # ---------------------------------------------------------------- watch events
 
     def on_bgj_event(self, event: Body) -> None:
+        """A watch event of a BackgroundJob."""
+        self._watched(c.KIND, event)
+        self._bgj_event(event)
+
+    def on_job_event(self, event: Body) -> None:
+        """A watch event of a Job."""
+        self._watched("Job", event)
+        self._job_event(event)
+
+    def _watched(self, kind: str, event: Body) -> None:
+        version = _int(_version_of(event.get("object")))
+        if version > self._watch_versions.get(kind, 0):
+            self._watch_versions[kind] = version
+
+    def _bgj_event(self, event: Body) -> None:
         obj = event.get("object") or {}
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
@@ -147,7 +174,7 @@ class ControlLoop:
         self.cache.store_bgj(key, obj)
         self.work.add(key)
 
-    def on_job_event(self, event: Body) -> None:
+    def _job_event(self, event: Body) -> None:
         change = self.cache.observe_job(event.get("type") or "", event.get("object") or {})
         if change is not None:
             self.work.add_all(change.woken)
@@ -157,6 +184,88 @@ class ControlLoop:
         owner = self.cache.observe_cronjob(event.get("type") or "", event.get("object") or {})
         if owner is not None:
             self.work.add(owner)
+
+    # ---------------------------------------------------------------- resync
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_period)
+            if not self.leading:
+                continue
+            try:
+                await self.resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next period tries again
+                log.warning("resync failed: %s", exc)
+
+    async def resync(self) -> None:
+        """Relist (metadata only) and compare with the cache: what a watch gap hid.
+
+        kopf's watch reconnects after a gap without reporting the objects deleted meanwhile,
+        so a deleted BackgroundJob or Job could stay cached for ever (a job Running, a queue
+        slot held). Cached objects the API server no longer has are handled as deleted;
+        objects it has in another version than the cache are read again and reconciled.
+        """
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        bgjs: dict[Key, str] = {}
+        jobs: dict[Key, str] = {}
+        snapshots: list[int] = []
+        for ns in namespaces:
+            found, snapshot = await self.kube.list_versions(c.KIND, ns)
+            bgjs |= found
+            snapshots.append(snapshot)
+            found, snapshot = await self.kube.list_versions("Job", ns, MANAGED_SELECTOR)
+            jobs |= found
+            snapshots.append(snapshot)
+        # A cached object newer than the oldest list may be missing from it for that reason.
+        as_of = min(snapshots)
+        self._check_watches({c.KIND: bgjs, "Job": jobs})
+        for (ns, name), owner in self.cache.job_owners().items():
+            version = _int(self.cache.job_version(ns, name))
+            if (ns, name) not in jobs and 0 < version <= as_of:
+                log.info("resync: Job %s/%s is gone", ns, name)
+                self._job_event({"type": DELETED, "object": self._gone_job(ns, name, owner)})
+        for key in set(self.cache.keys()).difference(bgjs):
+            if _int(_version_of(self.cache.bgj(key))) <= as_of:
+                log.info("resync: %s/%s is gone", *key)
+                self._bgj_event({"type": DELETED, "object": _named(key)})
+        for key, listed in bgjs.items():
+            if _version_of(self.cache.bgj(key)) != listed:
+                current = await self.kube.get(c.KIND, *key)
+                if current is not None:
+                    self._bgj_event({"type": "MODIFIED", "object": current})
+
+    def _check_watches(self, listed: dict[str, dict[Key, str]]) -> None:
+        """A watch is stuck when a version the previous relist showed has still not come
+        through it a whole resync period later (kopf reconnects a broken watch itself)."""
+        stuck = []
+        for kind, versions in listed.items():
+            awaited = self._awaited_versions.pop(kind, 0)
+            seen = self._watch_versions.get(kind, 0)
+            if awaited > seen:
+                stuck.append(kind)
+            newest = max((_int(v) for v in versions.values()), default=0)
+            if newest > seen:
+                self._awaited_versions[kind] = newest
+        if stuck:
+            log.error("the watch of %s shows nothing the relist shows", ", ".join(stuck))
+        self.stuck_watches = stuck
+
+    def problems(self) -> list[str]:
+        """Why this replica is not healthy (the liveness probe fails): a stuck watch, or
+        work waiting while no step has finished for ``STUCK_AFTER`` seconds."""
+        out = [f"the watch of {kind} is stuck" for kind in self.stuck_watches]
+        idle_for = time.monotonic() - self._progress_at
+        if len(self.work) and idle_for > STUCK_AFTER:
+            out.append(f"{len(self.work)} objects wait and no worker finished for {idle_for:.0f}s")
+        return out
+
+    def _gone_job(self, ns: str, name: str, owner: Key) -> Body:
+        """What the cache needs of a Job's deletion: its owner and queue (labels)."""
+        spec = (self.cache.bgj(owner) or {}).get("spec") or {}
+        labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: spec.get("queue") or "default"}
+        return {"metadata": {"namespace": ns, "name": name, "labels": labels}}
 
     # ---------------------------------------------------------------- workers
 
@@ -207,6 +316,7 @@ class ControlLoop:
             else:
                 await self._fail_object(key, exc)
         finally:
+            self._progress_at = time.monotonic()
             if deferred is None:
                 self.work.done(key)
             else:
@@ -244,3 +354,24 @@ def transient(exc: Exception) -> bool:
     if isinstance(exc, ApiException):
         return exc.status not in (400, 422)
     return isinstance(exc, OSError | TimeoutError | aiohttp.ClientError)
+
+
+MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+# Work waiting this long with no step finished: the workers are stuck (every request times
+# out well before: _connection.DEFAULT_REQUEST_TIMEOUT).
+STUCK_AFTER = 300.0
+
+
+def _named(key: Key) -> Body:
+    return {"metadata": {"namespace": key[0], "name": key[1]}}
+
+
+def _version_of(body: Body | None) -> str | None:
+    return ((body or {}).get("metadata") or {}).get("resourceVersion")
+
+
+def _int(version: str | None) -> int:
+    try:
+        return int(version or 0)
+    except ValueError:
+        return 0

@@ -56,6 +56,9 @@ class Settings:
     """BACKGROUNDJOBS_LEASE_NAMESPACE: namespace of that Lease (the operator's own)."""
     lease_duration: float = 15.0
     """BACKGROUNDJOBS_LEASE_DURATION: seconds a leader's Lease lasts without renewal."""
+    resync_period: float = 300.0
+    """BACKGROUNDJOBS_RESYNC_PERIOD: seconds between two relists that compare the API
+    server's BackgroundJobs and Jobs with the cache (what a watch gap hid); 0 = never."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
@@ -128,6 +131,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     workers = number("WORKERS", "32", int, 1)
     status_hold = number("STATUS_HOLD", "10", float, 0)
     lease_duration = number("LEASE_DURATION", "15", float, 1)
+    resync_period = number("RESYNC_PERIOD", "300", float, 0)
     leader_election_text = get("LEADER_ELECTION", "false").lower()
     if leader_election_text not in ("1", "true", "yes", "0", "false", "no", ""):
         raise ValueError(
@@ -147,4 +151,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or service_account_namespace() or "default",
         lease_duration=lease_duration,
+        resync_period=resync_period,
     )
