@@ -227,11 +227,11 @@ class ControlLoop:
                 log.info("resync: Job %s/%s is gone", ns, name)
                 self._job_event({"type": DELETED, "object": self._gone_job(ns, name, owner)})
         for key in set(self.cache.keys()).difference(bgjs):
-            if _int(_version_of(self.cache.bgj(key))) <= as_of:
+            if _int(self.cache.version(key)) <= as_of:
                 log.info("resync: %s/%s is gone", *key)
                 self._bgj_event({"type": DELETED, "object": _named(key)})
         for key, listed in bgjs.items():
-            if _version_of(self.cache.bgj(key)) != listed:
+            if self.cache.version(key) != listed:
                 current = await self.kube.get(c.KIND, *key)
                 if current is not None:
                     self._bgj_event({"type": "MODIFIED", "object": current})
@@ -263,8 +263,7 @@ class ControlLoop:
 
     def _gone_job(self, ns: str, name: str, owner: Key) -> Body:
         """What the cache needs of a Job's deletion: its owner and queue (labels)."""
-        spec = (self.cache.bgj(owner) or {}).get("spec") or {}
-        labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: spec.get("queue") or "default"}
+        labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: self.cache.queue(owner)}
         return {"metadata": {"namespace": ns, "name": name, "labels": labels}}
 
     # ---------------------------------------------------------------- workers
@@ -350,10 +349,10 @@ class ControlLoop:
 
 
 def transient(exc: Exception) -> bool:
-    """An error worth retrying: the API server's answer or the network, not the object."""
-    if isinstance(exc, ApiException):
-        return exc.status not in (400, 422)
-    return isinstance(exc, OSError | TimeoutError | aiohttp.ClientError)
+    """An error worth retrying: the API server's answer or the network, not the object.
+    A refusal (422) too: an admission policy or webhook may allow the write later, and what
+    decide writes fits the schema (a refused child is handled where it is created)."""
+    return isinstance(exc, ApiException | OSError | TimeoutError | aiohttp.ClientError)
 
 
 MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
