@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 from tests.unit.test_reconciler import NS, FakeKube, Harness, bgj, run
 
 from backgroundjobs.api import constants as c
@@ -130,5 +131,34 @@ def test_work_waiting_with_no_step_finished_for_long_is_reported_stuck() -> None
         key = await h.loop.work.get()
         await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
         assert h.loop.problems() == []
+
+    run(case)
+
+
+def test_the_first_success_after_the_api_server_was_unreachable_resyncs_at_once() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("welcome"))
+        key = await h.loop.work.get()
+        h.kube.fail["create"] = ApiException(status=503, reason="Unavailable")
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert not h.loop._resync_soon.is_set()
+        h.loop.work._timers.pop(key)[1].cancel()
+        h.loop.work.add(key)
+        key = await h.loop.work.get()
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert h.loop._resync_soon.is_set()
+
+    run(case)
+
+
+def test_a_refusal_is_no_outage() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("welcome"))
+        key = await h.loop.work.get()
+        h.kube.fail["create"] = ApiException(status=403, reason="Forbidden")
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert not h.loop._unreachable
 
     run(case)

@@ -57,6 +57,10 @@ class ControlLoop:
         self._tasks: list[asyncio.Task[None]] = []
         self._memory: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
+        # Set when a request succeeds after the API server could not be reached: the watches
+        # may have missed deletions meanwhile, so the resync runs now, not at its period.
+        self._resync_soon = asyncio.Event()
+        self._unreachable = False
         # Health: the newest version each watch delivered, the versions a relist showed that
         # it has yet to deliver, and the loop time of the last step finished.
         self._watch_versions: dict[str, int] = {}
@@ -189,7 +193,9 @@ class ControlLoop:
 
     async def _resync_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.resync_period)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_soon.wait(), self.settings.resync_period)
+            self._resync_soon.clear()
             if not self.leading:
                 continue
             try:
@@ -305,6 +311,9 @@ class ControlLoop:
         try:
             if self.leading:  # else the leader reconciles, adopts the Job, writes the status
                 deferred = await step()
+                if self._unreachable:
+                    self._unreachable = False
+                    self._resync_soon.set()
             if deferred is None:
                 self._failures.pop(key, None)
         except asyncio.CancelledError:
@@ -334,6 +343,8 @@ class ControlLoop:
             self._failed(key, again)
 
     def _failed(self, key: Key, exc: Exception) -> None:
+        if not isinstance(exc, ApiException) or exc.status >= 500:
+            self._unreachable = True
         failures = self._failures[key] = self._failures.get(key, 0) + 1
         delay = min(60.0, 0.5 * 2 ** min(failures, 7))
         reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
