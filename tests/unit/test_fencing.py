@@ -178,3 +178,32 @@ def test_a_status_write_that_finds_the_object_gone_forgets_it() -> None:
         assert h.loop.cache.bgj((NS, "welcome")) is None
 
     run(case)
+
+
+def test_a_write_after_the_lease_lapsed_is_withheld_and_the_replica_stops() -> None:
+    """A process paused past its renew deadline (SIGSTOP) wakes up mid-reconcile: its next
+    write is not sent, and it stops acting before the election loop notices."""
+
+    async def case() -> None:
+        h = Harness()
+        elector = HangingRenewal(
+            name="lease",
+            namespace="default",
+            identity="me",
+            lease_duration=15,
+            on_started_leading=h.loop.start_leading,
+            on_stopped_leading=h.loop.stop_leading,
+        )
+        h.loop.holds_lease = elector.holds_lease
+        elector.is_leader = True
+        elector._last_renewal = asyncio.get_running_loop().time()
+        h.apply(bgj("welcome"))
+        elector._last_renewal -= 11  # paused for longer than the renew deadline (10 s)
+        key = await h.loop.work.get()
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert ("Job", "welcome-1") not in h.kube.objects
+        assert h.kube.count("create") == 0
+        assert not h.loop.leading and not elector.is_leader
+        assert key not in h.loop.work._timers  # not retried: the next leader will do it
+
+    run(case)

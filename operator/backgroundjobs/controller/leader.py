@@ -48,6 +48,8 @@ log = logging.getLogger("backgroundjobs.leader")
 class Leadership(Protocol):
     """What acts only while this replica leads."""
 
+    holds_lease: Callable[[], bool] | None
+
     def start_leading(self) -> None: ...
 
     def stop_leading(self) -> None: ...
@@ -152,6 +154,17 @@ class LeaderElector:
                     "another replica holds the Lease" if held is False else "cannot renew the Lease"
                 )
             await asyncio.sleep(self.renew_period if held else self.retry_period)
+
+    def holds_lease(self) -> bool:
+        """Whether this replica leads and renewed the Lease within the renew deadline, by
+        the monotonic clock. After a pause longer than that it steps down at once, before
+        the election loop notices (it may lead again once it renews)."""
+        if not self.is_leader:
+            return False
+        if asyncio.get_running_loop().time() - self._last_renewal < self.renew_deadline:
+            return True
+        self._step_down("the Lease was not renewed within the renew deadline")
+        return False
 
     def _step_down(self, why: str, level: int = logging.WARNING) -> None:
         self.is_leader = False
@@ -279,5 +292,6 @@ async def elect(leadership: Leadership, settings: Settings) -> LeaderElector:
         on_stopped_leading=leadership.stop_leading,
         owns_api=True,
     )
+    leadership.holds_lease = elector.holds_lease
     elector.start()
     return elector

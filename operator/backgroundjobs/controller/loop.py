@@ -31,6 +31,7 @@ from backgroundjobs.controller import memory, metrics
 from backgroundjobs.controller.cache import DELETED, Cache
 from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
+from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.reconciler import Finish, Reconciler
 from backgroundjobs.controller.settings import Settings
@@ -46,11 +47,13 @@ class ControlLoop:
 
     def __init__(self, settings: Settings, kube: KubeApi, *, leading: bool = True) -> None:
         self.settings = settings
-        self.kube = kube
+        self.kube = FencedKube(kube, self._may_write)
+        # Set by leader.elect: whether the Lease was renewed within its renew deadline.
+        self.holds_lease: Callable[[], bool] | None = None
         self.cache = Cache()
         self.work = WorkQueue()
-        self.events = EventPoster(kube)
-        self.reconciler = Reconciler(settings, kube, self.cache, self.work, self.events)
+        self.events = EventPoster(self.kube)
+        self.reconciler = Reconciler(settings, self.kube, self.cache, self.work, self.events)
         # Only a leader reconciles; a standby keeps its cache warm (leader.elect).
         self.leading = leading
         self.reconciles = 0
@@ -143,6 +146,14 @@ class ControlLoop:
             self._tasks = []
             self._start_workers()  # they reconcile nothing until this replica leads again
         self.events.drop()
+
+    def _may_write(self) -> bool:
+        """Whether a write may go out now: this replica leads and its Lease has not lapsed
+        (a lapsed one stops it at once)."""
+        if not self.leading:
+            return False
+        # holds_lease steps down (stop_leading) when the Lease lapsed
+        return self.holds_lease is None or self.holds_lease()
 
     def _start_workers(self) -> None:
         for i in range(self.settings.workers):
@@ -318,6 +329,8 @@ class ControlLoop:
                 self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
+        except NotLeading:
+            pass  # the replica that leads now reconciles the key
         except Exception as exc:
             if transient(exc):
                 self._failed(key, exc)
