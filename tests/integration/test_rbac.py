@@ -78,6 +78,13 @@ def new_namespace(core: client.CoreV1Api, prefix: str) -> str:
             metadata=client.V1ObjectMeta(name=name, labels={"backgroundjobs.dev/test": "true"})
         )
     )
+    # Pods (the chart's `helm test` pod, even in a dry run) are refused until the
+    # ServiceAccount controller has made the namespace's "default" account.
+    wait_for(
+        f"the default ServiceAccount in {name}",
+        lambda: [sa for sa in core.list_namespaced_service_account(name).items
+                 if sa.metadata.name == "default"],
+    )  # fmt: skip
     return name
 
 
