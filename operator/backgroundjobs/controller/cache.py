@@ -137,7 +137,9 @@ class Cache:
 
     def phases(self) -> Iterator[tuple[str, str]]:
         """(phase, queue) of every BackgroundJob, for the ``backgroundjobs_jobs`` gauge."""
-        for body in self._bgjs.values():
+        # A copy first (one step under the GIL): the metrics endpoint calls this from its own
+        # thread while the event loop adds and removes objects.
+        for body in list(self._bgjs.values()):
             status = body.get("status") or {}
             spec = body.get("spec") or {}
             yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
