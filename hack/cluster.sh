@@ -458,7 +458,18 @@ cmd_down() {
   if [[ -d $SUPERVISE ]]; then supervisor_stop; fi
   bash "$here/node.sh" down
   if [[ -d $WORKDIR ]]; then
+    # Components the supervisor restarted are not kwokctl's children: it leaves them running.
+    local pids=() pid file
+    for file in "$WORKDIR"/pids/*.pid; do  # one at a time: kwokctl's end without a newline
+      pid=$(cat "$file" 2>/dev/null || true)
+      if [[ -n $pid ]] && grep -qa "$WORKDIR" "/proc/$pid/cmdline" 2>/dev/null; then
+        pids+=("$pid")
+      fi
+    done
     kwokctl delete cluster --name "$NAME" >&2
+    for pid in "${pids[@]}"; do
+      if grep -qa "$WORKDIR" "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+    done
   fi
   rm -f "$CONFIG" "$KWOK_WORKDIR/$NAME.lock"
   log "deleted"
