@@ -40,7 +40,8 @@ install-crd: cluster-up ## Apply the CRD to the cluster in KUBECONFIG (or the lo
 	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} kubectl apply --server-side -f crds/
 
 run: install-crd ## Run the operator locally against the dev cluster
-	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} $(VENV)/bin/bgjobs operator run
+	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} \
+	  BACKGROUNDJOBS_POD_POLICY_CHECK=$${BACKGROUNDJOBS_POD_POLICY_CHECK:-false} $(VENV)/bin/bgjobs operator run
 
 lint: ## ruff + mypy --strict
 	@$(VENV)/bin/ruff check operator tests bench hack job_images

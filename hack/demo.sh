@@ -39,7 +39,10 @@ if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   say "the operator is already running (pid $(cat "$pidfile"))"
 else
   say "starting the operator (log: $CACHE/demo-operator.log)"
+  # The dev cluster's admin is the one tenant: the operator's pod policy check is off unless
+  # asked for (docs/SECURITY.md), so the examples' Secret references run.
   BACKGROUNDJOBS_METRICS_PORT=${BACKGROUNDJOBS_METRICS_PORT:-9108} \
+    BACKGROUNDJOBS_POD_POLICY_CHECK=${BACKGROUNDJOBS_POD_POLICY_CHECK:-false} \
     nohup bgjobs operator run --all-namespaces --liveness http://127.0.0.1:8108/healthz \
     >"$CACHE/demo-operator.log" 2>&1 &
   echo $! >"$pidfile"

@@ -7,6 +7,7 @@ and the typed errors. Everything else is internal.
 
 from typing import TYPE_CHECKING, Any
 
+from backgroundjobs._credentials import CredentialWarning, SecretKey
 from backgroundjobs._registry import handler, registered_handlers
 from backgroundjobs._version import __version__
 from backgroundjobs.errors import (
@@ -52,12 +53,14 @@ __all__ = [
     "BackgroundJobsError",
     "Client",
     "Conflict",
+    "CredentialWarning",
     "Cron",
     "InvalidArguments",
     "InvalidSpec",
     "JobInfo",
     "JobNotFound",
     "PermanentError",
+    "SecretKey",
     "__version__",
     "cancelled",
     "handler",

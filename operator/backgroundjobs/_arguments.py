@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,16 @@ class SignatureCheck:
         }
 
     def bind(
-        self, handler: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+        self,
+        handler: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        unchecked: Collection[str] = (),
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments to call the handler with, each validated and
-        coerced; ``InvalidArguments`` (``handler <name>: ...``) listing every problem."""
+        coerced; ``InvalidArguments`` (``handler <name>: ...``) listing every problem.
+        ``unchecked``: keyword arguments that must bind but whose values are not known here
+        (Secret keys, read in the pod): their placeholders are not validated."""
         if self.signature is None:
             return tuple(args), dict(kwargs)
         try:
@@ -74,8 +80,11 @@ class SignatureCheck:
                 bound.arguments[name] = tuple(checked)
             elif kind is inspect.Parameter.VAR_KEYWORD:
                 bound.arguments[name] = {
-                    key: _validate(adapter, key, v, problems) for key, v in value.items()
+                    key: v if key in unchecked else _validate(adapter, key, v, problems)
+                    for key, v in value.items()
                 }
+            elif name in unchecked:
+                continue
             else:
                 bound.arguments[name] = _validate(adapter, name, value, problems)
         if problems:
@@ -90,11 +99,16 @@ def signature_check(fn: Callable[..., Any]) -> SignatureCheck:
 
 
 def bind_arguments(
-    fn: Callable[..., Any], handler: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    fn: Callable[..., Any],
+    handler: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    unchecked: Collection[str] = (),
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Check the JSON arguments of a call of ``fn`` (the handler ``handler``) by the rules
-    above; the arguments to call it with, coerced by its annotations."""
-    return signature_check(fn).bind(handler, args, kwargs)
+    above; the arguments to call it with, coerced by its annotations. ``unchecked``: as in
+    ``SignatureCheck.bind``."""
+    return signature_check(fn).bind(handler, args, kwargs, unchecked)
 
 
 def _validate(

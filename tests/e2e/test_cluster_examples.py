@@ -92,6 +92,11 @@ def test_the_examples_run_for_real(
             "Welcome to the shop",
             "Your report is ready",
         ]
+        # The reset link came from the Secret the job names (kwargsFrom), not from its spec.
+        [reset_mail] = [m for m in messages if m["subject"] == "Reset your password"]
+        assert "https://shop.example/reset/abc" in reset_mail["body"]
+        for pod in jobs.pods("password-reset-42"):
+            assert "shop.example/reset" not in json.dumps(pod.spec.to_dict(), default=str)
         report_path = jobs.status("monthly-report-42")["result"]
         [report_mail] = [m for m in messages if m["subject"] == "Your report is ready"]
         assert report_mail["attachments"] == [Path(report_path).name]

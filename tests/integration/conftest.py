@@ -24,8 +24,14 @@ def operator(
     op = OperatorProcess(
         kubeconfig,
         tmp_path_factory.mktemp("operator"),
-        # a queue with a concurrency limit for the queue tests
-        {"BACKGROUNDJOBS_QUEUES": '{"limited": {"maxConcurrency": 1}}'},
+        {
+            # a queue with a concurrency limit for the queue tests
+            "BACKGROUNDJOBS_QUEUES": '{"limited": {"maxConcurrency": 1}}',
+            # The tests create jobs as the cluster's admin, who may create Jobs anyway, as
+            # `make run` does; the pod policy is tested with operators of its own
+            # (test_tenancy.py), and on by default.
+            "BACKGROUNDJOBS_POD_POLICY_CHECK": "false",
+        },
     )
     op.start()
     yield op

@@ -25,8 +25,11 @@ EXPECTED = {
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_is_accepted_and_reconciled(path: Path, bgjobs: Jobs) -> None:
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    assert docs, f"{path} has no documents"
+    all_docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    docs = [d for d in all_docs if d["kind"] == "BackgroundJob"]
+    assert docs, f"{path} has no BackgroundJob"
+    for secret in (d for d in all_docs if d["kind"] == "Secret"):  # what a job refers to
+        bgjobs.core.create_namespaced_secret(bgjobs.ns, secret)
     for doc in docs:
         bgjobs.create(doc)
     for doc in docs:

@@ -249,6 +249,12 @@ def test_every_kind_of_job_works_as_the_chart_service_account(
     jobs.create(manifest("child", after={"name": "parent"}))
     jobs.create(manifest("long", pod_annotations={RUN_FOR: "600s"}))
     jobs.create(manifest("ephemeral", ttlAfterFinished="2s"))
+    # A pod that Pod Security refuses: the operator reads the Job's FailedCreate Events.
+    core_v1 = client.CoreV1Api(api_client)
+    enforce = {"pod-security.kubernetes.io/enforce": "restricted"}
+    core_v1.patch_namespace(namespace, {"metadata": {"labels": enforce}})
+    escalates = {"name": "handler", "securityContext": {"allowPrivilegeEscalation": True}}
+    jobs.create(manifest("refused", podTemplate={"spec": {"containers": [escalates]}}))
 
     st = jobs.wait_phase("immediate", "Succeeded")
     assert st["result"] == {"ok": True}
@@ -279,6 +285,8 @@ def test_every_kind_of_job_works_as_the_chart_service_account(
     wait_for("its Job to be deleted", lambda: jobs.job("long-1") is None, 60)
 
     wait_for("ephemeral to be deleted (retention)", lambda: jobs.get("ephemeral") is None, 60)
+    assert jobs.wait_phase("refused", "Failed")["phase"] == "Failed"
+    assert jobs.condition("refused", "Failed")["reason"] == "PodCreateRefused"  # type: ignore[index]
     assert "Succeeded" in wait_for("Events", lambda: jobs.event_reasons("immediate"))
 
     lease = client.CoordinationV1Api(api_client).read_namespaced_lease(
@@ -310,6 +318,7 @@ def test_every_kind_of_job_works_as_the_chart_service_account(
         ("batch", "cronjobs", "update"),
         ("", "pods", "list"),
         ("", "events", "create"),
+        ("", "events", "list"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ]:

@@ -160,6 +160,27 @@ INVALID: list[tuple[str, Body, list[str]]] = [
         {"podTemplate": {"spec": {"containers": [{"name": "handler", "env": ["A=1"]}]}}},
         ["spec.podTemplate.spec.containers[0].env[0]", "object"],
     ),
+    (
+        "kwargs-from-name",
+        {"kwargsFrom": [{"name": "pass word", "secretKeyRef": {"name": "s", "key": "k"}}]},
+        ["spec.kwargsFrom[0].name", "must be a Python identifier"],
+    ),
+    (
+        "kwargs-from-secret",
+        {"kwargsFrom": [{"name": "p", "secretKeyRef": {"name": "Bad_Secret", "key": "k/x"}}]},
+        ["spec.kwargsFrom[0].secretKeyRef.name", "spec.kwargsFrom[0].secretKeyRef.key"],
+    ),
+    ("kwargs-from-no-ref", {"kwargsFrom": [{"name": "p"}]}, ["spec.kwargsFrom[0].secretKeyRef"]),
+    (
+        "kwargs-from-twice",
+        {
+            "kwargsFrom": [
+                {"name": "p", "secretKeyRef": {"name": "s", "key": "a"}},
+                {"name": "p", "secretKeyRef": {"name": "s", "key": "b"}},
+            ]
+        },
+        ["spec.kwargsFrom[1]", "Duplicate value"],
+    ),
 ]
 
 
@@ -219,6 +240,11 @@ VALID: list[tuple[str, Body, str]] = [
     ),
     ("recurring-macro", {"schedule": "@daily"}, "Recurring"),
     ("continuation", {"after": {"name": "parent-job"}, "queue": "critical"}, "Continuation"),
+    (
+        "secret-kwargs",
+        {"kwargsFrom": [{"name": "token", "secretKeyRef": {"name": "reset-42", "key": "token"}}]},
+        "Immediate",
+    ),
 ]
 
 

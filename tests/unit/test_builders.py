@@ -171,6 +171,9 @@ def test_handler_container_env_and_image() -> None:
     assert env["BACKGROUNDJOBS_NAMESPACE"] == "shop"
     assert env["BACKGROUNDJOBS_RUN"] == "2"
     assert "BACKGROUNDJOBS_PARENT" not in env
+    # The run's Job, from the label the Job controller puts on its pods (the downward API).
+    job_ref = env.pop("BACKGROUNDJOBS_JOB")
+    assert job_ref == {"fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/job-name']"}}
     assert all(isinstance(v, str) for v in env.values())
     assert container["terminationMessagePolicy"] == "File"
 
@@ -321,6 +324,7 @@ def test_pod_template_without_handler_container() -> None:
         "BACKGROUNDJOBS_NAME",
         "BACKGROUNDJOBS_NAMESPACE",
         "BACKGROUNDJOBS_RUN",
+        "BACKGROUNDJOBS_JOB",
     }
 
 
@@ -485,3 +489,65 @@ def test_triggered_job() -> None:
     env = env_of(handler_container(job))
     assert env["BACKGROUNDJOBS_RUN"] == "triggered"
     assert json.loads(env["BACKGROUNDJOBS_ARGS"]) == ["x"]
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+def test_handler_pods_get_no_token_and_no_service_links_unless_asked() -> None:
+    pod = job_for(bgj())["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    # A job that names an account gets its token; what the podTemplate says stands.
+    named = job_for(bgj(podTemplate={"spec": {"serviceAccountName": "mailer"}}))
+    assert "automountServiceAccountToken" not in named["spec"]["template"]["spec"]
+    asked = job_for(
+        bgj(
+            podTemplate={"spec": {"automountServiceAccountToken": True, "enableServiceLinks": True}}
+        )
+    )
+    assert asked["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    assert asked["spec"]["template"]["spec"]["enableServiceLinks"] is True
+
+
+def test_pod_template_labels_never_claim_a_job_or_a_controller() -> None:
+    reserved = {
+        "backgroundjobs.dev/name": "other-job",
+        "backgroundjobs.dev/run": "7",
+        "backgroundjobs.dev/anything": "x",
+        "app.kubernetes.io/managed-by": "me",
+        "batch.kubernetes.io/job-name": "other-job-1",
+        "batch.kubernetes.io/controller-uid": "forged",
+        "controller-uid": "forged",
+        "job-name": "other-job-1",
+    }
+    body = bgj(podTemplate={"metadata": {"labels": {"team": "shop", **reserved}}})
+    labels = job_for(body, run=2)["spec"]["template"]["metadata"]["labels"]
+    assert labels == {
+        "team": "shop",
+        "backgroundjobs.dev/name": "send-mail",
+        "backgroundjobs.dev/type": "Immediate",
+        "backgroundjobs.dev/queue": "default",
+        "backgroundjobs.dev/run": "2",
+        "app.kubernetes.io/managed-by": "backgroundjobs",
+    }
+
+
+def test_kwargs_from_become_secret_references_never_values() -> None:
+    body = bgj(
+        kwargs={"to": "a@example.com"},
+        kwargsFrom=[
+            {"name": "body", "secretKeyRef": {"name": "reset-42", "key": "body"}},
+            {"name": "token", "secretKeyRef": {"name": "api", "key": "token"}},
+        ],
+    )
+    env = env_of(handler_container(job_for(body)))
+    assert env["BACKGROUNDJOBS_SECRET_KWARGS"] == "body,token"
+    assert env["BACKGROUNDJOBS_SECRET_KWARG_body"] == {
+        "secretKeyRef": {"name": "reset-42", "key": "body"}
+    }
+    assert env["BACKGROUNDJOBS_SECRET_KWARG_token"] == {
+        "secretKeyRef": {"name": "api", "key": "token"}
+    }
+    assert json.loads(env["BACKGROUNDJOBS_KWARGS"]) == {"to": "a@example.com"}
+    assert "BACKGROUNDJOBS_SECRET_KWARGS" not in env_of(handler_container(job_for(bgj())))

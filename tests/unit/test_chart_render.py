@@ -48,6 +48,8 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set", "workers=8",
         "--set", "events=failures",
         "--set", "statusHold=2.5",
+        "--set", "podStartGrace=2m",
+        "--set", "unschedulableTimeout=1h",
         "--set", "leaderElection.leaseDuration=6",
     ],
     "extended": [
@@ -61,6 +63,27 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":'
                       '{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]',
     ],
+    "policy": [
+        "--set-json", 'podPolicy.exempt=["podLabels"]',
+        "--set-json", 'podPolicy.forbidden=["privileged","hostPath"]',
+        "--set-json", 'podPolicy.trustedNamespaces=["ci"]',
+        "--set-json", 'podPolicy.serviceAccounts={"shop":["mailer","default"]}',
+        "--set-json", 'podPolicy.secrets={"shop":["smtp"]}',
+        "--set-json", 'queues={"critical":{"priorityClassName":"high"}}',
+        "--set-json", 'excludeNamespaces=["kube-system","kube-public"]',
+    ],
+    "policy-off": [
+        "--set", "podPolicy.enabled=false",
+        "--set", "operatorPolicy.enabled=false",
+    ],
+}  # fmt: skip
+POLICY_RULES = [
+    "serviceAccount", "hostNamespaces", "hostPath", "privileged", "capabilities", "nodeName",
+    "extraContainers", "priorityClass", "podLabels", "secrets",
+]  # fmt: skip
+CLUSTER_SCOPED = {
+    "ClusterRole", "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 }  # fmt: skip
 DIGEST = f"sha256:{'ab' * 32}"
 
@@ -159,7 +182,7 @@ OPERATOR_VERBS = {
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
-    ("", "events"): {"create"},
+    ("", "events"): {"create", "list"},
 }
 
 
@@ -184,7 +207,7 @@ def test_every_object_carries_the_recommended_labels(rendered: tuple[str, list[B
         assert labels.get("app.kubernetes.io/part-of") == "backgroundjobs", where
         assert labels.get("app.kubernetes.io/component"), where
         if obj["metadata"].get("namespace") is None:
-            assert obj["kind"] in {"ClusterRole", "ClusterRoleBinding"}, where
+            assert obj["kind"] in CLUSTER_SCOPED, where
 
 
 def test_no_rule_grants_wildcards_secrets_or_pod_creation(
@@ -241,6 +264,12 @@ def test_default_install_is_ha_clusterwide_with_probes_and_resources() -> None:
             "ClusterRole",  # backgroundjobs-edit
             "ClusterRole",  # backgroundjobs-view
             "ClusterRoleBinding",
+            "ClusterRole",  # the operator reads the pod policy and its binding
+            "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",  # the pod policy
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy",  # the operator's own writes
+            "ValidatingAdmissionPolicyBinding",
             "Role",  # the Lease
             "RoleBinding",
             "Service",
@@ -314,6 +343,21 @@ def test_default_rbac_is_clusterwide_and_exactly_what_the_operator_uses() -> Non
         },
     ]
     assert one(objs, "RoleBinding")["roleRef"]["name"] == f"{FULLNAME}-leader-election"
+    reader = one(objs, "ClusterRole", f"{FULLNAME}-policy-reader")
+    assert reader["rules"] == POLICY_READER_RULES
+    reader_binding = one(objs, "ClusterRoleBinding", f"{FULLNAME}-policy-reader")
+    assert reader_binding["subjects"] == binding["subjects"]
+    assert find(render(*VALUE_SETS["policy-off"]), "ClusterRole", f"{FULLNAME}-policy-reader") == []
+
+
+POLICY_READER_RULES = [
+    {
+        "apiGroups": ["admissionregistration.k8s.io"],
+        "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+        "resourceNames": [FULLNAME],
+        "verbs": ["get"],
+    }
+]
 
 
 @needs_helm
@@ -339,14 +383,18 @@ def test_user_roles_aggregate_into_edit_admin_and_view() -> None:
 # ------------------------------------------------------------------ other value sets
 @needs_helm
 def test_namespaced_mode_has_roles_per_namespace_and_nothing_clusterwide() -> None:
+    """Cluster-wide, the operator may only get the pod policy and its binding (by name)."""
     objs = render(*VALUE_SETS["namespaced"])
     operator_cluster_roles = [
         o
         for o in find(objs, "ClusterRole")
         if not o["metadata"]["name"].startswith("backgroundjobs-")
     ]
-    assert operator_cluster_roles == []
-    assert find(objs, "ClusterRoleBinding") == []
+    assert [o["metadata"]["name"] for o in operator_cluster_roles] == [f"{FULLNAME}-policy-reader"]
+    assert operator_cluster_roles[0]["rules"] == POLICY_READER_RULES
+    assert [b["roleRef"]["name"] for b in find(objs, "ClusterRoleBinding")] == [
+        f"{FULLNAME}-policy-reader"
+    ]
     for ns in ("team-a", "team-b"):
         role = [r for r in find(objs, "Role", FULLNAME) if r["metadata"]["namespace"] == ns]
         assert len(role) == 1, ns
@@ -396,6 +444,8 @@ def test_values_map_to_operator_settings() -> None:
     assert cfg.workers == 8
     assert cfg.events == "failures"
     assert cfg.status_hold == 2.5
+    assert cfg.pod_start_grace == timedelta(minutes=2)
+    assert cfg.unschedulable_timeout == timedelta(hours=1)
     assert cfg.lease_duration == 6
     ports = {p["name"]: p["containerPort"] for p in container(objs)["ports"]}
     assert ports["metrics"] == 9090
@@ -573,6 +623,157 @@ def test_helm_test_pod_checks_the_metrics_service() -> None:
     ].endswith(":9100/metrics")
 
 
+# ------------------------------------------------------------------ admission policies
+def policy_of(objs: list[Body], name: str = FULLNAME) -> Body:
+    return one(objs, "ValidatingAdmissionPolicy", name)["spec"]  # type: ignore[no-any-return]
+
+
+def variables(policy: Body) -> dict[str, str]:
+    return {v["name"]: v["expression"] for v in policy["variables"]}
+
+
+def validation_of(policy: Body, rule: str) -> Body:
+    found = [v for v in policy["validations"] if f"size(variables.{rule})" in v["expression"]]
+    assert len(found) == 1, f"{len(found)} validations of rule {rule}"
+    return found[0]  # type: ignore[no-any-return]
+
+
+@needs_helm
+def test_pod_policy_checks_every_rule_against_the_requesters_right_to_create_jobs() -> None:
+    objs = render()
+    policy = policy_of(objs)
+    assert policy["failurePolicy"] == "Fail"
+    (resource_rule,) = policy["matchConstraints"]["resourceRules"]
+    assert resource_rule["resources"] == ["backgroundjobs"]
+    assert resource_rule["operations"] == ["CREATE", "UPDATE"]
+    (changed,) = policy["matchConditions"]
+    assert changed["expression"] == "request.operation == 'CREATE' || object.spec != oldObject.spec"
+    found = variables(policy)
+    assert "authorizer.group('batch').resource('jobs')" in found["mayCreateJobs"]
+    assert ".check('create').allowed()" in found["mayCreateJobs"]
+    for rule in POLICY_RULES:
+        assert rule in found, rule
+        if rule == "secrets":
+            continue
+        check = validation_of(policy, rule)
+        assert "variables.mayCreateJobs" in check["expression"], rule
+        assert check["messageExpression"].startswith(f"variables.{rule}.join(', ')"), rule
+        assert f"(rule {rule})" in check["messageExpression"], rule
+        assert check["reason"] == "Forbidden"
+    # Secrets: one authorizer check (get on that Secret) per validation, for 8 distinct ones.
+    assert "authorizer" not in found["secrets"]  # messageExpression has no authorizer
+    slots = [v for v in policy["validations"] if "resource('secrets')" in v["expression"]]
+    assert len(slots) == 8
+    for i, slot in enumerate(slots):
+        assert f"name(variables.secretNames[{i}]).check('get')" in slot["expression"]
+        assert slot["expression"].count("check(") == 1
+        assert "(rule secrets)" in slot["messageExpression"]
+    (too_many,) = [v for v in policy["validations"] if "indexOf(n) < 8" in v["expression"]]
+    assert "variables.mayCreateJobs" in too_many["expression"]
+    assert json.loads(found["excludedNamespaces"]) == [NAMESPACE, "kube-system"]
+    binding = one(objs, "ValidatingAdmissionPolicyBinding", FULLNAME)["spec"]
+    assert binding == {"policyName": FULLNAME, "validationActions": ["Deny"]}
+
+
+@needs_helm
+def test_pod_policy_values_relax_tighten_and_allow() -> None:
+    objs = render(*VALUE_SETS["policy"])
+    policy = policy_of(objs)
+    found = variables(policy)
+    assert "podLabels" not in found  # exempt
+    for rule in ("privileged", "hostPath"):  # forbidden: no way around it
+        assert validation_of(policy, rule)["expression"] == f"size(variables.{rule}) == 0"
+    forbid_secrets = policy_of(render("--set-json", 'podPolicy.forbidden=["secrets"]'))
+    assert validation_of(forbid_secrets, "secrets")["expression"] == "size(variables.secrets) == 0"
+    assert not [v for v in forbid_secrets["validations"] if "check('get')" in v["expression"]]
+    assert "variables.mayCreateJobs" in validation_of(policy, "nodeName")["expression"]
+    assert json.loads(found["trustedNamespaces"]) == ["ci"]
+    assert found["allowedServiceAccounts"] == (
+        'request.namespace in {"shop":["mailer","default"]} ? '
+        '{"shop":["mailer","default"]}[request.namespace] : []'
+    )
+    assert '{"shop":["smtp"]}' in found["allowedSecrets"]
+    assert json.loads(found["queueClasses"]) == {"critical": "high"}
+    assert json.loads(found["excludedNamespaces"]) == ["kube-system", "kube-public"]
+    # The operator applies the same rules where the policy did not admit a job.
+    settings = json.loads(plain_env(objs)["BACKGROUNDJOBS_POD_POLICY"])
+    assert settings == {
+        "admission": {"policy": FULLNAME, "binding": FULLNAME},
+        "exempt": ["podLabels"],
+        "forbidden": ["privileged", "hostPath"],
+        "trustedNamespaces": ["ci"],
+        "serviceAccounts": {"shop": ["mailer", "default"]},
+        "secrets": {"shop": ["smtp"]},
+    }
+    assert plain_env(objs)["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == "kube-system,kube-public"
+    assert plain_env(objs)["BACKGROUNDJOBS_POD_POLICY_CHECK"] == "true"
+    unchecked = render("--set", "podPolicy.operatorCheck=false")
+    assert plain_env(unchecked)["BACKGROUNDJOBS_POD_POLICY_CHECK"] == "false"
+
+
+@needs_helm
+def test_pod_policy_only_warning_or_off_leaves_the_operator_to_check() -> None:
+    warned = render("--set-json", 'podPolicy.validationActions=["Warn","Audit"]')
+    binding = one(warned, "ValidatingAdmissionPolicyBinding", FULLNAME)["spec"]
+    assert binding["validationActions"] == ["Warn", "Audit"]
+    assert "admission" not in json.loads(plain_env(warned)["BACKGROUNDJOBS_POD_POLICY"])
+    off = render(*VALUE_SETS["policy-off"])
+    assert find(off, "ValidatingAdmissionPolicy") == []
+    assert find(off, "ValidatingAdmissionPolicyBinding") == []
+    assert json.loads(plain_env(off)["BACKGROUNDJOBS_POD_POLICY"]) == {
+        "exempt": [], "forbidden": [], "trustedNamespaces": [], "serviceAccounts": {},
+        "secrets": {},
+    }  # fmt: skip
+
+
+@needs_helm
+def test_served_namespaces_decide_what_is_excluded() -> None:
+    assert plain_env(render())["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == f"{NAMESPACE},kube-system"
+    every = render("--set-json", "excludeNamespaces=[]")
+    assert plain_env(every)["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == ""
+    assert json.loads(variables(policy_of(every))["excludedNamespaces"]) == []
+    # Listed namespaces are explicit (kube-system included when listed), and the pod policy
+    # polices only them: another release may serve the others.
+    objs = render("--set-json", 'namespaces=["team-a","kube-system"]')
+    assert plain_env(objs)["BACKGROUNDJOBS_EXCLUDE_NAMESPACES"] == ""
+    assert json.loads(variables(policy_of(objs))["excludedNamespaces"]) == []
+    binding = one(objs, "ValidatingAdmissionPolicyBinding", FULLNAME)["spec"]
+    assert binding["matchResources"] == {
+        "namespaceSelector": {
+            "matchExpressions": [
+                {
+                    "key": "kubernetes.io/metadata.name",
+                    "operator": "In",
+                    "values": ["team-a", "kube-system"],
+                }
+            ]
+        }
+    }
+
+
+@needs_helm
+def test_operator_policy_keeps_the_operators_writes_to_its_own_jobs() -> None:
+    objs = render()
+    name = f"{FULLNAME}-operator"
+    policy = policy_of(objs, name)
+    (resource_rule,) = policy["matchConstraints"]["resourceRules"]
+    assert resource_rule["apiGroups"] == ["batch"]
+    assert resource_rule["resources"] == ["jobs", "cronjobs"]
+    (who,) = policy["matchConditions"]
+    assert who["expression"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{NAMESPACE}:{FULLNAME}'"
+    )
+    assert json.loads(variables(policy)["excludedNamespaces"]) == [NAMESPACE, "kube-system"]
+    expressions = [v["expression"] for v in policy["validations"]]
+    assert "!(request.namespace in variables.excludedNamespaces)" in expressions
+    assert any("r.kind == 'BackgroundJob'" in e for e in expressions)
+    binding = one(objs, "ValidatingAdmissionPolicyBinding", name)["spec"]
+    assert binding == {"policyName": name, "validationActions": ["Deny"]}
+    custom = render("--set", "serviceAccount.name=robot", "--set", "operatorPolicy.enabled=true")
+    (who,) = policy_of(custom, name)["matchConditions"]
+    assert who["expression"].endswith(f":{NAMESPACE}:robot'")
+
+
 # ------------------------------------------------------------------ refused values
 @needs_helm
 @pytest.mark.parametrize(
@@ -595,6 +796,8 @@ def test_helm_test_pod_checks_the_metrics_service() -> None:
         (["--set", "workers=0"], "at '/workers'"),
         (["--set", "statusHold=-1"], "at '/statusHold'"),
         (["--set", "statusHold=soon"], "at '/statusHold'"),
+        (["--set", "podStartGrace=1 minute"], "at '/podStartGrace'"),
+        (["--set", "unschedulableTimeout=never"], "at '/unschedulableTimeout'"),
         (["--set", "metricsPort=70000"], "at '/metricsPort'"),
         (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),
@@ -629,6 +832,19 @@ def test_helm_test_pod_checks_the_metrics_service() -> None:
         (["--set", "image.tag=a b"], "at '/image/tag'"),
         (["--set", "global.imageRegistry=has space"], "at '/global/imageRegistry'"),
         (["--set-string", 'prometheusRule.selector={a="b"}'], "at '/prometheusRule/selector'"),
+        (["--set-json", 'podPolicy.exempt=["hostpath"]'], "at '/podPolicy/exempt/0'"),
+        (["--set-json", 'podPolicy.forbidden=["root"]'], "at '/podPolicy/forbidden/0'"),
+        (["--set-json", 'podPolicy.validationActions=["Deny","Warn"]'], "at '/podPolicy/val"),
+        (["--set-json", "podPolicy.validationActions=[]"], "at '/podPolicy/validationActions'"),
+        (
+            ["--set-json", 'podPolicy.serviceAccounts={"Shop":["a"]}'],
+            "at '/podPolicy/serviceAccounts': additional properties 'Shop' not allowed",
+        ),
+        (["--set-json", 'podPolicy.secrets={"shop":["Bad Name"]}'], "at '/podPolicy/secrets"),
+        (["--set-json", 'podPolicy.trustedNamespaces=["a_b"]'], "at '/podPolicy/trustedNames"),
+        (["--set", "podPolicy.enable=false"], "at '/podPolicy': additional properties 'enable'"),
+        (["--set-json", 'excludeNamespaces=["A"]'], "at '/excludeNamespaces/0'"),
+        (["--set", "operatorPolicy.on=true"], "at '/operatorPolicy': additional properties"),
         (
             ["--set", "replicaCount=2", "--set", "leaderElection.enabled=false"],
             "replicaCount is 2 but leaderElection.enabled is false",

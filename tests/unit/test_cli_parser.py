@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from backgroundjobs import handler
+from backgroundjobs import SecretKey, handler
 from backgroundjobs.cli import main
 from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
     parse_kwargs,
+    parse_kwargs_from,
     parse_labels,
     parse_seconds,
     parse_value,
@@ -200,6 +201,22 @@ def test_kwargs_from_json_and_pairs() -> None:
     with pytest.raises(UsageError, match="not valid JSON"):
         parse_kwargs("{", [])
     assert parse_labels(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
+
+
+def test_kwargs_from_secrets() -> None:
+    assert parse_kwargs_from(["body=reset-42/body", "pin=reset-42/p.in"], {"to": "a"}) == {
+        "body": SecretKey("reset-42", "body"),
+        "pin": SecretKey("reset-42", "p.in"),
+    }
+    with pytest.raises(UsageError, match="given twice"):
+        parse_kwargs_from(["to=s/k"], {"to": "a"})
+    for bad in ("body=reset-42", "body=/k", "body=s/", "body"):
+        with pytest.raises(UsageError, match="--kwarg-from expects"):
+            parse_kwargs_from([bad], {})
+    args = build_parser().parse_args(
+        ["enqueue", "mail.send", "--kwarg-from", "body=s/k", "--kwarg-from", "pin=s/p"]
+    )
+    assert args.kwarg_from == ["body=s/k", "pin=s/p"]
 
 
 def test_times_and_durations() -> None:

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import pytest
 from tests.unit.test_arguments import Address, Format, report, ship
 
-from backgroundjobs import InvalidArguments, handler
+from backgroundjobs import CredentialWarning, InvalidArguments, SecretKey, handler
 from backgroundjobs.client._arguments import prepare_call
 
 pytestmark = pytest.mark.unit
@@ -114,3 +115,40 @@ def test_a_function_from_main_must_be_registered() -> None:
 def test_an_unregistered_importable_function_uses_module_colon_name() -> None:
     call = prepare_call(untyped, [1], {})
     assert call.handler == f"{__name__}:untyped"
+
+
+# ------------------------------------------------------------------ secrets by reference
+
+
+@handler("test-client.mail.reset")
+def send_reset(to: str, pin: int, link: str) -> None:
+    """A handler whose link and pin come from a Secret."""
+
+
+def test_secret_keys_are_references_bound_but_never_values() -> None:
+    call = prepare_call(
+        send_reset,
+        ["a@b.c"],
+        {"pin": SecretKey("reset-42", "pin"), "link": SecretKey("reset-42", "link")},
+    )
+    assert call.kwargs == {}
+    assert call.kwargs_from_spec() == [
+        {"name": "pin", "secretKeyRef": {"name": "reset-42", "key": "pin"}},
+        {"name": "link", "secretKeyRef": {"name": "reset-42", "key": "link"}},
+    ]
+    # Still bound against the signature: a missing argument is refused before creating.
+    with pytest.raises(InvalidArguments, match="missing a required argument: 'link'"):
+        prepare_call(send_reset, ["a@b.c"], {"pin": SecretKey("reset-42", "pin")})
+    with pytest.raises(InvalidArguments, match="argument 1 is a SecretKey"):
+        prepare_call(send_reset, ["a@b.c", SecretKey("reset-42", "pin")], {"link": "x"})
+
+
+def test_an_argument_that_looks_like_a_credential_warns_without_quoting_it() -> None:
+    link = "https://shop.example/reset/4f9c2a7be81d44c0a6b3f0d2"
+    with pytest.warns(CredentialWarning, match=r"kwargs\['link'\] .*SecretKey") as caught:
+        prepare_call(send_reset, ["a@b.c"], {"pin": 1, "link": link})
+    assert link not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CredentialWarning)
+        prepare_call(send_reset, ["a@b.c"], {"pin": 1, "link": SecretKey("reset-42", "link")})
+        prepare_call(send_reset, ["a@b.c"], {"pin": 1, "link": "https://shop.example/help"})

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from tests.unit.golden import assert_golden
 
-from backgroundjobs import InvalidSpec
+from backgroundjobs import InvalidSpec, SecretKey
 from backgroundjobs.api.models import BackgroundJob
 from backgroundjobs.client._arguments import PreparedCall, prepare_call
 from backgroundjobs.client._info import JobInfo
@@ -53,6 +53,16 @@ def test_immediate_with_every_option() -> None:
         pod_template={"metadata": {"annotations": {"kwok.backgroundjobs.dev/exit-code": "1"}}},
     )
     assert_golden("manifest_immediate_options.yaml", dump(manifest))
+
+
+def test_secret_keys_become_kwargs_from() -> None:
+    call = prepare_call("shop.reset_mail", ["a@b.c"], {"body": SecretKey("reset-42", "body")})
+    manifest = build_manifest(name="reset-x7k2m", namespace="shop", call=call)
+    BackgroundJob.model_validate(manifest)
+    assert "kwargs" not in manifest["spec"]
+    assert manifest["spec"]["kwargsFrom"] == [
+        {"name": "body", "secretKeyRef": {"name": "reset-42", "key": "body"}}
+    ]
 
 
 def test_delayed_by_a_duration() -> None:

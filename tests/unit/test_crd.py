@@ -166,6 +166,7 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "handler",
         "args",
         "kwargs",
+        "kwargsFrom",
         "image",
         "queue",
         "delay",
@@ -184,6 +185,19 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "podTemplate",
     }
     assert spec["required"] == ["handler"]
+
+
+def test_kwargs_from_names_secret_keys_and_never_values(spec: Body) -> None:
+    """A secret argument is a reference (Secret name and key), one per keyword, at most 32."""
+    field = spec["properties"]["kwargsFrom"]
+    assert field["type"] == "array" and field["maxItems"] == 32
+    assert field["x-kubernetes-list-type"] == "map"
+    assert field["x-kubernetes-list-map-keys"] == ["name"]
+    item = field["items"]
+    assert set(item["properties"]) == {"name", "secretKeyRef"}
+    assert item["required"] == ["name", "secretKeyRef"]
+    ref = item["properties"]["secretKeyRef"]
+    assert set(ref["properties"]) == {"name", "key"} and ref["required"] == ["name", "key"]
 
 
 def test_status_fields_match_api_md(status: Body) -> None:

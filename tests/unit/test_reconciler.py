@@ -9,13 +9,14 @@ import asyncio
 import copy
 import itertools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.podpolicy import AdmissionPolicy, PodPolicy
 from backgroundjobs.api.times import format_time
 from backgroundjobs.controller.loop import ControlLoop
 from backgroundjobs.controller.settings import QueueConfig, Settings
@@ -36,6 +37,8 @@ class FakeKube:
         self.calls: list[tuple[str, str]] = []  # (call, name)
         self.events: list[tuple[str, str, str]] = []
         self.termination: dict[str, str] = {}  # Job name -> its handler's termination message
+        self.pods: dict[str, list[Body]] = {}  # Job name -> its pods
+        self.job_events_by_uid: dict[str, list[Body]] = {}  # Job uid -> Events about it
         self.fail: dict[str, ApiException] = {}  # call -> the error its next use raises
         self.patch_gate: asyncio.Event | None = None  # when set: patch_status waits for it
         self._versions = itertools.count(100)
@@ -79,10 +82,30 @@ class FakeKube:
         self.objects.pop(("Job", name), None)
 
     async def termination_message(
-        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+        self,
+        namespace: str,
+        job_name: str,
+        job_uid: str,
+        succeeded: bool,
+        not_older_than: str | None = None,
     ) -> str | None:
         self._check("termination_message", job_name)
         return self.termination.get(job_name)
+
+    async def admission_policy(self, name: str, binding: str) -> tuple[Body | None, Body | None]:
+        self._check("admission_policy", name)
+        found = self.objects.get(("ValidatingAdmissionPolicy", name))
+        bound = self.objects.get(("ValidatingAdmissionPolicyBinding", binding))
+        return copy.deepcopy(found), copy.deepcopy(bound)
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
+        self._check("job_pods", job_name)
+        return copy.deepcopy(self.pods.get(job_name, []))
+
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
+        self._check("job_events", job_uid)
+        events = self.job_events_by_uid.get(job_uid, [])
+        return [copy.deepcopy(e) for e in events if e.get("reason") == reason]
 
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
@@ -470,5 +493,170 @@ def test_a_standby_reconciles_nothing_until_it_leads() -> None:
         key = await loop.work.get()
         await loop._run_step(key, lambda: loop.reconciler.reconcile(key))
         assert ("Job", "welcome-1") in kube.objects
+
+    run(case)
+
+
+# ------------------------------------------------------------------ a pod that cannot start
+
+
+def stuck_job(h: Harness, name: str, **status: Any) -> str:
+    """The Job of ``name`` as the watch shows it a minute after it was made, no pod ready."""
+    job = h.kube.objects[("Job", f"{name}-1")]
+    job["metadata"]["creationTimestamp"] = format_time(datetime.now(UTC) - timedelta(minutes=1))
+    job["status"] = status
+    h.kube.add(job)  # a new resourceVersion
+    h.watch_brings("Job", f"{name}-1")
+    return str(job["metadata"]["uid"])
+
+
+def test_a_pod_that_can_never_start_fails_the_job_and_its_job_is_deleted() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("typo"))
+        await h.reconcile("typo")
+        stuck_job(h, "typo", active=1, ready=0)
+        waiting = {"reason": "InvalidImageName", "message": 'invalid reference "Nope::1"'}
+        h.kube.pods["typo-1"] = [
+            {
+                "metadata": {"name": "typo-1-x2x4z"},
+                "status": {
+                    "phase": "Pending",
+                    "containerStatuses": [{"name": "handler", "state": {"waiting": waiting}}],
+                },
+            }
+        ]
+        await h.reconcile("typo")
+        status = h.status("typo")
+        assert status["phase"] == "Failed"
+        failed = next(cond for cond in status["conditions"] if cond["type"] == "Failed")
+        assert failed["reason"] == "ImagePullFailed"
+        assert 'invalid reference "Nope::1"' in failed["message"]
+        assert ("Job", "typo-1") not in h.kube.objects
+        assert (h.kube.count("job_pods"), h.kube.count("job_events")) == (1, 0)
+        assert ("typo", "Failed") in await h.posted()
+
+    run(case)
+
+
+def test_a_job_without_pods_is_read_into_through_its_failed_creates() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("full"))
+        await h.reconcile("full")
+        uid = stuck_job(h, "full")  # active 0: no pod could be made
+        quota = (
+            'Error creating: pods "full-1-a" is forbidden: exceeded quota: none, requested: pods=1'
+        )
+        h.kube.job_events_by_uid[uid] = [
+            {
+                "reason": "FailedCreate",
+                "message": quota,
+                "lastTimestamp": format_time(datetime.now(UTC)),
+            }
+        ]
+        await h.reconcile("full")
+        status = h.status("full")
+        assert status["phase"] == "Running"
+        running = next(cond for cond in status["conditions"] if cond["type"] == "Running")
+        assert running["reason"] == "QuotaExceeded"
+        assert "exceeded quota" in running["message"]
+        assert ("Job", "full-1") in h.kube.objects  # it waits: the Job controller retries
+        assert (h.kube.count("job_pods"), h.kube.count("job_events")) == (1, 1)
+        assert ("full", "QuotaExceeded") in await h.posted()
+
+    run(case)
+
+
+def test_a_stuck_job_reconciled_again_soon_is_not_read_again() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("picky"))
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0)
+        unschedulable = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available",
+        }
+        h.kube.pods["picky-1"] = [
+            {
+                "metadata": {"name": "picky-1-a"},
+                "status": {"phase": "Pending", "conditions": [unschedulable]},
+            }
+        ]
+        await h.reconcile("picky")
+        stuck_job(h, "picky", active=1, ready=0, terminating=0)  # the Job's status changed
+        await h.reconcile("picky")
+        assert h.kube.count("job_pods") == 1  # the first read served the second reconcile
+        running = next(
+            cond for cond in h.status("picky")["conditions"] if cond["type"] == "Running"
+        )
+        assert running["reason"] == "Unschedulable"
+        assert [reason for _, reason in await h.posted()].count("Unschedulable") == 1
+
+    run(case)
+
+
+def test_a_role_without_list_events_only_misses_refused_creates() -> None:
+    async def case() -> None:
+        h = Harness()
+        h.apply(bgj("full"))
+        await h.reconcile("full")
+        stuck_job(h, "full")  # no pod could be made
+        h.kube.fail["job_events"] = ApiException(status=403, reason="Forbidden")
+        await h.reconcile("full")  # no error: it runs on, nothing to show
+        assert h.kube.count("job_events") == 1
+        assert h.status("full")["phase"] == "Running"
+
+    run(case)
+
+
+# ------------------------------------------------------------------ tenancy
+
+
+def test_a_namespace_not_served_is_ignored() -> None:
+    async def case() -> None:
+        h = Harness(exclude_namespaces=(NS,))
+        h.apply(bgj("welcome"))
+        assert h.queued() == set()
+        assert h.loop.cache.bgj((NS, "welcome")) is None
+
+    run(case)
+
+
+def vap_objects(h: Harness, created: datetime) -> None:
+    stamp = format_time(created)
+    h.kube.objects[("ValidatingAdmissionPolicy", "bgj")] = {
+        "metadata": {"name": "bgj", "creationTimestamp": stamp},
+        "spec": {"failurePolicy": "Fail"},
+    }
+    h.kube.objects[("ValidatingAdmissionPolicyBinding", "bgj")] = {
+        "metadata": {"name": "bgj", "creationTimestamp": stamp},
+        "spec": {"policyName": "bgj", "validationActions": ["Deny"]},
+    }
+
+
+POLICY = PodPolicy(admission=AdmissionPolicy("bgj", "bgj"))
+AS_MAILER = {"spec": {"serviceAccountName": "mailer"}}
+
+
+def test_a_job_the_admission_policy_checked_runs_and_one_it_did_not_is_denied() -> None:
+    async def case() -> None:
+        h = Harness(pod_policy=POLICY)
+        vap_objects(h, datetime.now(UTC) - timedelta(minutes=1))
+        h.apply(bgj("vouched", podTemplate=AS_MAILER))
+        await h.reconcile("vouched")
+        assert ("Job", "vouched-1") in h.kube.objects
+        assert h.kube.count("admission_policy") == 1
+        # The binding deleted (the policy suspended): the operator checks by itself.
+        del h.kube.objects[("ValidatingAdmissionPolicyBinding", "bgj")]
+        h.apply(bgj("alone", podTemplate=AS_MAILER))
+        await h.reconcile("alone")
+        assert ("Job", "alone-1") not in h.kube.objects
+        failed = next(x for x in h.status("alone")["conditions"] if x["type"] == "Failed")
+        assert failed["reason"] == "PolicyDenied"
+        assert ("alone", "PolicyDenied") in await h.posted()
 
     run(case)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from backgroundjobs.runtime._env import InvalidJobEnv, job_from_env
+from backgroundjobs.runtime._secrets import Redactor
 
 pytestmark = pytest.mark.unit
 
@@ -115,6 +116,14 @@ def stubborn(marker: str) -> None:
 
 def plain(x: int) -> int:
     return x * 2
+
+
+@handler("t.login")
+def login(user: str, password: str) -> dict:
+    logging.getLogger("user.code").info("logging in %s with %s", user, password)
+    if password != "correct horse":
+        raise RuntimeError(f"wrong password {password!r} for {user}")
+    return {"user": user, "echo": password, "quoted": f'"{password}"'}
 """
 
 
@@ -467,3 +476,69 @@ def test_a_run_of_a_recurring_job_is_keyed_by_its_job(run, extra, key):
     job = job_from_env(env)
     assert job.run is None
     assert job.key == key
+
+
+# ------------------------------------------------------------------ secret keyword arguments
+SECRET_ENV = {"BACKGROUNDJOBS_SECRET_KWARGS": "password"}
+
+
+def secret(value: str) -> dict[str, str]:
+    return {**SECRET_ENV, "BACKGROUNDJOBS_SECRET_KWARG_password": value}
+
+
+def test_a_secret_kwarg_reaches_the_handler_and_nothing_it_writes(job_env, tmp_path):
+    run = run_job(job_env, tmp_path, "t.login", kwargs={"user": "ann"}, **secret("correct horse"))
+    assert run.code == 0, run.stderr
+    assert run.result() == {"user": "ann", "echo": "<secret>", "quoted": '"<secret>"'}
+    assert "correct horse" not in run.stderr and "correct horse" not in run.termination_log
+    (logged,) = [r for r in run.records if r["logger"] == "user.code"]
+    assert logged["message"] == "logging in ann with <secret>"
+
+
+def test_a_failure_quoting_a_secret_kwarg_does_not_carry_it(job_env, tmp_path):
+    value = 'tr0ub4dor "&3"'  # quotes and spaces: redacted as written and as JSON writes it
+    run = run_job(job_env, tmp_path, "t.login", kwargs={"user": "ann"}, **secret(value))
+    assert run.code == 1
+    assert run.result()["error"] == "wrong password '<secret>' for ann"
+    assert value not in run.stderr and json.dumps(value)[1:-1] not in run.stderr
+    (failed,) = run.events("failed")
+    assert "<secret>" in failed["exception"]
+
+
+def test_an_invalid_secret_kwarg_is_refused_without_its_value(job_env, tmp_path):
+    run = run_job(
+        job_env, tmp_path, "t.add", args=[1], BACKGROUNDJOBS_SECRET_KWARGS="b",
+        BACKGROUNDJOBS_SECRET_KWARG_b="not-a-number",
+    )  # fmt: skip
+    assert run.code == 2
+    error = run.result()["error"]
+    assert "parameter 'b': Input should be a valid integer" in error and "<secret>" in error
+    assert "not-a-number" not in run.stderr + run.termination_log
+
+
+@pytest.mark.parametrize(
+    ("extra", "kwargs", "expected"),
+    [
+        (SECRET_ENV, {"user": "ann"}, "BACKGROUNDJOBS_SECRET_KWARG_password is not set"),
+        (secret("x" * 8), {"user": "ann", "password": "y"}, "given both in spec.kwargs and in"),
+    ],
+)
+def test_a_secret_kwarg_missing_or_given_twice_exits_2(job_env, tmp_path, extra, kwargs, expected):
+    run = run_job(job_env, tmp_path, "t.login", kwargs=kwargs, **extra)
+    assert run.code == 2
+    assert run.result()["type"] == "InvalidJobEnv"
+    assert expected in run.result()["error"]
+
+
+def test_job_info_never_shows_secret_kwargs():
+    job = job_from_env(
+        {"BACKGROUNDJOBS_HANDLER": "h", **secret("correct horse"), "BACKGROUNDJOBS_KWARGS": "{}"}
+    )
+    assert job.secret_kwargs == {"password": "correct horse"}
+    assert job.kwargs == {} and "correct horse" not in repr(job)
+
+
+def test_short_values_are_not_redacted():
+    """A value under four characters would blank ordinary words, and hides little."""
+    redactor = Redactor(["abc", "s3cr3t"])
+    assert redactor.text("abc s3cr3t") == "abc <secret>"

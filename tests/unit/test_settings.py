@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from backgroundjobs import __version__
+from backgroundjobs.controller import settings as settings_module
 from backgroundjobs.controller.settings import DEFAULT_IMAGE, QueueConfig, Settings, load
 
 pytestmark = pytest.mark.unit
@@ -28,6 +29,10 @@ def test_defaults_from_an_empty_environment() -> None:
     assert s.leader_election is False
     assert s.lease_name == "backgroundjobs-operator"
     assert s.lease_duration == 15.0
+    assert s.pod_policy_check is True
+    assert s.pod_policy.admission is None and not s.pod_policy.service_accounts
+    assert s.pod_start_grace == timedelta(seconds=60)
+    assert s.unschedulable_timeout is None
 
 
 def test_load_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +62,8 @@ def test_every_value_parsed() -> None:
             "BACKGROUNDJOBS_LEASE_NAME": "my-lease",
             "BACKGROUNDJOBS_LEASE_NAMESPACE": "ops",
             "BACKGROUNDJOBS_LEASE_DURATION": "7.5",
+            "BACKGROUNDJOBS_POD_START_GRACE": "5m",
+            "BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT": "1h",
         }
     )
     assert s.namespaces == ("shop", "billing")
@@ -76,6 +83,13 @@ def test_every_value_parsed() -> None:
     assert s.lease_name == "my-lease"
     assert s.lease_namespace == "ops"
     assert s.lease_duration == 7.5
+    assert s.pod_start_grace == timedelta(minutes=5)
+    assert s.unschedulable_timeout == timedelta(hours=1)
+
+
+@pytest.mark.parametrize("value", ["0", "0s", ""])
+def test_an_unschedulable_timeout_of_zero_waits_for_ever(value: str) -> None:
+    assert load({"BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT": value}).unschedulable_timeout is None
 
 
 @pytest.mark.parametrize("value", ["", "*", " * ", "*,"])
@@ -141,7 +155,11 @@ def test_queues_blank_is_empty() -> None:
         ("LEASE_DURATION", "soon", r"BACKGROUNDJOBS_LEASE_DURATION must be a number.*'soon'"),
         ("LEASE_DURATION", "nan", r"BACKGROUNDJOBS_LEASE_DURATION"),
         ("LEASE_DURATION", "0", r"BACKGROUNDJOBS_LEASE_DURATION"),
+        ("POD_START_GRACE", "1 minute", r"BACKGROUNDJOBS_POD_START_GRACE: invalid duration"),
+        ("UNSCHEDULABLE_TIMEOUT", "never", r"BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: invalid"),
         ("LEADER_ELECTION", "maybe", r"BACKGROUNDJOBS_LEADER_ELECTION must be true or false"),
+        ("POD_POLICY_CHECK", "off", r"BACKGROUNDJOBS_POD_POLICY_CHECK must be true or false"),
+        ("POD_POLICY", '{"exempt": ["root"]}', r"BACKGROUNDJOBS_POD_POLICY.exempt: unknown rules"),
     ],
 )
 def test_bad_values_raise_naming_the_variable(key: str, value: str, message: str) -> None:
@@ -153,3 +171,31 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.workers = 3  # type: ignore[misc]
+
+
+def test_the_operators_namespace_and_kube_system_are_not_served_unless_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings_module, "service_account_namespace", lambda: "bgj-system")
+    default = load({})
+    assert default.exclude_namespaces == ("bgj-system", "kube-system")
+    assert not default.serves("bgj-system") and not default.serves("kube-system")
+    assert default.serves("shop")
+    every = load({"BACKGROUNDJOBS_EXCLUDE_NAMESPACES": ""})
+    assert every.serves("kube-system") and every.serves("bgj-system")
+    listed = load({"BACKGROUNDJOBS_NAMESPACES": "shop,kube-system"})
+    assert listed.serves("kube-system")  # explicit (only listed namespaces are watched)
+
+
+def test_the_pod_policy_settings() -> None:
+    s = load(
+        {
+            "BACKGROUNDJOBS_POD_POLICY": '{"serviceAccounts": {"shop": ["mailer"]},'
+            ' "admission": {"policy": "p", "binding": "b"}}',
+            "BACKGROUNDJOBS_POD_POLICY_CHECK": "false",
+        }
+    )
+    assert s.pod_policy.service_accounts == {"shop": frozenset({"mailer"})}
+    assert s.pod_policy.admission is not None and s.pod_policy.admission.binding == "b"
+    assert s.pod_policy_check is False
+    assert load({"BACKGROUNDJOBS_POD_POLICY_CHECK": ""}).pod_policy_check is True

@@ -99,8 +99,10 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
                           admission plugin allows only to who may update the owner's finalizers
   jobs                    get/list/watch, create, delete (cancel, retention)
   cronjobs                get/list/watch, create, update (add-or-update of a Recurring job)
-  pods                    list (the handler's termination message: the result)
-  events                  create (one per transition)
+  pods                    list (the handler's termination message: the result; what keeps
+                          a run's pod from starting)
+  events                  create (one per transition); list (the Job controller's
+                          FailedCreate Events of a run that has no pod)
 */}}
 {{- define "bgj.operatorRules" -}}
 - apiGroups: ["backgroundjobs.dev"]
@@ -123,7 +125,7 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
   verbs: ["list"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list"]
 {{- end -}}
 
 {{/* Refuse values the schema cannot express. */}}

@@ -29,6 +29,8 @@ LABEL_BATCH = f"{GROUP}/batch"
 # Kubernetes' own: the Job controller labels a Job's pods with the Job's name; the CronJob
 # controller stamps each Job with the time it was scheduled for.
 LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
+# Set by the Job controller on the pods of a Job, with the Job's uid.
+LABEL_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
@@ -48,10 +50,16 @@ ENV_KWARGS = "BACKGROUNDJOBS_KWARGS"
 ENV_NAME = "BACKGROUNDJOBS_NAME"
 ENV_NAMESPACE = "BACKGROUNDJOBS_NAMESPACE"
 ENV_RUN = "BACKGROUNDJOBS_RUN"
+# The run's batch Job, from the pod's job-name label (the downward API): a Recurring job's
+# runs are Jobs the CronJob names, which the operator cannot write into their template.
+ENV_JOB = "BACKGROUNDJOBS_JOB"
 ENV_PARENT = "BACKGROUNDJOBS_PARENT"
 ENV_PARENT_RESULT = "BACKGROUNDJOBS_PARENT_RESULT"
 ENV_HANDLER_MODULES = "BACKGROUNDJOBS_HANDLER_MODULES"
 ENV_TERMINATION_LOG = "BACKGROUNDJOBS_TERMINATION_LOG"
+# spec.kwargsFrom: the names, comma-separated, and one variable per name (from the Secret key).
+ENV_SECRET_KWARGS = "BACKGROUNDJOBS_SECRET_KWARGS"
+ENV_SECRET_KWARG_PREFIX = "BACKGROUNDJOBS_SECRET_KWARG_"
 
 # A BackgroundJob's name becomes part of its Jobs' names (``<name>-<run>``) and, for a
 # Recurring job, the CronJob's, whose Jobs are ``<name>-<minutes since epoch>`` (11 more
@@ -138,9 +146,21 @@ class Reason(StrEnum):
     JOB_DELETED = "JobDeleted"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     SPEC_FIXED = "SpecFixed"
     RUN_ACTIVE = "RunActive"
     NO_RUN_ACTIVE = "NoRunActive"
+    # The run's pod cannot start (decisions/pods.py): while it waits, the reason of the
+    # Running condition; when it gives up, of Failed.
+    UNSCHEDULABLE = "Unschedulable"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    POD_CREATE_FAILED = "PodCreateFailed"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    POD_STARTING = "PodStarting"
+    POD_CREATE_REFUSED = "PodCreateRefused"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONFIG_ERROR = "ConfigError"
 
 
 class EventType(StrEnum):
@@ -168,7 +188,16 @@ class EventReason(StrEnum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
     REQUEUE_IGNORED = "RequeueIgnored"
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"
     RESULT_AS_TEXT = "ResultAsText"
+    # Warnings: the run's pod cannot start (it waits, or the job fails with Failed).
+    UNSCHEDULABLE = "Unschedulable"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    POD_CREATE_FAILED = "PodCreateFailed"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    # Normal: it was blocked and no longer is.
+    POD_STARTING = "PodStarting"

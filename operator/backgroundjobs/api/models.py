@@ -29,6 +29,9 @@ CRON_PATTERN = (
     r"|[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+)$"
 )
 TIME_ZONE_PATTERN = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_KWARGS_FROM = 32
 
 WhenState = Literal["Succeeded", "Failed", "Finished"]
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
@@ -173,6 +176,67 @@ POD_TEMPLATE_SHAPE: Any = {
     },
 }
 
+
+class SecretKeySelector(_Model):
+    """One key of a Secret in the job's namespace."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        description="Name of the Secret, in the job's namespace.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(DNS_SUBDOMAIN_PATTERN)})",
+                    "secretKeyRef.name must be the name of a Secret (a DNS subdomain)",
+                )
+            ]
+        },
+    )
+    key: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        description="The key in the Secret's data.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(SECRET_KEY_PATTERN)})",
+                    "secretKeyRef.key must be a Secret key (letters, digits, '-', '_', '.')",
+                )
+            ]
+        },
+    )
+
+
+class KwargFrom(_Model):
+    """A keyword argument whose value is a Secret's key, read by the runtime in the pod."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=128,
+        description="The keyword argument's name (a Python identifier).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(IDENTIFIER_PATTERN)})",
+                    "kwargsFrom[].name must be a Python identifier like password",
+                )
+            ]
+        },
+    )
+    secret_key_ref: SecretKeySelector = Field(
+        ...,
+        description=(
+            "The Secret key whose value (a string) the handler receives. The value is never"
+            " copied into the BackgroundJob, its Jobs or its pods: the pod's env refers to the"
+            " Secret (valueFrom.secretKeyRef) and the runtime reads it."
+        ),
+    )
+
+
 _WHEN_FIELDS = "[has(self.delay), has(self.runAt), has(self.schedule), has(self.after)]"
 _SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history")
 
@@ -243,6 +307,19 @@ class BackgroundJobSpec(_Model):
         max_length=MAX_ARGUMENTS,
         alias="kwargs",
         description="Keyword arguments (a JSON object).",
+    )
+    kwargs_from: list[KwargFrom] = Field(
+        default_factory=list,
+        max_length=MAX_KWARGS_FROM,
+        description=(
+            "Keyword arguments whose values come from Secret keys (passwords, tokens, reset"
+            " links): the handler receives them like kwargs, but they never appear in the"
+            " spec, the Jobs or the pods, only a reference to the Secret does."
+        ),
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
     )
     image: str | None = Field(
         None,

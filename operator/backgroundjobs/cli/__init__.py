@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -36,6 +38,11 @@ EXIT_TIMEOUT = 6
 EXIT_INTERRUPTED = 130
 
 
+def _print_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning (the client's CredentialWarning) as the CLI prints its errors."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bgjobs`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -50,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_dashboard(args)
     try:
-        return asyncio.run(run(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            return asyncio.run(run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

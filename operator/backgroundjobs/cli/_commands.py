@@ -21,6 +21,7 @@ from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
     parse_kwargs,
+    parse_kwargs_from,
     parse_labels,
     parse_seconds,
     parse_value,
@@ -109,13 +110,15 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _job_options(args: argparse.Namespace) -> dict[str, Any]:
+    handler_kwargs: dict[str, Any] = parse_kwargs(args.kwargs, args.kwarg)
+    handler_kwargs.update(parse_kwargs_from(args.kwarg_from, handler_kwargs))
     options: dict[str, Any] = {
         "queue": args.queue,
         "retries": args.retries,
         "timeout": args.timeout,
         "image": args.image,
         "labels": parse_labels(args.label) or None,
-        "handler_kwargs": parse_kwargs(args.kwargs, args.kwarg),
+        "handler_kwargs": handler_kwargs,
     }
     if getattr(args, "name", None):
         options["name"] = args.name

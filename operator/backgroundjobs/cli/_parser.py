@@ -58,6 +58,11 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
         "-k", "--kwarg", action="append", default=[], metavar="KEY=VALUE",
         help="a keyword argument (VALUE parsed like ARG); repeatable",
     )  # fmt: skip
+    group.add_argument(
+        "--kwarg-from", action="append", default=[], metavar="KEY=SECRET/KEY",
+        help="a keyword argument read in the pod from a Secret's key, never stored in the"
+        " job (spec.kwargsFrom); repeatable",
+    )  # fmt: skip
     group.add_argument("--queue", help="queue name (default: default)")
     group.add_argument("--retries", type=int, help="pod failures retried (default 3)")
     group.add_argument("--timeout", metavar="DURATION", help="time limit of a run: 30m, 2h")

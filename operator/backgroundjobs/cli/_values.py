@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from backgroundjobs._credentials import SecretKey
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.times import parse_rfc3339
 
@@ -42,6 +43,21 @@ def parse_kwargs(kwargs_json: str | None, pairs: Sequence[str]) -> dict[str, Any
             raise UsageError(f"keyword argument {key!r} is given twice")
         kwargs[key] = parse_value(value)
     return kwargs
+
+
+def parse_kwargs_from(pairs: Sequence[str], kwargs: Mapping[str, Any]) -> dict[str, SecretKey]:
+    """Keyword arguments by reference from ``--kwarg-from name=secret/key``; a name also in
+    ``kwargs`` (or given twice) is an error."""
+    out: dict[str, SecretKey] = {}
+    for pair in pairs:
+        name, ref = split_pair(pair, "--kwarg-from")
+        secret, sep, key = ref.partition("/")
+        if not sep or not secret or not key:
+            raise UsageError(f"--kwarg-from expects name=secret/key, got {pair!r}")
+        if name in kwargs or name in out:
+            raise UsageError(f"keyword argument {name!r} is given twice")
+        out[name] = SecretKey(secret, key)
+    return out
 
 
 def split_pair(pair: str, flag: str) -> tuple[str, str]:

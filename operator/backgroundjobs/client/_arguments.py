@@ -9,13 +9,15 @@ naming the parameter) instead of as a failed pod minutes later.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from backgroundjobs._arguments import bind_arguments
+from backgroundjobs._credentials import CredentialWarning, SecretKey, credential_findings
 from backgroundjobs._registry import handler_name, resolve
 from backgroundjobs.api.constants import MAX_ARGS_BYTES
 from backgroundjobs.errors import InvalidArguments
@@ -26,11 +28,20 @@ HandlerRef = Callable[..., Any] | str
 
 @dataclass(frozen=True)
 class PreparedCall:
-    """A handler call ready for a manifest: the handler's name and JSON-ready arguments."""
+    """A handler call ready for a manifest: the handler's name, JSON-ready arguments, and the
+    keyword arguments passed by reference (Secret keys)."""
 
     handler: str
     args: list[Any]
     kwargs: dict[str, Any]
+    kwargs_from: dict[str, SecretKey] = field(default_factory=dict)
+
+    def kwargs_from_spec(self) -> list[dict[str, Any]]:
+        """``spec.kwargsFrom``."""
+        return [
+            {"name": name, "secretKeyRef": {"name": ref.secret, "key": ref.key}}
+            for name, ref in self.kwargs_from.items()
+        ]
 
 
 def prepare_call(
@@ -43,6 +54,14 @@ def prepare_call(
     serialisable and at most 64 KiB together.
     """
     name = handler_name(handler)
+    for i, value in enumerate(args):
+        if isinstance(value, SecretKey):
+            raise InvalidArguments(
+                f"handler {name}: argument {i} is a SecretKey: a Secret key can only be passed"
+                " as a keyword argument"
+            )
+    kwargs_from = {k: v for k, v in kwargs.items() if isinstance(v, SecretKey)}
+    kwargs = {k: v for k, v in kwargs.items() if k not in kwargs_from}
     fn = handler if callable(handler) else _resolve_quietly(name)
     if callable(handler) and getattr(handler, "__module__", None) == "__main__" and ":" in name:
         raise InvalidArguments(
@@ -55,9 +74,26 @@ def prepare_call(
         key: _to_json(value, name, f"parameter {key!r}") for key, value in kwargs.items()
     }
     if fn is not None:
-        bind_arguments(fn, name, json_args, json_kwargs)
+        placeholders = dict.fromkeys(kwargs_from, "")
+        bind_arguments(fn, name, json_args, {**json_kwargs, **placeholders}, kwargs_from)
     check_size(name, json_args, json_kwargs)
-    return PreparedCall(name, json_args, json_kwargs)
+    warn_credentials(name, json_args, json_kwargs)
+    return PreparedCall(name, json_args, json_kwargs, kwargs_from)
+
+
+def warn_credentials(handler: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """A ``CredentialWarning`` when arguments look like credentials (never quoting them)."""
+    found = credential_findings(args, kwargs)
+    if found:
+        warnings.warn(
+            CredentialWarning(
+                f"handler {handler}: {', '.join(found)} may be a credential, which would be"
+                " stored in plain text in the BackgroundJob, its Jobs and its pods; pass it by"
+                " reference: a keyword argument SecretKey(secret, key) (spec.kwargsFrom;"
+                " docs/SECURITY.md)"
+            ),
+            stacklevel=4,
+        )
 
 
 def check_size(handler: str, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -106,6 +106,8 @@ def build_manifest(
         fields["args"] = call.args
     if call.kwargs:
         fields["kwargs"] = call.kwargs
+    if call.kwargs_from:
+        fields["kwargsFrom"] = call.kwargs_from_spec()
     fields.update(when or {})
     pod_template = options.get("pod_template")
     optional = {

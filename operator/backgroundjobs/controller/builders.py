@@ -69,6 +69,21 @@ def child_labels(bgj: Body, spec: BackgroundJobSpec) -> dict[str, str]:
     }
 
 
+# Labels the project and the Job controller set: a podTemplate's are dropped, so that no pod
+# claims another job's name, run or controller (results are found by these).
+_RESERVED_LABEL_PREFIXES = (c.GROUP + "/", "batch.kubernetes.io/")
+_RESERVED_LABELS = frozenset({c.LABEL_MANAGED_BY, "controller-uid", "job-name"})
+
+
+def _user_labels(labels: Any) -> dict[str, str]:
+    """The podTemplate's labels but the reserved ones."""
+    return {
+        k: v
+        for k, v in (labels or {}).items()
+        if k not in _RESERVED_LABELS and not k.startswith(_RESERVED_LABEL_PREFIXES)
+    }
+
+
 def _label_value(name: str) -> str:
     return name if len(name) <= 63 else f"{name[:55].rstrip('-.')}-{_short_hash(name)}"
 
@@ -87,12 +102,30 @@ def handler_env(
         {"name": c.ENV_NAME, "value": meta["name"]},
         {"name": c.ENV_NAMESPACE, "value": meta.get("namespace", "")},
         {"name": c.ENV_RUN, "value": str(run)},
+        {
+            "name": c.ENV_JOB,
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{c.LABEL_JOB_NAME}']"}},
+        },
     ]
     if parent is not None:
         parent_name, parent_result = parent
         env.append({"name": c.ENV_PARENT, "value": parent_name})
         env.append(
             {"name": c.ENV_PARENT_RESULT, "value": json.dumps(parent_result, separators=(",", ":"))}
+        )
+    if spec.kwargs_from:
+        # References only: the kubelet reads the Secret key, so no value is in the Job.
+        env.append(
+            {"name": c.ENV_SECRET_KWARGS, "value": ",".join(k.name for k in spec.kwargs_from)}
+        )
+        env.extend(
+            {
+                "name": c.ENV_SECRET_KWARG_PREFIX + k.name,
+                "valueFrom": {
+                    "secretKeyRef": {"name": k.secret_key_ref.name, "key": k.secret_key_ref.key}
+                },
+            }
+            for k in spec.kwargs_from
         )
     return env
 
@@ -127,7 +160,7 @@ def pod_template(
     user_meta: Body = user.get("metadata") or {}
     user_spec: Body = user.get("spec") or {}
 
-    labels = {**(user_meta.get("labels") or {}), **child_labels(bgj, spec)}
+    labels = {**_user_labels(user_meta.get("labels")), **child_labels(bgj, spec)}
     labels[c.LABEL_RUN] = str(run)
     metadata: Body = {"labels": labels}
     if user_meta.get("annotations"):
@@ -163,6 +196,13 @@ def pod_template(
     pod_spec: Body = {k: v for k, v in user_spec.items() if k != "containers"}
     pod_spec["containers"] = [container, *others]
     pod_spec["restartPolicy"] = "Never"
+    # Least privilege unless asked: a token only for a job that names an account (or asks
+    # for the token), no env variables for every Service of the namespace.
+    if "automountServiceAccountToken" not in pod_spec and not (
+        pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount")
+    ):
+        pod_spec["automountServiceAccountToken"] = False
+    pod_spec.setdefault("enableServiceLinks", False)
     priority_class = settings.queue(spec.queue).priority_class_name
     if priority_class and "priorityClassName" not in pod_spec:
         pod_spec["priorityClassName"] = priority_class

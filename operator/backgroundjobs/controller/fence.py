@@ -38,9 +38,25 @@ class FencedKube:
         return await self.inner.get(kind, namespace, name)
 
     async def termination_message(
-        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+        self,
+        namespace: str,
+        job_name: str,
+        job_uid: str,
+        succeeded: bool,
+        not_older_than: str | None = None,
     ) -> str | None:
-        return await self.inner.termination_message(namespace, job_name, succeeded, not_older_than)
+        return await self.inner.termination_message(
+            namespace, job_name, job_uid, succeeded, not_older_than
+        )
+
+    async def admission_policy(self, name: str, binding: str) -> tuple[Body | None, Body | None]:
+        return await self.inner.admission_policy(name, binding)
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
+        return await self.inner.job_pods(namespace, job_name)
+
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
+        return await self.inner.job_events(namespace, job_uid, reason)
 
     async def list_versions(
         self, kind: str, namespace: str | None, label_selector: str | None = None

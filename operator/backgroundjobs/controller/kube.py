@@ -56,6 +56,30 @@ def event_name(meta: Body, reason: str, message: str) -> str:
     return f"{meta['name'][:200]}.{digest[:16]}"
 
 
+def owned_by(obj: Body, uid: str) -> bool:
+    """Whether ``obj``'s controller owner reference is the object ``uid``."""
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("controller") and o.get("uid") == uid for o in owners)
+
+
+def termination_message_of(pods: list[Body], succeeded: bool) -> str | None:
+    """The handler's termination message in the newest pod of the outcome (``succeeded``),
+    else of any outcome."""
+    want = "Succeeded" if succeeded else "Failed"
+    candidates = [p for p in pods if (p.get("status") or {}).get("phase") == want] or pods
+    candidates.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    for pod in reversed(candidates):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") != c.HANDLER_CONTAINER:
+                continue
+            terminated = (cs.get("state") or {}).get("terminated") or (
+                cs.get("lastState") or {}
+            ).get("terminated")
+            if terminated and terminated.get("message"):
+                return str(terminated["message"])
+    return None
+
+
 class KubeApi(Protocol):
     """The operator's calls to the API server: all its I/O (a fake one drives the unit
     tests of the reconciler). Objects go and come as dicts; errors are ApiExceptions."""
@@ -65,8 +89,18 @@ class KubeApi(Protocol):
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
     async def delete_job(self, namespace: str, name: str) -> None: ...
     async def termination_message(
-        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+        self,
+        namespace: str,
+        job_name: str,
+        job_uid: str,
+        succeeded: bool,
+        not_older_than: str | None = None,
     ) -> str | None: ...
+    async def admission_policy(
+        self, name: str, binding: str
+    ) -> tuple[Body | None, Body | None]: ...
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]: ...
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]: ...
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
     ) -> Body: ...
@@ -87,6 +121,7 @@ class Kube:
         self.batch: Any = client.BatchV1Api(api)
         self.core: Any = client.CoreV1Api(api)
         self.custom: Any = client.CustomObjectsApi(api)
+        self.admission: Any = client.AdmissionregistrationV1Api(api)
 
     async def close(self) -> None:
         await self.api.close()
@@ -144,9 +179,19 @@ class Kube:
                 raise
 
     async def termination_message(
-        self, namespace: str, job_name: str, succeeded: bool, not_older_than: str | None = None
+        self,
+        namespace: str,
+        job_name: str,
+        job_uid: str,
+        succeeded: bool,
+        not_older_than: str | None = None,
     ) -> str | None:
-        """The handler container's termination message in the Job's last finished pod.
+        """The handler container's termination message in the last finished pod of the Job
+        ``job_name`` whose uid is ``job_uid``.
+
+        The pods are those the Job controller made for that Job: selected by the
+        controller-uid label it sets, and kept only if their controller owner reference is
+        that Job. A pod anyone made with the same labels carries no result.
 
         ``not_older_than``: the finished Job's resourceVersion. The pods are then listed from
         the API server's watch cache as of that version or later (which has the pod's final
@@ -158,24 +203,52 @@ class Kube:
             extra = {"resource_version": not_older_than, "resource_version_match": "NotOlderThan"}
         resp = await self.core.list_namespaced_pod(
             namespace,
-            label_selector=f"{c.LABEL_JOB_NAME}={job_name}",
+            label_selector=f"{c.LABEL_CONTROLLER_UID}={job_uid}",
             _preload_content=False,
             **extra,
         )
-        pods = (await response_json(resp)).get("items") or []
-        want = "Succeeded" if succeeded else "Failed"
-        candidates = [p for p in pods if (p.get("status") or {}).get("phase") == want] or pods
-        candidates.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
-        for pod in reversed(candidates):
-            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-                if cs.get("name") != c.HANDLER_CONTAINER:
-                    continue
-                terminated = (cs.get("state") or {}).get("terminated") or (
-                    cs.get("lastState") or {}
-                ).get("terminated")
-                if terminated and terminated.get("message"):
-                    return str(terminated["message"])
-        return None
+        pods = [p for p in (await response_json(resp)).get("items") or [] if owned_by(p, job_uid)]
+        return termination_message_of(pods, succeeded)
+
+    async def admission_policy(self, name: str, binding: str) -> tuple[Body | None, Body | None]:
+        """The ValidatingAdmissionPolicy ``name`` and the binding ``binding`` (None: absent)."""
+
+        async def read(call: Any, name: str) -> Body | None:
+            try:
+                return await response_json(await call(name, _preload_content=False))
+            except ApiException as exc:
+                if exc.status == 403:  # not allowed to tell: as good as absent
+                    log.warning("may not read the admission policy %s: %s", name, exc.reason)
+                    return None
+                if exc.status == 404:
+                    return None
+                raise
+
+        return (
+            await read(self.admission.read_validating_admission_policy, name),
+            await read(self.admission.read_validating_admission_policy_binding, binding),
+        )
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
+        """The Job's pods, from the API server's watch cache (``resourceVersion=0``: no etcd
+        read; a second or so behind is fine for what it is read for)."""
+        resp = await self.core.list_namespaced_pod(
+            namespace,
+            label_selector=f"{c.LABEL_JOB_NAME}={job_name}",
+            resource_version="0",
+            _preload_content=False,
+        )
+        return list((await response_json(resp)).get("items") or [])
+
+    async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
+        """The Events about the Job with ``reason`` (the Job controller's FailedCreate)."""
+        resp = await self.core.list_namespaced_event(
+            namespace,
+            field_selector=f"involvedObject.uid={job_uid},reason={reason}",
+            resource_version="0",
+            _preload_content=False,
+        )
+        return list((await response_json(resp)).get("items") or [])
 
     # --- relists ---
     async def list_versions(

@@ -71,6 +71,7 @@ class ControlLoop:
         self.stuck_watches: list[str] = []
         self._progress_at = time.monotonic()
         self._failures: dict[Key, int] = {}
+        self._ignored_namespaces: set[str] = set()
         # Status writes that follow a Job's creation, done after it (Reconciler._apply), each
         # with the loop time it was queued at (settings.status_hold); their key stays
         # "processing" in the work queue until its status is written.
@@ -182,12 +183,27 @@ class ControlLoop:
         obj = event.get("object") or {}
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        if not self._serves(key[0]):
+            return
         if event.get("type") == DELETED:
             self.work.forget(key)
             self.work.add_all(self.cache.forget_bgj(key))
             return
         self.cache.store_bgj(key, obj)
         self.work.add(key)
+
+    def _serves(self, namespace: str) -> bool:
+        """Whether ``namespace`` is served (its objects are ignored, said once, if not)."""
+        if self.settings.serves(namespace):
+            return True
+        if namespace not in self._ignored_namespaces:
+            self._ignored_namespaces.add(namespace)
+            log.info(
+                "namespace %s is not served (BACKGROUNDJOBS_EXCLUDE_NAMESPACES): its"
+                " BackgroundJobs are ignored",
+                namespace,
+            )
+        return False
 
     def _job_event(self, event: Body) -> None:
         change = self.cache.observe_job(event.get("type") or "", event.get("object") or {})

@@ -9,6 +9,7 @@ it (workers, the status stage, leadership) is ``controller.loop``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,9 +22,11 @@ from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.podpolicy import AdmissionInForce, admission_in_force
 from backgroundjobs.controller import builders, metrics
 from backgroundjobs.controller.cache import Cache
 from backgroundjobs.controller.decisions import (
+    JobPods,
     Observed,
     ObservedJob,
     Plan,
@@ -41,9 +44,12 @@ Key = tuple[str, str]
 Finish = Callable[[], Awaitable[None]]
 log = logging.getLogger("backgroundjobs.operator")
 
-# A plan may ask for what decide cannot know (a termination message, a queue slot), and
-# then be decided again: at most this many times.
-MORE_DECIDES = 3
+# Seconds a read of a Job's pods serves the reconciles that follow (decisions.pods looks again
+# every PROBE_EVERY, 15 s: that look reads anew).
+POD_READ_REUSE = 7.5
+# A plan may ask for what decide cannot know (a termination message, whether the pod policy
+# is in force, a Job's pods, a queue slot), and then be decided again: at most this many times.
+MORE_DECIDES = 5
 
 
 class Reconciler:
@@ -62,6 +68,9 @@ class Reconciler:
         self.cache = cache
         self.work = work
         self.events = events
+        # The last read of each stuck Job's pods, by Job uid, oldest first: a Job reconciled
+        # often (its status changes) is still read at most once per POD_READ_REUSE.
+        self._pod_reads: dict[str, tuple[float, JobPods]] = {}
 
     async def reconcile(self, key: Key) -> Finish | None:
         """Reconcile ``key``. When it created a Job, the rest (status, Events) is returned to
@@ -80,6 +89,10 @@ class Reconciler:
             for _ in range(MORE_DECIDES):
                 if plan.need_termination is not None:
                     await self._fetch_termination(key, obs, plan.need_termination)
+                elif plan.need_pod_policy_admission and obs.pod_policy_admission is None:
+                    obs.pod_policy_admission = await self._pod_policy_admission()
+                elif plan.need_pods is not None:
+                    await self._fetch_pods(key, obs, plan.need_pods)
                 elif plan.admission is not None and plan.creates_job and obs.admitted is None:
                     obs.admitted, admitted_to = self._admit(key, plan.admission.queue)
                     if obs.admitted:
@@ -168,9 +181,47 @@ class Reconciler:
         obs.termination[job_name] = await self.kube.termination_message(
             key[0],
             job_name,
+            job.uid,
             succeeded=job.complete,
             not_older_than=self.cache.job_version(key[0], job_name),
         )
+
+    async def _pod_policy_admission(self) -> AdmissionInForce:
+        """Whether the chart's pod policy is in force now (read each time a job needs it:
+        only jobs that ask for what the operator alone would refuse)."""
+        expected = self.settings.pod_policy.admission
+        if expected is None:
+            return AdmissionInForce(None)
+        policy, binding = await self.kube.admission_policy(expected.policy, expected.binding)
+        return admission_in_force(expected, policy, binding)
+
+    async def _fetch_pods(self, key: Key, obs: Observed, job_name: str) -> None:
+        """What keeps the Job's pod from starting: its pods, and when it has none its
+        FailedCreate Events (both served from the API server's watch cache)."""
+        job = obs.jobs[job_name]
+        now = time.monotonic()
+        while self._pod_reads:
+            oldest, (read_at, _) = next(iter(self._pod_reads.items()))
+            if now - read_at < POD_READ_REUSE:
+                break
+            del self._pod_reads[oldest]
+        recent = self._pod_reads.get(job.uid)
+        if recent is not None:
+            obs.pods[job_name] = recent[1]
+            return
+        pods = await self.kube.job_pods(key[0], job_name)
+        failed_creates: list[Body] = []
+        if job.active_pods == 0 and not pods:
+            try:
+                failed_creates = await self.kube.job_events(key[0], job.uid, "FailedCreate")
+            except ApiException as exc:
+                if exc.status != 403:
+                    raise
+                # An older Role without "list events": the rest of the job's life goes on,
+                # only a refused pod create goes unseen.
+                log.warning("%s/%s: may not list Events (%s): grant list on events", *key, exc)
+        obs.pods[job_name] = JobPods.from_bodies(pods, failed_creates)
+        self._pod_reads[job.uid] = (time.monotonic(), obs.pods[job_name])
 
     def _observed_job(self, obj: Body) -> None:
         """Tell the cache about a Job the API server returned; wake whom a freed slot frees."""

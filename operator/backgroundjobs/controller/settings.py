@@ -12,6 +12,7 @@ from typing import Any
 from backgroundjobs._connection import service_account_namespace
 from backgroundjobs._version import __version__
 from backgroundjobs.api.durations import parse_duration
+from backgroundjobs.api.podpolicy import PodPolicy
 
 DEFAULT_IMAGE = f"backgroundjobs/examples:{__version__}"
 
@@ -30,6 +31,14 @@ class Settings:
 
     namespaces: tuple[str, ...] = ()
     """BACKGROUNDJOBS_NAMESPACES: comma-separated namespaces to watch; empty or ``*`` = all."""
+    exclude_namespaces: tuple[str, ...] = ("kube-system",)
+    """BACKGROUNDJOBS_EXCLUDE_NAMESPACES: namespaces never served in cluster-wide mode; unset:
+    the operator's own (its ServiceAccount's) and kube-system. Listed namespaces are served."""
+    pod_policy: PodPolicy = field(default_factory=PodPolicy)
+    """BACKGROUNDJOBS_POD_POLICY: the pod policy's allow-lists and rules (JSON, api.podpolicy)."""
+    pod_policy_check: bool = True
+    """BACKGROUNDJOBS_POD_POLICY_CHECK: check the pod policy in the operator for jobs the
+    admission policy did not vouch for (Failed/PolicyDenied); false leaves it to admission."""
     default_image: str = DEFAULT_IMAGE
     """BACKGROUNDJOBS_DEFAULT_IMAGE: image for jobs that name none."""
     retention: timedelta = timedelta(hours=168)
@@ -59,6 +68,13 @@ class Settings:
     resync_period: float = 300.0
     """BACKGROUNDJOBS_RESYNC_PERIOD: seconds between two relists that compare the API
     server's BackgroundJobs and Jobs with the cache (what a watch gap hid); 0 = never."""
+    pod_start_grace: timedelta = timedelta(seconds=60)
+    """BACKGROUNDJOBS_POD_START_GRACE: how long a run's pod may stay unable to start its
+    containers (an image that cannot be pulled, a missing Secret or ConfigMap) before the job
+    fails (ImagePullFailed, ConfigError)."""
+    unschedulable_timeout: timedelta | None = None
+    """BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: how long a run's pod may stay unschedulable before
+    the job fails (Unschedulable); empty or 0 = it waits for ever."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
@@ -66,6 +82,11 @@ class Settings:
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
+
+    def serves(self, namespace: str) -> bool:
+        """Whether BackgroundJobs in ``namespace`` are served: listed namespaces (or globs)
+        are watched only, so all they bring is served; cluster-wide, all but the excluded."""
+        return bool(self.namespaces) or namespace not in self.exclude_namespaces
 
 
 def _queues(text: str) -> dict[str, QueueConfig]:
@@ -125,6 +146,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             )
         return value
 
+    def flag(key: str, default: str) -> bool:
+        text = (get(key) or default).lower()
+        if text not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"BACKGROUNDJOBS_{key} must be true or false, not {text!r}")
+        return text in ("1", "true", "yes")
+
     metrics_port = number("METRICS_PORT", "8080", int, 0)
     if metrics_port > 65535:
         raise ValueError(f"BACKGROUNDJOBS_METRICS_PORT must be a port <= 65535, not {metrics_port}")
@@ -132,13 +159,18 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     status_hold = number("STATUS_HOLD", "10", float, 0)
     lease_duration = number("LEASE_DURATION", "15", float, 1)
     resync_period = number("RESYNC_PERIOD", "300", float, 0)
-    leader_election_text = get("LEADER_ELECTION", "false").lower()
-    if leader_election_text not in ("1", "true", "yes", "0", "false", "no", ""):
-        raise ValueError(
-            f"BACKGROUNDJOBS_LEADER_ELECTION must be true or false, not {leader_election_text!r}"
-        )
+    if "BACKGROUNDJOBS_EXCLUDE_NAMESPACES" in env:
+        excluded = tuple(n.strip() for n in get("EXCLUDE_NAMESPACES").split(",") if n.strip())
+    else:
+        own = service_account_namespace()
+        excluded = tuple(dict.fromkeys(n for n in (own, "kube-system") if n))
+    pod_start_grace = _duration(get("POD_START_GRACE", "60s"), "POD_START_GRACE")
+    unschedulable_timeout = _duration(get("UNSCHEDULABLE_TIMEOUT", "0"), "UNSCHEDULABLE_TIMEOUT")
     return Settings(
         namespaces=namespaces,
+        exclude_namespaces=excluded,
+        pod_policy=PodPolicy.from_json(get("POD_POLICY")),
+        pod_policy_check=flag("POD_POLICY_CHECK", "true"),
         default_image=get("DEFAULT_IMAGE") or DEFAULT_IMAGE,
         retention=retention,
         queues=_queues(get("QUEUES")),
@@ -147,9 +179,22 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         workers=workers,
         events=events,
         status_hold=status_hold,
-        leader_election=leader_election_text in ("1", "true", "yes"),
+        leader_election=flag("LEADER_ELECTION", "false"),
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or service_account_namespace() or "default",
         lease_duration=lease_duration,
         resync_period=resync_period,
+        pod_start_grace=pod_start_grace or timedelta(0),
+        unschedulable_timeout=unschedulable_timeout,
     )
+
+
+def _duration(text: str, key: str) -> timedelta | None:
+    """A Go-style duration setting; empty or zero is None (off)."""
+    if text in ("", "0"):
+        return None
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"BACKGROUNDJOBS_{key}: {exc}") from exc
+    return value or None

@@ -1,7 +1,9 @@
 """The job runtime: the entrypoint of a handler container (``python -m backgroundjobs.runtime``).
 
 It reads the job from the env the operator sets (``BACKGROUNDJOBS_HANDLER``, ``_ARGS``,
-``_KWARGS``, ``_NAME``, ``_NAMESPACE``, ``_RUN``, ``_PARENT``, ``_PARENT_RESULT``), imports the
+``_KWARGS``, ``_NAME``, ``_NAMESPACE``, ``_RUN``, ``_PARENT``, ``_PARENT_RESULT``, and the
+secret keyword arguments of ``spec.kwargsFrom``: ``_SECRET_KWARGS`` names them,
+``_SECRET_KWARG_<name>`` holds each, from its Secret key), imports the
 modules in ``BACKGROUNDJOBS_HANDLER_MODULES`` (comma-separated) so their ``@handler``
 registrations exist, resolves the handler (a registered name or ``module:function``), checks the
 arguments against its signature with pydantic and runs it, sync in a worker thread or async on
@@ -19,7 +21,9 @@ Exit codes and the termination log (``/dev/termination-log`` or ``BACKGROUNDJOBS
   ``BACKGROUNDJOBS_CANCEL_GRACE_SECONDS`` (default 20, below Kubernetes' 30 s grace period) for
   the handler to stop, then exits anyway.
 
-On a failure the log holds ``{"error": "...", "type": "...", "exitCode": n}``.
+On a failure the log holds ``{"error": "...", "type": "...", "exitCode": n}``. The values of
+secret keyword arguments (four characters or more) are replaced by ``<secret>`` in the
+termination log and in every log line, the handler's own included.
 
 This package imports neither kopf nor kubernetes: only the standard library and pydantic.
 """

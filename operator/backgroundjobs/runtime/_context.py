@@ -21,6 +21,8 @@ class CurrentJob:
     parent_result: Any = None
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # spec.kwargsFrom, read from the Secret keys: never printed, never written out.
+    secret_kwargs: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def key(self) -> str | None:

@@ -11,6 +11,7 @@ from backgroundjobs.api.constants import (
     ENV_ARGS,
     ENV_HANDLER,
     ENV_HANDLER_MODULES,
+    ENV_JOB,
     ENV_KWARGS,
     ENV_NAME,
     ENV_NAMESPACE,
@@ -20,6 +21,7 @@ from backgroundjobs.api.constants import (
     ENV_TERMINATION_LOG,
 )
 from backgroundjobs.runtime._context import CurrentJob
+from backgroundjobs.runtime._secrets import InvalidSecretKwargs, secret_kwargs_from_env
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 ENV_CANCEL_GRACE = "BACKGROUNDJOBS_CANCEL_GRACE_SECONDS"
@@ -28,9 +30,9 @@ DEFAULT_CANCEL_GRACE = 20.0
 # BACKGROUNDJOBS_RUN of a Recurring job's runs, scheduled by its CronJob or triggered: their
 # pod template cannot know a run number, and each run is a Job of its own.
 RECURRING_RUNS = ("scheduled", "triggered")
-# The batch Job a scheduled run belongs to; else read off the pod's name (HOSTNAME), which
-# the Job controller makes of the Job's name and a 5-character suffix.
-ENV_JOB = "BACKGROUNDJOBS_JOB"
+# The batch Job a scheduled run belongs to (ENV_JOB, set by the operator from the pod's
+# label); else read off the pod's name (HOSTNAME), which the Job controller makes of the
+# Job's name and a 5-character suffix.
 _POD_OF_JOB = re.compile(r"(?P<job>.+)-[a-z0-9]{5}")
 
 
@@ -67,6 +69,10 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
     kwargs = _json(environ, ENV_KWARGS, {})
     if not isinstance(kwargs, dict):
         raise InvalidJobEnv(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
+    try:
+        secret_kwargs = secret_kwargs_from_env(environ, kwargs)
+    except InvalidSecretKwargs as exc:
+        raise InvalidJobEnv(str(exc)) from None
     run_raw = environ.get(ENV_RUN, "").strip()
     run: int | None = None
     job: str | None = None
@@ -89,6 +95,7 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         parent_result=_json(environ, ENV_PARENT_RESULT, None),
         args=args,
         kwargs=kwargs,
+        secret_kwargs=secret_kwargs,
     )
 
 

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from backgroundjobs.runtime import _secrets
 from backgroundjobs.runtime._context import CurrentJob
 from backgroundjobs.runtime.logrecord import PROGRESS, LogRecord
 
@@ -48,7 +49,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return _secrets.redactor.text(json.dumps(entry, default=str, ensure_ascii=False))
 
 
 def _timestamp(created: float) -> str:

@@ -20,7 +20,7 @@ from backgroundjobs._arguments import bind_arguments
 from backgroundjobs._registry import registered_handlers, resolve
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, MAX_RESULT_BYTES
 from backgroundjobs.errors import InvalidArguments, PermanentError
-from backgroundjobs.runtime import _logging
+from backgroundjobs.runtime import _logging, _secrets
 from backgroundjobs.runtime._context import cancellation, set_current_job
 from backgroundjobs.runtime._env import (
     ENV_LOG_LEVEL,
@@ -61,11 +61,14 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         job = job_from_env(env)
     except InvalidJobEnv as exc:
         return _fail(termination_log, str(exc), "InvalidJobEnv", EXIT_PERMANENT)
+    _secrets.redact_secrets(job.secret_kwargs.values())
     set_current_job(job)
     _logging.set_job(job)
     try:
         fn = _find_handler(job.handler, handler_modules(env))
-        args, kwargs = bind_arguments(fn, job.handler, job.args, job.kwargs)
+        args, kwargs = bind_arguments(
+            fn, job.handler, job.args, {**job.kwargs, **job.secret_kwargs}
+        )
         grace = cancel_grace(env)
     except _Failure as exc:
         return _fail(termination_log, str(exc), exc.error_type, exc.exit_code)
@@ -142,7 +145,7 @@ def _report(termination_log: str, outcome: Outcome, started: float) -> int:
                 EXIT_FAILED,
                 duration=duration,
             )
-        _write_termination_log(termination_log, payload)
+        _write_termination_log(termination_log, _secrets.redactor.json_bytes(payload))
         log.info(
             "handler succeeded in %.3fs",
             duration,
@@ -201,6 +204,7 @@ def _fail(
     event: str = "failed",
     duration: float | None = None,
 ) -> int:
+    message = _secrets.redactor.text(message)
     if len(message) > _MAX_ERROR_CHARS:
         message = message[: _MAX_ERROR_CHARS - 3] + "..."
     extra: dict[str, Any] = {"event": event, "error_type": error_type, "exit_code": code}

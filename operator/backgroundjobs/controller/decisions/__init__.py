@@ -20,7 +20,9 @@ from pydantic import ValidationError
 
 from backgroundjobs import _json
 from backgroundjobs.api import constants as c
+from backgroundjobs.api import podpolicy
 from backgroundjobs.api.constants import JobType
+from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.decisions.continuation import parent_outcome
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob, parse_spec
 from backgroundjobs.controller.decisions.plan import (
@@ -31,6 +33,7 @@ from backgroundjobs.controller.decisions.plan import (
     Outcome,
     Plan,
 )
+from backgroundjobs.controller.decisions.podstate import JobPods
 from backgroundjobs.controller.decisions.recurring import decide_recurring
 from backgroundjobs.controller.decisions.runs import decide_run
 from backgroundjobs.controller.decisions.state import Decision, parse_result
@@ -45,10 +48,38 @@ def decide(obs: Observed, settings: Settings) -> Plan:
     try:
         d = Decision(obs, settings)
         _decide(d)
-        return d.result()
+        plan = d.result()
+        if settings.pod_policy_check and (plan.create or plan.replace_cronjob is not None):
+            return police(obs, settings, plan)
+        return plan
     except Exception as exc:  # one object's data never stops the others (a bug shows in the log)
         log.exception("cannot decide on %s", (obs.bgj.get("metadata") or {}).get("name"))
         return _undecidable(obs, settings, exc)
+
+
+def police(obs: Observed, settings: Settings, plan: Plan) -> Plan:
+    """``plan``, which creates or changes children, if the pod policy lets the job have them;
+    else Failed/PolicyDenied with nothing created (docs/SECURITY.md). Rules the admission
+    policy checked for this job (it was in force when the job was created) are not asked
+    again; what is forbidden to everyone always is."""
+    spec = parse_spec(obs.bgj)
+    meta = obs.bgj.get("metadata") or {}
+    namespace = meta.get("namespace", "")
+    queue_class = settings.queue(spec.queue).priority_class_name
+    found = podpolicy.violations(spec, namespace, settings.pod_policy, queue_class)
+    if any(not v.forbidden for v in found) and settings.pod_policy.admission is not None:
+        if obs.pod_policy_admission is None:
+            return Plan(need_pod_policy_admission=True)
+        if obs.pod_policy_admission.vouches_for(
+            namespace, parse_time(meta.get("creationTimestamp"))
+        ):
+            found = [v for v in found if v.forbidden]
+    if not found:
+        return plan
+    d = Decision(obs, settings)
+    d.st.type = spec.job_type
+    d.policy_denied(podpolicy.denial_message(found))
+    return d.result()
 
 
 def _decide(d: Decision) -> None:
@@ -119,6 +150,7 @@ def _validation_message(exc: ValidationError) -> str:
 __all__ = [
     "Admission",
     "Event",
+    "JobPods",
     "Metric",
     "MetricName",
     "Observed",

@@ -8,7 +8,9 @@ from typing import Any
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.decisions.podstate import JobPods
 
 Body = dict[str, Any]
 
@@ -24,6 +26,7 @@ class ObservedJob:
     start_time: datetime | None = None
     completion_time: datetime | None = None
     active_pods: int = 0
+    ready_pods: int = 0
     succeeded: int = 0
     failed: int = 0
     complete: bool = False
@@ -69,6 +72,7 @@ class ObservedJob:
             start_time=parse_time(status.get("startTime")),
             completion_time=parse_time(status.get("completionTime")),
             active_pods=int(status.get("active") or 0),
+            ready_pods=int(status.get("ready") or 0),
             succeeded=int(status.get("succeeded") or 0),
             failed=int(status.get("failed") or 0),
             complete=complete,
@@ -87,7 +91,10 @@ class Observed:
     the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
     answer of the queue to a plan's ``admission`` request (None: not asked yet). ``cycle``:
     the names of a chain of continuations that leads back to this job (``spec.after``), as
-    the cache knows them: it can never start.
+    the cache knows them: it can never start. ``pod_policy_admission``: whether the chart's
+    pod policy is in force, once the reconciler read it (a plan asks with
+    ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod from starting, by Job
+    name, once read (asked with ``need_pods``).
     """
 
     bgj: Body
@@ -98,6 +105,8 @@ class Observed:
     termination: dict[str, str | None] = field(default_factory=dict)
     admitted: bool | None = None
     cycle: list[str] | None = None
+    pod_policy_admission: AdmissionInForce | None = None
+    pods: dict[str, JobPods] = field(default_factory=dict)
 
 
 def parse_spec(bgj: Body) -> BackgroundJobSpec:

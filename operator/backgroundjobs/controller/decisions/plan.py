@@ -59,6 +59,9 @@ class Event(NamedTuple):
 class Plan:
     """What the reconciler must do, in order: delete, create, update, status, events.
 
+    ``need_termination`` / ``need_pods`` name a Job whose termination message / pods (what
+    keeps them from starting) ``decide`` needs: the reconciler reads them and decides again.
+
     ``status`` is the whole new status (built as the ``BackgroundJobStatus`` model and dumped
     as the API takes it); the reconciler writes what differs from the observed one.
     """
@@ -71,8 +74,14 @@ class Plan:
     requeue_at: datetime | None = None
     delete_self: bool = False
     need_termination: str | None = None
+    need_pod_policy_admission: bool = False
+    need_pods: str | None = None
     admission: Admission | None = None
     metrics: list[Metric] = field(default_factory=list)
+
+    def look_again(self, when: datetime) -> None:
+        """Reconcile again by ``when`` (the earliest of the times asked for wins)."""
+        self.requeue_at = when if self.requeue_at is None else min(self.requeue_at, when)
 
     def event(self, etype: EventType, reason: EventReason, message: str) -> None:
         self.events.append(Event(etype, reason, message))

@@ -9,7 +9,9 @@ from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.decisions.pods import check_recurring_run
 from backgroundjobs.controller.decisions.state import (
+    REFUSALS,
     Decision,
     error_text,
     failure_reason,
@@ -28,7 +30,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if d.is_invalid_for_generation():
         return plan
     failed = d.condition(ConditionType.FAILED)
-    if failed and failed.reason == Reason.INVALID_SPEC and failed.status == "True":
+    if failed and failed.reason in REFUSALS and failed.status == "True":
         d.set(ConditionType.FAILED, False, Reason.SPEC_FIXED, "the spec is valid again")
 
     desired = builders.build_cronjob(d.bgj, spec, d.settings)
@@ -95,7 +97,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         if d.old_phase != Phase.SCHEDULED:
             st.message = msg
         d.phase(Phase.SCHEDULED)
-        plan.requeue_at = later(nxt, timedelta(seconds=1))
+        plan.look_again(later(nxt, timedelta(seconds=1)))  # or sooner, to look into a stuck run
     return plan
 
 
@@ -129,6 +131,8 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     if running:
         names = ", ".join(j.name for j in running)
         d.set(ConditionType.RUNNING, True, Reason.RUN_ACTIVE, f"running: {names}")
+        for job in running:
+            check_recurring_run(d, spec, job)
     else:
         d.unset(ConditionType.RUNNING, Reason.NO_RUN_ACTIVE, "no run is active")
 

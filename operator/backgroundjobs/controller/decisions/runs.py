@@ -20,6 +20,7 @@ from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.decisions.pods import check_pods
 from backgroundjobs.controller.decisions.state import (
     Decision,
     error_text,
@@ -262,4 +263,4 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         d.phase(Phase.RUNNING, msg)
     else:
         d.phase(Phase.RUNNING)
-    return plan
+    return check_pods(d, spec, job) or plan

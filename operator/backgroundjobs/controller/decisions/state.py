@@ -52,6 +52,10 @@ def error_text(message: str | None) -> str:
     return "" if value is None else str(value)
 
 
+# The reasons of a Failed condition that refuse a generation of the spec: it does not run
+# until the spec changes.
+REFUSALS = frozenset({Reason.INVALID_SPEC, Reason.POLICY_DENIED})
+
 # How a Job's Failed condition reason reads in ours (others are passed on as they are).
 _JOB_FAILURE_REASONS = {"PodFailurePolicy": Reason.NON_RETRYABLE_EXIT_CODE}
 
@@ -160,35 +164,42 @@ class Decision:
         setattr(handled, action, value)
         self.st.handled_actions = handled
 
-    # ---------------------------------------------------------------- invalid specs
+    # ---------------------------------------------------------------- refused specs
 
     def is_invalid_for_generation(self) -> bool:
-        """The observed status failed this very generation as InvalidSpec."""
-        failed = self._invalid_spec_failure()
+        """The observed status refused this very generation (InvalidSpec or PolicyDenied)."""
+        failed = self._refusal()
         return failed is not None and failed.observed_generation == self.generation
 
     def is_invalid_for_older_generation(self) -> bool:
-        """The observed status failed an older generation as InvalidSpec (since fixed?)."""
-        failed = self._invalid_spec_failure()
+        """The observed status refused an older generation (since fixed?)."""
+        failed = self._refusal()
         return failed is not None and failed.observed_generation != self.generation
 
-    def _invalid_spec_failure(self) -> Condition | None:
+    def _refusal(self) -> Condition | None:
         failed = cond.get(self.old.conditions, ConditionType.FAILED)
-        if failed and failed.status == "True" and failed.reason == Reason.INVALID_SPEC:
+        if failed and failed.status == "True" and failed.reason in REFUSALS:
             return failed
         return None
 
     def invalid_spec(self, message: str) -> Plan:
         """Failed with reason InvalidSpec (one Warning per message); never retried."""
+        return self.refuse(Reason.INVALID_SPEC, message, f"invalid spec: {message}")
+
+    def policy_denied(self, message: str) -> Plan:
+        """Failed with reason PolicyDenied: the spec asks for pod fields the pod policy does
+        not allow here (one Warning per message); nothing is created, never retried."""
+        return self.refuse(Reason.POLICY_DENIED, message, f"refused by the pod policy: {message}")
+
+    def refuse(self, reason: Reason, message: str, phase_message: str) -> Plan:
+        """Failed with ``reason`` for this generation: a spec the operator will not run."""
         already = self.condition(ConditionType.FAILED)
-        self.phase(Phase.FAILED, f"invalid spec: {message}")
-        self.set(ConditionType.FAILED, True, Reason.INVALID_SPEC, message)
-        self.unset(ConditionType.RUNNING, Reason.INVALID_SPEC, message)
-        if not (already and already.reason == Reason.INVALID_SPEC and already.message == message):
-            self.warn(EventReason.INVALID_SPEC, message)
-            self.plan.metrics.append(
-                Metric(MetricName.RECONCILE_ERRORS, {"reason": Reason.INVALID_SPEC})
-            )
+        self.phase(Phase.FAILED, phase_message)
+        self.set(ConditionType.FAILED, True, reason, message)
+        self.unset(ConditionType.RUNNING, reason, message)
+        if not (already and already.reason == reason and already.message == message):
+            self.warn(EventReason(reason.value), message)
+            self.plan.metrics.append(Metric(MetricName.RECONCILE_ERRORS, {"reason": reason}))
         if self.st.type != JobType.RECURRING:
             # a failed one-off job: finished now, so retention deletes it in time
             if self.st.finished_at is None:
