@@ -156,9 +156,20 @@ build_kwok() {
 build_helm() {
   local dir=$WORK/helm-$HELM_VERSION
   init_module "$dir" local/helm-build || return 1
+  (cd "$dir" && go get "helm.sh/helm/v3@$HELM_VERSION") || return 1
+  # As helm's release build does: the Kubernetes version that `helm template` and `helm lint`
+  # assume without --kube-version is the client-go helm is built with (v0.34.x -> 1.34).
+  # Without it they assume 1.20, and a chart's kubeVersion (>=1.31) refuses to render.
+  local client_go major minor
+  client_go=$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/client-go) || return 1
+  client_go=${client_go#v}
+  major=$(( ${client_go%%.*} + 1 ))
+  minor=${client_go#*.}; minor=${minor%%.*}
   local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
-  (cd "$dir" && go get "helm.sh/helm/v3@$HELM_VERSION" \
-    && go build -trimpath -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm)
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ld+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+  done
+  (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$BIN/helm" helm.sh/helm/v3/cmd/helm)
 }
 
 total0=$SECONDS
@@ -170,7 +181,7 @@ case $only in all|k8s)
     step "$c" "$K8S_VERSION" build_k8s "$c"
   done ;;
 esac
-case $only in all|helm) step helm "$HELM_VERSION" build_helm ;; esac
+case $only in all|helm) step helm "$HELM_VERSION/kube-ldflags" build_helm ;; esac
 case $only in node)
   step containerd "$CONTAINERD_VERSION" build_containerd
   for c in containerd-shim-runc-v2 ctr; do step "$c" "$CONTAINERD_VERSION" test -x "$BIN/$c"; done

@@ -269,6 +269,27 @@ def test_installed_scripts_and_kubectl_plugin(
     )
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.strip() == f"{RESOURCE}/{name}"
+    helped = subprocess.run(
+        [kubectl, "bgjobs", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert helped.stdout.startswith("usage: kubectl bgjobs "), helped.stdout[:200]
+    # --dry-run=client prints what the API server accepts as it is, and creates nothing
+    manifest = subprocess.run(
+        [kubectl, "bgjobs", "-n", namespace, "enqueue", "test.echo", "--name", "dry",
+         "--env", "A=1", "--dry-run=client", "-o", "yaml"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    accepted = subprocess.run(
+        [kubectl, "create", "--dry-run=server", "-o", "name", "-f", "-"],
+        input=manifest, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.strip() == f"{RESOURCE}/dry"
+    absent = subprocess.run(
+        [kubectl, "get", "bgj", "dry", "-n", namespace, "--ignore-not-found", "-o", "name"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert absent.stdout == ""
     missing = subprocess.run(
         [str(BIN / "bgjobs"), "-n", namespace, "get", "nope"],
         env=env,
@@ -319,3 +340,47 @@ def test_get_watch_streams_rows(kubeconfig: str, namespace: str, operator: objec
     finally:
         watcher.terminate()
         watcher.wait(10)
+
+
+def test_impersonation_and_request_timeout_flags(
+    kubeconfig: str, namespace: str, operator: object
+) -> None:
+    """--as/--as-group reach the API server as impersonation headers (a user with no rights
+    is refused; the same user in system:masters is not); --request-timeout bounds a request."""
+    env = _env(kubeconfig)
+
+    def bgjobs(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "bgjobs"), "-n", namespace, "get", *flags],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    refused = bgjobs("--as", "nobody")
+    assert refused.returncode == 1, refused.stderr
+    assert "not allowed (403" in refused.stderr and '"nobody"' in refused.stderr
+    allowed = bgjobs("--as", "nobody", "--as-group", "system:authenticated",
+                     "--as-group", "system:masters")  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert bgjobs("--request-timeout", "60s").returncode == 0
+    timed_out = bgjobs("--request-timeout", "0.000001")
+    assert timed_out.returncode != 0 and "Traceback" not in timed_out.stderr, timed_out.stderr
+
+
+def test_get_jsonpath_sort_by_no_headers_and_field_filters(cli: Cli) -> None:
+    cli("enqueue", "test.echo", "--name", "zz-done", "--queue", "low")
+    cli("wait", "zz-done", "--timeout", "90s")
+    cli("schedule", "test.echo", "--name", "aa-later", "--delay", "1h", "--queue", "low")
+    cli("schedule", "test.other", "--name", "mm-mail", "--delay", "1h")
+
+    names = cli("get", "--sort-by", ".metadata.name", "-o", "jsonpath={.items[*].metadata.name}")
+    assert names == "aa-later mm-mail zz-done"
+    rows = cli(
+        "get", "--queue", "low", "--sort-by", "{.metadata.creationTimestamp}",
+        "-o", 'jsonpath={range .items[*]}{.metadata.name}={.spec.queue}{"\\n"}{end}',
+    )  # fmt: skip
+    assert rows == "zz-done=low\naa-later=low\n"
+    assert cli("get", "zz-done", "-o", "jsonpath={.status.phase}") == "Succeeded"
+    table = cli("get", "--handler", "test.other", "--no-headers")
+    assert table.split()[0] == "mm-mail" and "NAME" not in table
+    assert cli("get", "--phase", "Succeeded", "-o", "name") == f"{RESOURCE}/zz-done\n"
+    cli("get", "-o", "jsonpath={.items[*", code=2)

@@ -357,3 +357,55 @@ def test_name_conflicts_and_type_changes(jobs: Client) -> None:
         jobs.enqueue("test.echo", name="only-once")
     with pytest.raises(InvalidSpec, match="job type cannot change"):
         jobs.add_or_update_recurring("only-once", "test.echo", cron=Cron.daily())
+
+
+def test_a_client_made_before_a_fork_works_in_the_forked_child(jobs: Client) -> None:
+    """gunicorn --preload, Celery prefork: the app's Client is made (and used) in the
+    parent; a forked worker enqueues with it. The parent's client keeps working too."""
+    import os
+    import signal
+
+    first = jobs.enqueue("test.echo", name="fork-parent")
+    assert jobs.get(first).name == first  # the parent's connections are open
+    pid = os.fork()
+    if pid == 0:  # the child reports by exit code: 0 when its enqueue and get worked
+        code = 1
+        try:
+            name = jobs.enqueue("test.echo", name="fork-child")
+            code = 0 if jobs.get(name).name == "fork-child" else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 120
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung using the parent's Client")
+        time.sleep(0.1)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert jobs.wait("fork-child", timeout=90).phase == "Succeeded"
+    assert jobs.get(first).name == first  # the parent's client still works
+
+
+def test_list_filters_are_field_selectors_the_api_server_applies(
+    jobs: Client, kubeconfig: str, namespace: str
+) -> None:
+    """The CRD's selectableFields: the API server answers a field selector on spec.handler,
+    spec.queue and status.phase (an older CRD refuses it: 400 field label not supported)."""
+    from kubernetes import config as k8s_config
+
+    done = jobs.enqueue("test.echo", name="sel-done", queue="low")
+    jobs.wait(done, timeout=90)
+    waiting = jobs.schedule("test.echo", delay="1h", name="sel-waiting", queue="low")
+    wait_until("sel-waiting scheduled", lambda: jobs.get(waiting).phase == "Scheduled")
+
+    api = k8s.CustomObjectsApi(k8s_config.new_client_from_config(config_file=kubeconfig))
+    selected = api.list_namespaced_custom_object(
+        "backgroundjobs.dev", "v1alpha1", namespace, "backgroundjobs",
+        field_selector="status.phase=Succeeded,spec.queue=low,spec.handler=test.echo",
+    )  # fmt: skip
+    assert [o["metadata"]["name"] for o in selected["items"]] == ["sel-done"]
+
+    assert [j.name for j in jobs.list(phase="Scheduled", queue="low")] == ["sel-waiting"]
+    assert [j.name for j in jobs.list(phase="Succeeded", handler="test.echo")] == ["sel-done"]
+    assert jobs.list(queue="critical") == []

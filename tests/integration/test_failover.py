@@ -88,6 +88,13 @@ def pair(
         p.stop()
 
 
+def leader_gauge(op: OperatorProcess) -> float:
+    """backgroundjobs_leader of ``op``: 1 while it leads, 0 on a standby."""
+    found = re.search(r"^backgroundjobs_leader (\S+)$", op.metrics(), re.M)
+    assert found, "backgroundjobs_leader is not exported"
+    return float(found.group(1))
+
+
 def started_total(op: OperatorProcess) -> float:
     """backgroundjobs_jobs_started_total summed over its labels (0 when never incremented)."""
     return sum(
@@ -135,6 +142,7 @@ def test_one_leader_acts_and_a_standby_takes_over_a_killed_one(
     assert leader_lines(b) == 0, "the standby claims to lead"
     assert started_total(a) >= len(before)
     assert started_total(b) == 0, "the standby started Jobs"
+    assert leader_gauge(a) == 1 and leader_gauge(b) == 0
 
     # In flight at the kill: a running job, and jobs just submitted.
     jobs.create(manifest("running", pod_annotations={RUN_FOR: "5s"}))
@@ -148,6 +156,7 @@ def test_one_leader_acts_and_a_standby_takes_over_a_killed_one(
 
     assert pair.leader() is b
     assert leader_lines(b) == 1
+    assert leader_gauge(b) == 1
     one_job_each(jobs, ["running", *around, "after-kill"])
     assert started_total(b) >= 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -303,7 +304,20 @@ def test_metrics_count_started_and_finished(bgjobs: Jobs, operator) -> None:  # 
     text = wait_for(
         "metrics", lambda: (t := operator.metrics()) and 'outcome="succeeded"' in t and t
     )
-    assert 'backgroundjobs_jobs_started_total{queue="default",type="Immediate"}' in text
+    # label values the operator chooses are lower-case (issue 20)
+    assert 'backgroundjobs_jobs_started_total{queue="default",type="immediate"}' in text
     assert "backgroundjobs_job_duration_seconds_bucket" in text
     assert 'backgroundjobs_build_info{version="0.1.0"} 1.0' in text
-    assert 'backgroundjobs_jobs{phase="Succeeded",queue="default"}' in text
+    assert 'backgroundjobs_jobs{phase="succeeded",queue="default"}' in text
+    assert "\nbackgroundjobs_leader 1.0\n" in text  # no leader election here: it acts
+    assert 'backgroundjobs_reconcile_duration_seconds_count{outcome="success"}' in text
+    created = re.search(
+        r'^backgroundjobs_api_requests_total\{code="201",resource="jobs",verb="create"\} (\S+)$',
+        text,
+        re.M,
+    )
+    assert created and float(created.group(1)) >= 1, "the Job's create was not counted"
+    assert 'resource="backgroundjobs/status",verb="patch"' in text
+    # the standard process and GC collectors are on the operator's registry
+    assert "\nprocess_resident_memory_bytes " in text
+    assert "python_gc_collections_total{" in text

@@ -111,13 +111,13 @@ def test_failure_ratio_fires_per_namespace_and_queue(tmp_path: Path) -> None:
     finished = "backgroundjobs_jobs_finished_total"
     series = [
         # team-a, queue default: half the runs fail
-        (f'{finished}{{{A}, type="Immediate", queue="default", outcome="failed"}}', "0+1x60"),
-        (f'{finished}{{{A}, type="Immediate", queue="default", outcome="succeeded"}}', "0+1x60"),
+        (f'{finished}{{{A}, type="immediate", queue="default", outcome="failed"}}', "0+1x60"),
+        (f'{finished}{{{A}, type="immediate", queue="default", outcome="succeeded"}}', "0+1x60"),
         # team-a, queue low: 2 failures only (at least 3 are needed), none succeeded
-        (f'{finished}{{{A}, type="Immediate", queue="low", outcome="failed"}}', "0 1 2x60"),
+        (f'{finished}{{{A}, type="immediate", queue="low", outcome="failed"}}', "0 1 2x60"),
         # team-b, queue default: 1 run in 30 fails, under the 10% threshold
-        (f'{finished}{{{B}, type="Immediate", queue="default", outcome="failed"}}', "0+1x60"),
-        (f'{finished}{{{B}, type="Immediate", queue="default", outcome="succeeded"}}', "0+29x60"),
+        (f'{finished}{{{B}, type="immediate", queue="default", outcome="failed"}}', "0+1x60"),
+        (f'{finished}{{{B}, type="immediate", queue="default", outcome="succeeded"}}', "0+29x60"),
     ]
     promtool_test(tmp_path, series, [
         fires(alert, "5m"),  # pending: for 10m
@@ -128,7 +128,7 @@ def test_failure_ratio_fires_per_namespace_and_queue(tmp_path: Path) -> None:
 def test_failure_ratio_without_namespace_or_job_label(tmp_path: Path) -> None:
     """A static scrape config: no namespace label; the alert still fires, by queue."""
     alert = "BackgroundJobsFailureRatioHigh"
-    base = 'backgroundjobs_jobs_finished_total{job="static", type="Delayed", queue="q"'
+    base = 'backgroundjobs_jobs_finished_total{job="static", type="delayed", queue="q"'
     series = [
         (f'{base}, outcome="failed"}}', "0+2x60"),
         (f'{base}, outcome="succeeded"}}', "0+1x60"),
@@ -144,12 +144,12 @@ def test_lateness_fires_on_late_starts_only(tmp_path: Path) -> None:
     series = []
     for le in ("1", "30", "60", "+Inf"):
         # team-a Delayed: every start 45s late; team-b Delayed: every start under a second
-        series.append((f'{bucket}{{{A}, type="Delayed", le="{le}"}}',
+        series.append((f'{bucket}{{{A}, type="delayed", le="{le}"}}',
                        "0x60" if le in ("1", "30") else "0+5x60"))  # fmt: skip
-        series.append((f'{bucket}{{{B}, type="Delayed", le="{le}"}}', "0+5x60"))
+        series.append((f'{bucket}{{{B}, type="delayed", le="{le}"}}', "0+5x60"))
     promtool_test(tmp_path, series, [
         fires(alert, "5m"),
-        fires(alert, "30m", alert_labels(alert, namespace="team-a", type="Delayed")),
+        fires(alert, "30m", alert_labels(alert, namespace="team-a", type="delayed")),
     ])  # fmt: skip
 
 
@@ -157,13 +157,13 @@ def test_reconcile_errors_fire_on_api_errors_not_on_invalid_specs(tmp_path: Path
     alert = "BackgroundJobsReconcileErrors"
     errors = "backgroundjobs_reconcile_errors_total"
     series = [
-        (f'{errors}{{{A}, reason="Api403"}}', "0+12x60"),  # 0.2/s
-        (f'{errors}{{{B}, reason="InvalidSpec"}}', "0+60x60"),  # a user's bad manifests
-        (f'{errors}{{{B}, reason="Api409"}}', "0+1x60"),  # now and then: retried, fine
+        (f'{errors}{{{A}, reason="api403"}}', "0+12x60"),  # 0.2/s
+        (f'{errors}{{{B}, reason="invalid_spec"}}', "0+60x60"),  # a user's bad manifests
+        (f'{errors}{{{B}, reason="api409"}}', "0+1x60"),  # now and then: retried, fine
     ]
     promtool_test(tmp_path, series, [
         fires(alert, "10m"),  # pending: for 15m
-        fires(alert, "40m", alert_labels(alert, namespace="team-a", reason="Api403")),
+        fires(alert, "40m", alert_labels(alert, namespace="team-a", reason="api403")),
     ])  # fmt: skip
 
 

@@ -98,9 +98,10 @@ HELM = helm_binary()
 needs_helm = pytest.mark.skipif(HELM is None, reason="helm not built (make cluster-tools)")
 
 
-# `helm template` checks Chart.yaml's kubeVersion against the version it assumes, which a helm
-# built without the release ldflags (chartutil.k8sVersionMinor) takes to be 1.20: give it the
-# local cluster's. (An install asks the cluster itself.)
+# `helm template` checks Chart.yaml's kubeVersion against the Kubernetes version it assumes
+# (the project's helm: its client-go's, test_helm_assumes_a_current_kubernetes_version); the
+# renders here pin the local cluster's, so they do not change with helm. (An install asks
+# the cluster itself.)
 KUBE_VERSION = re.search(
     r"^K8S_VERSION=(\S+)", (REPO_ROOT / "hack" / "versions.env").read_text(), re.M
 ).group(1)  # type: ignore[union-attr]
@@ -869,6 +870,18 @@ def test_global_values_of_a_parent_chart_are_accepted() -> None:
     """A parent chart's globals reach this chart too: global stays open to other keys."""
     objs = render("--set", "global.storageClass=fast", "--set", "global.imageRegistry=r.local")
     assert container(objs)["image"].startswith("r.local/")
+
+
+@needs_helm
+def test_helm_assumes_a_current_kubernetes_version() -> None:
+    """hack/build-cluster-tools.sh builds helm with its release ldflags: without them helm
+    assumes Kubernetes 1.20 and the chart (kubeVersion >=1.31) does not render without
+    --kube-version."""
+    assert HELM is not None
+    out = subprocess.run(
+        [HELM, "template", RELEASE, str(CHART)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
 
 
 @needs_helm

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,3 +228,202 @@ def test_times_and_durations() -> None:
         parse_at("tomorrow")
     assert parse_seconds("90", "--timeout") == timedelta(seconds=90)
     assert parse_seconds("1m30s", "--timeout") == timedelta(seconds=90)
+
+
+# ------------------------------------------------------------------ kubectl conventions
+
+
+@pytest.mark.parametrize(
+    ("argv0", "prog"),
+    [
+        ("/usr/local/bin/kubectl-bgjobs", "kubectl bgjobs"),
+        ("kubectl-bgjobs", "kubectl bgjobs"),
+        ("/venv/bin/bgjobs", "bgjobs"),
+    ],
+)
+def test_help_names_the_program_as_it_was_run(
+    argv0: str, prog: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", [argv0, "--help"])
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: {prog} ")
+    assert main(["get", "--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: {prog} get ")
+
+
+def test_dry_run_client_prints_the_manifest_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The kubeconfig points at no server: any request would fail the command (exit 1)."""
+    import yaml
+
+    template = tmp_path / "pod.yaml"
+    template.write_text(
+        "metadata: {labels: {team: a}}\n"
+        "spec:\n  containers:\n  - name: handler\n    env: [{name: A, value: old}]\n"
+    )
+    code = main(
+        [
+            "enqueue", "test-cli.greet", "ann", "--name", "greet-1", "--dry-run=client",
+            "-o", "yaml", "--env", "A=1", "--env", "B=two=2", "--pod-template", str(template),
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    manifest = yaml.safe_load(captured.out)
+    assert manifest["kind"] == "BackgroundJob"
+    assert manifest["metadata"]["name"] == "greet-1"
+    assert manifest["metadata"]["namespace"] == "cli"
+    spec = manifest["spec"]
+    assert spec["handler"] == "test-cli.greet" and spec["args"] == ["ann"]
+    assert spec["podTemplate"]["metadata"] == {"labels": {"team": "a"}}
+    (container,) = spec["podTemplate"]["spec"]["containers"]
+    assert container["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "two=2"}]
+
+
+def test_dry_run_keeps_the_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry run refuses what a real create would: bad handler arguments exit 4."""
+    assert main(["enqueue", "test-cli.greet", "--dry-run=client", "-o", "json"]) == 4
+    assert "name" in capsys.readouterr().err
+
+
+def test_dry_run_recurring_add_prints_the_applied_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    code = main(
+        ["recurring", "add", "nightly", "test-cli.greet", "bob", "--cron", "0 2 * * *",
+         "--dry-run", "-o", "json"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    manifest = json.loads(captured.out)
+    assert manifest["metadata"]["name"] == "nightly"
+    assert manifest["spec"]["schedule"] == "0 2 * * *"
+
+
+def test_dry_run_without_output_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["enqueue", "test-cli.greet", "x", "--name", "g", "--dry-run=client"]) == 0
+    assert capsys.readouterr().out == "backgroundjob.backgroundjobs.dev/g created (dry run)\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--env", "NOEQUALS"], "--env expects key=value"),
+        (["--pod-template", "/nonexistent/pod.yaml"], "--pod-template"),
+    ],
+)
+def test_bad_env_or_pod_template_is_a_usage_error(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["enqueue", "test-cli.greet", "x", "--dry-run=client", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ completion
+
+
+def completions(*words: str) -> tuple[list[str], int]:
+    from backgroundjobs.cli._completion import complete
+
+    candidates, directive = complete(build_parser("bgjobs"), list(words))
+    return [c.split("\t", 1)[0] for c in candidates], directive
+
+
+def test_completion_of_commands_flags_and_choices() -> None:
+    assert completions("de") == (["delete", "describe"], 4)
+    assert "completion" in completions("")[0]
+    assert completions("get", "--no-h") == (["--no-headers"], 4)
+    assert completions("-n", "shop", "get", "--phase", "Su") == (["Succeeded", "Suspended"], 4)
+    assert completions("recurring", "") == (["add", "remove", "trigger"], 4)
+    # a flag's free value: nothing to offer; a file flag: the shell completes file names
+    assert completions("enqueue", "h", "--queue", "") == ([], 4)
+    assert completions("enqueue", "h", "--pod-template", "") == ([], 0)
+
+
+def test_kubectl_complete_script_speaks_cobras_protocol(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kubectl runs ``kubectl_complete-bgjobs ARGS... WORD`` and reads candidates, then
+    ``:<directive>``."""
+    from backgroundjobs.cli import complete_main
+
+    monkeypatch.setattr("sys.argv", ["kubectl_complete-bgjobs", "get", "-o", ""])
+    assert complete_main() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["wide", "json", "yaml", "name", "jsonpath=", ":4"]
+
+
+def test_completion_script_completes_in_a_real_shell(tmp_path: Path) -> None:
+    """The script of ``bgjobs completion bash`` run by bash: COMPREPLY for ``bgjobs des``."""
+    import shutil
+    import subprocess
+    import sys
+
+    shell = "bash"  # zsh runs the same function through bashcompinit
+    runner = shutil.which(shell)
+    assert runner is not None
+    bgjobs = Path(sys.executable).parent / "bgjobs"
+    out = subprocess.run(
+        [sys.executable, "-m", "backgroundjobs.cli", "completion", shell],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    script = tmp_path / "completion.sh"
+    script.write_text(out)
+    check = (
+        f"source {script}; COMP_WORDS=({bgjobs} des); COMP_CWORD=1; _bgjobs_complete;"
+        ' printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        [runner, "-c", check], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.split() == ["describe"], done.stderr
+
+
+# ------------------------------------------------------------------ per-request flags
+
+
+class RecordingRest:
+    """Stands in for kubernetes_asyncio's RESTClientObject: keeps what a request carried."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> str:
+        self.sent.append(kwargs)
+        return "answer"
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.rest_client = RecordingRest()
+
+
+def test_request_timeout_and_impersonation_reach_every_request() -> None:
+    import asyncio
+
+    from backgroundjobs.cli._requests import apply_request_flags
+
+    api = RecordingApi()
+    recorder = api.rest_client
+    apply_request_flags(api, 7.5, "jane", ["devs", "ops"])
+    assert asyncio.run(api.rest_client.request("GET", "u", headers={"Accept": "a"})) == "answer"
+    asyncio.run(api.rest_client.request("GET", "u", _request_timeout=300))  # a watch's own
+    first, second = recorder.sent
+    assert first["_request_timeout"] == 7.5 and second["_request_timeout"] == 300
+    assert first["headers"].getall("Impersonate-Group") == ["devs", "ops"]
+    assert first["headers"]["Impersonate-User"] == "jane"
+    assert first["headers"]["Accept"] == "a"
+
+
+def test_cluster_flags_parse_like_kubectl() -> None:
+    args = build_parser().parse_args(
+        ["get", "--request-timeout", "30s", "--as", "jane", "--as-group", "a", "--as-group", "b"]
+    )
+    assert (args.request_timeout, args.as_user, args.as_groups) == ("30s", "jane", ["a", "b"])

@@ -154,7 +154,9 @@ def test_slug(handler: str, expected: str) -> None:
 
 def test_generated_names_are_valid_and_leave_room_for_runs() -> None:
     names = {generate_name("notifications.send_to_user_with_a_long_name") for _ in range(200)}
-    assert len(names) == 200
+    # 27^5 suffixes: two of 200 names coincide in about one run of 400, as generateName's
+    # would; the API server's AlreadyExists tells the client to draw again.
+    assert len(names) >= 198
     for name in names:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
         assert len(name) <= MAX_NAME_LENGTH

@@ -158,6 +158,55 @@ def test_clients_share_one_loop_thread(kubeconfig_file: Path) -> None:
     assert "backgroundjobs-client-loop" in before | {t.name for t in loops}
 
 
+def wait_for_child(pid: int, deadline: float = 60.0) -> int:
+    """The forked child's exit code; it is killed (and the test fails) if it hangs."""
+    import os
+    import signal
+    import time
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"the forked child still ran after {deadline} s: it hung")
+
+
+def test_a_client_made_before_a_fork_works_in_the_child(kubeconfig_file: Path) -> None:
+    """The parent's loop thread does not exist in a forked child: without the fork hook the
+    child's first call waits for ever on a loop nobody runs."""
+    import os
+
+    jobs = Client(kubeconfig=kubeconfig_file)
+    parent_api = jobs._portal.run(jobs.async_client._api())  # the parent's connections
+    parent_thread = jobs._portal._thread
+    pid = os.fork()
+    if pid == 0:  # the child: exit codes say what went wrong, the parent asserts on them
+        code = 0
+        try:
+            if jobs.async_client._api_client is not None:
+                code = 3  # the parent's session kept
+            else:
+                child_api = jobs._portal.run(jobs.async_client._api())
+                if child_api is parent_api or jobs._portal._thread is parent_thread:
+                    code = 4
+                fake = FakeAsync()
+                jobs._async = fake  # type: ignore[assignment]
+                if jobs.get("a") != "got a in fake":  # type: ignore[comparison-overlap]
+                    code = 5
+        except BaseException:
+            code = 6
+        os._exit(code)
+    assert wait_for_child(pid) == 0
+    # the parent is untouched: same loop thread, same connections
+    assert jobs._portal._thread is parent_thread and parent_thread.is_alive()
+    assert jobs.async_client._api_client is parent_api
+    jobs.close()
+
+
 # ------------------------------------------------------------------ configuration
 
 

@@ -372,3 +372,36 @@ def test_every_rule_has_a_message_naming_a_field(root: Body) -> None:
             leaf = path.rsplit(".", 1)[-1]
             assert leaf in rule["message"] or "spec." in rule["message"], (path, rule)
     assert found >= 15
+
+
+def test_selectable_fields_follow_kubernetes_rules() -> None:
+    """KEP-4358: no array notation, no metadata, a string/integer/boolean field, at most 8."""
+    from backgroundjobs.api.constants import SELECTABLE_FIELDS
+
+    (version,) = crd.build_crd()["spec"]["versions"]
+    paths = [f["jsonPath"] for f in version["selectableFields"]]
+    assert paths == [f".{p}" for p in SELECTABLE_FIELDS.values()]
+    assert len(paths) <= 8
+    schema = version["schema"]["openAPIV3Schema"]
+    for path in paths:
+        assert "[" not in path and not path.startswith(".metadata"), path
+        node = schema
+        for part in path.lstrip(".").split("."):
+            node = node["properties"][part]
+        assert node["type"] in ("string", "integer", "boolean"), path
+
+
+def test_an_older_crd_is_named_by_what_it_lacks() -> None:
+    import copy
+
+    from backgroundjobs.controller.crdcheck import crd_shortcomings
+
+    current = crd.build_crd()
+    assert crd_shortcomings(current) == []
+    older = copy.deepcopy(current)
+    del older["spec"]["versions"][0]["selectableFields"]
+    assert crd_shortcomings(older) == [
+        "selectableFields .spec.handler, .spec.queue, .status.phase, .status.type are missing"
+    ]
+    older["spec"]["versions"][0]["served"] = False
+    assert crd_shortcomings(older) == ["version v1alpha1 is not served"]

@@ -16,6 +16,15 @@ SINGULAR = "backgroundjob"
 SHORT_NAMES = ["bgj", "bgjob"]
 CATEGORIES = ["backgroundjobs"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
+# The CRD's selectableFields (KEP-4358, GA in Kubernetes 1.32): the field selectors a list
+# of BackgroundJobs accepts, by the client's filter name. The operator checks that the
+# installed CRD has them all (an older CRD: a warning; the client then filters itself).
+SELECTABLE_FIELDS = {
+    "handler": "spec.handler",
+    "queue": "spec.queue",
+    "phase": "status.phase",
+    "type": "status.type",
+}
 
 # Labels the operator puts on every Job / CronJob (and pod template) it creates.
 LABEL_NAME = f"{GROUP}/name"

@@ -140,6 +140,9 @@ def build_crd() -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [col.crd() for col in PRINTER_COLUMNS],
+                    "selectableFields": [
+                        {"jsonPath": f".{path}"} for path in c.SELECTABLE_FIELDS.values()
+                    ],
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }
             ],

@@ -11,12 +11,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
+from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -25,7 +27,9 @@ from backgroundjobs.cli._values import (
     parse_labels,
     parse_seconds,
     parse_value,
+    pod_template_of,
 )
+from backgroundjobs.cli.render import jsonpath
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
 from backgroundjobs.runtime.logrecord import is_progress, parse_record
@@ -68,13 +72,48 @@ def table_width(wide: bool = False) -> int | None:
     return max(shutil.get_terminal_size((80, 24)).columns, 80)
 
 
+class CliClient(AsyncClient):
+    """The client with kubectl's per-request flags (``--request-timeout``, ``--as``,
+    ``--as-group``) on its connection."""
+
+    def __init__(
+        self,
+        *,
+        request_timeout: float | None = None,
+        as_user: str | None = None,
+        as_groups: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._request_flags = (request_timeout, as_user, list(as_groups))
+
+    async def _api(self) -> Any:
+        fresh = self._api_client is None
+        api = await super()._api()
+        if fresh:
+            apply_request_flags(api, *self._request_flags)
+        return api
+
+
 def new_client(args: argparse.Namespace) -> AsyncClient:
-    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``)."""
-    return AsyncClient(
-        kubeconfig=getattr(args, "kubeconfig", None),
-        context=getattr(args, "context", None),
-        namespace=getattr(args, "namespace", None),
-        request_timeout=getattr(args, "request_timeout", None),
+    """The client for the cluster flags (``--kubeconfig``, ``--context``, ``-n``,
+    ``--request-timeout``, ``--as``, ``--as-group``); with ``--dry-run=client`` one that
+    keeps what it would create (``ManifestCollector``)."""
+    connection = {
+        "kubeconfig": getattr(args, "kubeconfig", None),
+        "context": getattr(args, "context", None),
+        "namespace": getattr(args, "namespace", None),
+    }
+    if getattr(args, "dry_run", "none") == "client":
+        return ManifestCollector(**connection)
+    timeout = getattr(args, "request_timeout", None)
+    return CliClient(
+        request_timeout=(
+            parse_seconds(timeout, "--request-timeout").total_seconds() if timeout else None
+        ),
+        as_user=getattr(args, "as_user", None),
+        as_groups=getattr(args, "as_groups", None) or (),
+        **connection,
     )
 
 
@@ -119,6 +158,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "image": args.image,
         "labels": parse_labels(args.label) or None,
         "handler_kwargs": handler_kwargs,
+        "pod_template": pod_template_of(args.pod_template, args.env),
     }
     if getattr(args, "name", None):
         options["name"] = args.name
@@ -126,6 +166,15 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _print_created(client: AsyncClient, name: str, output: str | None, verb: str) -> None:
+    if isinstance(client, ManifestCollector):  # --dry-run=client: nothing was sent
+        manifest = client.manifests[-1]
+        if output in ("json", "yaml"):
+            _out().write(render.to_json(manifest) if output == "json" else render.to_yaml(manifest))
+        elif output == "name":
+            print(render.resource_name(name), file=_out())
+        else:
+            print(f"{render.resource_name(name)} {verb} (dry run)", file=_out())
+        return
     if output == "name":
         print(render.resource_name(name), file=_out())
     elif output in ("json", "yaml"):
@@ -219,13 +268,26 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
             phase=args.phase,
             type=args.type,
             queue=args.queue,
+            handler=args.handler,
             labels=args.selector,
         )
     if args.watch:
         await _watch(client, args, all_ns, names)
         return 0
-    output = args.output
-    if output == "json" or output == "yaml":
+    if args.sort_by:
+        try:
+            key = jsonpath.sort_key(args.sort_by)
+        except jsonpath.JsonPathError as exc:
+            raise UsageError(f"--sort-by: {exc}") from None
+        jobs.sort(key=lambda job: key(job.raw))
+    output = args.output or ""
+    if output.startswith("jsonpath="):
+        obj = jobs[0].raw if len(names) == 1 and jobs else render.as_list([j.raw for j in jobs])
+        try:
+            _out().write(jsonpath.render(output[len("jsonpath=") :], obj))
+        except jsonpath.JsonPathError as exc:
+            raise UsageError(f"-o jsonpath: {exc}") from None
+    elif output == "json" or output == "yaml":
         obj = jobs[0].raw if len(names) == 1 and jobs else render.as_list([j.raw for j in jobs])
         _out().write(render.to_json(obj) if output == "json" else render.to_yaml(obj))
     elif output == "name":
@@ -233,9 +295,12 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
             print(render.resource_name(job.name), file=_out())
     elif jobs:
         wide = output == "wide"
-        _out().write(
-            render.render_jobs(jobs, _now(), wide=wide, namespaces=all_ns, width=table_width(wide))
+        table = render.render_jobs(
+            jobs, _now(), wide=wide, namespaces=all_ns, width=table_width(wide)
         )
+        if args.no_headers:
+            table = table.split("\n", 1)[1]
+        _out().write(table)
     elif not names:
         where = "any namespace" if all_ns else f"{client.namespace} namespace"
         print(f"No resources found in {where}.", file=_err())
@@ -249,7 +314,8 @@ async def _watch(
     columns = render.job_columns(wide=wide, namespaces=all_ns)
     widths = render.watch_widths(columns, table_width(wide) or 200)
     out = _out()
-    print(render.format_row(widths, [c.header for c in columns]), file=out, flush=True)
+    if not args.no_headers:
+        print(render.format_row(widths, [c.header for c in columns]), file=out, flush=True)
     async for event in client.watch(all_namespaces=all_ns, labels=args.selector):
         job = event.job
         if names and job.name not in names:
@@ -260,6 +326,7 @@ async def _watch(
                 (args.phase, job.phase),
                 (args.type, job.type),
                 (args.queue, job.queue),
+                (args.handler, job.handler),
             )
         ):
             continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
@@ -44,10 +46,30 @@ def _connection_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool) 
     group.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context")
     group.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
     group.add_argument(
-        "--request-timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
-        help="give up on an API request after this long without an answer"
-        " (default: $BACKGROUNDJOBS_REQUEST_TIMEOUT, else 30)",
+        "--request-timeout", default=argparse.SUPPRESS, metavar="DURATION",
+        help="give up on one API request after this long: 30s, 1m"
+        " (default: $BACKGROUNDJOBS_REQUEST_TIMEOUT seconds, else 30s)",
     )  # fmt: skip
+    group.add_argument(
+        "--as", dest="as_user", default=argparse.SUPPRESS, metavar="USER",
+        help="act as this user (impersonation)",
+    )  # fmt: skip
+    group.add_argument(
+        "--as-group", dest="as_groups", action="append", default=argparse.SUPPRESS,
+        metavar="GROUP", help="act as a member of this group (impersonation); repeatable",
+    )  # fmt: skip
+
+
+OUTPUT_FORMATS = ("wide", "json", "yaml", "name")
+
+
+def _output_format(value: str) -> str:
+    """``-o`` of get/list: a format name or ``jsonpath=TEMPLATE``."""
+    if value in OUTPUT_FORMATS or value.startswith("jsonpath="):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from wide, json, yaml, name, jsonpath=TEMPLATE)"
+    )
 
 
 def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> None:
@@ -73,21 +95,41 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
         "--label", action="append", default=[], metavar="KEY=VALUE", help="a label; repeatable"
     )
     group.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="an environment variable of the handler container; repeatable",
+    )  # fmt: skip
+    group.add_argument(
+        "--pod-template", metavar="FILE",
+        help="a PodTemplateSpec (YAML or JSON) for the job's pod (spec.podTemplate)",
+    )  # fmt: skip
+    group.add_argument(
         "-o", "--output", choices=["name", "json", "yaml"],
         help="print the job's name or the created object",
     )  # fmt: skip
+    group.add_argument(
+        "--dry-run", nargs="?", const="client", default="none", choices=["none", "client"],
+        help="client: print the object that would be sent (with -o yaml|json), create nothing",
+    )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``bgjobs`` parser (also the ``kubectl bgjobs`` plugin)."""
+def program_name(argv0: str) -> str:
+    """``kubectl bgjobs`` when run as the kubectl plugin (kubectl runs ``kubectl-bgjobs``),
+    else ``bgjobs``."""
+    return "kubectl bgjobs" if os.path.basename(argv0).startswith("kubectl-") else "bgjobs"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ``bgjobs`` parser (also the ``kubectl bgjobs`` plugin); ``prog`` defaults to the
+    name it was run by (``program_name``)."""
+    prog = prog or program_name(sys.argv[0])
     parser = argparse.ArgumentParser(
-        prog="bgjobs",
+        prog=prog,
         description="Background jobs on Kubernetes: enqueue, schedule, inspect and manage"
         " BackgroundJobs (backgroundjobs.dev/v1alpha1).",
         epilog=EXIT_CODES,
         formatter_class=_Formatter,
     )
-    parser.add_argument("--version", action="version", version=f"bgjobs {__version__}")
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     _connection_flags(parser, all_namespaces=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -160,12 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(name, text, all_namespaces=True)
         if name == "get":
             sub.add_argument("names", nargs="*", metavar="NAME")
-        sub.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"])
+        output = sub.add_argument(
+            "-o", "--output", type=_output_format, metavar="FORMAT",
+            help="wide, json, yaml, name or jsonpath=TEMPLATE (kubectl's JSONPath)",
+        )  # fmt: skip
+        # the values completion offers (-o takes open values, so it has no choices)
+        setattr(output, "suggestions", [*OUTPUT_FORMATS, "jsonpath="])  # noqa: B010
+        sub.add_argument(
+            "--sort-by", metavar="JSONPATH",
+            help="sort by this field: .metadata.creationTimestamp, .status.phase",
+        )  # fmt: skip
+        sub.add_argument(
+            "--no-headers", action="store_true", help="print the table without its header row"
+        )
         sub.add_argument("-w", "--watch", action="store_true", help="then stream changes")
         sub.add_argument("-l", "--selector", metavar="SELECTOR", help="label selector: k=v,k2=v2")
         sub.add_argument("--phase", choices=PHASES, help="only jobs in this phase")
         sub.add_argument("--type", choices=["Immediate", "Delayed", "Recurring", "Continuation"])
         sub.add_argument("--queue", help="only jobs of this queue")
+        sub.add_argument("--handler", help="only jobs of this handler")
 
     sub = command("describe", "a job's details and timeline (conditions, Events, Jobs, pods)")
     sub.add_argument("name", metavar="NAME")
@@ -195,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard", "the web dashboard on 127.0.0.1 (opens a browser)", all_namespaces=True
     )
     add_dashboard_arguments(sub)
+
+    sub = commands.add_parser(
+        "completion",
+        help="print the shell completion script (bash or zsh)",
+        description="print the shell completion script: source <(bgjobs completion bash)",
+        formatter_class=_Formatter,
+    )
+    sub.add_argument("shell", choices=["bash", "zsh"])
 
     sub = commands.add_parser("operator", help="run the operator (needs the [operator] extra)")
     sub.add_argument("operator_command", choices=["run"], metavar="run")

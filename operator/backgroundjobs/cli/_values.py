@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backgroundjobs._credentials import SecretKey
+from backgroundjobs.api.constants import HANDLER_CONTAINER
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.times import parse_rfc3339
 
@@ -96,3 +97,35 @@ def parse_seconds(text: str, flag: str) -> timedelta:
         return parse_duration(text)
     except ValueError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+
+
+def pod_template_of(path: str | None, env: Sequence[str]) -> dict[str, Any] | None:
+    """The ``podTemplate`` of ``--pod-template FILE`` (YAML or JSON) with ``--env K=V`` added
+    to its ``handler`` container; None when neither flag is given."""
+    template: dict[str, Any] = {}
+    if path:
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as stream:
+                loaded = yaml.safe_load(stream)
+        except OSError as exc:
+            raise UsageError(f"--pod-template: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--pod-template {path}: not YAML or JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--pod-template {path}: must hold a PodTemplateSpec (a mapping)")
+        template = loaded
+    if env:
+        spec = template.setdefault("spec", {})
+        containers = spec.setdefault("containers", [])
+        handler = next((x for x in containers if x.get("name") == HANDLER_CONTAINER), None)
+        if handler is None:
+            handler = {"name": HANDLER_CONTAINER}
+            containers.append(handler)
+        variables = handler.setdefault("env", [])
+        for pair in env:
+            key, value = split_pair(pair, "--env")
+            variables[:] = [v for v in variables if v.get("name") != key]
+            variables.append({"name": key, "value": value})
+    return template or None

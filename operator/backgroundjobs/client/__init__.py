@@ -13,14 +13,18 @@ method's ``**kwargs``. The options ``queue``, ``retries``, ``timeout``, ``image`
 parameter that uses one of them goes into ``handler_kwargs={...}``.
 """
 
-from backgroundjobs.api.constants import LABEL_BATCH, MAX_NAME_LENGTH
-from backgroundjobs.client._arguments import HandlerRef
-from backgroundjobs.client._async import AsyncClient, Item
-from backgroundjobs.client._info import JobInfo
-from backgroundjobs.client._logs import LogLine
-from backgroundjobs.client._manifests import FIELD_MANAGER
-from backgroundjobs.client._sync import Client
-from backgroundjobs.client._watch import WatchEvent
+from backgroundjobs._extras import require_client_extra
+
+require_client_extra("backgroundjobs.client (Client, AsyncClient)")
+
+from backgroundjobs.api.constants import LABEL_BATCH, MAX_NAME_LENGTH  # noqa: E402
+from backgroundjobs.client._arguments import HandlerRef  # noqa: E402
+from backgroundjobs.client._async import AsyncClient, Item  # noqa: E402
+from backgroundjobs.client._info import JobInfo  # noqa: E402
+from backgroundjobs.client._logs import LogLine  # noqa: E402
+from backgroundjobs.client._manifests import FIELD_MANAGER  # noqa: E402
+from backgroundjobs.client._sync import Client  # noqa: E402
+from backgroundjobs.client._watch import WatchEvent  # noqa: E402
 
 __all__ = [
     "FIELD_MANAGER",

@@ -35,6 +35,7 @@ from backgroundjobs.api.constants import (
     MAX_NAME_LENGTH,
     PHASES,
     PLURAL,
+    SELECTABLE_FIELDS,
     VERSION,
 )
 from backgroundjobs.api.times import micro_time
@@ -200,15 +201,7 @@ class AsyncClient:
             when={"schedule": cron, "timeZone": time_zone},
             **manifest_options(options),
         )
-        custom = await self._custom()
-        try:
-            await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, recurring_id, manifest,
-                field_manager=FIELD_MANAGER, force=True,
-                _content_type="application/apply-patch+yaml",
-            )  # fmt: skip
-        except ApiException as exc:
-            raise from_api_exception(exc, namespace=ns) from None
+        await self._apply(manifest, ns)
         return recurring_id
 
     async def remove_recurring(self, recurring_id: str, *, namespace: str | None = None) -> bool:
@@ -345,7 +338,22 @@ class AsyncClient:
         """The jobs of the namespace (or of all namespaces), optionally only those with the
         given phase, type, queue, handler and labels (a mapping or a label selector)."""
         ns = None if all_namespaces else (namespace or self.namespace)
-        objects, _ = await list_objects(await self._custom(), ns, label_selector(labels))
+        # The API server selects by the CRD's selectableFields; the filter below stays for a
+        # CRD installed before them (its answer: 400 "field label not supported"), and for
+        # the type, which a job has before the operator writes status.type.
+        wanted = {"phase": phase, "queue": queue, "handler": handler}
+        fields = ",".join(
+            f"{SELECTABLE_FIELDS[key]}={value}"
+            for key, value in wanted.items()
+            if value is not None
+        )
+        custom = await self._custom()
+        try:
+            objects, _ = await list_objects(custom, ns, label_selector(labels), fields or None)
+        except InvalidSpec as exc:
+            if not fields or "field label not supported" not in str(exc):
+                raise
+            objects, _ = await list_objects(custom, ns, label_selector(labels))
         jobs = [JobInfo.from_object(obj) for obj in objects]
         return [
             job
@@ -480,6 +488,15 @@ class AsyncClient:
 
     # ---------------------------------------------------------------- internals
 
+    def _forget_connections(self) -> object:
+        """In a forked child: drop the parent's connections without closing them (their
+        sockets and event loop belong to the parent); the next call opens new ones. Returns
+        what was dropped, for the caller to keep (collecting it would close shared sockets)."""
+        inherited = (self._api_client, self._connecting)
+        self._api_client = None
+        self._connecting = None
+        return inherited
+
     async def _api(self) -> k8s.ApiClient:
         if self._api_client is None:
             if self._connecting is None:
@@ -517,6 +534,18 @@ class AsyncClient:
         )
         regenerate = (lambda: generate_name(call.handler)) if name is None else None
         return await self._create(manifest, ns, regenerate)
+
+    async def _apply(self, manifest: dict[str, Any], ns: str) -> None:
+        """Server-side apply of ``manifest`` (a recurring job's add-or-update)."""
+        custom = await self._custom()
+        try:
+            await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, manifest["metadata"]["name"], manifest,
+                field_manager=FIELD_MANAGER, force=True,
+                _content_type="application/apply-patch+yaml",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, namespace=ns) from None
 
     async def _create(
         self, manifest: dict[str, Any], ns: str, regenerate: Callable[[], str] | None

@@ -2,9 +2,12 @@
 
 One daemon thread runs an event loop shared by every ``Client``; each sync method submits
 the matching ``AsyncClient`` coroutine to it and blocks for the result (async iterators
-become plain iterators). The methods are derived from ``AsyncClient``'s, so signatures,
-docstrings and the set of methods cannot drift: a method missing from the class body below
-is still generated at import time, and a unit test fails so its type gets declared too.
+become plain iterators). The loop's thread does not survive ``fork()`` (gunicorn
+``--preload``, Celery prefork, ``multiprocessing``): a forked child gets its own loop and
+thread and its clients open new connections on first use. The methods are derived from
+``AsyncClient``'s, so signatures, docstrings and the set of methods cannot drift: a method
+missing from the class body below is still generated at import time, and a unit test fails
+so its type gets declared too.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ async def _anext(iterator: AsyncIterator[T]) -> T:
 
 _portal: _Portal | None = None
 _portal_lock = threading.Lock()
+# What a forked child inherited from its parent's portal: kept, never used, never collected
+# (collecting a session closes sockets the parent still uses).
+_inherited: list[object] = []
 
 
 def _get_portal() -> _Portal:
@@ -95,6 +101,25 @@ def _get_portal() -> _Portal:
         return _portal
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has no loop thread: the next call starts a portal of its own, and the
+    clients made before the fork open new connections on it."""
+    global _portal, _portal_lock
+    _portal_lock = threading.Lock()  # another thread may have held it at the fork
+    inherited, _portal = _portal, None
+    if inherited is None:
+        return
+    _inherited.append(inherited)
+    with contextlib.suppress(Exception):  # the parent's exit handler, not the child's
+        atexit.unregister(inherited.shutdown)
+    for client in list(inherited.clients):
+        _inherited.append(client._forget_connections())
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _sync(
     method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[Client, P], T]:
@@ -103,8 +128,9 @@ def _sync(
 
     @functools.wraps(method)
     def blocking(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        portal = self._portal
         coro: Coroutine[Any, Any, T] = getattr(self._async, name)(*args, **kwargs)
-        return self._portal.run(coro)
+        return portal.run(coro)
 
     return blocking
 
@@ -117,8 +143,9 @@ def _sync_iter(
 
     @functools.wraps(method)
     def iterating(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        portal = self._portal
         iterator: AsyncIterator[T] = getattr(self._async, name)(*args, **kwargs)
-        return self._portal.iterate(iterator)
+        return portal.iterate(iterator)
 
     return iterating
 
@@ -143,14 +170,20 @@ class Client:
         namespace: str | None = None,
         request_timeout: float | None = None,
     ) -> None:
-        self._portal = _get_portal()
         self._async = AsyncClient(
             kubeconfig=kubeconfig,
             context=context,
             namespace=namespace,
             request_timeout=request_timeout,
         )
-        self._portal.clients.add(self._async)
+        _get_portal().clients.add(self._async)
+
+    @property
+    def _portal(self) -> _Portal:
+        """The process's portal (a forked child's own), with this client registered on it."""
+        portal = _get_portal()
+        portal.clients.add(self._async)
+        return portal
 
     @property
     def namespace(self) -> str:

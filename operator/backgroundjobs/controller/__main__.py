@@ -29,16 +29,9 @@ def run(argv: list[str] | None = None) -> int:
     import kopf
 
     import backgroundjobs.controller.handlers  # noqa: F401  (registers the handlers)
+    from backgroundjobs.controller import logs
 
-    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    if cfg.log_format == "json":
-        fmt = (
-            '{"time":"%(asctime)s","level":"%(levelname)s",'
-            '"logger":"%(name)s","message":"%(message)s"}'
-        )
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format=fmt)
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logs.configure(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO)
     namespaces = args.namespace or ([] if args.all_namespaces else list(cfg.namespaces))
     settings = kopf.OperatorSettings()
     # Watching only listed namespaces needs no cluster-wide list/watch of Namespaces and

@@ -17,13 +17,16 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from backgroundjobs._json import deeper_than
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
+from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.admission import QueueSlots
 from backgroundjobs.controller.decisions import ObservedJob
+from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
 
 Body = dict[str, Any]
 Key = tuple[str, str]
@@ -143,6 +146,37 @@ class Cache:
             status = body.get("status") or {}
             spec = body.get("spec") or {}
             yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
+
+    def recurring_overdue(self, now: datetime) -> dict[str, float]:
+        """By queue, the seconds since the most overdue Recurring job's last scheduled run
+        was due with no run (a Job, or ``status.lastRunAt``) at or after it; 0 for a queue
+        with Recurring jobs and none overdue. Suspended jobs, and runs due before the
+        object existed, do not count."""
+        overdue: dict[str, float] = {}
+        for key, body in self._bgjs.items():
+            spec = body.get("spec") or {}
+            schedule = spec.get("schedule")
+            if not schedule:
+                continue
+            queue = spec.get("queue") or "default"
+            overdue.setdefault(queue, 0.0)
+            if spec.get("suspend"):
+                continue
+            try:
+                due = previous_run(schedule, spec.get("timeZone"), now)
+            except InvalidSchedule:
+                continue  # the object is Failed for it; no run is owed
+            created = parse_time((body.get("metadata") or {}).get("creationTimestamp"))
+            if created is None or due < created:
+                continue
+            runs = [j.created for j in self._jobs.get(key, {}).values() if j.created is not None]
+            last = parse_time((body.get("status") or {}).get("lastRunAt"))
+            if last is not None:
+                runs.append(last)
+            if any(run >= due for run in runs):
+                continue
+            overdue[queue] = max(overdue[queue], (now - due).total_seconds())
+        return overdue
 
     # ------------------------------------------------------------ Jobs
 

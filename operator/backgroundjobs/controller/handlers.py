@@ -16,7 +16,7 @@ from kopf._cogs.clients import api as kopf_api
 
 from backgroundjobs import _json
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller import leader, metrics
+from backgroundjobs.controller import crdcheck, leader, metrics
 from backgroundjobs.controller import settings as config
 from backgroundjobs.controller.kube import Kube, operator_api_client
 from backgroundjobs.controller.loop import ControlLoop
@@ -65,7 +65,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
-    loop = ControlLoop(cfg, Kube(await operator_api_client()), leading=not cfg.leader_election)
+    api = await operator_api_client()
+    await crdcheck.warn_if_outdated(api)
+    loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
     await loop.start()

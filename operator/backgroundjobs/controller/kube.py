@@ -18,6 +18,7 @@ from backgroundjobs import _json
 from backgroundjobs._connection import find_source, new_api_client
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller import metrics
 
 Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
@@ -29,8 +30,11 @@ LIST_PAGE = 500
 
 
 async def operator_api_client() -> client.ApiClient:
-    """The operator's API client: the pod's service account, else the kubeconfig."""
-    return await new_api_client(find_source(in_cluster_first=True))
+    """The operator's API client: the pod's service account, else the kubeconfig; its
+    requests are counted in ``backgroundjobs_api_requests_total``."""
+    api = await new_api_client(find_source(in_cluster_first=True))
+    metrics.count_requests(api)
+    return api
 
 
 async def response_json(resp: Any) -> Body:

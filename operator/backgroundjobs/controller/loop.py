@@ -56,6 +56,7 @@ class ControlLoop:
         self.reconciler = Reconciler(settings, self.kube, self.cache, self.work, self.events)
         # Only a leader reconciles; a standby keeps its cache warm (leader.elect).
         self.leading = leading
+        metrics.set_leading(leading)
         self.reconciles = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._memory: asyncio.Task[None] | None = None
@@ -77,6 +78,7 @@ class ControlLoop:
         # "processing" in the work queue until its status is written.
         self._statuses: asyncio.Queue[tuple[Key, Finish, float]] = asyncio.Queue()
         metrics.register_phase_source(self.cache.phases)
+        metrics.register_overdue(lambda: self.cache.recurring_overdue(datetime.now(UTC)))
         metrics.register_pending(
             lambda: {"reconcile": len(self.work), "status": self._statuses.qsize()}
         )
@@ -134,6 +136,7 @@ class ControlLoop:
         """This replica leads: reconcile everything cached, so that nothing that happened
         while it stood by (a job created, a due time passed) is missed."""
         self.leading = True
+        metrics.set_leading(True)
         self.work.add_all(self.cache.keys())
 
     def stop_leading(self) -> None:
@@ -147,6 +150,7 @@ class ControlLoop:
             self._tasks = []
             self._start_workers()  # they reconcile nothing until this replica leads again
         self.events.drop()
+        metrics.set_leading(False)
 
     def _may_write(self) -> bool:
         """Whether a write may go out now: this replica leads and its Lease has not lapsed
@@ -335,9 +339,11 @@ class ControlLoop:
         logged and retried with backoff; the count is cleared when the key's work is all
         done (after a Job's creation: when its status is written)."""
         deferred: Finish | None = None
+        started = time.perf_counter()
         try:
             if self.leading:  # else the leader reconciles, adopts the Job, writes the status
                 deferred = await step()
+                metrics.observe_reconcile(time.perf_counter() - started, "success")
                 if self._unreachable:
                     self._unreachable = False
                     self._resync_soon.set()
@@ -348,6 +354,7 @@ class ControlLoop:
         except NotLeading:
             pass  # the replica that leads now reconciles the key
         except Exception as exc:
+            metrics.observe_reconcile(time.perf_counter() - started, "error")
             if transient(exc):
                 self._failed(key, exc)
             else:

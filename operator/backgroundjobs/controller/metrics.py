@@ -1,18 +1,37 @@
-"""Prometheus metrics of API.md §5 (prefix ``backgroundjobs_``); no per-object labels."""
+"""Prometheus metrics of API.md §5 (prefix ``backgroundjobs_``); no per-object labels.
+
+Label values the operator chooses are lower-case snake_case (``phase="succeeded"``,
+``type="immediate"``, ``reason="invalid_spec"``); queue names are the user's, kept as given.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 from backgroundjobs._version import __version__
 from backgroundjobs.controller.decisions.plan import MetricName
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The standard process_* (CPU, memory, file descriptors), python_gc_* and python_info series,
+# as the default registry has them.
+for _collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+    REGISTRY.register(_collector)
 
 _DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 _LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -62,6 +81,45 @@ BUILD_INFO = Gauge(
     registry=REGISTRY,
 )
 BUILD_INFO.labels(version=__version__).set(1)
+LEADER = Gauge(
+    "backgroundjobs_leader",
+    "1 while this replica acts (holds the Lease, or runs without leader election), else 0.",
+    registry=REGISTRY,
+)
+RECONCILE_DURATION = Histogram(
+    "backgroundjobs_reconcile_duration_seconds",
+    "Time of one reconcile step (a reconcile, or a deferred status write), by outcome"
+    " (success, error).",
+    ["outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+API_REQUESTS = Counter(
+    "backgroundjobs_api_requests_total",
+    "The operator's requests to the Kubernetes API server (its watches aside), by verb,"
+    " resource and HTTP status code (error: no answer).",
+    ["verb", "resource", "code"],
+    registry=REGISTRY,
+)
+
+
+def label_value(value: object) -> str:
+    """An operator-chosen label value in lower snake_case: Succeeded -> succeeded,
+    InvalidSpec -> invalid_spec, Api409 -> api409, TimeoutError -> timeout_error."""
+    text = str(getattr(value, "value", value))
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text).lower()
+
+
+# Labels whose values the operator chooses (the others, queue and version, are kept as given).
+_OPERATOR_LABELS = frozenset({"type", "phase", "outcome", "reason", "stage"})
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    return {k: label_value(v) if k in _OPERATOR_LABELS else v for k, v in labels.items()}
+
+
+def set_leading(leading: bool) -> None:
+    LEADER.set(1 if leading else 0)
 
 
 class CallbackGauge:
@@ -96,7 +154,21 @@ def phase_gauge(source: Callable[[], Iterable[tuple[str, str]]]) -> CallbackGaug
         "backgroundjobs_jobs",
         "BackgroundJobs by phase and queue.",
         ["phase", "queue"],
-        lambda: Tally(source()).items(),
+        lambda: (
+            ((label_value(phase), queue), count)
+            for (phase, queue), count in Tally(source()).items()
+        ),
+    )
+
+
+def overdue_gauge(source: Callable[[], dict[str, float]]) -> CallbackGauge:
+    """``backgroundjobs_recurring_overdue_seconds{queue}``: by queue, how long ago the last
+    scheduled run of the most overdue Recurring job was due without a run for it."""
+    return CallbackGauge(
+        "backgroundjobs_recurring_overdue_seconds",
+        "Seconds since the most overdue Recurring job's missed run was due, by queue (0: none).",
+        ["queue"],
+        lambda: (((queue,), seconds) for queue, seconds in source().items()),
     )
 
 
@@ -131,12 +203,16 @@ def register_pending(source: Callable[[], dict[str, int]]) -> None:
     _register(pending_gauge(source))
 
 
+def register_overdue(source: Callable[[], dict[str, float]]) -> None:
+    _register(overdue_gauge(source))
+
+
 def record(name: MetricName, labels: dict[str, str], value: float) -> None:
     """Apply one observation (of a decision's plan, or of the loop's failures)."""
     if name in _COUNTERS:
-        _COUNTERS[name].labels(**labels).inc(value)
+        _COUNTERS[name].labels(**_labels(labels)).inc(value)
     else:
-        _HISTOGRAMS[name].labels(**labels).observe(value)
+        _HISTOGRAMS[name].labels(**_labels(labels)).observe(value)
 
 
 _COUNTERS = {
@@ -146,6 +222,58 @@ _COUNTERS = {
     MetricName.RECONCILE_ERRORS: RECONCILE_ERRORS,
 }
 _HISTOGRAMS = {MetricName.DURATION: JOB_DURATION, MetricName.LATENESS: START_LATENESS}
+
+
+# --------------------------------------------------------------------- API requests
+
+_RESOURCE_PATH = re.compile(
+    r"^/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/[^/]+)?/(?P<resource>[^/]+)"
+    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$"
+)
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def request_labels(method: str, url: str, query: Iterable[tuple[str, Any]] = ()) -> tuple[str, str]:
+    """(verb, resource) of a request as the API server names them: ``get`` / ``list`` /
+    ``watch``, ``create``, ``update``, ``patch``, ``delete``; ``jobs``,
+    ``backgroundjobs/status``."""
+    path = urlsplit(url).path
+    match = _RESOURCE_PATH.match(path)
+    if match is None:
+        return method.lower(), "other"
+    resource, name, sub = match.group("resource", "name", "sub")
+    if sub:
+        resource = f"{resource}/{sub}"
+    verb = _VERBS.get(method.upper(), method.lower())
+    if method.upper() == "GET":
+        watching = any(k == "watch" and str(v).lower() in ("true", "1") for k, v in query)
+        verb = "watch" if watching else "get" if name else "list"
+    return verb, resource
+
+
+def count_requests(api_client: Any) -> None:
+    """Count every request ``api_client`` (kubernetes_asyncio) sends, in
+    ``backgroundjobs_api_requests_total``."""
+    rest = api_client.rest_client
+    send: Callable[..., Awaitable[Any]] = rest.request
+
+    async def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        query = kwargs.get("query_params") or (args[0] if args else None) or ()
+        verb, resource = request_labels(method, url, query)
+        try:
+            response = await send(method, url, *args, **kwargs)
+        except Exception as exc:
+            status = getattr(exc, "status", 0)
+            API_REQUESTS.labels(verb, resource, str(status) if status else "error").inc()
+            raise
+        API_REQUESTS.labels(verb, resource, str(response.status)).inc()
+        return response
+
+    rest.request = counted
+
+
+def observe_reconcile(seconds: float, outcome: str) -> None:
+    RECONCILE_DURATION.labels(outcome).observe(seconds)
 
 
 def serve(port: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -56,3 +56,14 @@ def next_run(schedule: str, time_zone: str | None, after: datetime) -> datetime:
     except CroniterBadDateError as exc:
         raise InvalidSchedule(f"spec.schedule {schedule!r} never matches a date") from exc
     return nxt.astimezone(UTC)
+
+
+def previous_run(schedule: str, time_zone: str | None, at: datetime) -> datetime:
+    """The latest scheduled run at or before ``at`` (in the job's time zone), in UTC."""
+    tz = zone(time_zone)
+    try:
+        it = croniter(schedule, (at + timedelta(microseconds=1)).astimezone(tz))
+        prev: datetime = it.get_prev(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidSchedule(f"spec.schedule {schedule!r} never matches a date") from exc
+    return prev.astimezone(UTC)

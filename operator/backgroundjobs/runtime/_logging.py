@@ -3,61 +3,40 @@ line of the format in ``runtime.logrecord``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from backgroundjobs.runtime import _secrets
 from backgroundjobs.runtime._context import CurrentJob
-from backgroundjobs.runtime.logrecord import PROGRESS, LogRecord
+from backgroundjobs.runtime.logrecord import PROGRESS, JsonFormatter, LogRecord
 
 RUNTIME_LOGGER = "backgroundjobs.runtime"
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
-) | {"message", "asctime", "taskName"}
 
-
-class JsonFormatter(logging.Formatter):
-    """Formats a record as one JSON object carrying the job's identity."""
+class RuntimeFormatter(JsonFormatter):
+    """The record format of ``logrecord``, stamped with the job this container runs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.job: CurrentJob | None = None
         self.handler_name: str | None = None
 
-    def format(self, record: logging.LogRecord) -> str:
+    def identity(self, record: logging.LogRecord) -> LogRecord:
         job = self.job
-        fields: LogRecord = {
-            "time": _timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+        return {
             "job": job.name if job else None,
             "namespace": job.namespace if job else None,
             "run": job.run if job else None,
             "handler": job.handler if job else self.handler_name,
         }
-        entry: dict[str, Any] = dict(fields)
-        for key, value in vars(record).items():  # the extra= of the call (event, done, ...)
-            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in entry:
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return _secrets.redactor.text(json.dumps(entry, default=str, ensure_ascii=False))
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Secret keyword arguments' values never reach a log line, whoever logs them.
+        return _secrets.redactor.text(super().format(record))
 
 
-def _timestamp(created: float) -> str:
-    moment = datetime.fromtimestamp(created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_formatter = JsonFormatter()
+_formatter = RuntimeFormatter()
 
 
 def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
