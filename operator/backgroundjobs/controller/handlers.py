@@ -66,7 +66,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     api = await operator_api_client()
-    await crdcheck.warn_if_outdated(api)
+    if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
+        await crdcheck.warn_if_outdated(api)
     loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
