@@ -31,47 +31,36 @@ log() { echo "[bench] $*" >&2; }
 # kube-scheduler's to 50/s by default. With thousands of Jobs those limits, not the operator,
 # decide when pods exist and when CronJobs fire: the Job controller needs ~3 requests per
 # Job, so 10,000 Jobs take ~25 minutes to run. hack/cluster.sh sets neither, and it is shared
-# with the tests, so the bench relaunches those two components of ITS OWN cluster with
-# higher limits (the same command line plus --kube-api-qps/--kube-api-burst), keeping
-# kwokctl's pid files right so `hack/cluster.sh down` still stops them. Proposed instead:
-# a componentsPatches entry in hack/cluster.sh (see bench/README.md).
+# with the tests, so the bench restarts those two components of ITS OWN cluster with higher
+# limits (`hack/cluster.sh component NAME start --flag=value...`: the same command line plus
+# these flags, kept by the cluster's supervisor for later restarts). Proposed instead: a
+# componentsPatches entry in hack/cluster.sh (see bench/README.md).
 tune_cluster() {
-  local component pidfile pid lease flags
+  local component pidfile pid flag missing
+  local -a flags cmd
   for component in kube-controller-manager kube-scheduler; do
     pidfile=$WORKDIR/pids/$component.pid
     [[ -f $pidfile ]] || { log "no $pidfile; not tuning $component"; continue; }
     pid=$(<"$pidfile")
-    local -a cmd kept
     mapfile -d '' cmd < "/proc/$pid/cmdline" || { log "$component ($pid) not running"; continue; }
-    flags="--kube-api-qps=1000 --kube-api-burst=2000"
+    flags=(--kube-api-qps=1000 --kube-api-burst=2000)
     if [[ $component == kube-controller-manager ]]; then
       # 5 CronJob workers by default: 200 CronJobs due at one minute boundary then fire
       # over ~7 s whoever owns them (M4 measured the CronJob controller). The Job
       # controller's 5 workers are left alone: 50 ran every phase's pods at once, and that
       # load, not the operator, moved M1-M5 (measured: M2's probe p50 85 -> 165 ms).
-      flags+=" --concurrent-cron-job-syncs=50"
+      flags+=(--concurrent-cron-job-syncs=50)
     fi
-    kept=()
-    local arg
-    for arg in "${cmd[@]}"; do
-      case $arg in
-        --kube-api-qps=*|--kube-api-burst=*|--concurrent-job-syncs=*|--concurrent-cron-job-syncs=*) ;;
-        *) kept+=("$arg") ;;
-      esac
+    missing=0
+    for flag in "${flags[@]}"; do
+      [[ " ${cmd[*]} " == *" $flag "* ]] || missing=1
     done
-    # shellcheck disable=SC2206  # $flags is a list of words
-    local -a wanted=("${kept[@]}" $flags)
-    [[ "${wanted[*]}" == "${cmd[*]}" ]] && continue
-    log "relaunching $component with $flags"
-    kill "$pid"
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    lease=$component
-    kubectl -n kube-system delete lease "$lease" --ignore-not-found >/dev/null
-    pushd "$WORKDIR" >/dev/null
-    # shellcheck disable=SC2086  # $flags is a list of words
-    setsid "${kept[@]}" $flags >>"$WORKDIR/logs/$component.log" 2>&1 </dev/null &
-    echo $! >"$pidfile"
-    popd >/dev/null
+    ((missing)) || continue
+    log "restarting $component with ${flags[*]}"
+    bash "$here/cluster.sh" component "$component" stop
+    # its Lease, so that the new process leads at once instead of after the old one's expiry
+    kubectl -n kube-system delete lease "$component" --ignore-not-found >/dev/null
+    bash "$here/cluster.sh" component "$component" start "${flags[@]}" >/dev/null
     sleep 1
     pid=$(<"$pidfile")
     kill -0 "$pid" 2>/dev/null || { log "$component failed to restart; see $WORKDIR/logs/$component.log"; exit 1; }

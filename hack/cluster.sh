@@ -8,6 +8,8 @@
 #   hack/cluster.sh down        delete it
 #   hack/cluster.sh kubeconfig  print the kubeconfig path (KUBECONFIG=$(make -s kubeconfig))
 #   hack/cluster.sh status      show components, nodes and where the logs are
+#   hack/cluster.sh component NAME pid|hang|resume|kill|stop|start [--flag=value...]
+#                               fault injection on one control-plane component (below)
 #
 # Environment: BGJ_CLUSTER (cluster name, default backgroundjobs; several can coexist),
 # BGJ_CLUSTER_NODES (fake nodes, default 3, or 0 with REAL_NODES=1), BACKGROUNDJOBS_CACHE
@@ -19,6 +21,16 @@
 # listens on the node's address and serves the `kubernetes` Service. In every cluster kwok
 # manages only the fake nodes (annotation kwok.x-k8s.io/node=fake), so it leaves a real node
 # and its pods alone. `down` removes the node too. One real node per machine.
+#
+# Supervision: as a kubelet restarts the static pods of a real control plane, a supervisor
+# per cluster (logs/supervisor.log) restarts etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok-controller when they exit (after 1 s, doubling up to 10 s while they
+# keep exiting within 30 s of a start), with the command line they last ran with. So an API
+# server outage longer than the controllers' lease (they exit, as designed) heals itself.
+# `component NAME`: pid prints its pid; hang/resume send SIGSTOP/SIGCONT; kill sends SIGKILL
+# (a crash: the supervisor restarts it); stop kills it and keeps it down until start, which
+# runs it again at once (--flag=value arguments replace or add flags for this and later
+# restarts). The reliability tests (tests/reliability/) drive faults through it.
 #
 # Per cluster, under $KWOK_WORKDIR/clusters/$BGJ_CLUSTER/: kubeconfig.yaml, logs/<component>.log
 # logs/audit.log (the API server's audit log, policy hack/kwok/audit-policy.yaml) and
@@ -247,12 +259,175 @@ finish_up() {
 
 made_for_real_nodes() { grep -q 'advertise-address' "$CONFIG" 2>/dev/null; }
 
+# --- supervision ------------------------------------------------------------------------
+SUPERVISE=$WORKDIR/supervise  # <component>.argv (NUL-separated), <component>.hold, lock
+SUPERVISED=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller)
+
+# The supervisor's loop, run by `bash -c` from memory (a script file edited while it runs
+# would be re-read mid-way). Arguments: WORKDIR, then the components.
+# shellcheck disable=SC2016  # expanded by the supervisor's shell
+SUPERVISOR_LOOP='
+workdir=$1; shift
+components=("$@")
+declare -A last_pid backoff started
+alive() {  # alive PID: running or stopped, not a zombie
+  local state
+  [[ -n $1 && -r /proc/$1/stat ]] || return 1
+  state=$(sed -E "s/^[0-9]+ \(.*\) (.).*/\1/" "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z && $state != X ]]
+}
+launch() {  # launch COMPONENT: run its saved command line, detached; the pid file follows
+  local c=$1 argv
+  mapfile -d "" argv <"$workdir/supervise/$c.argv"
+  # The pid is the component itself (setsid execs it); the lock (fd 8) is not inherited.
+  (cd "$workdir" || exit 1
+   setsid "${argv[@]}" >>"$workdir/logs/$c.log" 2>&1 </dev/null &
+   echo $! >"$workdir/pids/$c.pid") 8>&- 9>&-
+  started[$c]=$SECONDS
+}
+trap "exit 0" TERM INT
+echo "[supervisor] started at $(date -u +%FT%TZ): ${components[*]}"
+while [[ -f $workdir/kwok.yaml ]]; do
+  for c in "${components[@]}"; do
+    pid=$(cat "$workdir/pids/$c.pid" 2>/dev/null || true)
+    if alive "$pid"; then
+      if [[ ${last_pid[$c]:-} != "$pid" ]]; then  # a new process: remember how it was run
+        last_pid[$c]=$pid
+        started[$c]=$SECONDS
+        cp "/proc/$pid/cmdline" "$workdir/supervise/$c.argv.tmp" 2>/dev/null \
+          && mv "$workdir/supervise/$c.argv.tmp" "$workdir/supervise/$c.argv"
+      fi
+      continue
+    fi
+    [[ -f $workdir/supervise/$c.hold || ! -s $workdir/supervise/$c.argv ]] && continue
+    exec 8>"$workdir/supervise/lock"
+    flock 8
+    pid=$(cat "$workdir/pids/$c.pid" 2>/dev/null || true)
+    if ! alive "$pid" && ! [[ -f $workdir/supervise/$c.hold ]]; then
+      # Exited within 30 s of its start: wait longer each time (1, 2, 4, 8, 10 s).
+      if (( SECONDS - ${started[$c]:-0} < 30 )); then
+        backoff[$c]=$(( ${backoff[$c]:-0} == 0 ? 1 : (backoff[$c] * 2 > 10 ? 10 : backoff[$c] * 2) ))
+      else
+        backoff[$c]=1
+      fi
+      echo "[supervisor] $c (pid ${pid:-?}) is gone at $(date -u +%FT%TZ); restarting in ${backoff[$c]}s"
+      flock -u 8
+      sleep "${backoff[$c]}"
+      flock 8
+      pid=$(cat "$workdir/pids/$c.pid" 2>/dev/null || true)
+      if ! alive "$pid" && ! [[ -f $workdir/supervise/$c.hold ]]; then
+        launch "$c"
+        echo "[supervisor] $c restarted: pid $(cat "$workdir/pids/$c.pid")"
+      fi
+    fi
+    exec 8>&-
+  done
+  sleep 1
+done
+echo "[supervisor] the cluster is gone; exiting"
+'
+
+supervisor_pid() {  # the pid of this cluster's running supervisor, or nothing
+  local pid
+  pid=$(cat "$SUPERVISE/supervisor.pid" 2>/dev/null || true)
+  if [[ -n $pid ]] && grep -qa "bgj-supervise-cluster $NAME" "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "$pid"
+  fi
+}
+
+supervisor_start() {
+  [[ -n $(supervisor_pid) ]] && return 0
+  mkdir -p "$SUPERVISE" "$WORKDIR/logs"
+  local c pid
+  for c in "${SUPERVISED[@]}"; do  # the command lines of the running components
+    pid=$(cat "$WORKDIR/pids/$c.pid" 2>/dev/null || true)
+    [[ -n $pid && -r /proc/$pid/cmdline ]] && cp "/proc/$pid/cmdline" "$SUPERVISE/$c.argv"
+  done
+  setsid bash -c "$SUPERVISOR_LOOP" "bgj-supervise-cluster $NAME" "$WORKDIR" "${SUPERVISED[@]}" \
+    >>"$WORKDIR/logs/supervisor.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$SUPERVISE/supervisor.pid"
+}
+
+supervisor_stop() {
+  local pid i
+  pid=$(supervisor_pid)
+  [[ -n $pid ]] || return 0
+  # Under the lock: never between its check and a launch.
+  exec 8>"$SUPERVISE/lock"
+  flock 8
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  exec 8>&-
+  rm -f "$SUPERVISE/supervisor.pid"
+}
+
+component_pid() { cat "$WORKDIR/pids/$1.pid" 2>/dev/null || true; }
+
+component_alive() {  # component_alive PID: running or stopped, not a zombie
+  local state
+  [[ -n $1 && -r /proc/$1/stat ]] || return 1
+  state=$(sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $state != Z && $state != X ]]
+}
+
+cmd_component() {  # component NAME ACTION [--flag=value...]
+  local c=${1:-} action=${2:-} pid i
+  [[ " ${SUPERVISED[*]} " == *" $c "* ]] \
+    || die "usage: $0 component ${SUPERVISED[*]// /|} pid|hang|resume|kill|stop|start"
+  [[ -f $WORKDIR/kwok.yaml ]] || die "no cluster $NAME"
+  shift 2 || true
+  mkdir -p "$SUPERVISE"
+  pid=$(component_pid "$c")
+  case $action in
+    pid) echo "$pid" ;;
+    hang) kill -STOP "$pid" ;;
+    resume) kill -CONT "$pid" ;;
+    kill) kill -KILL "$pid" ;;
+    stop)
+      touch "$SUPERVISE/$c.hold"
+      if component_alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do component_alive "$pid" || break; sleep 0.1; done
+      fi
+      ;;
+    start)
+      [[ -s $SUPERVISE/$c.argv ]] || die "no saved command line of $c ($SUPERVISE/$c.argv)"
+      exec 8>"$SUPERVISE/lock"
+      flock 8
+      if (($# > 0)); then  # replace or add flags
+        local -a argv kept=()
+        local arg flag
+        mapfile -d '' argv <"$SUPERVISE/$c.argv"
+        for arg in "${argv[@]}"; do
+          for flag in "$@"; do [[ $arg == "${flag%%=*}="* ]] && continue 2; done
+          kept+=("$arg")
+        done
+        printf '%s\0' "${kept[@]}" "$@" >"$SUPERVISE/$c.argv"
+      fi
+      if component_alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do component_alive "$pid" || break; sleep 0.1; done
+      fi
+      rm -f "$SUPERVISE/$c.hold"
+      local -a run
+      mapfile -d '' run <"$SUPERVISE/$c.argv"
+      (cd "$WORKDIR" || exit 1
+       setsid "${run[@]}" >>"$WORKDIR/logs/$c.log" 2>&1 </dev/null &
+       echo $! >"$WORKDIR/pids/$c.pid") 8>&- 9>&-
+      exec 8>&-
+      component_pid "$c"
+      ;;
+    *) die "unknown action '$action': pid|hang|resume|kill|stop|start" ;;
+  esac
+}
+
 cmd_up() {
   check_binaries
   mkdir -p "$KWOK_WORKDIR"
   exec 9>"$KWOK_WORKDIR/$NAME.lock"
   flock 9  # one `up` at a time per cluster (tests and make may race)
   local t0=$SECONDS how
+  if ! healthy; then supervisor_stop; fi  # kwokctl alone starts or creates the components
   if ((REAL_NODES == 1)) && [[ -d $WORKDIR ]] && ! made_for_real_nodes; then
     log "cluster $NAME was made without REAL_NODES=1; recreating it for a real node"
     kwokctl delete cluster --name "$NAME" >&2 || rm -rf "$WORKDIR"
@@ -275,13 +450,26 @@ cmd_up() {
     how=created
   fi
   finish_up
+  supervisor_start
   log "up in $((SECONDS - t0))s ($how); KUBECONFIG=$KUBECONFIG_PATH"
 }
 
 cmd_down() {
+  if [[ -d $SUPERVISE ]]; then supervisor_stop; fi
   bash "$here/node.sh" down
   if [[ -d $WORKDIR ]]; then
+    # Components the supervisor restarted are not kwokctl's children: it leaves them running.
+    local pids=() pid file
+    for file in "$WORKDIR"/pids/*.pid; do  # one at a time: kwokctl's end without a newline
+      pid=$(cat "$file" 2>/dev/null || true)
+      if [[ -n $pid ]] && grep -qa "$WORKDIR" "/proc/$pid/cmdline" 2>/dev/null; then
+        pids+=("$pid")
+      fi
+    done
     kwokctl delete cluster --name "$NAME" >&2
+    for pid in "${pids[@]}"; do
+      if grep -qa "$WORKDIR" "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+    done
   fi
   rm -f "$CONFIG" "$KWOK_WORKDIR/$NAME.lock"
   log "deleted"
@@ -298,6 +486,14 @@ cmd_status() {
   if healthy; then
     echo "apiserver:  $(kc config view -o jsonpath='{.clusters[0].cluster.server}') ready"
     kwokctl get components --name "$NAME" 2>/dev/null || true
+    local sup
+    sup=$(supervisor_pid)
+    if [[ -n $sup ]]; then
+      echo "supervisor: pid $sup (log $WORKDIR/logs/supervisor.log)"
+    else
+      echo "supervisor: NOT running (hack/cluster.sh up starts it)"
+    fi
+
     kc get nodes -o wide
     [[ -d $KWOK_WORKDIR/nodes/$NAME ]] && bash "$here/node.sh" status
   else
@@ -314,5 +510,6 @@ case ${1:-} in
     [[ -f $KUBECONFIG_PATH ]] || log "no cluster yet: run 'make cluster-up' (hack/cluster.sh up)"
     ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|kubeconfig|status" >&2; exit 2 ;;
+  component) shift; cmd_component "$@" ;;
+  *) echo "usage: $0 up|down|kubeconfig|status|component" >&2; exit 2 ;;
 esac

@@ -27,6 +27,12 @@ DEFAULT_NAMESPACE = "default"
 # Requests in flight over one connection pool: enqueue_many's, or the operator's workers,
 # status writers and Event posters together.
 CONNECTION_POOL_SIZE = 64
+# Every request of the operator, the client and the CLI gives up after this many seconds
+# without progress (connecting, or waiting for the next bytes of the answer): a black-holed
+# connection otherwise hangs the caller for ever (kubernetes_asyncio sets no timeout).
+# Streams (watches, followed logs) are bounded while connecting only: silence is normal there.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+ENV_REQUEST_TIMEOUT = "BACKGROUNDJOBS_REQUEST_TIMEOUT"
 _PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "ws_proxy", "wss_proxy", "netrc")
 
 
@@ -123,8 +129,27 @@ def status_message(exc: Exception) -> str:
     return str(getattr(exc, "reason", None) or f"HTTP {getattr(exc, 'status', '?')}")
 
 
-async def new_api_client(source: ConnectionSource) -> k8s.ApiClient:
-    """An ApiClient for the source, with a connection pool of ``CONNECTION_POOL_SIZE``."""
+def request_timeout(seconds: float | None = None) -> float:
+    """The request timeout: ``seconds``, else $BACKGROUNDJOBS_REQUEST_TIMEOUT, else 30 s."""
+    if seconds is None:
+        text = os.environ.get(ENV_REQUEST_TIMEOUT, "")
+        try:
+            seconds = float(text) if text else DEFAULT_REQUEST_TIMEOUT
+        except ValueError:
+            raise BackgroundJobsError(
+                f"{ENV_REQUEST_TIMEOUT}={text!r} is not a number of seconds"
+            ) from None
+    if not seconds > 0:
+        raise BackgroundJobsError(f"the request timeout must be positive seconds, not {seconds}")
+    return seconds
+
+
+async def new_api_client(
+    source: ConnectionSource, request_seconds: float | None = None
+) -> k8s.ApiClient:
+    """An ApiClient for the source, with a connection pool of ``CONNECTION_POOL_SIZE``, whose
+    requests time out after ``request_timeout(request_seconds)`` seconds unless a call says
+    otherwise (``_request_timeout``)."""
     from kubernetes_asyncio import client as k8s
     from kubernetes_asyncio import config as k8s_config
 
@@ -148,7 +173,27 @@ async def new_api_client(source: ConnectionSource) -> k8s.ApiClient:
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     api = k8s.ApiClient(configuration=configuration)
     _skip_env_lookups(api)
+    _bound_requests(api, request_timeout(request_seconds))
     return api
+
+
+def _bound_requests(api: k8s.ApiClient, seconds: float) -> None:
+    """Give every request of ``api`` that names no ``_request_timeout`` one of ``seconds``."""
+    import aiohttp
+
+    rest = api.rest_client
+    request = rest.request
+    bounded_connect = aiohttp.ClientTimeout(connect=seconds, sock_connect=seconds)
+    bounded = aiohttp.ClientTimeout(connect=seconds, sock_connect=seconds, sock_read=seconds)
+
+    async def request_with_timeout(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            query = dict(kwargs.get("query_params") or ())
+            streams = bool(query.get("watch")) or bool(query.get("follow"))
+            kwargs["_request_timeout"] = bounded_connect if streams else bounded
+        return await request(*args, **kwargs)
+
+    rest.request = request_with_timeout  # type: ignore[method-assign]
 
 
 def _skip_env_lookups(api: k8s.ApiClient) -> None:

@@ -128,6 +128,38 @@ INVALID: list[tuple[str, Body, list[str]]] = [
     ("args-not-a-list", {"args": "x"}, ["spec.args"]),
     ("kwargs-not-an-object", {"kwargs": [1]}, ["spec.kwargs"]),
     ("suspend-not-bool", {"suspend": "yes"}, ["spec.suspend"]),
+    # bounds against hostile objects (issue 13): instants and durations a datetime can hold,
+    # sizes, and the podTemplate's shape where the operator merges it
+    (
+        "runat-year-9999-minus-5",
+        {"runAt": "9999-12-31T23:00:00-05:00"},
+        ["spec.runAt", "between the years 1900 and 9000"],
+    ),
+    (
+        "runat-year-1-plus-1",
+        {"runAt": "0001-01-01T00:30:00+01:00"},
+        ["spec.runAt", "between the years 1900 and 9000"],
+    ),
+    ("delay-over-100-years", {"delay": "876001h"}, ["spec.delay", "at most 876000h"]),
+    ("timeout-over-100-years", {"timeout": "900000h"}, ["spec.timeout", "at most 876000h"]),
+    ("args-257", {"args": list(range(257))}, ["spec.args", "256"]),
+    ("kwargs-257", {"kwargs": {f"k{i}": i for i in range(257)}}, ["spec.kwargs", "256"]),
+    ("pod-metadata-string", {"podTemplate": {"metadata": "x"}}, ["spec.podTemplate.metadata"]),
+    (
+        "pod-label-number",
+        {"podTemplate": {"metadata": {"labels": {"team": 1}}}},
+        ["spec.podTemplate.metadata.labels.team", "string"],
+    ),
+    (
+        "pod-containers-object",
+        {"podTemplate": {"spec": {"containers": {"name": "handler"}}}},
+        ["spec.podTemplate.spec.containers", "array"],
+    ),
+    (
+        "pod-env-string",
+        {"podTemplate": {"spec": {"containers": [{"name": "handler", "env": ["A=1"]}]}}},
+        ["spec.podTemplate.spec.containers[0].env[0]", "object"],
+    ),
     (
         "kwargs-from-name",
         {"kwargsFrom": [{"name": "pass word", "secretKeyRef": {"name": "s", "key": "k"}}]},
@@ -225,7 +257,13 @@ def test_valid_manifest_is_stored_with_defaults(
     body = manifest(
         name,
         handler="mail.send",
-        podTemplate={"spec": {"containers": [{"name": "handler", "env": [{"name": "A"}]}]}},
+        podTemplate={
+            "metadata": {"labels": {"team": "mail"}},
+            "spec": {
+                "containers": [{"name": "handler", "env": [{"name": "A"}], "resources": {}}],
+                "nodeSelector": {"disk": "ssd"},
+            },
+        },
         **spec,
     )
     created = jobs.create(body)
@@ -240,8 +278,14 @@ def test_valid_manifest_is_stored_with_defaults(
     for key, value in spec.items():
         if key not in ("history", "after"):
             assert s[key] == value, key
-    # podTemplate is kept as given (unvalidated by the CRD)
-    assert s["podTemplate"]["spec"]["containers"][0]["env"] == [{"name": "A"}]
+    # podTemplate is kept as given: the CRD checks only the shape the operator merges
+    assert s["podTemplate"]["spec"]["containers"][0] == {
+        "name": "handler",
+        "env": [{"name": "A"}],
+        "resources": {},
+    }
+    assert s["podTemplate"]["spec"]["nodeSelector"] == {"disk": "ssd"}
+    assert s["podTemplate"]["metadata"] == {"labels": {"team": "mail"}}
     if job_type == "Recurring" and "history" in spec:
         assert s["history"] == {"succeeded": 3, "failed": 1}
     if job_type == "Continuation":

@@ -138,9 +138,12 @@ def test_printer_columns(version: Body) -> None:
 
 def test_schema_is_structural(root: Body) -> None:
     """Every node has a type or preserves unknown fields; no non-structural keywords."""
-    forbidden = {"$ref", "anyOf", "oneOf", "allOf", "not", "additionalProperties", "title", "$defs"}
+    forbidden = {"$ref", "anyOf", "oneOf", "allOf", "not", "title", "$defs"}
     for path, node in walk(root, "root"):
         assert not forbidden & node.keys(), f"{path}: {forbidden & node.keys()}"
+        if "additionalProperties" in node:  # a typed map only, never beside properties
+            assert "type" in node["additionalProperties"], path
+            assert "properties" not in node, path
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
         if node.get("type") == "array":
             assert "items" in node, path

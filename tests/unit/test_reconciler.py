@@ -107,11 +107,17 @@ class FakeKube:
         events = self.job_events_by_uid.get(job_uid, [])
         return [copy.deepcopy(e) for e in events if e.get("reason") == reason]
 
-    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
+    ) -> Body:
         if self.patch_gate is not None:
             await self.patch_gate.wait()
         self._check("patch_status", name)
+        if (c.KIND, name) not in self.objects:
+            raise ApiException(status=404, reason="NotFound")
         obj = self.objects[(c.KIND, name)]
+        if resource_version and resource_version != obj["metadata"]["resourceVersion"]:
+            raise ApiException(status=409, reason="Conflict")
         status = obj.setdefault("status", {})
         for field, value in status_patch.items():
             if value is None:

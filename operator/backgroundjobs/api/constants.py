@@ -84,6 +84,11 @@ HANDLER_MAX_LENGTH = 253
 HANDLER_CONTAINER = "handler"
 MAX_RESULT_BYTES = 4096
 MAX_ARGS_BYTES = 64 * 1024
+# How deep args, kwargs and podTemplate may nest, and a result the status keeps: the API
+# server stores JSON nested up to 10,000 levels, which most code (Python's json, ==, repr)
+# cannot handle; the operator refuses such a spec (InvalidSpec) and keeps such a result as
+# its text.
+MAX_VALUE_DEPTH = 64
 
 
 class JobType(StrEnum):
@@ -196,6 +201,7 @@ class EventReason(StrEnum):
     REQUEUE_IGNORED = "RequeueIgnored"
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"
+    RESULT_AS_TEXT = "ResultAsText"
     # Warnings: the run's pod cannot start (it waits, or the job fails with Failed).
     UNSCHEDULABLE = "Unschedulable"
     QUOTA_EXCEEDED = "QuotaExceeded"

@@ -30,6 +30,7 @@ _KEEP = {
     "maxLength",
     "minItems",
     "maxItems",
+    "maxProperties",
     "format",
     "default",
 }
@@ -62,19 +63,23 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], with_defaults: bool)
     if out.get("type") == "array" and "maxLength" in out:
         out["maxItems"] = out.pop("maxLength")
 
+    additional = node.get("additionalProperties")
+    if isinstance(additional, dict) and "type" in additional:
+        # a map of typed values (labels: string to string)
+        out["additionalProperties"] = _structural(additional, defs, with_defaults)
+    elif additional not in (None, False) and out.get("type") == "object":
+        out["x-kubernetes-preserve-unknown-fields"] = True
     if "properties" in out:
         out["properties"] = {
             name: _structural(prop, defs, with_defaults) for name, prop in out["properties"].items()
         }
     if "items" in out:
         out["items"] = _structural(out["items"], defs, with_defaults)
-    if out.get("type") == "object" and "properties" not in out:
+    if out.get("type") == "object" and not {"properties", "additionalProperties"} & out.keys():
         # dict[str, Any]: a free-form JSON object
         out["x-kubernetes-preserve-unknown-fields"] = True
     if "type" not in out and "x-kubernetes-preserve-unknown-fields" not in out:
         # Any: any JSON value
-        out["x-kubernetes-preserve-unknown-fields"] = True
-    if node.get("additionalProperties") not in (None, False) and out.get("type") == "object":
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
 

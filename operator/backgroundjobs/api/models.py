@@ -50,6 +50,9 @@ def _cel(rule: str, message: str, field_path: str | None = None) -> Any:
     return out
 
 
+MAX_DURATION = "876000h"  # 100 years: due times stay far inside what datetimes can hold
+
+
 def _duration_rule(field: str, minimum: str = "0s", inclusive: bool = False) -> dict[str, Any]:
     cmp = ">=" if inclusive else ">"
     if minimum == "0s":
@@ -60,8 +63,10 @@ def _duration_rule(field: str, minimum: str = "0s", inclusive: bool = False) -> 
         "x-kubernetes-validations": [
             _cel(
                 f"self.matches({_cel_re(DURATION_PATTERN)})"
-                f" && duration(self) {cmp} duration('{minimum}')",
-                f"{field} must be a {what} duration such as 90s, 15m or 1h30m",
+                f" && duration(self) {cmp} duration('{minimum}')"
+                f" && duration(self) <= duration('{MAX_DURATION}')",
+                f"{field} must be a {what} duration such as 90s, 15m or 1h30m,"
+                f" at most {MAX_DURATION} (100 years)",
             )
         ],
         "maxLength": 64,
@@ -113,6 +118,63 @@ class After(_Model):
             " Finished (either)."
         ),
     )
+
+
+MAX_ARGUMENTS = 256  # top-level items of args, keys of kwargs
+MAX_MAP_ENTRIES = 256  # labels or annotations of a podTemplate
+
+
+def _string_map(what: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": what,
+        "additionalProperties": {"type": "string"},
+        "maxProperties": MAX_MAP_ENTRIES,
+    }
+
+
+def _open_object(what: str, **properties: Any) -> dict[str, Any]:
+    """An object whose listed properties are checked and whose other fields are kept as is."""
+    out: dict[str, Any] = {
+        "type": "object",
+        "description": what,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    if properties:
+        out["properties"] = properties
+    return out
+
+
+# The shape a podTemplate must have where the operator merges it into the Job (metadata's
+# labels and annotations, the containers and their env); the rest is the API server's to
+# check when the Job is created.
+POD_TEMPLATE_SHAPE: Any = {
+    "properties": {
+        "metadata": _open_object(
+            "The pod's metadata: labels and annotations are added to the Job's pods.",
+            labels=_string_map("Labels of the pods."),
+            annotations=_string_map("Annotations of the pods."),
+        ),
+        "spec": _open_object(
+            "A PodSpec, merged into the Job's pod spec.",
+            containers={
+                "type": "array",
+                "description": "Containers: the one named 'handler' is merged into the handler.",
+                "maxItems": 64,
+                "items": _open_object(
+                    "A container.",
+                    name={"type": "string", "maxLength": 253, "description": "Its name."},
+                    env={
+                        "type": "array",
+                        "description": "Its environment variables.",
+                        "maxItems": 1024,
+                        "items": _open_object("An EnvVar."),
+                    },
+                ),
+            },
+        ),
+    },
+}
 
 
 class SecretKeySelector(_Model):
@@ -234,10 +296,17 @@ class BackgroundJobSpec(_Model):
     )
     args: list[Any] = Field(
         default_factory=list,
-        description="Positional arguments (JSON values). args and kwargs together: at most 64 KiB.",
+        max_length=MAX_ARGUMENTS,
+        description=(
+            "Positional arguments (JSON values). args and kwargs together: at most 64 KiB"
+            " serialized, nested at most 32 levels deep."
+        ),
     )
     handler_kwargs: dict[str, Any] = Field(
-        default_factory=dict, alias="kwargs", description="Keyword arguments (a JSON object)."
+        default_factory=dict,
+        max_length=MAX_ARGUMENTS,
+        alias="kwargs",
+        description="Keyword arguments (a JSON object).",
     )
     kwargs_from: list[KwargFrom] = Field(
         default_factory=list,
@@ -284,7 +353,17 @@ class BackgroundJobSpec(_Model):
         json_schema_extra=_duration_rule("delay"),
     )
     run_at: datetime | None = Field(
-        None, description="Delayed job: due at this RFC 3339 instant (2030-01-02T03:04:05Z)."
+        None,
+        description="Delayed job: due at this RFC 3339 instant (2030-01-02T03:04:05Z).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self >= timestamp('1900-01-01T00:00:00Z')"
+                    " && self < timestamp('9000-01-01T00:00:00Z')",
+                    "runAt must be an instant between the years 1900 and 9000",
+                )
+            ]
+        },
     )
     schedule: str | None = Field(
         None,
@@ -375,6 +454,7 @@ class BackgroundJobSpec(_Model):
             " 'handler' is merged into the handler container (env, resources, volumeMounts,"
             " securityContext); other containers are added. Validated when the Job is created."
         ),
+        json_schema_extra=POD_TEMPLATE_SHAPE,
     )
 
     @property
@@ -399,8 +479,10 @@ class Condition(_Model):
         ..., description="Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended."
     )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
-    reason: str = Field(..., description="CamelCase reason, e.g. BackoffLimitExceeded.")
-    message: str = Field("", description="Human-readable details.")
+    reason: str = Field(
+        ..., max_length=1024, description="CamelCase reason, e.g. BackoffLimitExceeded."
+    )
+    message: str = Field("", max_length=32768, description="Human-readable details.")
     last_transition_time: str = Field(
         ...,
         description="When status last changed (RFC 3339).",
@@ -431,6 +513,7 @@ class BackgroundJobStatus(_Model):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
+        max_length=16,
         description="Conditions keyed by type.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
@@ -467,7 +550,9 @@ class BackgroundJobStatus(_Model):
         description="The handler's JSON return value, from the pod's termination message.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    message: str | None = Field(None, description="The latest human-readable summary.")
+    message: str | None = Field(
+        None, max_length=32768, description="The latest human-readable summary."
+    )
     handled_actions: HandledActions | None = Field(
         None, description="Action annotation values already acted on."
     )

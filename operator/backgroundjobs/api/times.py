@@ -6,7 +6,28 @@ with ``parse_time``; every writer formats with ``format_time`` or ``micro_time``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+# The ends of the times a datetime can hold, in UTC: arithmetic on a time near them (runAt
+# 9999-12-31T23:00:00-05:00, a delay of 80,000,000 hours) saturates here instead of raising.
+LATEST = datetime.max.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, the nearest end of the range when UTC cannot hold it."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return LATEST if moment.year > 1 else EARLIEST
+
+
+def later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, saturated at the ends of the range."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return LATEST if delta > timedelta(0) else EARLIEST
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -30,7 +51,7 @@ def parse_time(value: object) -> datetime | None:
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a Z, at the precision kept (microseconds dropped when zero)."""
-    value = value.astimezone(UTC)
+    value = in_utc(value)
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")

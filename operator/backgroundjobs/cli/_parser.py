@@ -47,7 +47,8 @@ def _connection_flags(parser: argparse.ArgumentParser, *, all_namespaces: bool) 
     group.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
     group.add_argument(
         "--request-timeout", default=argparse.SUPPRESS, metavar="DURATION",
-        help="give up on one API request after this long: 30s, 1m (0: never, the default)",
+        help="give up on one API request after this long: 30s, 1m"
+        " (default: $BACKGROUNDJOBS_REQUEST_TIMEOUT seconds, else 30s)",
     )  # fmt: skip
     group.add_argument(
         "--as", dest="as_user", default=argparse.SUPPRESS, metavar="USER",

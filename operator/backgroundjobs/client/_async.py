@@ -104,8 +104,10 @@ class AsyncClient:
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
         namespace: str | None = None,
+        request_timeout: float | None = None,
     ) -> None:
         self._source = find_source(kubeconfig, context)
+        self._request_timeout = request_timeout
         self.namespace: str = namespace or default_namespace(self._source)
         """The namespace used when a method is not given ``namespace=``."""
         self._api_client: k8s.ApiClient | None = None
@@ -501,7 +503,7 @@ class AsyncClient:
                 self._connecting = asyncio.Lock()
             async with self._connecting:
                 if self._api_client is None:
-                    self._api_client = await new_api_client(self._source)
+                    self._api_client = await new_api_client(self._source, self._request_timeout)
         return self._api_client
 
     async def _custom(self) -> Any:

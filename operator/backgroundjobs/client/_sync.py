@@ -168,8 +168,14 @@ class Client:
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
         namespace: str | None = None,
+        request_timeout: float | None = None,
     ) -> None:
-        self._async = AsyncClient(kubeconfig=kubeconfig, context=context, namespace=namespace)
+        self._async = AsyncClient(
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=namespace,
+            request_timeout=request_timeout,
+        )
         _get_portal().clients.add(self._async)
 
     @property

@@ -40,6 +40,27 @@ class EventPoster:
         }
         self._events.put_nowait((involved, etype, reason, message))
 
+    async def post_now(self, body: Body, etype: str, reason: str, message: str) -> None:
+        """Post an Event now (best effort): for a Warning that must not be lost to a crash
+        right after the status that caused it is written (the status does not repeat it)."""
+        try:
+            await self.kube.post_event(body, etype, reason, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("event %s on %s not posted: %s", reason, body["metadata"]["name"], exc)
+
+    def drop(self) -> None:
+        """Forget the Events waiting and abandon those being posted (leadership was lost)."""
+        while not self._events.empty():
+            self._events.get_nowait()
+            self._events.task_done()
+        if self._tasks:
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            self.start()
+
     def idle(self) -> bool:
         return self._events.empty()
 

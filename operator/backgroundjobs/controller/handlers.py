@@ -7,10 +7,14 @@ Run with ``python -m backgroundjobs.controller``, ``bgjobs operator run`` or
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import kopf
+from kopf._cogs.clients import api as kopf_api
 
+from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import crdcheck, leader, metrics
 from backgroundjobs.controller import settings as config
@@ -20,6 +24,26 @@ from backgroundjobs.controller.loop import ControlLoop
 log = logging.getLogger("backgroundjobs.operator")
 
 MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
+
+
+def decode_json_of_any_depth() -> None:
+    """Make kopf's watches decode objects nested deeper than Python's recursion limit.
+
+    The API server stores a BackgroundJob whose kwargs nest 10,000 levels deep; kopf decodes
+    watch events with ``json.loads`` (``kopf._cogs.clients.api``) and lists with aiohttp's
+    ``ClientResponse.json``, both recursive: the RecursionError ended kopf's watch, and so
+    the operator, while such an object existed. kopf offers no setting for its decoder, so
+    both are pointed at ``_json.loads`` (the C decoder, and an iterative one only when that
+    runs out of recursion). Checked by tests/unit/test_poison_decoding.py against the kopf
+    and aiohttp installed.
+    """
+    kopf_api.json = SimpleNamespace(loads=_json.loads)  # type: ignore[attr-defined,assignment]
+    defaults = aiohttp.ClientResponse.json.__kwdefaults__
+    assert defaults is not None and "loads" in defaults
+    defaults["loads"] = _json.loads
+
+
+decode_json_of_any_depth()
 
 
 @kopf.on.startup()
@@ -42,7 +66,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     api = await operator_api_client()
-    await crdcheck.warn_if_outdated(api)
+    if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
+        await crdcheck.warn_if_outdated(api)
     loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
@@ -99,6 +124,16 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)
 async def cronjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["loop"].on_cronjob_event(dict(event))
+
+
+@kopf.on.probe(id="healthy")
+def healthy(memo: kopf.Memo, **_: Any) -> bool:
+    """Fails (so does the liveness endpoint) when a watch or the workers are stuck."""
+    loop: ControlLoop | None = memo.get("loop")
+    problems = loop.problems() if loop is not None else []
+    if problems:
+        raise kopf.PermanentError("; ".join(problems))
+    return True
 
 
 @kopf.on.probe(id="queue")

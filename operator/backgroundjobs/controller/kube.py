@@ -6,14 +6,15 @@ objects for every Job would cost more than the rest of a reconciliation.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs import _json
 from backgroundjobs._connection import find_source, new_api_client
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
@@ -23,6 +24,9 @@ Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
+# A list of the objects' metadata only (names and versions for a relist, not their bodies).
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+LIST_PAGE = 500
 
 
 async def operator_api_client() -> client.ApiClient:
@@ -43,10 +47,17 @@ async def response_json(resp: Any) -> Body:
             exc = ApiException(status=resp.status, reason=resp.reason)
             exc.body = await resp.text()
             raise exc
-        data = await resp.json()
+        data = await resp.json(loads=_json.loads)
     finally:
         resp.release()
     return data if isinstance(data, dict) else {}
+
+
+def event_name(meta: Body, reason: str, message: str) -> str:
+    """The same Event of the same object always has the same name: posted again (after a
+    crash, or by a retry), it is refused as AlreadyExists instead of shown twice."""
+    digest = hashlib.sha256(f"{meta.get('uid')}\0{reason}\0{message}".encode()).hexdigest()
+    return f"{meta['name'][:200]}.{digest[:16]}"
 
 
 def owned_by(obj: Body, uid: str) -> bool:
@@ -94,9 +105,14 @@ class KubeApi(Protocol):
     ) -> tuple[Body | None, Body | None]: ...
     async def job_pods(self, namespace: str, job_name: str) -> list[Body]: ...
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]: ...
-    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body: ...
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
+    ) -> Body: ...
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
+    async def list_versions(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[dict[tuple[str, str], str], int]: ...
     async def close(self) -> None: ...
 
 
@@ -238,15 +254,59 @@ class Kube:
         )
         return list((await response_json(resp)).get("items") or [])
 
+    # --- relists ---
+    async def list_versions(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[dict[tuple[str, str], str], int]:
+        """(namespace, name) -> resourceVersion of every object of ``kind`` (BackgroundJob or
+        Job) in ``namespace`` (None: all), metadata only, in pages; and the list's own
+        resourceVersion (what it shows is the state as of then)."""
+        base = f"/apis/{c.GROUP}/{c.VERSION}" if kind == c.KIND else "/apis/batch/v1"
+        plural = c.PLURAL if kind == c.KIND else "jobs"
+        path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+        out: dict[tuple[str, str], str] = {}
+        token = ""
+        as_of = 0
+        while True:
+            query: list[tuple[str, Any]] = [("limit", LIST_PAGE)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            resp = await self.api.call_api(
+                path,
+                "GET",
+                query_params=query,
+                header_params={"Accept": METADATA_LIST},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+            )
+            page = await response_json(resp)
+            for item in page.get("items") or []:
+                meta = item.get("metadata") or {}
+                key = (meta.get("namespace", ""), meta.get("name", ""))
+                out[key] = meta.get("resourceVersion", "")
+            page_meta = page.get("metadata") or {}
+            if not as_of:  # later pages are of the first one's snapshot
+                as_of = int(page_meta.get("resourceVersion") or 0)
+            token = page_meta.get("continue") or ""
+            if not token:
+                return out, as_of
+
     # --- BackgroundJobs ---
-    async def patch_status(self, namespace: str, name: str, status_patch: Body) -> Body:
+    async def patch_status(
+        self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
+    ) -> Body:
+        body: Body = {"status": status_patch}
+        if resource_version:  # optimistic concurrency: 409 Conflict when the object changed
+            body["metadata"] = {"resourceVersion": resource_version}
         resp = await self.custom.patch_namespaced_custom_object_status(
             c.GROUP,
             c.VERSION,
             namespace,
             c.PLURAL,
             name,
-            {"status": status_patch},
+            body,
             _content_type=MERGE_PATCH,
             _preload_content=False,
         )
@@ -277,7 +337,7 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{meta['name'][:200]}.{uuid.uuid4().hex[:16]}",
+                "name": event_name(meta, reason, message),
                 "namespace": meta["namespace"],
             },
             "involvedObject": {

@@ -9,8 +9,10 @@ control loop). The algorithm is client-go's:
 - A candidate takes the Lease when its holder is empty (released), or when the Lease has not
   changed for ``leaseDurationSeconds`` of the candidate's *own* clock since it last saw it
   change: comparing our clock with the holder's ``renewTime`` would trust two clocks to agree.
-- A holder that cannot renew for ``2/3`` of the lease duration stops acting before anyone
-  else may take over; one that finds another holder stops at once.
+- A holder that cannot renew for ``2/3`` of the lease duration (the renew deadline) stops
+  acting before anyone else may take over, also when a renewal hangs: each attempt is given
+  up at the deadline; one that finds another holder stops at once. Stopping cancels what the
+  control loop has in flight (``ControlLoop.stop_leading``).
 - On shutdown (SIGTERM: kopf runs the cleanup handler) the holder stops acting, then releases
   the Lease (empty holder), so a standby takes over within its retry period instead of waiting
   for the Lease to expire.
@@ -45,6 +47,8 @@ log = logging.getLogger("backgroundjobs.leader")
 
 class Leadership(Protocol):
     """What acts only while this replica leads."""
+
+    holds_lease: Callable[[], bool] | None
 
     def start_leading(self) -> None: ...
 
@@ -121,12 +125,20 @@ class LeaderElector:
         loop = asyncio.get_running_loop()
         while True:
             held: bool | None
+            # A renewal that hangs (a black-holed connection) must not keep a leader acting
+            # past its renew deadline: the attempt is given up when the deadline comes.
+            if self.is_leader:
+                bound = self._last_renewal + self.renew_deadline - loop.time()
+            else:
+                bound = self.renew_deadline
             try:
-                held = await self._try_acquire_or_renew()
+                async with asyncio.timeout(max(bound, 0.05)):
+                    held = await self._try_acquire_or_renew()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the API server is unreachable, a timeout, a 5xx ...
-                log.warning("leader election: cannot read or update the Lease: %s", exc)
+                reason = "no answer in time" if isinstance(exc, TimeoutError) else exc
+                log.warning("leader election: cannot read or update the Lease: %s", reason)
                 held = None
             now = loop.time()
             if held:
@@ -142,6 +154,17 @@ class LeaderElector:
                     "another replica holds the Lease" if held is False else "cannot renew the Lease"
                 )
             await asyncio.sleep(self.renew_period if held else self.retry_period)
+
+    def holds_lease(self) -> bool:
+        """Whether this replica leads and renewed the Lease within the renew deadline, by
+        the monotonic clock. After a pause longer than that it steps down at once, before
+        the election loop notices (it may lead again once it renews)."""
+        if not self.is_leader:
+            return False
+        if asyncio.get_running_loop().time() - self._last_renewal < self.renew_deadline:
+            return True
+        self._step_down("the Lease was not renewed within the renew deadline")
+        return False
 
     def _step_down(self, why: str, level: int = logging.WARNING) -> None:
         self.is_leader = False
@@ -269,5 +292,6 @@ async def elect(leadership: Leadership, settings: Settings) -> LeaderElector:
         on_stopped_leading=leadership.stop_leading,
         owns_api=True,
     )
+    leadership.holds_lease = elector.holds_lease
     elector.start()
     return elector

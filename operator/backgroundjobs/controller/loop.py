@@ -23,12 +23,15 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs.api import constants as c
 from backgroundjobs.controller import memory, metrics
 from backgroundjobs.controller.cache import DELETED, Cache
 from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
+from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.reconciler import Finish, Reconciler
 from backgroundjobs.controller.settings import Settings
@@ -44,17 +47,30 @@ class ControlLoop:
 
     def __init__(self, settings: Settings, kube: KubeApi, *, leading: bool = True) -> None:
         self.settings = settings
-        self.kube = kube
+        self.kube = FencedKube(kube, self._may_write)
+        # Set by leader.elect: whether the Lease was renewed within its renew deadline.
+        self.holds_lease: Callable[[], bool] | None = None
         self.cache = Cache()
         self.work = WorkQueue()
-        self.events = EventPoster(kube)
-        self.reconciler = Reconciler(settings, kube, self.cache, self.work, self.events)
+        self.events = EventPoster(self.kube)
+        self.reconciler = Reconciler(settings, self.kube, self.cache, self.work, self.events)
         # Only a leader reconciles; a standby keeps its cache warm (leader.elect).
         self.leading = leading
         metrics.set_leading(leading)
         self.reconciles = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._memory: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
+        # Set when a request succeeds after the API server could not be reached: the watches
+        # may have missed deletions meanwhile, so the resync runs now, not at its period.
+        self._resync_soon = asyncio.Event()
+        self._unreachable = False
+        # Health: the newest version each watch delivered, the versions a relist showed that
+        # it has yet to deliver, and the loop time of the last step finished.
+        self._watch_versions: dict[str, int] = {}
+        self._awaited_versions: dict[str, int] = {}
+        self.stuck_watches: list[str] = []
+        self._progress_at = time.monotonic()
         self._failures: dict[Key, int] = {}
         self._ignored_namespaces: set[str] = set()
         # Status writes that follow a Job's creation, done after it (Reconciler._apply), each
@@ -70,11 +86,10 @@ class ControlLoop:
     # ---------------------------------------------------------------- life
 
     async def start(self) -> None:
-        for i in range(self.settings.workers):
-            self._tasks.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
-        for i in range(max(1, self.settings.workers // 8)):
-            self._tasks.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
+        self._start_workers()
         self.events.start()
+        if self.settings.resync_period > 0:
+            self._resync = asyncio.create_task(self._resync_forever(), name="resync")
         self._memory = asyncio.create_task(
             memory.release_when_idle(lambda: self.reconciles, self._idle), name="memory"
         )
@@ -88,10 +103,11 @@ class ControlLoop:
         if self.leading and not self._statuses.empty():
             await self._write_pending_statuses(timeout=5)
         await self.events.stop()
-        if self._memory is not None:
-            self._memory.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._memory
+        for helper in (self._memory, self._resync):
+            if helper is not None:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
         await self.kube.close()
 
     async def _write_pending_statuses(self, timeout: float) -> None:  # noqa: ASYNC109
@@ -124,13 +140,50 @@ class ControlLoop:
         self.work.add_all(self.cache.keys())
 
     def stop_leading(self) -> None:
-        """Another replica leads (or may soon): stop acting at once."""
+        """Another replica leads (or may soon): stop acting at once. The steps and Events in
+        flight are cancelled (their requests abandoned) and the statuses waiting are dropped:
+        nothing is written from now on; the next leader derives it all again."""
         self.leading = False
+        if self._tasks:
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            self._start_workers()  # they reconcile nothing until this replica leads again
+        self.events.drop()
         metrics.set_leading(False)
+
+    def _may_write(self) -> bool:
+        """Whether a write may go out now: this replica leads and its Lease has not lapsed
+        (a lapsed one stops it at once)."""
+        if not self.leading:
+            return False
+        # holds_lease steps down (stop_leading) when the Lease lapsed
+        return self.holds_lease is None or self.holds_lease()
+
+    def _start_workers(self) -> None:
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"reconcile-{i}"))
+        for i in range(max(1, self.settings.workers // 8)):
+            self._tasks.append(asyncio.create_task(self._status_writer(), name=f"status-{i}"))
 
     # ---------------------------------------------------------------- watch events
 
     def on_bgj_event(self, event: Body) -> None:
+        """A watch event of a BackgroundJob."""
+        self._watched(c.KIND, event)
+        self._bgj_event(event)
+
+    def on_job_event(self, event: Body) -> None:
+        """A watch event of a Job."""
+        self._watched("Job", event)
+        self._job_event(event)
+
+    def _watched(self, kind: str, event: Body) -> None:
+        version = _int(_version_of(event.get("object")))
+        if version > self._watch_versions.get(kind, 0):
+            self._watch_versions[kind] = version
+
+    def _bgj_event(self, event: Body) -> None:
         obj = event.get("object") or {}
         meta = obj.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
@@ -156,7 +209,7 @@ class ControlLoop:
             )
         return False
 
-    def on_job_event(self, event: Body) -> None:
+    def _job_event(self, event: Body) -> None:
         change = self.cache.observe_job(event.get("type") or "", event.get("object") or {})
         if change is not None:
             self.work.add_all(change.woken)
@@ -166,6 +219,89 @@ class ControlLoop:
         owner = self.cache.observe_cronjob(event.get("type") or "", event.get("object") or {})
         if owner is not None:
             self.work.add(owner)
+
+    # ---------------------------------------------------------------- resync
+
+    async def _resync_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_soon.wait(), self.settings.resync_period)
+            self._resync_soon.clear()
+            if not self.leading:
+                continue
+            try:
+                await self.resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next period tries again
+                log.warning("resync failed: %s", exc)
+
+    async def resync(self) -> None:
+        """Relist (metadata only) and compare with the cache: what a watch gap hid.
+
+        kopf's watch reconnects after a gap without reporting the objects deleted meanwhile,
+        so a deleted BackgroundJob or Job could stay cached for ever (a job Running, a queue
+        slot held). Cached objects the API server no longer has are handled as deleted;
+        objects it has in another version than the cache are read again and reconciled.
+        """
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        bgjs: dict[Key, str] = {}
+        jobs: dict[Key, str] = {}
+        snapshots: list[int] = []
+        for ns in namespaces:
+            found, snapshot = await self.kube.list_versions(c.KIND, ns)
+            bgjs |= found
+            snapshots.append(snapshot)
+            found, snapshot = await self.kube.list_versions("Job", ns, MANAGED_SELECTOR)
+            jobs |= found
+            snapshots.append(snapshot)
+        # A cached object newer than the oldest list may be missing from it for that reason.
+        as_of = min(snapshots)
+        self._check_watches({c.KIND: bgjs, "Job": jobs})
+        for (ns, name), owner in self.cache.job_owners().items():
+            version = _int(self.cache.job_version(ns, name))
+            if (ns, name) not in jobs and 0 < version <= as_of:
+                log.info("resync: Job %s/%s is gone", ns, name)
+                self._job_event({"type": DELETED, "object": self._gone_job(ns, name, owner)})
+        for key in set(self.cache.keys()).difference(bgjs):
+            if _int(self.cache.version(key)) <= as_of:
+                log.info("resync: %s/%s is gone", *key)
+                self._bgj_event({"type": DELETED, "object": _named(key)})
+        for key, listed in bgjs.items():
+            if self.cache.version(key) != listed:
+                current = await self.kube.get(c.KIND, *key)
+                if current is not None:
+                    self._bgj_event({"type": "MODIFIED", "object": current})
+
+    def _check_watches(self, listed: dict[str, dict[Key, str]]) -> None:
+        """A watch is stuck when a version the previous relist showed has still not come
+        through it a whole resync period later (kopf reconnects a broken watch itself)."""
+        stuck = []
+        for kind, versions in listed.items():
+            awaited = self._awaited_versions.pop(kind, 0)
+            seen = self._watch_versions.get(kind, 0)
+            if awaited > seen:
+                stuck.append(kind)
+            newest = max((_int(v) for v in versions.values()), default=0)
+            if newest > seen:
+                self._awaited_versions[kind] = newest
+        if stuck:
+            log.error("the watch of %s shows nothing the relist shows", ", ".join(stuck))
+        self.stuck_watches = stuck
+
+    def problems(self) -> list[str]:
+        """Why this replica is not healthy (the liveness probe fails): a stuck watch, or
+        work waiting while no step has finished for ``STUCK_AFTER`` seconds."""
+        out = [f"the watch of {kind} is stuck" for kind in self.stuck_watches]
+        idle_for = time.monotonic() - self._progress_at
+        if len(self.work) and idle_for > STUCK_AFTER:
+            out.append(f"{len(self.work)} objects wait and no worker finished for {idle_for:.0f}s")
+        return out
+
+    def _gone_job(self, ns: str, name: str, owner: Key) -> Body:
+        """What the cache needs of a Job's deletion: its owner and queue (labels)."""
+        labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: self.cache.queue(owner)}
+        return {"metadata": {"namespace": ns, "name": name, "labels": labels}}
 
     # ---------------------------------------------------------------- workers
 
@@ -208,20 +344,43 @@ class ControlLoop:
             if self.leading:  # else the leader reconciles, adopts the Job, writes the status
                 deferred = await step()
                 metrics.observe_reconcile(time.perf_counter() - started, "success")
+                if self._unreachable:
+                    self._unreachable = False
+                    self._resync_soon.set()
             if deferred is None:
                 self._failures.pop(key, None)
         except asyncio.CancelledError:
             raise
+        except NotLeading:
+            pass  # the replica that leads now reconciles the key
         except Exception as exc:
             metrics.observe_reconcile(time.perf_counter() - started, "error")
-            self._failed(key, exc)
+            if transient(exc):
+                self._failed(key, exc)
+            else:
+                await self._fail_object(key, exc)
         finally:
+            self._progress_at = time.monotonic()
             if deferred is None:
                 self.work.done(key)
             else:
                 self._statuses.put_nowait((key, deferred, asyncio.get_running_loop().time()))
 
+    async def _fail_object(self, key: Key, exc: Exception) -> None:
+        """The object's own data broke its reconcile (a RecursionError, a value no code path
+        expected): it ends Failed/InvalidSpec instead of being retried for ever."""
+        log.error("reconcile %s/%s failed on the object itself; failing it", *key, exc_info=exc)
+        metrics.record(MetricName.RECONCILE_ERRORS, {"reason": type(exc).__name__}, 1)
+        try:
+            await self.reconciler.fail(key, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            self._failed(key, again)
+
     def _failed(self, key: Key, exc: Exception) -> None:
+        if not isinstance(exc, ApiException) or exc.status >= 500:
+            self._unreachable = True
         failures = self._failures[key] = self._failures.get(key, 0) + 1
         delay = min(60.0, 0.5 * 2 ** min(failures, 7))
         reason = f"Api{exc.status}" if isinstance(exc, ApiException) else type(exc).__name__
@@ -234,3 +393,31 @@ class ControlLoop:
             exc_info=failures == 1,
         )
         self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=delay))
+
+
+def transient(exc: Exception) -> bool:
+    """An error worth retrying: the API server's answer or the network, not the object.
+    A refusal (422) too: an admission policy or webhook may allow the write later, and what
+    decide writes fits the schema (a refused child is handled where it is created)."""
+    return isinstance(exc, ApiException | OSError | TimeoutError | aiohttp.ClientError)
+
+
+MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
+# Work waiting this long with no step finished: the workers are stuck (every request times
+# out well before: _connection.DEFAULT_REQUEST_TIMEOUT).
+STUCK_AFTER = 300.0
+
+
+def _named(key: Key) -> Body:
+    return {"metadata": {"namespace": key[0], "name": key[1]}}
+
+
+def _version_of(body: Body | None) -> str | None:
+    return ((body or {}).get("metadata") or {}).get("resourceVersion")
+
+
+def _int(version: str | None) -> int:
+    try:
+        return int(version or 0)
+    except ValueError:
+        return 0

@@ -145,9 +145,18 @@ class Reconciler:
                 if found is not None and ObservedJob.from_body(found).owner_uid == uid:
                     self._observed_job(found)
                     jobs[current] = ObservedJob.from_body(found)
+        cycle = None
         if spec is not None and spec.after is not None:
             parent = await self._parent(key, body, spec.after.name)
-        return Observed(bgj=body, now=datetime.now(UTC), jobs=jobs, cronjob=cronjob, parent=parent)
+            cycle = self.cache.cycle(key)
+        return Observed(
+            bgj=body,
+            now=datetime.now(UTC),
+            jobs=jobs,
+            cronjob=cronjob,
+            parent=parent,
+            cycle=cycle,
+        )
 
     async def _parent(self, key: Key, body: Body, parent_name: str) -> Body | None:
         """The parent of a continuation. Before the first run: to decide whether to start. On
@@ -304,17 +313,33 @@ class Reconciler:
             # instead of one API round trip later. Undone below if the patch fails.
             self.cache.show_status(key, body, plan.status)
             self.work.add_all(children)
+        warnings = [e for e in plan.events if e.type == c.EventType.WARNING]
         if patch:
+            # Warnings before the status that reports them: a crash between the two would
+            # otherwise lose them for good (Events have deterministic names: no duplicates).
+            for event in warnings:
+                await self.events.post_now(body, event.type, event.reason, event.message)
+            version = body["metadata"].get("resourceVersion")
             try:
-                updated = await self.kube.patch_status(ns, name, patch)
-            except BaseException:
+                updated = await self.kube.patch_status(ns, name, patch, version)
+            except BaseException as exc:
                 if early:
                     self.cache.unshow_status(key, body, plan.status)  # the retry writes it
+                if isinstance(exc, ApiException) and exc.status == 409:
+                    # Written on a version that is no longer current (another writer, or a
+                    # stale leader): decide again on the current object, never overwrite it.
+                    await self._refresh(key)
+                    return
+                if isinstance(exc, ApiException) and exc.status == 404:
+                    self._gone(key)
+                    return
                 raise
             if updated:
                 self.cache.store_bgj(key, updated)
         for event in plan.events:
-            if event.type == c.EventType.WARNING or self.settings.events == "all":
+            if (event.type == c.EventType.WARNING and not patch) or (
+                event.type != c.EventType.WARNING and self.settings.events == "all"
+            ):
                 self.events.post(body, event.type, event.reason, event.message)
         for metric in plan.metrics:
             metrics.record(metric.name, metric.labels, metric.value)
@@ -326,6 +351,31 @@ class Reconciler:
             return
         if plan.requeue_at is not None:
             self.work.add_at(key, plan.requeue_at)
+
+    async def _refresh(self, key: Key) -> None:
+        """Read ``key`` again and reconcile it on what is current."""
+        current = await self.kube.get(c.KIND, *key)
+        if current is None:
+            self._gone(key)
+            return
+        self.cache.store_bgj(key, current)
+        self.work.add(key)
+
+    def _gone(self, key: Key) -> None:
+        """The API server no longer has ``key``: as if the watch had shown its deletion."""
+        self.work.forget(key)
+        self.work.add_all(self.cache.forget_bgj(key))
+
+    async def fail(self, key: Key, exc: Exception) -> None:
+        """An error that comes from this object itself (its data), not from the API server:
+        the object ends Failed/InvalidSpec with one Warning, and the others go on."""
+        body = self.cache.bgj(key)
+        if body is None:
+            return
+        message = f"the operator cannot act on it: {type(exc).__name__}: {exc}"[:1024]
+        await self._finish(
+            key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
+        )
 
     def _invalid(self, body: Body, obs: Observed, message: str) -> Plan:
         return invalid_spec_plan(body, obs.now, self.settings, message)

@@ -9,15 +9,16 @@ from croniter import CroniterBadDateError, croniter
 
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.times import in_utc, later
 
 
 def due_at(spec: BackgroundJobSpec, created: datetime) -> datetime | None:
     """When a Delayed job is due; None for other types."""
     if spec.run_at is not None:
         run_at = spec.run_at
-        return run_at if run_at.tzinfo else run_at.replace(tzinfo=UTC)
+        return in_utc(run_at) if run_at.tzinfo else run_at.replace(tzinfo=UTC)
     if spec.delay:
-        return created + parse_duration(spec.delay)
+        return later(created, parse_duration(spec.delay))
     return None
 
 

@@ -65,6 +65,9 @@ class Settings:
     """BACKGROUNDJOBS_LEASE_NAMESPACE: namespace of that Lease (the operator's own)."""
     lease_duration: float = 15.0
     """BACKGROUNDJOBS_LEASE_DURATION: seconds a leader's Lease lasts without renewal."""
+    resync_period: float = 300.0
+    """BACKGROUNDJOBS_RESYNC_PERIOD: seconds between two relists that compare the API
+    server's BackgroundJobs and Jobs with the cache (what a watch gap hid); 0 = never."""
     pod_start_grace: timedelta = timedelta(seconds=60)
     """BACKGROUNDJOBS_POD_START_GRACE: how long a run's pod may stay unable to start its
     containers (an image that cannot be pulled, a missing Secret or ConfigMap) before the job
@@ -155,6 +158,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     workers = number("WORKERS", "32", int, 1)
     status_hold = number("STATUS_HOLD", "10", float, 0)
     lease_duration = number("LEASE_DURATION", "15", float, 1)
+    resync_period = number("RESYNC_PERIOD", "300", float, 0)
     if "BACKGROUNDJOBS_EXCLUDE_NAMESPACES" in env:
         excluded = tuple(n.strip() for n in get("EXCLUDE_NAMESPACES").split(",") if n.strip())
     else:
@@ -179,6 +183,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lease_name=get("LEASE_NAME") or "backgroundjobs-operator",
         lease_namespace=get("LEASE_NAMESPACE") or service_account_namespace() or "default",
         lease_duration=lease_duration,
+        resync_period=resync_period,
         pod_start_grace=pod_start_grace or timedelta(0),
         unschedulable_timeout=unschedulable_timeout,
     )

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+from dataclasses import replace
 from datetime import datetime
 
 from pydantic import ValidationError
 
+from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.api import podpolicy
 from backgroundjobs.api.constants import JobType
@@ -36,15 +39,22 @@ from backgroundjobs.controller.decisions.runs import decide_run
 from backgroundjobs.controller.decisions.state import Decision, parse_result
 from backgroundjobs.controller.settings import Settings
 
+log = logging.getLogger("backgroundjobs.operator")
+
 
 def decide(obs: Observed, settings: Settings) -> Plan:
-    """Decide the next step for one BackgroundJob."""
-    d = Decision(obs, settings)
-    _decide(d)
-    plan = d.result()
-    if settings.pod_policy_check and (plan.create or plan.replace_cronjob is not None):
-        return police(obs, settings, plan)
-    return plan
+    """Decide the next step for one BackgroundJob. Total: whatever the object holds, the
+    answer is a plan (an object that cannot be decided on ends Failed/InvalidSpec)."""
+    try:
+        d = Decision(obs, settings)
+        _decide(d)
+        plan = d.result()
+        if settings.pod_policy_check and (plan.create or plan.replace_cronjob is not None):
+            return police(obs, settings, plan)
+        return plan
+    except Exception as exc:  # one object's data never stops the others (a bug shows in the log)
+        log.exception("cannot decide on %s", (obs.bgj.get("metadata") or {}).get("name"))
+        return _undecidable(obs, settings, exc)
 
 
 def police(obs: Observed, settings: Settings, plan: Plan) -> Plan:
@@ -73,6 +83,15 @@ def police(obs: Observed, settings: Settings, plan: Plan) -> Plan:
 
 
 def _decide(d: Decision) -> None:
+    raw_spec = d.bgj.get("spec")
+    if not isinstance(raw_spec, dict):
+        d.invalid_spec("spec is not an object")
+        return
+    for field in ("args", "kwargs", "podTemplate"):
+        problem = _json.unstorable(raw_spec.get(field), c.MAX_VALUE_DEPTH)
+        if problem is not None:  # before anything recursive (json, ==) touches it
+            d.invalid_spec(f"spec.{field} is {problem}")
+            return
     try:
         spec = parse_spec(d.bgj)
     except ValidationError as exc:
@@ -92,12 +111,31 @@ def _decide(d: Decision) -> None:
 
 
 def invalid_spec_plan(bgj: Body, now: datetime, settings: Settings, message: str) -> Plan:
-    """The plan for a job whose children the API server refused: Failed/InvalidSpec, no retry."""
-    d = Decision(Observed(bgj=bgj, now=now), settings)
-    with contextlib.suppress(ValidationError):
-        d.st.type = parse_spec(bgj).job_type
-    if not d.is_invalid_for_generation():
-        d.invalid_spec(message)
+    """The plan for a job whose children the API server refused, or that the operator failed
+    on: Failed/InvalidSpec, no retry."""
+    obs = Observed(bgj=bgj, now=now)
+    try:
+        d = Decision(obs, settings)
+        with contextlib.suppress(ValidationError):
+            d.st.type = parse_spec(bgj).job_type
+        if not d.is_invalid_for_generation():
+            d.invalid_spec(message)
+        return d.result()
+    except Exception as exc:
+        return _undecidable(obs, settings, exc)
+
+
+def _undecidable(obs: Observed, settings: Settings, exc: Exception) -> Plan:
+    """InvalidSpec for an object ``decide`` failed on; its status too is started afresh when
+    it is what could not be read."""
+    message = f"cannot be acted on: {type(exc).__name__}: {exc}"[:1024]
+    try:
+        d = Decision(obs, settings)
+    except Exception:
+        d = Decision(replace(obs, bgj={**obs.bgj, "status": {}}), settings)
+    d.st.result = None if _json.unstorable(d.st.result, c.MAX_VALUE_DEPTH) else d.st.result
+    d.plan = Plan()
+    d.invalid_spec(message)
     return d.result()
 
 

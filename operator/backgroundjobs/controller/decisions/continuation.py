@@ -58,6 +58,11 @@ def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
             spec, Outcome.FAILED, Reason.PARENT_DELETED, msg, msg, stopped=(ConditionType.WAITING,)
         )
 
+    if d.obs.cycle:
+        return d.invalid_spec(
+            "spec.after.name: a cycle of continuations, which can never start: "
+            + " -> ".join(d.obs.cycle)
+        )
     if parent is None:
         if seen_uid:
             return fail(f"parent {parent_name} was deleted before it let this job start")

@@ -89,10 +89,12 @@ class Observed:
 
     ``termination``: the handler's termination message of a finished Job, by Job name, once
     the reconciler fetched it (a plan asks with ``need_termination``). ``admitted``: the
-    answer of the queue to a plan's ``admission`` request (None: not asked yet).
-    ``pod_policy_admission``: whether the chart's pod policy is in force, once the reconciler
-    read it (a plan asks with ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod
-    from starting, by Job name, once read (asked with ``need_pods``).
+    answer of the queue to a plan's ``admission`` request (None: not asked yet). ``cycle``:
+    the names of a chain of continuations that leads back to this job (``spec.after``), as
+    the cache knows them: it can never start. ``pod_policy_admission``: whether the chart's
+    pod policy is in force, once the reconciler read it (a plan asks with
+    ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod from starting, by Job
+    name, once read (asked with ``need_pods``).
     """
 
     bgj: Body
@@ -102,6 +104,7 @@ class Observed:
     parent: Body | None = None
     termination: dict[str, str | None] = field(default_factory=dict)
     admitted: bool | None = None
+    cycle: list[str] | None = None
     pod_policy_admission: AdmissionInForce | None = None
     pods: dict[str, JobPods] = field(default_factory=dict)
 

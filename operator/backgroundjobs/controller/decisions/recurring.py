@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reason
 from backgroundjobs.api.models import BackgroundJobSpec
-from backgroundjobs.api.times import format_time, parse_time
+from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
@@ -15,7 +15,6 @@ from backgroundjobs.controller.decisions.state import (
     Decision,
     error_text,
     failure_reason,
-    parse_result,
 )
 from backgroundjobs.controller.schedule import InvalidSchedule, check_schedule, next_run
 
@@ -98,7 +97,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         if d.old_phase != Phase.SCHEDULED:
             st.message = msg
         d.phase(Phase.SCHEDULED)
-        plan.look_again(nxt + timedelta(seconds=1))  # or sooner, to look into a stuck run
+        plan.look_again(later(nxt, timedelta(seconds=1)))  # or sooner, to look into a stuck run
     return plan
 
 
@@ -153,9 +152,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     took = max(0.0, (last.finish_time - started).total_seconds())
     if last.complete:
         st.last_success_at = format_time(last.finish_time)
-        result = parse_result(d.obs.termination[last.name])
-        if result is not None:
-            st.result = result
+        d.keep_result(d.obs.termination[last.name])
         msg = f"last run {last.name} succeeded in {took:.1f}s"
         d.set(ConditionType.SUCCEEDED, True, Reason.COMPLETED, msg)
         d.unset(ConditionType.FAILED, Reason.COMPLETED, msg)

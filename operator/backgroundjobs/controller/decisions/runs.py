@@ -25,7 +25,6 @@ from backgroundjobs.controller.decisions.state import (
     Decision,
     error_text,
     failure_reason,
-    parse_result,
 )
 from backgroundjobs.controller.schedule import due_at
 
@@ -219,9 +218,7 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         finished_at = job.completion_time or d.now
         started = parse_time(st.started_at) or job.start_time or finished_at
         took = max(0.0, (finished_at - started).total_seconds())
-        result = parse_result(d.obs.termination[job.name])
-        if result is not None:
-            st.result = result
+        d.keep_result(d.obs.termination[job.name])
         msg = f"succeeded in {took:.1f}s"
         return d.finish(
             spec,

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import (
     ConditionType,
@@ -23,7 +23,7 @@ from backgroundjobs.api.models import (
     Condition,
     HandledActions,
 )
-from backgroundjobs.api.times import format_time, parse_time
+from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import conditions as cond
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
@@ -31,11 +31,12 @@ from backgroundjobs.controller.settings import Settings
 
 
 def parse_result(message: str | None) -> Any:
-    """The handler's result from a termination message: JSON, else the raw text."""
+    """The handler's result from a termination message: JSON (of any depth), else the raw
+    text."""
     if message is None or message == "":
         return None
     try:
-        return json.loads(message)
+        return _json.loads(message)
     except ValueError:
         return message
 
@@ -43,6 +44,8 @@ def parse_result(message: str | None) -> Any:
 def error_text(message: str | None) -> str:
     """The error a failed handler reported in its termination message, for people."""
     value = parse_result(message)
+    if _json.unstorable(value, c.MAX_VALUE_DEPTH) is not None:
+        return message or ""
     if isinstance(value, dict) and "error" in value:
         kind = value.get("type")
         return f"{kind}: {value['error']}" if kind else str(value["error"])
@@ -83,6 +86,11 @@ class Decision:
 
     def result(self) -> Plan:
         """The plan, with the new status as the API takes it (only the fields that are set)."""
+        if self.st.result is not None:
+            problem = _json.unstorable(self.st.result, c.MAX_VALUE_DEPTH)
+            if problem is not None:  # e.g. a status written by hand
+                self.st.result = f"(a result {problem} was not kept)"
+                self.warn(EventReason.RESULT_AS_TEXT, f"status.result was {problem}: dropped")
         status = self.st.model_dump(
             mode="json", by_alias=True, exclude_unset=True, exclude_none=True, exclude={"result"}
         )
@@ -90,6 +98,18 @@ class Decision:
             status["result"] = self.st.result  # the handler's value as it is, unconverted
         self.plan.status = status
         return self.plan
+
+    def keep_result(self, message: str | None) -> None:
+        """Keep the handler's result from its termination message; a value the status cannot
+        hold as JSON (NaN, nested too deep) is kept as its text, with a Warning."""
+        result = parse_result(message)
+        if result is None:
+            return
+        problem = _json.unstorable(result, c.MAX_VALUE_DEPTH)
+        if problem is not None:
+            result = message
+            self.warn(EventReason.RESULT_AS_TEXT, f"the result is {problem}: kept as text")
+        self.st.result = result
 
     # ---------------------------------------------------------------- conditions and phase
 
@@ -255,7 +275,7 @@ class Decision:
     def expire(self, ttl: timedelta) -> Plan:
         """Delete the job once ``ttl`` has passed since it finished; else look again then."""
         finished_at = parse_time(self.st.finished_at) or self.now
-        expires = finished_at + ttl
+        expires = later(finished_at, ttl)
         if self.now >= expires:
             self.plan.delete_self = True
         else:

@@ -1,0 +1,164 @@
+"""Resync: a relist compared with the cache finds what a watch gap hid (deletions, creations,
+changes), without taking an object newer than the list for a deleted one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+from tests.unit.test_reconciler import NS, FakeKube, Harness, bgj, run
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.controller.loop import STUCK_AFTER
+
+pytestmark = pytest.mark.unit
+
+
+class ListingKube(FakeKube):
+    """The fake API server, with the metadata lists of a relist."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.list_as_of: int | None = None  # the list's resourceVersion (default: now)
+
+    async def list_versions(
+        self, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> tuple[dict[tuple[str, str], str], int]:
+        self._check("list_versions", kind)
+        found = {
+            (obj["metadata"].get("namespace", NS), name): obj["metadata"]["resourceVersion"]
+            for (k, name), obj in self.objects.items()
+            if k == kind
+        }
+        as_of = self.list_as_of if self.list_as_of is not None else next(self._versions)
+        return found, as_of
+
+
+def harness(**settings: Any) -> Harness:
+    h = Harness(**settings)
+    h.kube = ListingKube()
+    h.loop.kube = h.loop.reconciler.kube = h.kube
+    return h
+
+
+def test_a_job_deleted_during_a_watch_gap_is_found_and_its_run_fails() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("welcome"))
+        await h.reconcile("welcome")
+        h.queued()
+        del h.kube.objects[("Job", "welcome-1")]  # the watch missed it
+        await h.loop.resync()
+        assert (NS, "welcome") in h.queued()
+        assert h.loop.cache.jobs((NS, "welcome")) == {}
+        await h.reconcile("welcome")
+        status = h.status("welcome")
+        assert status["phase"] == "Failed"
+        assert any(cond.get("reason") == "JobDeleted" for cond in status["conditions"])
+
+    run(case)
+
+
+def test_a_background_job_deleted_during_a_watch_gap_is_forgotten() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("gone"))
+        del h.kube.objects[(c.KIND, "gone")]
+        await h.loop.resync()
+        assert h.loop.cache.bgj((NS, "gone")) is None
+
+    run(case)
+
+
+def test_one_created_or_changed_during_a_watch_gap_is_read_and_reconciled() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("seen"))
+        h.queued()
+        h.kube.add(bgj("missed"))  # created while the watch was away
+        h.kube.objects[(c.KIND, "seen")]["metadata"]["annotations"] = {"x": "1"}
+        h.kube._stamp(h.kube.objects[(c.KIND, "seen")])
+        await h.loop.resync()
+        assert h.queued() == {(NS, "missed"), (NS, "seen")}
+        seen = h.loop.cache.bgj((NS, "seen"))
+        assert seen is not None and seen["metadata"]["annotations"] == {"x": "1"}
+        assert h.kube.count("get") == 2  # only what differs is read
+
+    run(case)
+
+
+def test_an_object_newer_than_the_list_is_not_taken_for_deleted() -> None:
+    async def case() -> None:
+        h = harness()
+        h.kube.list_as_of = 1  # a list served before the object was created
+        h.apply(bgj("young"))
+        h.kube.objects.clear()
+        await h.loop.resync()
+        assert h.loop.cache.bgj((NS, "young")) is not None
+
+    run(case)
+
+
+def test_a_watch_that_never_delivers_what_two_relists_show_is_reported_stuck() -> None:
+    async def case() -> None:
+        h = harness()
+        h.loop.on_bgj_event({"type": "ADDED", "object": h.kube.add(bgj("seen"))})
+        await h.loop.resync()
+        assert h.loop.problems() == []
+        h.kube.add(bgj("missed"))  # the watch shows nothing of it
+        await h.loop.resync()  # the first relist that shows it: the watch may be late
+        assert h.loop.problems() == []
+        await h.loop.resync()  # a period later, still nothing
+        assert h.loop.problems() == ["the watch of BackgroundJob is stuck"]
+        h.loop.on_bgj_event({"type": "ADDED", "object": h.kube.add(bgj("later"))})
+        await h.loop.resync()
+        assert h.loop.problems() == []
+
+    run(case)
+
+
+def test_work_waiting_with_no_step_finished_for_long_is_reported_stuck() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("waiting"))
+        now = time.monotonic()
+        h.loop._progress_at = now - 10
+        assert h.loop.problems() == []
+        h.loop._progress_at = now - STUCK_AFTER - 1
+        assert h.loop.problems()[0].startswith("1 objects wait and no worker finished for")
+        key = await h.loop.work.get()
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert h.loop.problems() == []
+
+    run(case)
+
+
+def test_the_first_success_after_the_api_server_was_unreachable_resyncs_at_once() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("welcome"))
+        key = await h.loop.work.get()
+        h.kube.fail["create"] = ApiException(status=503, reason="Unavailable")
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert not h.loop._resync_soon.is_set()
+        h.loop.work._timers.pop(key)[1].cancel()
+        h.loop.work.add(key)
+        key = await h.loop.work.get()
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert h.loop._resync_soon.is_set()
+
+    run(case)
+
+
+def test_a_refusal_is_no_outage() -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("welcome"))
+        key = await h.loop.work.get()
+        h.kube.fail["create"] = ApiException(status=403, reason="Forbidden")
+        await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
+        assert not h.loop._unreachable
+
+    run(case)
