@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from tests.integration.bgj import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "backgroundjobs.dev", "v1alpha1", "backgroundjobs"
@@ -47,15 +47,8 @@ def apply(namespace: str, *objects: dict[str, Any]) -> None:
 def wait_until(
     what: str, probe: Callable[[], T | None], timeout: float = 180, every: float = 1
 ) -> T:
-    """Call ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """``wait_for`` of the integration tests, with the slower pace of a real node."""
+    return wait_for(what, probe, timeout=timeout, interval=every)
 
 
 def real_ready_nodes(core_v1: client.CoreV1Api) -> list[str]:
