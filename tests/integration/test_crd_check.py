@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("session_operator
 async def check() -> list[str]:
     api = await operator_api_client()
     try:
-        return await crdcheck.warn_if_outdated(api)
+        crd = await crdcheck.installed_crd(api)
+        assert crd is not None
+        return crdcheck.warn_if_outdated(crd)
     finally:
         await api.close()
 

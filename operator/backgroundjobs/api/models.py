@@ -476,7 +476,11 @@ class Condition(_Model):
     """A metav1.Condition-shaped observation of the job."""
 
     type: ConditionType = Field(
-        ..., description="Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended."
+        ...,
+        description=(
+            "Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended; and kstatus'"
+            " Reconciling and Stalled, derived from the phase."
+        ),
     )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
     reason: str = Field(

@@ -12,10 +12,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import ConditionType
 from backgroundjobs.controller.kube import response_json
 
 log = logging.getLogger("backgroundjobs.crd")
 Body = dict[str, Any]
+
+
+KSTATUS_CONDITIONS = (ConditionType.RECONCILING, ConditionType.STALLED)
 
 
 def crd_shortcomings(crd: Body) -> list[str]:
@@ -24,15 +28,35 @@ def crd_shortcomings(crd: Body) -> list[str]:
     version = next((v for v in versions if v.get("name") == c.VERSION), None)
     if version is None or not version.get("served"):
         return [f"version {c.VERSION} is not served"]
+    problems = []
     have = {field.get("jsonPath") for field in version.get("selectableFields") or []}
     missing = [f".{path}" for path in c.SELECTABLE_FIELDS.values() if f".{path}" not in have]
     if missing:
-        return [f"selectableFields {', '.join(missing)} are missing"]
-    return []
+        problems.append(f"selectableFields {', '.join(missing)} are missing")
+    if not accepts_kstatus_conditions(crd):
+        problems.append(
+            "condition types Reconciling and Stalled are refused (GitOps tools that use"
+            " kstatus cannot tell a failed job from a current one)"
+        )
+    return problems
 
 
-async def warn_if_outdated(api: client.ApiClient) -> list[str]:
-    """Read the installed CRD and log a warning naming what it lacks; what it lacks."""
+def accepts_kstatus_conditions(crd: Body) -> bool:
+    """Whether the CRD's schema lets status.conditions hold Reconciling and Stalled (a CRD
+    from before them lists the condition types in an enum without them)."""
+    versions = (crd.get("spec") or {}).get("versions") or []
+    version = next((v for v in versions if v.get("name") == c.VERSION), None)
+    schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema") or {}
+    path = ("properties", "status", "properties", "conditions", "items", "properties", "type")
+    node: Any = schema
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    enum = node.get("enum") if isinstance(node, dict) else None
+    return enum is None or all(ctype.value in enum for ctype in KSTATUS_CONDITIONS)
+
+
+async def installed_crd(api: client.ApiClient) -> Body | None:
+    """The installed BackgroundJob CRD as raw JSON; None when absent or not readable."""
     extensions: Any = client.ApiextensionsV1Api(api)
     try:
         # raw JSON: a client whose models predate a field would drop it and make us warn
@@ -43,11 +67,14 @@ async def warn_if_outdated(api: client.ApiClient) -> list[str]:
         )
     except ApiException as exc:  # e.g. namespaced RBAC without CRD access: nothing to say
         log.debug("cannot read the CRD %s to check it (%s)", c.CRD_NAME, exc.status)
-        return []
+        return None
     items = found.get("items") or []
-    if not items:
-        return []  # kopf reports a missing CRD itself
-    problems = crd_shortcomings(items[0])
+    return items[0] if items else None  # kopf reports a missing CRD itself
+
+
+def warn_if_outdated(crd: Body) -> list[str]:
+    """Log a warning naming what the installed CRD lacks; what it lacks."""
+    problems = crd_shortcomings(crd)
     if problems:
         log.warning(
             "the installed CRD %s is older than this operator (%s): %s. It still works, with"

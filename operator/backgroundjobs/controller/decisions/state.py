@@ -60,6 +60,10 @@ REFUSALS = frozenset({Reason.INVALID_SPEC, Reason.POLICY_DENIED})
 _JOB_FAILURE_REASONS = {"PodFailurePolicy": Reason.NON_RETRYABLE_EXIT_CODE}
 
 
+def _true(condition: Condition | None) -> bool:
+    return condition is not None and condition.status == "True"
+
+
 def failure_reason(job: ObservedJob) -> str:
     """Why a failed Job failed, as our conditions say it."""
     reason = job.failure_reason or "Failed"
@@ -86,6 +90,8 @@ class Decision:
 
     def result(self) -> Plan:
         """The plan, with the new status as the API takes it (only the fields that are set)."""
+        if self.settings.kstatus_conditions:
+            self.kstatus_conditions()
         if self.st.result is not None:
             problem = _json.unstorable(self.st.result, c.MAX_VALUE_DEPTH)
             if problem is not None:  # e.g. a status written by hand
@@ -98,6 +104,32 @@ class Decision:
             status["result"] = self.st.result  # the handler's value as it is, unconverted
         self.plan.status = status
         return self.plan
+
+    def kstatus_conditions(self) -> None:
+        """Reconciling and Stalled, so kstatus (Flux, kpt, Config Sync) sees what Argo CD's
+        health check in docs/gitops.md sees: a run on its way is InProgress, a job stuck until
+        someone acts is Failed (its last run failed, or its parent did), the rest Current."""
+        phase = self.st.phase or Phase.PENDING
+        failed = self.condition(ConditionType.FAILED)
+        waiting = self.condition(ConditionType.WAITING)
+        waiting_reason = waiting.reason if waiting is not None and waiting.status == "True" else ""
+        if phase == Phase.FAILED or (phase == Phase.SCHEDULED and _true(failed)):
+            stuck: Condition | None = failed
+            stalled = True
+        else:
+            stuck = waiting
+            stalled = phase == Phase.WAITING and waiting_reason == Reason.PARENT_FAILED
+        reconciling = phase in c.RECONCILING_PHASES or (
+            phase == Phase.WAITING
+            and waiting_reason not in (Reason.PARENT_FAILED, Reason.PARENT_SUCCEEDED)
+        )
+        self.set(ConditionType.RECONCILING, reconciling, phase)
+        if stalled:
+            reason = stuck.reason if stuck is not None else phase
+            message = (stuck.message if stuck is not None else "") or self.st.message or ""
+            self.set(ConditionType.STALLED, True, reason, message)
+        else:
+            self.set(ConditionType.STALLED, False, phase)
 
     def keep_result(self, message: str | None) -> None:
         """Keep the handler's result from its termination message; a value the status cannot
