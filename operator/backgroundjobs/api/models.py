@@ -468,6 +468,10 @@ class BackgroundJobSpec(_Model):
             return JobType.DELAYED
         return JobType.IMMEDIATE
 
+    def metric_labels(self) -> dict[str, str]:
+        """The labels of this job's run metrics: type, queue and handler."""
+        return {"type": self.job_type.value, "queue": self.queue, "handler": self.handler}
+
     def delay_timedelta(self) -> timedelta | None:
         return parse_duration(self.delay) if self.delay else None
 

@@ -118,9 +118,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
         st.job_name = newest.name
         for j in new_runs:
             d.note(EventReason.STARTED, f"run {j.name} started")
-            plan.metrics.append(
-                Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
-            )
+            plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
             if j.scheduled_time is not None and j.created is not None:
                 lateness = max(0.0, (j.created - j.scheduled_time).total_seconds())
                 plan.metrics.append(

@@ -289,7 +289,7 @@ class Decision:
     def finished_metrics(
         self, spec: BackgroundJobSpec, outcome: Outcome, took: float | None = None
     ) -> None:
-        labels = {"type": spec.job_type.value, "queue": spec.queue, "outcome": outcome.value}
+        labels = {**spec.metric_labels(), "outcome": outcome.value}
         self.plan.metrics.append(Metric(MetricName.FINISHED, labels))
         if took is not None:
             self.plan.metrics.append(Metric(MetricName.DURATION, labels, took))
