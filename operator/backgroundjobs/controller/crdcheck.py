@@ -5,6 +5,7 @@ what is missing and how to update it."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -13,7 +14,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import ConditionType
-from backgroundjobs.controller.kube import response_json
+from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller.kube import event_name, response_json
 
 log = logging.getLogger("backgroundjobs.crd")
 Body = dict[str, Any]
@@ -73,7 +75,8 @@ async def installed_crd(api: client.ApiClient) -> Body | None:
 
 
 def warn_if_outdated(crd: Body) -> list[str]:
-    """Log a warning naming what the installed CRD lacks; what it lacks."""
+    """Log a warning naming what the installed CRD lacks; what it lacks (see also
+    ``post_outdated_event``)."""
     problems = crd_shortcomings(crd)
     if problems:
         log.warning(
@@ -86,3 +89,56 @@ def warn_if_outdated(crd: Body) -> list[str]:
             __version__,
         )
     return problems
+
+
+# Events about cluster-scoped objects live in the default namespace (as kubectl describe
+# looks for them there).
+EVENT_NAMESPACE = "default"
+CRD_OUTDATED = "CRDOutdated"
+
+
+def outdated_message(problems: list[str]) -> str:
+    return (
+        f"older than the operator (backgroundjobs {__version__}): {'; '.join(problems)}."
+        " Update it: kubectl apply --server-side -f crds/ of that version"
+    )
+
+
+async def post_outdated_event(api: client.ApiClient, crd: Body, problems: list[str]) -> None:
+    """A Warning Event on the CRD itself, so that ``kubectl describe crd`` and event-based
+    alerting show it, not only the operator's log. Deterministic name: a restarted operator
+    does not post it twice. Best effort: an operator without rights in the default
+    namespace still logs the warning."""
+    meta = crd.get("metadata") or {}
+    message = outdated_message(problems)
+    now = micro_time(datetime.now(UTC))
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event_name(meta, CRD_OUTDATED, message), "namespace": EVENT_NAMESPACE},
+        "involvedObject": {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": "Warning",
+        "reason": CRD_OUTDATED,
+        "message": message[:1024],
+        "source": {"component": "backgroundjobs-operator"},
+        "reportingComponent": "backgroundjobs.dev/operator",
+        "reportingInstance": "backgroundjobs-operator",
+        "firstTimestamp": now[:19] + "Z",
+        "lastTimestamp": now[:19] + "Z",
+        "eventTime": now,
+        "action": CRD_OUTDATED,
+        "count": 1,
+    }
+    core: Any = client.CoreV1Api(api)
+    try:
+        resp = await core.create_namespaced_event(EVENT_NAMESPACE, event, _preload_content=False)
+        resp.release()
+    except ApiException as exc:
+        if exc.status != 409:  # 409: posted before, by this operator or an earlier start
+            log.debug("the %s Event was not posted (%s)", CRD_OUTDATED, exc.status)

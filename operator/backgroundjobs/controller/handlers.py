@@ -70,7 +70,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
         crd = await crdcheck.installed_crd(api)
         if crd is not None:
-            crdcheck.warn_if_outdated(crd)
+            problems = crdcheck.warn_if_outdated(crd)
+            if problems:
+                await crdcheck.post_outdated_event(api, crd, problems)
             if not crdcheck.accepts_kstatus_conditions(crd):
                 cfg = dataclasses.replace(cfg, kstatus_conditions=False)
     loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
