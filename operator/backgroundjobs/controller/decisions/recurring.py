@@ -28,6 +28,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     except InvalidSchedule as exc:
         return d.invalid_spec(str(exc))
     if d.is_invalid_for_generation():
+        d.hold_cronjob()  # refused by the API server after the status said so, too
         return plan
     failed = d.condition(ConditionType.FAILED)
     if failed and failed.reason in REFUSALS and failed.status == "True":

@@ -25,6 +25,7 @@ from backgroundjobs.api.models import (
 )
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import conditions as cond
+from backgroundjobs.controller.builders import SPEC_HASH_ANNOTATION
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.settings import Settings
@@ -55,6 +56,9 @@ def error_text(message: str | None) -> str:
 # The reasons of a Failed condition that refuse a generation of the spec: it does not run
 # until the spec changes.
 REFUSALS = frozenset({Reason.INVALID_SPEC, Reason.POLICY_DENIED})
+
+# The spec hash of a CronJob held while its BackgroundJob's spec is refused (hold_cronjob).
+REFUSED_SPEC_HASH = "refused"
 
 # How a Job's Failed condition reason reads in ours (others are passed on as they are).
 _JOB_FAILURE_REASONS = {"PodFailurePolicy": Reason.NON_RETRYABLE_EXIT_CODE}
@@ -232,7 +236,9 @@ class Decision:
         if not (already and already.reason == reason and already.message == message):
             self.warn(EventReason(reason.value), message)
             self.plan.metrics.append(Metric(MetricName.RECONCILE_ERRORS, {"reason": reason}))
-        if self.st.type != JobType.RECURRING:
+        if self.st.type == JobType.RECURRING:
+            self.hold_cronjob()
+        else:
             # a failed one-off job: finished now, so retention deletes it in time
             if self.st.finished_at is None:
                 self.st.finished_at = self.now_s
@@ -243,6 +249,28 @@ class Decision:
                 ttl = self.settings.retention
             self.expire(ttl)
         return self.plan
+
+    def hold_cronjob(self) -> None:
+        """Suspend the CronJob of a Recurring job whose current spec is refused: it would
+        otherwise go on running the earlier spec while the status says the job failed. Its
+        spec hash is marked refused, so the next accepted spec (the earlier one again, too)
+        replaces it and resumes the schedule."""
+        cronjob = self.obs.cronjob
+        if cronjob is None:
+            return
+        meta = cronjob.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        held = (cronjob.get("spec") or {}).get("suspend") is True
+        if held and annotations.get(SPEC_HASH_ANNOTATION) == REFUSED_SPEC_HASH:
+            return
+        self.plan.replace_cronjob = {
+            **cronjob,
+            "metadata": {
+                **meta,
+                "annotations": {**annotations, SPEC_HASH_ANNOTATION: REFUSED_SPEC_HASH},
+            },
+            "spec": {**(cronjob.get("spec") or {}), "suspend": True},
+        }
 
     # ---------------------------------------------------------------- the end of a run
 
