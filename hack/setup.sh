@@ -29,3 +29,4 @@ fi
 echo "[setup] python environment ready in $((SECONDS - t0))s"
 [[ ${1:-} == venv ]] && exit 0
 bash "$root/hack/build-cluster-tools.sh"
+bash "$root/hack/kstatus.sh"  # what GitOps tools see (tests/integration/test_gitops_health.py)

@@ -409,3 +409,39 @@ def test_list_filters_are_field_selectors_the_api_server_applies(
     assert [j.name for j in jobs.list(phase="Scheduled", queue="low")] == ["sel-waiting"]
     assert [j.name for j in jobs.list(phase="Succeeded", handler="test.echo")] == ["sel-done"]
     assert jobs.list(queue="critical") == []
+
+
+def test_runs_and_pods_are_found_by_owner_not_by_labels(
+    jobs: Client, batch_v1: k8s.BatchV1Api, core_v1: k8s.CoreV1Api
+) -> None:
+    """A Job or pod that copies a run's labels (anyone who may create them in the namespace
+    can) is not shown as one of the job's runs, nor its pods or log."""
+    from backgroundjobs.api.constants import LABEL_JOB_NAME, LABEL_NAME, LABEL_RUN
+
+    name = jobs.enqueue(mail.send, "owner@example.com", subject="s", body="b")
+    info = jobs.wait(name, timeout=90)
+    assert info.phase == "Succeeded" and info.job_name
+    ns = jobs.namespace
+    real = batch_v1.read_namespaced_job(info.job_name, ns)
+    template = k8s.ApiClient().sanitize_for_serialization(real.spec.template)
+    template["metadata"]["labels"] = {LABEL_NAME: name, LABEL_RUN: "1"}
+    batch_v1.create_namespaced_job(ns, {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": f"{name}-lookalike", "labels": {LABEL_NAME: name, LABEL_RUN: "1"}},
+        "spec": {"template": template, "backoffLimit": 0},
+    })  # fmt: skip
+    fake_pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{name}-fake-pod", "labels": {LABEL_JOB_NAME: info.job_name}},
+        "spec": template["spec"],
+    }  # fmt: skip
+    core_v1.create_namespaced_pod(ns, fake_pod)
+    wait_until(
+        "the look-alikes to exist",
+        lambda: core_v1.list_namespaced_pod(ns, label_selector=f"{LABEL_JOB_NAME}").items,
+    )
+    runs = jobs.runs(name)
+    assert [r["metadata"]["name"] for r in runs] == [info.job_name]
+    pods = jobs.pods(name)
+    assert pods and f"{name}-fake-pod" not in [p["metadata"]["name"] for p in pods]
+    assert all(p["metadata"]["labels"][LABEL_JOB_NAME] == info.job_name for p in pods)

@@ -18,11 +18,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("session_operator
 
 
 async def check() -> list[str]:
+    """What the operator does at start: warn in the log, and post an Event when outdated."""
     api = await operator_api_client()
     try:
-        return await crdcheck.warn_if_outdated(api)
+        crd = await crdcheck.installed_crd(api)
+        assert crd is not None
+        problems = crdcheck.warn_if_outdated(crd)
+        if problems:
+            await crdcheck.post_outdated_event(api, crd, problems)
+        return problems
     finally:
         await api.close()
+
+
+def crd_events(api_client: client.ApiClient, uid: str) -> list:
+    return [
+        e
+        for e in client.CoreV1Api(api_client)
+        .list_namespaced_event(crdcheck.EVENT_NAMESPACE, field_selector=f"involvedObject.uid={uid}")
+        .items
+        if e.reason == crdcheck.CRD_OUTDATED
+    ]
 
 
 def test_an_older_installed_crd_is_warned_about(
@@ -48,5 +64,11 @@ def test_an_older_installed_crd_is_warned_about(
             "selectableFields .spec.handler, .spec.queue, .status.phase, .status.type are missing"
         ]
         assert "kubectl apply --server-side -f crds/" in caplog.text
+        # kubectl describe crd shows it too; a second start (the same problems) adds none
+        asyncio.run(check())
+        (event,) = crd_events(api_client, current.metadata.uid)
+        assert event.type == "Warning"
+        assert "selectableFields .spec.handler" in event.message
+        assert event.involved_object.kind == "CustomResourceDefinition"
     finally:
         apply_crd(api_client)

@@ -113,6 +113,14 @@ def test_the_wheel_installs_lean_and_with_the_client(dist: Path, tmp_path: Path)
     assert "Traceback" not in runtime.stderr and "BACKGROUNDJOBS_HANDLER" in runtime.stderr
     check = run(bin_dir / "pip", "check")
     assert check.returncode == 0, check.stdout
+    # Without the extra, the CLI and the client say which extra to install, not a traceback.
+    for command in (
+        [bin_dir / "bgjobs", "get"],
+        [bin_dir / "python", "-c", "import backgroundjobs.client"],
+    ):
+        missing = run(*command)
+        assert missing.returncode != 0, command
+        assert "pip install 'backgroundjobs[client]'" in missing.stderr, missing.stderr
 
     # [client]: the client and the CLI, under each of its names.
     pip_install(bin_dir, f"{wheel}[client]")

@@ -305,7 +305,10 @@ def test_metrics_count_started_and_finished(bgjobs: Jobs, operator) -> None:  # 
         "metrics", lambda: (t := operator.metrics()) and 'outcome="succeeded"' in t and t
     )
     # label values the operator chooses are lower-case (issue 20)
-    assert 'backgroundjobs_jobs_started_total{queue="default",type="immediate"}' in text
+    assert (
+        'backgroundjobs_jobs_started_total{handler="test.echo",queue="default",type="immediate"}'
+        in text
+    )
     assert "backgroundjobs_job_duration_seconds_bucket" in text
     assert 'backgroundjobs_build_info{version="0.1.0"} 1.0' in text
     assert 'backgroundjobs_jobs{phase="succeeded",queue="default"}' in text

@@ -619,6 +619,32 @@ def test_the_operator_refuses_what_the_policy_did_not_admit(
             wait_for(f"{name}'s Warning", lambda n=name: "PolicyDenied" in jobs.event_reasons(n),
                      timeout=30)  # fmt: skip
         assert jobs.jobs("probe-off") == []
+        recurring_update_is_held(jobs, api_client)
     finally:
         restored = kubectl(tenancy.kubeconfig, "apply", "-f", "-", stdin=json.dumps(binding))
         assert restored.returncode == 0, restored.stderr
+
+
+def recurring_update_is_held(jobs: Jobs, api_client: client.ApiClient) -> None:
+    """A Recurring job's spec updated with a privileged field (the policy off, so the operator
+    checks it): PolicyDenied, and its CronJob suspended so the earlier spec does not go on
+    running; the field removed again, the CronJob runs again."""
+    from backgroundjobs.controller.builders import cronjob_name
+
+    batch = client.BatchV1Api(api_client)
+    jobs.create(manifest("nightly-held", schedule="0 2 * * *"))
+    jobs.wait_phase("nightly-held", "Scheduled", timeout=60)
+    cronjob = cronjob_name("nightly-held")
+
+    def suspended() -> bool | None:
+        return batch.read_namespaced_cron_job(cronjob, jobs.ns).spec.suspend
+
+    assert not suspended()
+    privileged = with_case(manifest("nightly-held"), CASES[0])["spec"]["podTemplate"]
+    jobs.patch("nightly-held", {"spec": {"podTemplate": privileged}})
+    jobs.wait_phase("nightly-held", "Failed", timeout=60)
+    assert (jobs.condition("nightly-held", "Failed") or {}).get("reason") == "PolicyDenied"
+    wait_for("the CronJob to be held", lambda: suspended() is True, timeout=60)
+    jobs.patch("nightly-held", {"spec": {"podTemplate": None}})
+    jobs.wait_phase("nightly-held", "Scheduled", timeout=60)
+    wait_for("the CronJob to run again", lambda: suspended() is False, timeout=60)

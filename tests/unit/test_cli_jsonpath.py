@@ -61,3 +61,50 @@ def test_sort_by_a_field_absent_first_numbers_by_value() -> None:
     assert find(".metadata.name", items[0]) == ["a"]
     with pytest.raises(JsonPathError):
         sort_key("status..phase")
+
+
+CONDITIONS = {
+    "status": {
+        "conditions": [
+            {"type": "Running", "status": "False", "reason": "Completed"},
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "n": 3},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "obj", "expected"),
+    [
+        ('{.status.conditions[?(@.type=="Failed")].reason}', CONDITIONS, "BackoffLimitExceeded"),
+        ("{.status.conditions[?(@.status == 'True')].type}", CONDITIONS, "Failed"),
+        ('{.status.conditions[?(@.status!="True")].type}', CONDITIONS, "Running"),
+        ("{.status.conditions[?(@.n>=3)].type}", CONDITIONS, "Failed"),
+        ("{.status.conditions[?(@.n<3)].type}", CONDITIONS, ""),
+        ("{.status.conditions[?(@.n)].type}", CONDITIONS, "Failed"),
+        ('{.status.conditions[?(@.n=="3")].type}', CONDITIONS, ""),  # a string is not 3
+        ('{.status.conditions[?(@.type=="Absent")].reason}', CONDITIONS, ""),
+        ("{..reason}", CONDITIONS, "Completed BackoffLimitExceeded"),
+        ("{.items[1:3].metadata.name}", LIST, "b c"),
+        ("{.items[::2].metadata.name}", LIST, "a c"),
+        ("{.items[-2:].metadata.name}", LIST, "b c"),
+        ('{range .items[?(@.status.runs>1)]}{.metadata.name}{"\\n"}{end}', LIST, "a\nb\n"),
+    ],
+)  # fmt: skip
+def test_filters_slices_and_deep_paths_like_kubectl(template: str, obj: Any, expected: str) -> None:
+    assert render(template, obj) == expected
+
+
+@pytest.mark.parametrize(
+    "template", ["{.items[?(@.a ~ 1)]}", "{.items[?(@.a == nope)]}", "{.items[::0]}"]
+)
+def test_bad_filters_and_slices_are_refused(template: str) -> None:
+    with pytest.raises(JsonPathError):
+        render(template, LIST)
+
+
+def test_a_deep_path_reads_any_depth() -> None:
+    deep: Any = {"reason": "bottom"}
+    for _ in range(5000):
+        deep = {"next": deep}
+    assert render("{..reason}", deep) == "bottom"

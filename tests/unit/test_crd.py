@@ -405,3 +405,21 @@ def test_an_older_crd_is_named_by_what_it_lacks() -> None:
     ]
     older["spec"]["versions"][0]["served"] = False
     assert crd_shortcomings(older) == ["version v1alpha1 is not served"]
+
+
+def test_a_crd_without_the_kstatus_condition_types_is_named_and_detected() -> None:
+    import copy
+
+    from backgroundjobs.controller.crdcheck import accepts_kstatus_conditions, crd_shortcomings
+
+    current = crd.build_crd()
+    assert accepts_kstatus_conditions(current)
+    older = copy.deepcopy(current)
+    schema = older["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    ctype = schema["properties"]["status"]["properties"]["conditions"]["items"]["properties"]
+    ctype["type"]["enum"] = [
+        t for t in ctype["type"]["enum"] if t not in ("Reconciling", "Stalled")
+    ]
+    assert not accepts_kstatus_conditions(older)
+    (problem,) = crd_shortcomings(older)
+    assert problem.startswith("condition types Reconciling and Stalled are refused")

@@ -237,6 +237,7 @@ def test_complete_job_with_termination_succeeds() -> None:
     assert finished and finished[0].labels == {
         "type": "Immediate",
         "queue": "default",
+        "handler": "mail.send",
         "outcome": "succeeded",
     }
     duration = [m for m in plan.metrics if m.name == "duration"]

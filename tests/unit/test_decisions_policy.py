@@ -77,6 +77,26 @@ def test_a_recurring_job_gets_no_cronjob() -> None:
     assert "finishedAt" not in plan.status
 
 
+def test_a_recurring_job_whose_update_is_denied_holds_its_cronjob_until_fixed() -> None:
+    """The earlier spec's CronJob must not go on running while the status says Failed."""
+    allowed = bgj(schedule="0 2 * * *")
+    cronjob = decide_at(allowed).create[0]
+    assert cronjob["kind"] == "CronJob" and not cronjob["spec"].get("suspend")
+    denied = bgj(schedule="0 2 * * *", podTemplate=AS_MAILER, generation=2)
+    plan = decide_at(denied, cronjob=cronjob)
+    assert failed(plan)["reason"] == "PolicyDenied"
+    held = plan.replace_cronjob
+    assert held is not None and held["spec"]["suspend"] is True
+    assert held["spec"]["schedule"] == cronjob["spec"]["schedule"]
+    # Held: asked once, not again.
+    assert decide_at(applied(denied, plan), cronjob=held).replace_cronjob is None
+    # The earlier spec back (a new generation): the CronJob runs it again, unsuspended.
+    back = applied(denied, plan, generation=3)
+    back["spec"].pop("podTemplate")
+    resumed = decide_at(back, T0 + timedelta(minutes=1), cronjob=held).replace_cronjob
+    assert resumed is not None and not resumed["spec"].get("suspend")
+
+
 def test_the_admission_policy_vouches_for_jobs_created_while_it_denied() -> None:
     trusting = settings(admission=ADMISSION)
     body = bgj(podTemplate=AS_MAILER)

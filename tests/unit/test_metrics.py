@@ -41,16 +41,34 @@ def test_label_values_are_lower_snake_case(value: object, expected: str) -> None
 
 
 def test_recorded_labels_are_lower_case_but_queues_are_kept() -> None:
-    labels = {"type": JobType.DELAYED, "queue": "Mixed-Case"}
+    labels = {"type": JobType.DELAYED, "queue": "Mixed-Case", "handler": "Mail.Send"}
     metrics.record(MetricName.STARTED, labels, 1)  # type: ignore[arg-type]
     text = exposition()
-    assert 'backgroundjobs_jobs_started_total{queue="Mixed-Case",type="delayed"}' in text
+    assert (
+        'backgroundjobs_jobs_started_total{handler="Mail.Send",queue="Mixed-Case",type="delayed"}'
+        in text
+    )
     assert 'type="Delayed"' not in text
     gauge = metrics.phase_gauge(lambda: [(Phase.RUNNING, "default")] * 2)
     (family,) = gauge.collect()
     assert [(s.labels, s.value) for s in family.samples] == [
         ({"phase": "running", "queue": "default"}, 2)
     ]
+
+
+def test_user_chosen_label_values_are_bounded() -> None:
+    """Ever new handler or queue names (any author of a BackgroundJob picks them) end under
+    one ``_other`` series once the limit is reached; values seen before keep their own."""
+    bounded = metrics.BoundedLabel(limit=3)
+    assert [bounded.value(f"h{i}") for i in range(5)] == ["h0", "h1", "h2", "_other", "_other"]
+    assert bounded.value("h1") == "h1"
+    assert len(bounded.seen) == 3
+    before = exposition().count("backgroundjobs_retries_total{")
+    for i in range(metrics.USER_LABEL_LIMIT + 50):
+        metrics.record(MetricName.RETRIES, {"queue": "q", "handler": f"hostile.{i}"}, 1)
+    text = exposition()
+    assert text.count("backgroundjobs_retries_total{") - before <= metrics.USER_LABEL_LIMIT + 1
+    assert 'backgroundjobs_retries_total{handler="_other",queue="q"}' in text
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,8 @@ class Phase(StrEnum):
 
 PHASES = [phase.value for phase in Phase]
 FINISHED_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+# Phases in which a run is on its way: kstatus reads them as InProgress (Reconciling True).
+RECONCILING_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING})
 
 
 class ConditionType(StrEnum):
@@ -128,6 +130,9 @@ class ConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SUSPENDED = "Suspended"
+    # kstatus' two (Flux, kpt, Config Sync wait on them), derived from the phase.
+    RECONCILING = "Reconciling"  # a run is being started or runs
+    STALLED = "Stalled"  # the job has failed: nothing more happens until someone acts
 
 
 class Reason(StrEnum):

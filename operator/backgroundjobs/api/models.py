@@ -468,6 +468,10 @@ class BackgroundJobSpec(_Model):
             return JobType.DELAYED
         return JobType.IMMEDIATE
 
+    def metric_labels(self) -> dict[str, str]:
+        """The labels of this job's run metrics: type, queue and handler."""
+        return {"type": self.job_type.value, "queue": self.queue, "handler": self.handler}
+
     def delay_timedelta(self) -> timedelta | None:
         return parse_duration(self.delay) if self.delay else None
 
@@ -476,7 +480,11 @@ class Condition(_Model):
     """A metav1.Condition-shaped observation of the job."""
 
     type: ConditionType = Field(
-        ..., description="Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended."
+        ...,
+        description=(
+            "Scheduled, Waiting, Queued, Running, Succeeded, Failed or Suspended; and kstatus'"
+            " Reconciling and Stalled, derived from the phase."
+        ),
     )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False, Unknown.")
     reason: str = Field(

@@ -42,7 +42,7 @@ from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, prepare_call
 from backgroundjobs.client._errors import from_api_exception, is_transient
 from backgroundjobs.client._info import JobInfo
-from backgroundjobs.client._logs import LogLine, job_logs, pods_of_jobs
+from backgroundjobs.client._logs import LogLine, controlled_by, job_logs, pods_of_jobs
 from backgroundjobs.client._manifests import (
     FIELD_MANAGER,
     build_manifest,
@@ -455,6 +455,8 @@ class AsyncClient:
         except ApiException as exc:
             raise from_api_exception(exc, namespace=ns) from None
         jobs = [self._plain(job) for job in result.items]
+        # the runs the operator made for it, not a look-alike carrying its labels
+        jobs = [job for job in jobs if controlled_by(job, KIND, name=name)]
         return sorted(
             jobs,
             key=lambda j: (j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"]),
@@ -468,8 +470,7 @@ class AsyncClient:
         jobs = await self.runs(name, namespace=ns)
         if run is not None:
             jobs = [j for j in jobs if _run_of(j) == run]
-        job_names = [j["metadata"]["name"] for j in jobs]
-        return await pods_of_jobs(await self._api(), job_names, ns)
+        return await pods_of_jobs(await self._api(), jobs, ns)
 
     async def logs(
         self,

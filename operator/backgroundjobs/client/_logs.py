@@ -26,21 +26,45 @@ class LogLine:
     text: str
 
 
-async def pods_of_jobs(api: k8s.ApiClient, job_names: Sequence[str], ns: str) -> list[Body]:
-    """The pods of these Jobs, oldest first, as dicts."""
-    if not job_names:
+def controlled_by(obj: Body, kind: str, name: str | None = None, uid: str | None = None) -> bool:
+    """Whether ``obj``'s controller owner reference is of ``kind`` (and of that name or uid).
+
+    Labels can be set by anyone who may create pods or Jobs in the namespace; the controller
+    owner reference is what the Job controller and the operator set, so runs and pods are
+    found by it: a look-alike with copied labels is not shown as a job's run or its log."""
+    for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("controller") and owner.get("kind") == kind:
+            return (name is None or owner.get("name") == name) and (
+                uid is None or owner.get("uid") == uid
+            )
+    return False
+
+
+async def pods_of_jobs(api: k8s.ApiClient, jobs: Sequence[Body], ns: str) -> list[Body]:
+    """The pods of these Jobs (controlled by them), oldest first, as dicts."""
+    if not jobs:
         return []
     core = k8s.CoreV1Api(api)
-    selector = f"{LABEL_JOB_NAME} in ({','.join(job_names)})"
+    by_name = {job["metadata"]["name"]: job["metadata"].get("uid") for job in jobs}
+    selector = f"{LABEL_JOB_NAME} in ({','.join(by_name)})"
     try:
         result = await core.list_namespaced_pod(ns, label_selector=selector)
     except ApiException as exc:
         raise from_api_exception(exc, namespace=ns) from None
     pods: list[Body] = [api.sanitize_for_serialization(pod) for pod in result.items]
+    pods = [
+        pod
+        for pod in pods
+        if controlled_by(pod, "Job", uid=by_name.get(_label(pod, LABEL_JOB_NAME)) or "")
+    ]
     return sorted(
         pods,
         key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
     )
+
+
+def _label(obj: Body, key: str) -> str:
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(key, ""))
 
 
 async def job_logs(
@@ -50,10 +74,14 @@ async def job_logs(
     several). ``follow`` streams until the Job finishes."""
     core = k8s.CoreV1Api(api)
     printed: set[str] = set()
+    first = await _read_job(api, job_name, ns)
+    if first is None:
+        return  # gone (retention): its pods went with it
+    job: Body | None = first
     while True:
-        # Once the Job has finished, one last pass prints what is left, without following.
-        final = not follow or await _job_finished(api, job_name, ns)
-        for pod in await pods_of_jobs(api, [job_name], ns):
+        # Once the Job has finished (or is gone), one last pass prints what is left.
+        final = not follow or job is None or _job_finished(job)
+        for pod in await pods_of_jobs(api, [first], ns):
             pod_name = pod["metadata"]["name"]
             if pod_name in printed:
                 continue
@@ -69,18 +97,26 @@ async def job_logs(
         if final:
             return
         await asyncio.sleep(1)
+        job = await _read_job(api, job_name, ns)
 
 
-async def _job_finished(api: k8s.ApiClient, job_name: str, ns: str) -> bool:
+async def _read_job(api: k8s.ApiClient, job_name: str, ns: str) -> Body | None:
     batch = k8s.BatchV1Api(api)
     try:
         job = await batch.read_namespaced_job(job_name, ns)
     except ApiException as exc:
         if exc.status == 404:
-            return True
+            return None
         raise from_api_exception(exc, namespace=ns) from None
-    conditions = (job.status.conditions or []) if job.status else []
-    return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
+    plain: Body = api.sanitize_for_serialization(job)
+    return plain
+
+
+def _job_finished(job: Body) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
 
 
 async def _pod_log(core: Any, pod: str, ns: str, *, follow: bool) -> AsyncIterator[str]:

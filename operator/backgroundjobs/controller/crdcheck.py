@@ -5,6 +5,7 @@ what is missing and how to update it."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -12,10 +13,15 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller.kube import response_json
+from backgroundjobs.api.constants import ConditionType
+from backgroundjobs.api.times import micro_time
+from backgroundjobs.controller.kube import event_name, response_json
 
 log = logging.getLogger("backgroundjobs.crd")
 Body = dict[str, Any]
+
+
+KSTATUS_CONDITIONS = (ConditionType.RECONCILING, ConditionType.STALLED)
 
 
 def crd_shortcomings(crd: Body) -> list[str]:
@@ -24,15 +30,35 @@ def crd_shortcomings(crd: Body) -> list[str]:
     version = next((v for v in versions if v.get("name") == c.VERSION), None)
     if version is None or not version.get("served"):
         return [f"version {c.VERSION} is not served"]
+    problems = []
     have = {field.get("jsonPath") for field in version.get("selectableFields") or []}
     missing = [f".{path}" for path in c.SELECTABLE_FIELDS.values() if f".{path}" not in have]
     if missing:
-        return [f"selectableFields {', '.join(missing)} are missing"]
-    return []
+        problems.append(f"selectableFields {', '.join(missing)} are missing")
+    if not accepts_kstatus_conditions(crd):
+        problems.append(
+            "condition types Reconciling and Stalled are refused (GitOps tools that use"
+            " kstatus cannot tell a failed job from a current one)"
+        )
+    return problems
 
 
-async def warn_if_outdated(api: client.ApiClient) -> list[str]:
-    """Read the installed CRD and log a warning naming what it lacks; what it lacks."""
+def accepts_kstatus_conditions(crd: Body) -> bool:
+    """Whether the CRD's schema lets status.conditions hold Reconciling and Stalled (a CRD
+    from before them lists the condition types in an enum without them)."""
+    versions = (crd.get("spec") or {}).get("versions") or []
+    version = next((v for v in versions if v.get("name") == c.VERSION), None)
+    schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema") or {}
+    path = ("properties", "status", "properties", "conditions", "items", "properties", "type")
+    node: Any = schema
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    enum = node.get("enum") if isinstance(node, dict) else None
+    return enum is None or all(ctype.value in enum for ctype in KSTATUS_CONDITIONS)
+
+
+async def installed_crd(api: client.ApiClient) -> Body | None:
+    """The installed BackgroundJob CRD as raw JSON; None when absent or not readable."""
     extensions: Any = client.ApiextensionsV1Api(api)
     try:
         # raw JSON: a client whose models predate a field would drop it and make us warn
@@ -43,11 +69,15 @@ async def warn_if_outdated(api: client.ApiClient) -> list[str]:
         )
     except ApiException as exc:  # e.g. namespaced RBAC without CRD access: nothing to say
         log.debug("cannot read the CRD %s to check it (%s)", c.CRD_NAME, exc.status)
-        return []
+        return None
     items = found.get("items") or []
-    if not items:
-        return []  # kopf reports a missing CRD itself
-    problems = crd_shortcomings(items[0])
+    return items[0] if items else None  # kopf reports a missing CRD itself
+
+
+def warn_if_outdated(crd: Body) -> list[str]:
+    """Log a warning naming what the installed CRD lacks; what it lacks (see also
+    ``post_outdated_event``)."""
+    problems = crd_shortcomings(crd)
     if problems:
         log.warning(
             "the installed CRD %s is older than this operator (%s): %s. It still works, with"
@@ -59,3 +89,56 @@ async def warn_if_outdated(api: client.ApiClient) -> list[str]:
             __version__,
         )
     return problems
+
+
+# Events about cluster-scoped objects live in the default namespace (as kubectl describe
+# looks for them there).
+EVENT_NAMESPACE = "default"
+CRD_OUTDATED = "CRDOutdated"
+
+
+def outdated_message(problems: list[str]) -> str:
+    return (
+        f"older than the operator (backgroundjobs {__version__}): {'; '.join(problems)}."
+        " Update it: kubectl apply --server-side -f crds/ of that version"
+    )
+
+
+async def post_outdated_event(api: client.ApiClient, crd: Body, problems: list[str]) -> None:
+    """A Warning Event on the CRD itself, so that ``kubectl describe crd`` and event-based
+    alerting show it, not only the operator's log. Deterministic name: a restarted operator
+    does not post it twice. Best effort: an operator without rights in the default
+    namespace still logs the warning."""
+    meta = crd.get("metadata") or {}
+    message = outdated_message(problems)
+    now = micro_time(datetime.now(UTC))
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event_name(meta, CRD_OUTDATED, message), "namespace": EVENT_NAMESPACE},
+        "involvedObject": {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": "Warning",
+        "reason": CRD_OUTDATED,
+        "message": message[:1024],
+        "source": {"component": "backgroundjobs-operator"},
+        "reportingComponent": "backgroundjobs.dev/operator",
+        "reportingInstance": "backgroundjobs-operator",
+        "firstTimestamp": now[:19] + "Z",
+        "lastTimestamp": now[:19] + "Z",
+        "eventTime": now,
+        "action": CRD_OUTDATED,
+        "count": 1,
+    }
+    core: Any = client.CoreV1Api(api)
+    try:
+        resp = await core.create_namespaced_event(EVENT_NAMESPACE, event, _preload_content=False)
+        resp.release()
+    except ApiException as exc:
+        if exc.status != 409:  # 409: posted before, by this operator or an earlier start
+            log.debug("the %s Event was not posted (%s)", CRD_OUTDATED, exc.status)

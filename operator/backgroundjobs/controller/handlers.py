@@ -6,6 +6,7 @@ Run with ``python -m backgroundjobs.controller``, ``bgjobs operator run`` or
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -67,7 +68,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.networking.request_timeout = 60
     api = await operator_api_client()
     if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
-        await crdcheck.warn_if_outdated(api)
+        crd = await crdcheck.installed_crd(api)
+        if crd is not None:
+            problems = crdcheck.warn_if_outdated(crd)
+            if problems:
+                await crdcheck.post_outdated_event(api, crd, problems)
+            if not crdcheck.accepts_kstatus_conditions(crd):
+                cfg = dataclasses.replace(cfg, kstatus_conditions=False)
     loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads

@@ -38,20 +38,20 @@ _LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
 
 JOBS_STARTED = Counter(
     "backgroundjobs_jobs_started_total",
-    "Jobs (runs) started, by job type and queue.",
-    ["type", "queue"],
+    "Jobs (runs) started, by job type, queue and handler.",
+    ["type", "queue", "handler"],
     registry=REGISTRY,
 )
 JOBS_FINISHED = Counter(
     "backgroundjobs_jobs_finished_total",
-    "Runs finished, by type, queue and outcome (succeeded, failed, cancelled).",
-    ["type", "queue", "outcome"],
+    "Runs finished, by type, queue, handler and outcome (succeeded, failed, cancelled).",
+    ["type", "queue", "handler", "outcome"],
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram(
     "backgroundjobs_job_duration_seconds",
-    "Run time from start to finish, by type, queue and outcome.",
-    ["type", "queue", "outcome"],
+    "Run time from start to finish, by type, queue, handler and outcome.",
+    ["type", "queue", "handler", "outcome"],
     buckets=_DURATION_BUCKETS,
     registry=REGISTRY,
 )
@@ -64,8 +64,8 @@ START_LATENESS = Histogram(
 )
 RETRIES = Counter(
     "backgroundjobs_retries_total",
-    "Pod failures that were retried, by queue.",
-    ["queue"],
+    "Pod failures that were retried, by queue and handler.",
+    ["queue", "handler"],
     registry=REGISTRY,
 )
 RECONCILE_ERRORS = Counter(
@@ -113,9 +113,42 @@ def label_value(value: object) -> str:
 # Labels whose values the operator chooses (the others, queue and version, are kept as given).
 _OPERATOR_LABELS = frozenset({"type", "phase", "outcome", "reason", "stage"})
 
+# Labels whose values the job's author chooses: each keeps its first values, the rest are
+# counted under OTHER, so that objects with ever new queue or handler names cannot grow the
+# operator's memory and every scrape without bound (a series per value).
+USER_LABEL_LIMIT = 200
+OTHER = "_other"
+
+
+class BoundedLabel:
+    """The values one user-chosen label has taken, at most ``limit`` of them."""
+
+    def __init__(self, limit: int = USER_LABEL_LIMIT) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def value(self, value: str) -> str:
+        if value in self.seen:
+            return value
+        if len(self.seen) >= self.limit:
+            return OTHER
+        self.seen.add(value)
+        return value
+
+
+_USER_LABELS = {"queue": BoundedLabel(), "handler": BoundedLabel()}
+
 
 def _labels(labels: dict[str, str]) -> dict[str, str]:
-    return {k: label_value(v) if k in _OPERATOR_LABELS else v for k, v in labels.items()}
+    out = {}
+    for key, value in labels.items():
+        if key in _OPERATOR_LABELS:
+            out[key] = label_value(value)
+        elif key in _USER_LABELS:
+            out[key] = _USER_LABELS[key].value(value)
+        else:
+            out[key] = value
+    return out
 
 
 def set_leading(leading: bool) -> None:

@@ -75,6 +75,9 @@ class Settings:
     unschedulable_timeout: timedelta | None = None
     """BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: how long a run's pod may stay unschedulable before
     the job fails (Unschedulable); empty or 0 = it waits for ever."""
+    kstatus_conditions: bool = True
+    """Not from the environment: false while the installed CRD predates the Reconciling and
+    Stalled condition types (controller/crdcheck.py), so that status writes stay accepted."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())

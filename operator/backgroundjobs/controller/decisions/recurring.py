@@ -28,6 +28,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
     except InvalidSchedule as exc:
         return d.invalid_spec(str(exc))
     if d.is_invalid_for_generation():
+        d.hold_cronjob()  # refused by the API server after the status said so, too
         return plan
     failed = d.condition(ConditionType.FAILED)
     if failed and failed.reason in REFUSALS and failed.status == "True":
@@ -118,9 +119,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
         st.job_name = newest.name
         for j in new_runs:
             d.note(EventReason.STARTED, f"run {j.name} started")
-            plan.metrics.append(
-                Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
-            )
+            plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
             if j.scheduled_time is not None and j.created is not None:
                 lateness = max(0.0, (j.created - j.scheduled_time).total_seconds())
                 plan.metrics.append(

@@ -192,9 +192,7 @@ def _start(
         d.unset(ctype, Reason.STARTED, msg)
     event = EventReason.REQUEUED if reason == Reason.REQUEUED else EventReason.STARTED
     d.note(event, msg)
-    plan.metrics.append(
-        Metric(MetricName.STARTED, {"type": spec.job_type.value, "queue": spec.queue})
-    )
+    plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
     if due is None and spec.job_type == JobType.IMMEDIATE and run == 1:
         due = parse_time(d.meta.get("creationTimestamp"))
     if due is not None and reason != Reason.TRIGGERED:
@@ -257,7 +255,11 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         msg = f"pod failed (attempt {job.failed} of {spec.retries + 1}); retrying"
         d.warn(EventReason.RETRYING, msg)
         plan.metrics.append(
-            Metric(MetricName.RETRIES, {"queue": spec.queue}, job.failed - old_failed)
+            Metric(
+                MetricName.RETRIES,
+                {"queue": spec.queue, "handler": spec.handler},
+                job.failed - old_failed,
+            )
         )
         d.set(ConditionType.RUNNING, True, Reason.POD_FAILED, msg)
         d.phase(Phase.RUNNING, msg)

@@ -25,6 +25,7 @@ from backgroundjobs.api.models import (
 )
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import conditions as cond
+from backgroundjobs.controller.builders import SPEC_HASH_ANNOTATION
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.settings import Settings
@@ -56,8 +57,15 @@ def error_text(message: str | None) -> str:
 # until the spec changes.
 REFUSALS = frozenset({Reason.INVALID_SPEC, Reason.POLICY_DENIED})
 
+# The spec hash of a CronJob held while its BackgroundJob's spec is refused (hold_cronjob).
+REFUSED_SPEC_HASH = "refused"
+
 # How a Job's Failed condition reason reads in ours (others are passed on as they are).
 _JOB_FAILURE_REASONS = {"PodFailurePolicy": Reason.NON_RETRYABLE_EXIT_CODE}
+
+
+def _true(condition: Condition | None) -> bool:
+    return condition is not None and condition.status == "True"
 
 
 def failure_reason(job: ObservedJob) -> str:
@@ -86,6 +94,8 @@ class Decision:
 
     def result(self) -> Plan:
         """The plan, with the new status as the API takes it (only the fields that are set)."""
+        if self.settings.kstatus_conditions:
+            self.kstatus_conditions()
         if self.st.result is not None:
             problem = _json.unstorable(self.st.result, c.MAX_VALUE_DEPTH)
             if problem is not None:  # e.g. a status written by hand
@@ -98,6 +108,32 @@ class Decision:
             status["result"] = self.st.result  # the handler's value as it is, unconverted
         self.plan.status = status
         return self.plan
+
+    def kstatus_conditions(self) -> None:
+        """Reconciling and Stalled, so kstatus (Flux, kpt, Config Sync) sees what Argo CD's
+        health check in docs/gitops.md sees: a run on its way is InProgress, a job stuck until
+        someone acts is Failed (its last run failed, or its parent did), the rest Current."""
+        phase = self.st.phase or Phase.PENDING
+        failed = self.condition(ConditionType.FAILED)
+        waiting = self.condition(ConditionType.WAITING)
+        waiting_reason = waiting.reason if waiting is not None and waiting.status == "True" else ""
+        if phase == Phase.FAILED or (phase == Phase.SCHEDULED and _true(failed)):
+            stuck: Condition | None = failed
+            stalled = True
+        else:
+            stuck = waiting
+            stalled = phase == Phase.WAITING and waiting_reason == Reason.PARENT_FAILED
+        reconciling = phase in c.RECONCILING_PHASES or (
+            phase == Phase.WAITING
+            and waiting_reason not in (Reason.PARENT_FAILED, Reason.PARENT_SUCCEEDED)
+        )
+        self.set(ConditionType.RECONCILING, reconciling, phase)
+        if stalled:
+            reason = stuck.reason if stuck is not None else phase
+            message = (stuck.message if stuck is not None else "") or self.st.message or ""
+            self.set(ConditionType.STALLED, True, reason, message)
+        else:
+            self.set(ConditionType.STALLED, False, phase)
 
     def keep_result(self, message: str | None) -> None:
         """Keep the handler's result from its termination message; a value the status cannot
@@ -200,7 +236,9 @@ class Decision:
         if not (already and already.reason == reason and already.message == message):
             self.warn(EventReason(reason.value), message)
             self.plan.metrics.append(Metric(MetricName.RECONCILE_ERRORS, {"reason": reason}))
-        if self.st.type != JobType.RECURRING:
+        if self.st.type == JobType.RECURRING:
+            self.hold_cronjob()
+        else:
             # a failed one-off job: finished now, so retention deletes it in time
             if self.st.finished_at is None:
                 self.st.finished_at = self.now_s
@@ -211,6 +249,28 @@ class Decision:
                 ttl = self.settings.retention
             self.expire(ttl)
         return self.plan
+
+    def hold_cronjob(self) -> None:
+        """Suspend the CronJob of a Recurring job whose current spec is refused: it would
+        otherwise go on running the earlier spec while the status says the job failed. Its
+        spec hash is marked refused, so the next accepted spec (the earlier one again, too)
+        replaces it and resumes the schedule."""
+        cronjob = self.obs.cronjob
+        if cronjob is None:
+            return
+        meta = cronjob.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        held = (cronjob.get("spec") or {}).get("suspend") is True
+        if held and annotations.get(SPEC_HASH_ANNOTATION) == REFUSED_SPEC_HASH:
+            return
+        self.plan.replace_cronjob = {
+            **cronjob,
+            "metadata": {
+                **meta,
+                "annotations": {**annotations, SPEC_HASH_ANNOTATION: REFUSED_SPEC_HASH},
+            },
+            "spec": {**(cronjob.get("spec") or {}), "suspend": True},
+        }
 
     # ---------------------------------------------------------------- the end of a run
 
@@ -257,7 +317,7 @@ class Decision:
     def finished_metrics(
         self, spec: BackgroundJobSpec, outcome: Outcome, took: float | None = None
     ) -> None:
-        labels = {"type": spec.job_type.value, "queue": spec.queue, "outcome": outcome.value}
+        labels = {**spec.metric_labels(), "outcome": outcome.value}
         self.plan.metrics.append(Metric(MetricName.FINISHED, labels))
         if took is not None:
             self.plan.metrics.append(Metric(MetricName.DURATION, labels, took))
