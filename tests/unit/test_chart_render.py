@@ -184,6 +184,7 @@ OPERATOR_VERBS = {
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
     ("", "events"): {"create", "list"},
+    ("", "configmaps"): {"create", "get"},
 }
 
 
