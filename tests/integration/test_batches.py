@@ -123,9 +123,7 @@ def test_without_a_budget_every_item_runs_and_one_failure_fails_the_batch(bgjobs
 
 
 def test_invalid_batches_are_refused_naming_the_field(bgjobs: Jobs) -> None:
-    assert "spec.items must hold at least one item" in refusal(
-        bgjobs, manifest("empty", items=[])
-    )
+    assert "spec.items must hold at least one item" in refusal(bgjobs, manifest("empty", items=[]))
     assert "spec.items (a batch) cannot be combined with spec.schedule" in refusal(
         bgjobs, batch("cron", 2, schedule="@daily")
     )
@@ -167,8 +165,9 @@ def test_continuation_after_a_batch_gets_its_counts(bgjobs: Jobs) -> None:
     bgjobs.wait_phase("send-strict", "Failed", timeout=120)
     wait_for(
         "summary-strict to wait on its failed parent",
-        lambda: (bgjobs.condition("summary-strict", "Waiting") or {}).get("reason")
-        == "ParentFailed",
+        lambda: (
+            (bgjobs.condition("summary-strict", "Waiting") or {}).get("reason") == "ParentFailed"
+        ),
     )
     assert bgjobs.jobs("summary-strict") == []
 
@@ -230,6 +229,9 @@ def test_client_enqueue_batch_checks_every_item_first(jobs: Client, bgjobs: Jobs
         notifications.send_to_user, users, title="News", parallelism=2, max_failed=1, name="ok"
     )
     spec = bgjobs.get(name)["spec"]  # type: ignore[index]
-    assert spec["items"][4] == {"args": ["user-4", "Our terms changed"], "kwargs": {"title": "News"}}
+    assert spec["items"][4] == {
+        "args": ["user-4", "Our terms changed"],
+        "kwargs": {"title": "News"},
+    }
     assert (spec["parallelism"], spec["maxFailed"]) == (2, 1)
     assert jobs.wait(name, timeout=120).phase == "Succeeded"

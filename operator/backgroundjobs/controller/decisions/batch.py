@@ -159,12 +159,9 @@ def observe_batch(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Pla
     last_error = error_text(d.obs.termination.get(job.name)) if counts.failed else None
     st.batch = batch_status(job, total, last_error)
     b = st.batch
-    summary = {
-        "total": b.total,
-        "succeeded": b.succeeded,
-        "failed": b.failed,
-        "failedIndexes": b.failed_indexes,
-    }
+    summary: dict[str, int | str] = {"total": b.total, "succeeded": b.succeeded, "failed": b.failed}
+    if b.failed_indexes:
+        summary["failedIndexes"] = b.failed_indexes
     if not job.finished:
         d.phase(Phase.RUNNING, f"{b.progress} items done: {_summary(b)}, {b.running} running")
         return check_pods(d, spec, job) or plan

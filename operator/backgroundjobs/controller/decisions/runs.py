@@ -180,7 +180,8 @@ def _start(
     if spec.items is not None:  # its items first: the Job's pods mount them
         plan.create.append(batch.items_configmap(d.bgj, spec, name))
         job = batch.make_indexed(job, spec)
-        st.batch = BatchStatus(total=len(spec.items), progress=f"0/{len(spec.items)}")
+        total = len(spec.items)
+        st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
     plan.create.append(job)
     st.runs = run
     st.job_name = name
