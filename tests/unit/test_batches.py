@@ -331,3 +331,18 @@ def test_client_refuses_empty_and_oversized_batches() -> None:
     big = [((f"user-{i}", "m" * 600), {}) for i in range(2000)]  # 1.2 MB as JSON lines
     with pytest.raises(InvalidSpec, match="several batches"):
         prepare_items(send, big, {})
+
+
+def test_requeue_runs_the_whole_batch_again_with_a_new_configmap() -> None:
+    body = started()
+    job = view("news-1", completed_indexes="0,2-4", failed_indexes="1",
+               failure_reason="FailedIndexes", failure_time=T0)  # fmt: skip
+    body["status"] = decide_batch(body, [job], termination={"news-1": "boom"}).status
+    assert body["status"]["phase"] == "Failed"
+    body["metadata"]["annotations"] = {c.ANNOTATION_REQUEUE: "1"}
+    plan = decide_batch(body, [job], admitted=True)
+    assert [(o["kind"], o["metadata"]["name"]) for o in plan.create] == [
+        ("ConfigMap", "news-2"),
+        ("Job", "news-2"),
+    ]
+    assert plan.status["batch"]["progress"] == "0/5" and plan.status["runs"] == 2
