@@ -21,7 +21,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "job_images" / "examples"))
-from bgj_examples import notifications  # noqa: E402  (registers the handler)
+from bgj_examples import notifications
 
 pytestmark = pytest.mark.integration
 

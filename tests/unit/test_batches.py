@@ -276,8 +276,9 @@ def items_env(tmp_path: Path, index: str, lines: list[str]) -> dict[str, str]:
 
 def test_runtime_picks_the_item_of_its_completion_index(tmp_path: Path) -> None:
     env = items_env(tmp_path, "2", [json.dumps(i) for i in ITEMS[:3]])
-    job = job_from_env(env)
+    job = job_from_env({**env, c.ENV_NAME: "news", c.ENV_NAMESPACE: "shop", c.ENV_RUN: "1"})
     assert (job.args, job.kwargs) == (["user-2"], {"title": "News"})
+    assert job.key == "shop/news/1/2"  # an idempotency key per item
     assert batch_item({c.ENV_HANDLER: "x"}) is None  # not a batch
 
 

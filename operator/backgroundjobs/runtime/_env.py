@@ -74,8 +74,9 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         item = batch_item(environ)
     except InvalidBatchItem as exc:
         raise InvalidJobEnv(str(exc)) from None
+    item_index = None
     if item is not None:  # a batch: this pod's item replaces args and kwargs
-        args, kwargs = item
+        item_index, args, kwargs = item
     try:
         secret_kwargs = secret_kwargs_from_env(environ, kwargs)
     except InvalidSecretKwargs as exc:
@@ -103,6 +104,7 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         args=args,
         kwargs=kwargs,
         secret_kwargs=secret_kwargs,
+        item=item_index,
     )
 
 

@@ -13,8 +13,8 @@ class InvalidBatchItem(ValueError):
     """The pod's item cannot be read: no index, no such line, or not an {args, kwargs} object."""
 
 
-def batch_item(environ: Mapping[str, str]) -> tuple[list[Any], dict[str, Any]] | None:
-    """The args and kwargs of this pod's item, or None when the job is not a batch."""
+def batch_item(environ: Mapping[str, str]) -> tuple[int, list[Any], dict[str, Any]] | None:
+    """The index, args and kwargs of this pod's item, or None when the job is not a batch."""
     path = environ.get(ENV_ITEMS_FILE)
     if not path:
         return None
@@ -36,7 +36,7 @@ def batch_item(environ: Mapping[str, str]) -> tuple[list[Any], dict[str, Any]] |
     kwargs = item.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise InvalidBatchItem(f"item {index}: args must be an array and kwargs an object")
-    return args, kwargs
+    return index, args, kwargs
 
 
 def _line(path: str, index: int) -> str:
