@@ -18,6 +18,7 @@ from tests.integration.bgj import MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 
 from backgroundjobs import InvalidArguments
 from backgroundjobs.api import constants as c
+from backgroundjobs.cli import main
 from backgroundjobs.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "job_images" / "examples"))
@@ -235,3 +236,33 @@ def test_client_enqueue_batch_checks_every_item_first(jobs: Client, bgjobs: Jobs
     }
     assert (spec["parallelism"], spec["maxFailed"]) == (2, 1)
     assert jobs.wait(name, timeout=120).phase == "Succeeded"
+
+
+def test_cli_batch_from_a_jsonl_file_then_get_and_describe(
+    kubeconfig: str,
+    namespace: str,
+    operator: object,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    items = tmp_path / "users.jsonl"
+    items.write_text("".join(json.dumps({"args": [f"user-{i}"]}) + "\n" for i in range(4)) + "\n")
+
+    def cli(*argv: str) -> str:
+        capsys.readouterr()
+        assert main(["-n", namespace, *argv]) == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    out = cli("batch", "test.echo", "--items", str(items), "--parallelism", "2",
+              "-k", "sleep=0", "--name", "from-file", "--max-failed", "1")  # fmt: skip
+    assert out.strip() == "backgroundjob.backgroundjobs.dev/from-file created"
+    cli("wait", "from-file", "--timeout", "120s")
+    wide = cli("get", "from-file", "-o", "wide")
+    assert "Batch" in wide and "4/4" in wide
+    described = cli("describe", "from-file")
+    assert "Items:      4/4 done (4 succeeded, 0 failed, 0 running)" in described
+    capsys.readouterr()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"args": ["u"]}\nnot json\n')
+    assert main(["-n", namespace, "batch", "test.echo", "--items", str(bad)]) != 0
+    assert "line 2: not valid JSON" in capsys.readouterr().err
