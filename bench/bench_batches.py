@@ -80,9 +80,7 @@ async def measure(kubeconfig: str, way: str, n: int, parallelism: int) -> dict[s
             t0 = time.monotonic()
             if way == "many":
                 await jobs.enqueue_many(HANDLER, items, concurrency=IN_FLIGHT, name_prefix="s")
-                await _wait(
-                    jobs, lambda js: sum(j.phase == "Succeeded" for j in js) >= n, 120 + n
-                )
+                await _wait(jobs, lambda js: sum(j.phase == "Succeeded" for j in js) >= n, 120 + n)
             else:
                 await jobs.enqueue_batch(
                     HANDLER, items, parallelism=parallelism, retries=0, name="notify"
