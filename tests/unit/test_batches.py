@@ -209,9 +209,14 @@ def test_items_with_args_or_too_large_are_invalid_spec() -> None:
     assert plan.status["phase"] == "Failed" and plan.create == []
     assert "spec.items replaces spec.args" in plan.status["message"]
     huge = [{"args": ["x" * 60_000]} for _ in range(20)]
-    spec = BackgroundJobSpec.model_validate({"handler": "h", "items": huge})
-    problem = items_problem(spec)
-    assert problem is not None and "several batches" in problem
+    plan = decide_batch(bgj("news", items=huge), admitted=True)
+    assert plan.create == [] and "several batches" in plan.status["message"]
+    deep: Any = []
+    for _ in range(100):
+        deep = [deep]
+    spec = BackgroundJobSpec.model_validate({"handler": "h", "items": [{"args": deep}]})
+    problem = items_problem(spec, [{"args": deep}])
+    assert problem is not None and problem.startswith("spec.items is nested")
 
 
 def test_items_jsonl_is_one_line_per_item() -> None:

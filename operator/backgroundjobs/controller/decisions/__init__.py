@@ -23,7 +23,6 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api import podpolicy
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.times import parse_time
-from backgroundjobs.controller.decisions.batch import items_problem
 from backgroundjobs.controller.decisions.continuation import parent_outcome
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob, parse_spec
 from backgroundjobs.controller.decisions.plan import (
@@ -88,7 +87,7 @@ def _decide(d: Decision) -> None:
     if not isinstance(raw_spec, dict):
         d.invalid_spec("spec is not an object")
         return
-    for field in ("args", "kwargs", "podTemplate", "items"):
+    for field in ("args", "kwargs", "podTemplate"):
         problem = _json.unstorable(raw_spec.get(field), c.MAX_VALUE_DEPTH)
         if problem is not None:  # before anything recursive (json, ==) touches it
             d.invalid_spec(f"spec.{field} is {problem}")
@@ -105,8 +104,6 @@ def _decide(d: Decision) -> None:
             f"spec.args and spec.kwargs take {size} bytes as JSON; the limit is"
             f" {c.MAX_ARGS_BYTES} (pass a reference to the data instead)"
         )
-    elif (batch_problem := items_problem(spec)) is not None:
-        d.invalid_spec(batch_problem)
     elif spec.job_type == JobType.RECURRING:
         decide_recurring(d, spec)
     else:

@@ -175,6 +175,10 @@ def _start(
     due: datetime | None = None,
 ) -> Plan:
     plan, st = d.plan, d.st
+    if spec.items is not None:
+        problem = batch.items_problem(spec, (d.bgj.get("spec") or {}).get("items"))
+        if problem is not None:
+            return d.invalid_spec(problem)
     job = builders.build_job(d.bgj, spec, d.settings, run, parent)
     name = job["metadata"]["name"]
     if spec.items is not None:  # its items first: the Job's pods mount them
