@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.bench_batches import table as batches_table
 from bench.stats import fmt, ms
 
 Row = tuple[str, str, str, str]
@@ -228,6 +229,9 @@ def render(r: dict[str, Any]) -> str:
     for label, value in reqs:
         if value:
             out.append(f"- {label}: " + ", ".join(f"{k} {v}" for k, v in value.items()))
+    if r.get("b1"):
+        out += ["", "## B1: N calls as one batch against N via enqueue_many (issue 16)", ""]
+        out.append(batches_table(r["b1"]))
     out += ["", "## The operator's requests per kind (count, mean time in the API server)", ""]
     for events in ("all", "failures"):
         m7 = r.get(f"m7_events_{events}")

@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import audit, report
+from bench import audit, bench_batches, report
 from bench import scenarios as sc
 from bench.k8s import Kube, api_client
 from bench.watcher import Watcher
 
 log = logging.getLogger("bench")
 BENCH_DIR = Path(__file__).resolve().parent
-ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5"]
+ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5", "b1"]
 
 
 def machine() -> dict[str, Any]:
@@ -222,6 +222,15 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
                 await phase("s5+m7", sc.run_enqueue_many(ctx, op))
             finally:
                 op.stop()
+        if "b1" in only:  # issue 16: N calls as one batch against N via enqueue_many
+            op = ctx.operator("b1")
+            op.start()
+            try:
+                await op.settled()
+                n = ctx.n(10_000, 100)
+                await phase("b1", _batches(ctx.admin_kubeconfig, n))
+            finally:
+                op.stop()
         if only & {"m2", "m3", "m4", "m5"}:
             await latency_group(ctx, only, phase)
     finally:
@@ -231,6 +240,10 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
             await kube.delete_namespace(ns)
         await kube.close()
     return res
+
+
+async def _batches(kubeconfig: str, n: int) -> dict[str, Any]:
+    return {"b1": await bench_batches.compare(kubeconfig, n, parallelism=50)}
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ def test_the_examples_run_for_real(
             "monthly-report-42",
             "monthly-report-42-email",
             "delayed-echo",
+            "terms-changed",
+            "terms-changed-summary",
         ):
             status = jobs.wait_phase(name, timeout=420)
             assert status["phase"] == "Succeeded", (name, status)
@@ -89,9 +91,12 @@ def test_the_examples_run_for_real(
         assert subjects == [
             "Did you reset your password?",
             "Reset your password",
+            "Terms update: notifications sent",
             "Welcome to the shop",
             "Your report is ready",
         ]
+        [summary] = [m for m in messages if m["subject"] == "Terms update: notifications sent"]
+        assert "20 of 20 notifications were sent; 0 failed." in summary["body"]
         # The reset link came from the Secret the job names (kwargsFrom), not from its spec.
         [reset_mail] = [m for m in messages if m["subject"] == "Reset your password"]
         assert "https://shop.example/reset/abc" in reset_mail["body"]

@@ -86,7 +86,8 @@ def test_enqueue_wait_get_describe(cli: Cli) -> None:
     assert row.split()[:4] == [name, "Immediate", "mail.send", "Succeeded"]
     assert all(len(line) <= 80 for line in table.splitlines())
     wide = cli("list", "-o", "wide")
-    assert wide.splitlines()[0].split()[6:] == ["QUEUE", "JOB", "RUNS", "MESSAGE"]
+    assert wide.splitlines()[0].split()[7:] == ["QUEUE", "JOB", "RUNS", "MESSAGE"]
+    assert wide.splitlines()[0].split()[4] == "PROGRESS"
     assert f"{name}-1" in wide and "critical" in wide
     assert cli("get", "-o", "name").strip() == f"{RESOURCE}/{name}"
     assert yaml.safe_load(cli("get", name, "-o", "yaml"))["metadata"]["name"] == name

@@ -20,6 +20,8 @@ EXPECTED = {
     "cleanup-expired-cache": ("Recurring", {"Scheduled"}),
     "monthly-report-42": ("Immediate", {"Running", "Succeeded"}),
     "monthly-report-42-email": ("Continuation", {"Waiting", "Running", "Succeeded"}),
+    "terms-changed": ("Batch", {"Running", "Succeeded"}),
+    "terms-changed-summary": ("Continuation", {"Waiting", "Running", "Succeeded"}),
 }
 
 

@@ -184,6 +184,7 @@ OPERATOR_VERBS = {
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
     ("", "events"): {"create", "list"},
+    ("", "configmaps"): {"create", "get"},
 }
 
 
@@ -757,9 +758,10 @@ def test_operator_policy_keeps_the_operators_writes_to_its_own_jobs() -> None:
     objs = render()
     name = f"{FULLNAME}-operator"
     policy = policy_of(objs, name)
-    (resource_rule,) = policy["matchConstraints"]["resourceRules"]
+    resource_rule, items_rule = policy["matchConstraints"]["resourceRules"]
     assert resource_rule["apiGroups"] == ["batch"]
     assert resource_rule["resources"] == ["jobs", "cronjobs"]
+    assert (items_rule["apiGroups"], items_rule["resources"]) == ([""], ["configmaps"])
     (who,) = policy["matchConditions"]
     assert who["expression"] == (
         f"request.userInfo.username == 'system:serviceaccount:{NAMESPACE}:{FULLNAME}'"

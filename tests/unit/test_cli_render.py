@@ -160,6 +160,7 @@ def test_get_wide_unbounded_and_fitted() -> None:
         "TYPE",
         "HANDLER",
         "PHASE",
+        "PROGRESS",
         "DUE",
         "AGE",
         "QUEUE",
@@ -195,6 +196,37 @@ def test_watch_rows_fit() -> None:
         widths = render.watch_widths(columns, 80)
         for job in sample_jobs():
             assert len(render.format_row(widths, render.job_row(job, NOW, namespaces=ns))) <= 80
+
+
+def test_a_batch_shows_its_progress_in_get_and_describe() -> None:
+    batch = JobInfo.from_object(
+        bgjob(
+            "notify-all-x2b9c",
+            spec={"handler": "notifications.send_to_user", "items": [{"args": ["u1"]}]},
+            status={
+                "type": "Batch",
+                "phase": "Running",
+                "runs": 1,
+                "jobName": "notify-all-x2b9c-1",
+                "batch": {
+                    "total": 10000,
+                    "succeeded": 9860,
+                    "failed": 10,
+                    "running": 20,
+                    "progress": "9870/10000",
+                    "failedIndexes": "3,17-25",
+                },
+            },
+            age=300,
+        )
+    )
+    text = render.render_jobs([batch], NOW, wide=True, width=None)
+    assert text.splitlines()[1].split()[3:5] == ["Running", "9870/10000"]
+    described = render.render_describe(batch, [], NOW)
+    assert "Items:      9870/10000 done (9860 succeeded, 10 failed, 20 running)" in described
+    assert "Failed:     items 3,17-25" in described
+    plain = render.render_describe(sample_jobs()[0], [], NOW)
+    assert "Items:" not in plain
 
 
 def timeline_input() -> tuple[

@@ -123,6 +123,7 @@ def test_printer_columns(version: Body) -> None:
         ("AGE", ".metadata.creationTimestamp"),
     ]
     assert wide == [
+        ("PROGRESS", ".status.batch.progress"),
         ("QUEUE", ".spec.queue"),
         ("JOB", ".status.jobName"),
         ("RUNS", ".status.runs"),
@@ -183,6 +184,9 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "ttlAfterFinished",
         "suspend",
         "podTemplate",
+        "items",
+        "parallelism",
+        "maxFailed",
     }
     assert spec["required"] == ["handler"]
 
@@ -218,7 +222,7 @@ def test_status_fields_match_api_md(status: Body) -> None:
         "message",
     } <= set(status["properties"])
     props = status["properties"]
-    assert props["type"]["enum"] == ["Immediate", "Delayed", "Recurring", "Continuation"]
+    assert props["type"]["enum"] == ["Immediate", "Delayed", "Recurring", "Continuation", "Batch"]
     assert props["result"].get("x-kubernetes-preserve-unknown-fields") is True
     conditions = props["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
@@ -287,7 +291,7 @@ def test_schedule_only_rules(spec: Body, field: str) -> None:
 
 
 def test_type_cannot_change_rule_is_a_transition_rule(spec: Body) -> None:
-    rules = [r for r in rules_of(spec) if "oldSelf" in r["rule"]]
+    rules = [r for r in rules_of(spec) if "oldSelf" in r["rule"] and "items" not in r["rule"]]
     assert len(rules) == 1
     rule = rules[0]["rule"]
     for field in ("schedule", "after", "delay", "runAt"):

@@ -496,3 +496,20 @@ def test_echo_returns_the_message_and_fails_on_request():
         echo.echo("x", sleep=0, fail="exception")
     with pytest.raises(PermanentError):
         echo.echo("x", sleep=0, fail="permanent")
+
+
+def test_batch_summary_mails_the_parent_batchs_counts(smtp):
+    counts = {"total": 20, "succeeded": 18, "failed": 2, "failedIndexes": "3,7"}
+    set_current_job(
+        CurrentJob(handler="x", name="summary", namespace="shop", run=1, parent_result=counts)
+    )
+    try:
+        notifications.batch_summary("ops@example.com", "Sent")
+        with pytest.raises(PermanentError, match="not a batch's counts"):
+            set_current_job(CurrentJob(handler="x", name="s", run=1, parent_result="x"))
+            notifications.batch_summary("ops@example.com")
+    finally:
+        set_current_job(None)
+    (received,) = smtp.messages
+    body = received.message.get_content()
+    assert "18 of 20 notifications were sent; 2 failed. Failed items (0-based): 3,7." in body

@@ -103,6 +103,8 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
                           a run's pod from starting)
   events                  create (one per transition); list (the Job controller's
                           FailedCreate Events of a run that has no pod)
+  configmaps              create, get (a batch's items, created before its Job; get adopts
+                          one an interrupted earlier attempt created)
 */}}
 {{- define "bgj.operatorRules" -}}
 - apiGroups: ["backgroundjobs.dev"]
@@ -126,6 +128,9 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "get"]
 {{- end -}}
 
 {{/* Refuse values the schema cannot express. */}}

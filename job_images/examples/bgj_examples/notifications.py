@@ -1,4 +1,5 @@
-"""``notifications.send_to_user`` and ``notifications.send_bulk`` (scenario 5).
+"""``notifications.send_to_user``, ``notifications.send_bulk`` and
+``notifications.batch_summary`` (scenario 5).
 
 ``send_bulk`` fans out: it enqueues one ``notifications.send_to_user`` job per user, in
 batches, through the client library, so that one user's failure does not stop the others and
@@ -12,6 +13,9 @@ the workers run them in parallel. ``send_to_user`` delivers one notification:
 - with neither set, to the job's log: one JSON record with ``event: notification`` (the jobs
   that ``send_bulk`` enqueues get no settings of their own, so this is where they deliver
   unless the image sets one of the two).
+
+``batch_summary`` is the continuation of a batch of ``send_to_user`` calls (examples/
+bulk-notification-batch.yaml): it mails the batch's counts through ``mail.send``.
 
 The pod that runs ``send_bulk`` needs a service account allowed to create BackgroundJobs in
 its namespace.
@@ -37,7 +41,7 @@ from pydantic import Field
 
 from backgroundjobs import PermanentError, handler
 from backgroundjobs.errors import BackgroundJobsError, Conflict, InvalidArguments, InvalidSpec
-from backgroundjobs.runtime import cancelled, current_job, progress
+from backgroundjobs.runtime import cancelled, current_job, parent_result, progress
 from bgj_examples._config import env_dir, env_number, env_str, safe_filename
 
 log = logging.getLogger(__name__)
@@ -139,6 +143,24 @@ async def send_bulk(
             raise PermanentError(summary)
         raise RuntimeError(summary)
     return counts
+
+
+@handler("notifications.batch_summary")
+def batch_summary(to: str, subject: str = "Notifications sent") -> dict[str, Any]:
+    """Mail ``to`` the counts of the batch this job continues (its parent's result:
+    ``{total, succeeded, failed, failedIndexes}``), through ``mail.send``'s settings."""
+    counts = parent_result()
+    if not isinstance(counts, dict) or "total" not in counts:
+        raise PermanentError(f"the parent's result {counts!r:.200} is not a batch's counts")
+    body = (
+        f"{counts.get('succeeded', 0)} of {counts['total']} notifications were sent;"
+        f" {counts.get('failed', 0)} failed."
+    )
+    if counts.get("failedIndexes"):
+        body += f" Failed items (0-based): {counts['failedIndexes']}."
+    from bgj_examples import mail  # the SMTP settings and the sent-log of mail.send
+
+    return mail.send(to, subject, body)
 
 
 def append_once(inbox: Path, notification: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ PRINTER_COLUMNS = (
     PrinterColumn("Type", ".status.type"),
     PrinterColumn("Handler", ".spec.handler"),
     PrinterColumn("Phase", ".status.phase"),
+    PrinterColumn("Progress", ".status.batch.progress", priority=1),
     PrinterColumn("Due", ".status.dueAt"),
     PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     PrinterColumn("Queue", ".spec.queue", priority=1),

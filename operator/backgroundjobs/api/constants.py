@@ -90,6 +90,22 @@ MAX_ARGS_BYTES = 64 * 1024
 # its text.
 MAX_VALUE_DEPTH = 64
 
+# Batches (spec.items): one Indexed Job whose items the pods read from a ConfigMap. A
+# ConfigMap holds at most 1 MiB and the BackgroundJob, which holds the items too, must stay
+# under etcd's 1.5 MiB object limit: so the items take at most MAX_BATCH_BYTES as JSON lines.
+MAX_BATCH_ITEMS = 10_000
+MAX_BATCH_BYTES = 1_000_000
+MAX_BATCH_PARALLELISM = 1_000
+DEFAULT_BATCH_PARALLELISM = 20
+BATCH_ITEMS_KEY = "items.jsonl"
+BATCH_ITEMS_DIR = "/var/run/backgroundjobs/items"
+BATCH_ITEMS_VOLUME = "backgroundjobs-items"
+# The Job controller sets it in every pod of an Indexed Job.
+ENV_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"
+ENV_ITEMS_FILE = "BACKGROUNDJOBS_ITEMS_FILE"
+# status.batch.failedIndexes is the Job's interval list ("1,3-5"), cut to this length.
+MAX_FAILED_INDEXES_TEXT = 1024
+
 
 class JobType(StrEnum):
     """What kind of job a BackgroundJob is; it follows from which "when" field is set."""
@@ -98,6 +114,7 @@ class JobType(StrEnum):
     DELAYED = "Delayed"
     RECURRING = "Recurring"
     CONTINUATION = "Continuation"
+    BATCH = "Batch"
 
 
 class Phase(StrEnum):

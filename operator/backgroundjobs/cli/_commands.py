@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
+from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
@@ -130,6 +131,7 @@ async def run(args: argparse.Namespace) -> int:
     """Run the parsed command; returns the exit code (errors are raised)."""
     handlers: dict[str, Callable[[AsyncClient, argparse.Namespace], Awaitable[int]]] = {
         "enqueue": cmd_create,
+        "batch": cmd_create,
         "schedule": cmd_create,
         "continue": cmd_create,
         "recurring": cmd_recurring,
@@ -192,6 +194,8 @@ async def cmd_create(client: AsyncClient, args: argparse.Namespace) -> int:
     options = _job_options(args)
     if args.command == "enqueue":
         name = await client.enqueue(args.handler, *values, **options)
+    elif args.command == "batch":
+        name = await create_batch(client, args, options)
     elif args.command == "schedule":
         if args.at is not None:
             name = await client.schedule(args.handler, *values, at=parse_at(args.at), **options)

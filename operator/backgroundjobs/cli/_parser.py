@@ -8,6 +8,7 @@ import sys
 
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
+from backgroundjobs.cli._batch import add_batch_flags
 from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 
 EXIT_CODES = """\
@@ -151,6 +152,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "handler", metavar="HANDLER", help="registered name (mail.send) or module:function"
     )
     _job_flags(sub)
+
+    sub = command("batch", "run a handler once per item of a JSON-lines file, as one batch")
+    sub.add_argument("handler", metavar="HANDLER")
+    _job_flags(sub)
+    add_batch_flags(sub)
 
     sub = command("schedule", "run a handler after a delay or at a time")
     sub.add_argument("handler", metavar="HANDLER")

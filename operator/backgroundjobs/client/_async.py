@@ -39,7 +39,8 @@ from backgroundjobs.api.constants import (
     VERSION,
 )
 from backgroundjobs.api.times import micro_time
-from backgroundjobs.client._arguments import HandlerRef, prepare_call
+from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
+from backgroundjobs.client._batches import BatchItem, prepare_items
 from backgroundjobs.client._errors import from_api_exception, is_transient
 from backgroundjobs.client._info import JobInfo
 from backgroundjobs.client._logs import LogLine, controlled_by, job_logs, pods_of_jobs
@@ -291,6 +292,46 @@ class AsyncClient:
             for task in workers:
                 task.cancel()
         return results
+
+    @with_options()
+    async def enqueue_batch(
+        self,
+        handler: HandlerRef,
+        items: Iterable[BatchItem],
+        /,
+        *,
+        parallelism: int = 20,
+        max_failed: int | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Create a batch: one job running ``handler`` once per item, as one Indexed Job.
+        Returns the batch's name.
+
+        ``items`` are ``(args, kwargs)`` pairs or ``{"args": [...], "kwargs": {...}}``
+        mappings; ``**kwargs`` (and ``handler_kwargs``) are keyword arguments common to every
+        item (an item's own win). Every item is checked against the handler's signature
+        before anything is created (``InvalidArguments`` naming the item). ``parallelism``
+        items run at once; ``retries`` counts per item; ``max_failed`` is the failure budget:
+        with at most that many failed items the batch succeeds, with more it stops and fails
+        (default: every item must succeed). At most 10,000 items, 1,000,000 bytes of JSON:
+        split more into several batches. ``continue_with(batch, ...)`` runs after it.
+        """
+        options, common = split_options(kwargs)
+        name, ns = options.get("name"), options.get("namespace") or self.namespace
+        handler_id, prepared = prepare_items(handler, items, common)
+        when: dict[str, Any] = {"items": prepared, "parallelism": parallelism}
+        if max_failed is not None:
+            when["maxFailed"] = max_failed
+        job_name = check_name(name) if name is not None else generate_name(handler_id)
+        manifest = build_manifest(
+            name=job_name,
+            namespace=ns,
+            call=PreparedCall(handler_id, [], {}),
+            when=when,
+            **manifest_options(options),
+        )
+        regenerate = (lambda: generate_name(handler_id)) if name is None else None
+        return await self._create(manifest, ns, regenerate)
 
     # ---------------------------------------------------------------- actions
 

@@ -9,7 +9,7 @@ from typing import Any
 import pydantic
 
 from backgroundjobs.api.constants import FINISHED_PHASES, JobType
-from backgroundjobs.api.models import BackgroundJobSpec, Condition
+from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus, Condition
 from backgroundjobs.api.times import parse_time
 
 
@@ -50,6 +50,9 @@ class JobInfo:
     uid: str | None = None
     resource_version: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    batch: BatchStatus | None = None
+    """A batch's item counts (``status.batch``): total, succeeded, failed, running,
+    progress (``9870/10000``), failed_indexes, last_error."""
 
     @property
     def finished(self) -> bool:
@@ -105,6 +108,7 @@ class JobInfo:
             uid=metadata.get("uid"),
             resource_version=metadata.get("resourceVersion"),
             raw=obj,
+            batch=_batch(status.get("batch")),
         )
 
 
@@ -113,6 +117,13 @@ def _type_of(spec: dict[str, Any]) -> str:
         return BackgroundJobSpec.model_validate(spec).job_type
     except pydantic.ValidationError:
         return JobType.IMMEDIATE
+
+
+def _batch(value: Any) -> BatchStatus | None:
+    try:
+        return BatchStatus.model_validate(value) if value else None
+    except pydantic.ValidationError:
+        return None  # not written by the operator
 
 
 def _conditions(items: Any) -> list[Condition]:

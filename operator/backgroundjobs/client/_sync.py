@@ -210,6 +210,7 @@ class Client:
     add_or_update_recurring = _sync(AsyncClient.add_or_update_recurring)
     remove_recurring = _sync(AsyncClient.remove_recurring)
     enqueue_many = _sync(AsyncClient.enqueue_many)
+    enqueue_batch = _sync(AsyncClient.enqueue_batch)
     trigger = _sync(AsyncClient.trigger)
     requeue = _sync(AsyncClient.requeue)
     cancel = _sync(AsyncClient.cancel)

@@ -137,6 +137,8 @@ class Kube:
             resp = await self.batch.create_namespaced_job(ns, obj, _preload_content=False)
         elif obj["kind"] == "CronJob":
             resp = await self.batch.create_namespaced_cron_job(ns, obj, _preload_content=False)
+        elif obj["kind"] == "ConfigMap":  # a batch's items
+            resp = await self.core.create_namespaced_config_map(ns, obj, _preload_content=False)
         else:
             raise ValueError(f"cannot create {obj['kind']}")
         return await response_json(resp)
@@ -148,6 +150,10 @@ class Kube:
                 resp = await self.batch.read_namespaced_job(name, namespace, _preload_content=False)
             elif kind == "CronJob":
                 resp = await self.batch.read_namespaced_cron_job(
+                    name, namespace, _preload_content=False
+                )
+            elif kind == "ConfigMap":
+                resp = await self.core.read_namespaced_config_map(
                     name, namespace, _preload_content=False
                 )
             else:

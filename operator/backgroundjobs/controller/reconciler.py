@@ -271,7 +271,7 @@ class Reconciler:
             if obj["kind"] == "Job":
                 self._observed_job(created)
                 created_job = True
-            else:
+            elif obj["kind"] == "CronJob":
                 self.cache.observe_cronjob("ADDED", created)
         if plan.replace_cronjob is not None and obs.cronjob is not None:
             try:

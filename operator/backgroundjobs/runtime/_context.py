@@ -23,10 +23,12 @@ class CurrentJob:
     kwargs: dict[str, Any] = field(default_factory=dict)
     # spec.kwargsFrom, read from the Secret keys: never printed, never written out.
     secret_kwargs: dict[str, str] = field(default_factory=dict, repr=False)
+    item: int | None = None  # a batch: the index of this pod's item
 
     @property
     def key(self) -> str | None:
-        """``namespace/name/run``: the same for every retry of one run, new for a requeue.
+        """``namespace/name/run``: the same for every retry of one run, new for a requeue;
+        in a batch ``namespace/name/run/item``, one per item.
 
         A scheduled run of a Recurring job has its batch Job's name in place of the run
         number, so each run (each Job of the CronJob) has its own key. None outside a job
@@ -35,7 +37,8 @@ class CurrentJob:
         if not self.name:
             return None
         run = self.job if self.run is None and self.job else self.run or 0
-        return f"{self.namespace or 'default'}/{self.name}/{run}"
+        key = f"{self.namespace or 'default'}/{self.name}/{run}"
+        return key if self.item is None else f"{key}/{self.item}"
 
 
 class _Cancellation:

@@ -21,6 +21,7 @@ from backgroundjobs.api.constants import (
     ENV_TERMINATION_LOG,
 )
 from backgroundjobs.runtime._context import CurrentJob
+from backgroundjobs.runtime._items import InvalidBatchItem, batch_item
 from backgroundjobs.runtime._secrets import InvalidSecretKwargs, secret_kwargs_from_env
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
@@ -70,6 +71,13 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
     if not isinstance(kwargs, dict):
         raise InvalidJobEnv(f"{ENV_KWARGS} must be a JSON object, got {type(kwargs).__name__}")
     try:
+        item = batch_item(environ)
+    except InvalidBatchItem as exc:
+        raise InvalidJobEnv(str(exc)) from None
+    item_index = None
+    if item is not None:  # a batch: this pod's item replaces args and kwargs
+        item_index, args, kwargs = item
+    try:
         secret_kwargs = secret_kwargs_from_env(environ, kwargs)
     except InvalidSecretKwargs as exc:
         raise InvalidJobEnv(str(exc)) from None
@@ -96,6 +104,7 @@ def job_from_env(environ: Mapping[str, str]) -> CurrentJob:
         args=args,
         kwargs=kwargs,
         secret_kwargs=secret_kwargs,
+        item=item_index,
     )
 
 

@@ -73,6 +73,7 @@ _CELLS: dict[str, Callable[[JobInfo, datetime], str]] = {
     "Type": lambda job, now: job.type,
     "Handler": lambda job, now: job.handler,
     "Phase": lambda job, now: job.phase or "",
+    "Progress": lambda job, now: job.batch.progress if job.batch else "",
     "Due": lambda job, now: due(job.due_at, now),
     "Age": lambda job, now: age(job.created_at, now),
     "Queue": lambda job, now: job.queue,
@@ -80,7 +81,7 @@ _CELLS: dict[str, Callable[[JobInfo, datetime], str]] = {
     "Runs": lambda job, now: str(job.runs),
     "Message": lambda job, now: one_line(job.message or ""),
 }
-_CUTTABLE = {"Handler": (12, 10, 1), "Queue": (8, 8, 1), "Job": (12, 12, 1), "Message": (10, 10, 0)}
+_CUTTABLE = {"Handler": (12, 10, 1), "Queue": (8, 8, 1), "Job": (10, 10, 1), "Message": (10, 10, 0)}
 
 
 def _printer_columns(wide: bool) -> list[PrinterColumn]:
@@ -134,6 +135,7 @@ WATCH_SAMPLE = {
     "TYPE": "Continuation",
     "HANDLER": "x" * 28,
     "PHASE": "Scheduled",
+    "PROGRESS": "10000/10000",
     "DUE": "in 9m59s",
     "AGE": "9m59s",
     "QUEUE": "default",

@@ -138,6 +138,20 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+def batch_fields(job: JobInfo, width: int) -> list[str]:
+    """A batch's lines of ``describe``: its progress, failed items and last error."""
+    b = job.batch
+    if b is None:
+        return []
+    counts = f"{b.progress} done ({b.succeeded} succeeded, {b.failed} failed, {b.running} running)"
+    lines = [_field("Items", counts)]
+    if b.failed_indexes:
+        lines.append(_field("Failed", "items " + b.failed_indexes, width, wrap=True))
+    if b.last_error:
+        lines.append(_field("Last error", one_line(b.last_error), width, wrap=True))
+    return lines
+
+
 def render_describe(
     job: JobInfo, timeline: Sequence[TimelineEntry], now: datetime, width: int = 80
 ) -> str:
@@ -158,6 +172,7 @@ def render_describe(
     lines += [
         _field("Phase", job.phase or "<none>"),
         _field("Due", f"{clock(job.due_at)} ({due(job.due_at, now)})" if job.due_at else "<none>"),
+        *batch_fields(job, width),
         _field("Runs", str(job.runs)),
         _field("Job", job.job_name or "<none>"),
         _field(

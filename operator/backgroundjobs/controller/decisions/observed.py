@@ -34,6 +34,8 @@ class ObservedJob:
     failure_message: str = ""
     failure_time: datetime | None = None
     scheduled_time: datetime | None = None
+    completed_indexes: str = ""
+    failed_indexes: str = ""
 
     @property
     def finished(self) -> bool:
@@ -80,6 +82,8 @@ class ObservedJob:
             failure_message=failure_message,
             failure_time=failure_time,
             scheduled_time=parse_time(annotations.get(c.ANNOTATION_CRONJOB_SCHEDULED)),
+            completed_indexes=str(status.get("completedIndexes") or ""),
+            failed_indexes=str(status.get("failedIndexes") or ""),
         )
 
 

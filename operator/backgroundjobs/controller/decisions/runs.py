@@ -14,9 +14,10 @@ from backgroundjobs.api.constants import (
     Phase,
     Reason,
 )
-from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
+from backgroundjobs.controller.decisions import batch
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
@@ -174,8 +175,17 @@ def _start(
     due: datetime | None = None,
 ) -> Plan:
     plan, st = d.plan, d.st
+    if spec.items is not None:
+        problem = batch.items_problem(spec, (d.bgj.get("spec") or {}).get("items"))
+        if problem is not None:
+            return d.invalid_spec(problem)
     job = builders.build_job(d.bgj, spec, d.settings, run, parent)
     name = job["metadata"]["name"]
+    if spec.items is not None:  # its items first: the Job's pods mount them
+        plan.create.append(batch.items_configmap(d.bgj, spec, name))
+        job = batch.make_indexed(job, spec)
+        total = len(spec.items)
+        st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
     plan.create.append(job)
     st.runs = run
     st.job_name = name
@@ -202,6 +212,8 @@ def _start(
 
 
 def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan:
+    if spec.items is not None:
+        return batch.observe_batch(d, spec, job)
     plan, st = d.plan, d.st
     old_failed = d.old.failed_attempts
     st.failed_attempts = job.failed
