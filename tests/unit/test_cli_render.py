@@ -57,6 +57,12 @@ def sample_jobs() -> list[JobInfo]:
                 "runs": 1,
                 "jobName": "mail-send-x7k2m-1",
                 "message": "succeeded in 1.3s",
+                "progress": {
+                    "done": 420,
+                    "total": 1000,
+                    "percent": 42,
+                    "summary": "420/1000 (42%)",
+                },
             },
             age=5,
         ),
@@ -142,7 +148,16 @@ def test_human_duration_matches_kubectl(seconds: int, text: str) -> None:
 def test_get_table() -> None:
     text = render.render_jobs(sample_jobs(), NOW)
     assert_fits(text)
-    assert text.splitlines()[0].split() == ["NAME", "TYPE", "HANDLER", "PHASE", "DUE", "AGE"]
+    assert text.splitlines()[0].split() == [
+        "NAME",
+        "TYPE",
+        "HANDLER",
+        "PHASE",
+        "DUE",
+        "PROGRESS",
+        "AGE",
+    ]
+    assert text.splitlines()[1].split()[4] == "42%"  # the percent: the column stays narrow
     assert_golden("get.txt", text)
 
 
@@ -161,6 +176,7 @@ def test_get_wide_unbounded_and_fitted() -> None:
         "HANDLER",
         "PHASE",
         "DUE",
+        "PROGRESS",
         "AGE",
         "QUEUE",
         "JOB",

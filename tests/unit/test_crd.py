@@ -120,6 +120,7 @@ def test_printer_columns(version: Body) -> None:
         ("HANDLER", ".spec.handler"),
         ("PHASE", ".status.phase"),
         ("DUE", ".status.dueAt"),
+        ("PROGRESS", ".status.progress.summary"),
         ("AGE", ".metadata.creationTimestamp"),
     ]
     assert wide == [

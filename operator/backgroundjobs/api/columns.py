@@ -30,6 +30,7 @@ PRINTER_COLUMNS = (
     PrinterColumn("Handler", ".spec.handler"),
     PrinterColumn("Phase", ".status.phase"),
     PrinterColumn("Due", ".status.dueAt"),
+    PrinterColumn("Progress", ".status.progress.summary"),
     PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
     PrinterColumn("Queue", ".spec.queue", priority=1),
     PrinterColumn("Job", ".status.jobName", priority=1),

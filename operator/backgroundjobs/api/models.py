@@ -499,6 +499,25 @@ class HandledActions(_Model):
     cancel: str | None = Field(None, description="Last backgroundjobs.dev/cancel handled.")
 
 
+class Progress(_Model):
+    """The latest ``progress(done, total, message)`` a handler reported, as the operator read
+    it from the handler's log (every ``BACKGROUNDJOBS_PROGRESS_INTERVAL``)."""
+
+    done: float = Field(..., description="Units done.")
+    total: float = Field(..., description="Units in all (0: unknown).")
+    percent: float | None = Field(None, description="100 * done / total, when total is not 0.")
+    summary: str = Field(
+        "", max_length=64, description="done/total and percent, for the PROGRESS column."
+    )
+    message: str = Field("", max_length=1024, description="The handler's progress message.")
+    pod: str | None = Field(None, max_length=253, description="The pod it was read from.")
+    updated_at: str | None = Field(
+        None,
+        description="When the operator read it (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
 class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
@@ -558,6 +577,13 @@ class BackgroundJobStatus(_Model):
     )
     parent_uid: str | None = Field(
         None, description="Continuation: uid of the parent once seen (its loss fails the child)."
+    )
+    progress: Progress | None = Field(
+        None,
+        description=(
+            "The handler's latest progress(done, total, message) while it ran; kept after the"
+            " run ends."
+        ),
     )
 
 

@@ -68,7 +68,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     api = await operator_api_client()
     if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
         await crdcheck.warn_if_outdated(api)
-    loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
+    kube = Kube(api)
+    loop = ControlLoop(cfg, kube, leading=not cfg.leader_election, progress_reads=kube)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
     await loop.start()
