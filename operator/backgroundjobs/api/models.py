@@ -260,6 +260,11 @@ SPEC_RULES: list[Any] = [
         "the job type cannot change on update (spec.delay/runAt, spec.schedule and spec.after"
         " must stay set or unset); create a new BackgroundJob instead",
     ),
+    _cel(
+        "!has(self.suspendUntil) || (has(self.suspend) && self.suspend)",
+        "spec.suspendUntil is only allowed with spec.suspend: true (it says when to resume)",
+        ".suspendUntil",
+    ),
 ]
 
 ROOT_RULES: list[Any] = [
@@ -445,6 +450,23 @@ class BackgroundJobSpec(_Model):
     suspend: bool = Field(
         False,
         description="Recurring: no new runs. Other types: not started while true.",
+    )
+    suspend_until: datetime | None = Field(
+        None,
+        description=(
+            "With suspend: true, an RFC 3339 instant at which the operator resumes the job (as"
+            " if suspend were false from then on; never earlier). Unset: suspended until"
+            " suspend is set to false."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self >= timestamp('1900-01-01T00:00:00Z')"
+                    " && self < timestamp('9000-01-01T00:00:00Z')",
+                    "suspendUntil must be an instant between the years 1900 and 9000",
+                )
+            ]
+        },
     )
     pod_template: dict[str, Any] | None = Field(
         None,

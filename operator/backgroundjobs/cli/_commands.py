@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
@@ -143,6 +144,8 @@ async def run(args: argparse.Namespace) -> int:
         "logs": cmd_logs,
         "wait": cmd_wait,
         "top": cmd_top,
+        "suspend": cmd_pause,
+        "resume": cmd_pause,
     }
     async with new_client(args) as client:
         return await handlers[args.command](client, args)

@@ -198,6 +198,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         sub = command(name, text)
         sub.add_argument("names", nargs="+", metavar="NAME")
 
+    sub = command("suspend", "pause jobs: not started, no new recurring runs (until --until)")
+    sub.add_argument("names", nargs="+", metavar="NAME")
+    sub.add_argument(
+        "--until", metavar="TIME",
+        help="resume then: an RFC 3339 instant (2030-01-02T03:04:05Z) or a duration from now"
+        " (90m, 2h); default: until `resume`",
+    )  # fmt: skip
+    sub = command("resume", "undo suspend now")
+    sub.add_argument("names", nargs="+", metavar="NAME")
+
     for name, text in (("get", "show jobs (all, or the NAMEs)"), ("list", "list jobs")):
         sub = command(name, text, all_namespaces=True)
         if name == "get":

@@ -59,6 +59,7 @@ from backgroundjobs.client._options import (
     split_options,
     with_options,
 )
+from backgroundjobs.client._suspend import RESUME_PATCH, Until, suspend_patch
 from backgroundjobs.client._watch import WatchEvent, label_selector, list_objects, watch_jobs
 from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
 
@@ -305,6 +306,20 @@ class AsyncClient:
     async def cancel(self, name: str, *, namespace: str | None = None) -> JobInfo:
         """Stop a pending or running job and keep its record (phase ``Cancelled``)."""
         return await self._action("cancel", name, namespace)
+
+    async def suspend(
+        self, name: str, *, until: Until = None, namespace: str | None = None
+    ) -> JobInfo:
+        """Pause the job: a job not started yet does not start, a Recurring job runs no more
+        (a running run goes on). ``until`` (a datetime, an RFC 3339 string, or a duration
+        from now: ``timedelta`` or ``"2h"``): the operator resumes it then, never earlier;
+        None: until ``resume``. ``ValueError`` for an ``until`` that is not in the future."""
+        patch = suspend_patch(until, datetime.now(UTC))
+        return await self._patch_spec(name, patch, namespace)
+
+    async def resume(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """Undo ``suspend`` now (``spec.suspend`` false, ``spec.suspendUntil`` removed)."""
+        return await self._patch_spec(name, RESUME_PATCH, namespace)
 
     async def delete(self, name: str, *, namespace: str | None = None) -> None:
         """Delete the job and, through ownerReferences, its Jobs, CronJob and pods
@@ -578,6 +593,18 @@ class AsyncClient:
     async def _action(self, action: str, name: str, namespace: str | None) -> JobInfo:
         ns = namespace or self.namespace
         patch = {"metadata": {"annotations": {ACTION_ANNOTATIONS[action]: _now_value()}}}
+        custom = await self._custom()
+        try:
+            obj = await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name, patch,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+        return JobInfo.from_object(obj)
+
+    async def _patch_spec(self, name: str, patch: dict[str, Any], namespace: str | None) -> JobInfo:
+        ns = namespace or self.namespace
         custom = await self._custom()
         try:
             obj = await custom.patch_namespaced_custom_object(
