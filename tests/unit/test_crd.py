@@ -184,6 +184,9 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "ttlAfterFinished",
         "suspend",
         "podTemplate",
+        "suspendUntil",
+        "ttlAfterSucceeded",
+        "ttlAfterFailed",
     }
     assert spec["required"] == ["handler"]
 

@@ -447,6 +447,22 @@ class BackgroundJobSpec(_Model):
         ),
         json_schema_extra=_duration_rule("ttlAfterFinished", inclusive=True),
     )
+    ttl_after_succeeded: str | None = Field(
+        None,
+        description=(
+            "Like ttlAfterFinished, for a job that succeeded (wins over it): 24h; 0 deletes it"
+            " at once."
+        ),
+        json_schema_extra=_duration_rule("ttlAfterSucceeded", inclusive=True),
+    )
+    ttl_after_failed: str | None = Field(
+        None,
+        description=(
+            "Like ttlAfterFinished, for a job that failed or was cancelled (wins over it):"
+            " 720h to keep failures longer; 0 deletes it at once."
+        ),
+        json_schema_extra=_duration_rule("ttlAfterFailed", inclusive=True),
+    )
     suspend: bool = Field(
         False,
         description="Recurring: no new runs. Other types: not started while true.",

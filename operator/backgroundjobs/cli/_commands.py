@@ -162,6 +162,8 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "labels": parse_labels(args.label) or None,
         "handler_kwargs": handler_kwargs,
         "pod_template": pod_template_of(args.pod_template, args.env),
+        "keep_succeeded": getattr(args, "keep_succeeded", None),
+        "keep_failed": getattr(args, "keep_failed", None),
     }
     if getattr(args, "name", None):
         options["name"] = args.name

@@ -85,9 +85,21 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
         help="a keyword argument read in the pod from a Secret's key, never stored in the"
         " job (spec.kwargsFrom); repeatable",
     )  # fmt: skip
-    group.add_argument("--queue", help="queue name (default: default)")
-    group.add_argument("--retries", type=int, help="pod failures retried (default 3)")
+    group.add_argument(
+        "--queue", help="queue name (default: the handler's @handler(queue=...), else default)"
+    )
+    group.add_argument(
+        "--retries", type=int, help="pod failures retried (default: the handler's, else 3)"
+    )
     group.add_argument("--timeout", metavar="DURATION", help="time limit of a run: 30m, 2h")
+    group.add_argument(
+        "--keep-succeeded", metavar="DURATION",
+        help="keep the job this long once it succeeded (0: delete at once)",
+    )  # fmt: skip
+    group.add_argument(
+        "--keep-failed", metavar="DURATION",
+        help="keep the job this long once it failed or was cancelled (720h)",
+    )  # fmt: skip
     group.add_argument("--image", help="image whose runtime has the handler")
     if with_name:
         group.add_argument("--name", help="the job's name (default: <handler>-<random>)")

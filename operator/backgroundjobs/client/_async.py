@@ -55,8 +55,8 @@ from backgroundjobs.client._manifests import (
 )
 from backgroundjobs.client._options import (
     JobOptions,
-    manifest_options,
     split_options,
+    with_defaults,
     with_options,
 )
 from backgroundjobs.client._suspend import RESUME_PATCH, Until, suspend_patch
@@ -200,7 +200,7 @@ class AsyncClient:
             namespace=ns,
             call=call,
             when={"schedule": cron, "timeZone": time_zone},
-            **manifest_options(options),
+            **with_defaults(call, options),
         )
         await self._apply(manifest, ns)
         return recurring_id
@@ -545,7 +545,7 @@ class AsyncClient:
         call = prepare_call(handler, args, kwargs)
         job_name = check_name(name) if name is not None else generate_name(call.handler)
         manifest = build_manifest(
-            name=job_name, namespace=ns, call=call, when=when, **manifest_options(options)
+            name=job_name, namespace=ns, call=call, when=when, **with_defaults(call, options)
         )
         regenerate = (lambda: generate_name(call.handler)) if name is None else None
         return await self._create(manifest, ns, regenerate)
