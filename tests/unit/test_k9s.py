@@ -148,9 +148,7 @@ def test_actions_are_dangerous_confirmed_and_write_their_annotation(
     assert f'"{annotation}=$(date -u +%Y-%m-%dT%H:%M:%SZ)"' in script(action)
 
 
-@pytest.mark.parametrize(
-    ("plugin", "suspend"), [("bgj-suspend", "true"), ("bgj-resume", "false")]
-)
+@pytest.mark.parametrize(("plugin", "suspend"), [("bgj-suspend", "true"), ("bgj-resume", "false")])
 def test_suspend_and_resume_patch_the_spec(plugin: str, suspend: str) -> None:
     action = plugins()[plugin]
     assert action["dangerous"] is True and action["confirm"] is True
