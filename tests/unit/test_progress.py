@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.unit.test_decisions import T0, applied, bgj, decide_at, view
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller.progress import (
     ProgressReader,
     changed,
+    is_running,
     latest_progress,
     pick,
     summary,
@@ -162,3 +165,28 @@ def test_a_round_patches_running_jobs_whose_progress_changed_within_its_budget()
     asyncio.run(turns.round())
     asyncio.run(turns.round())
     assert api.log_reads == 2 and set(turns._last_read) == {"export-1-a", "b-1"}
+
+
+def test_a_recurring_run_counts_as_running_by_its_condition() -> None:
+    assert is_running({"phase": "Running"})
+    recurring = {"phase": "Scheduled", "conditions": [{"type": "Running", "status": "True"}]}
+    assert is_running(recurring)
+    assert not is_running({"phase": "Scheduled", "conditions": [{"type": "Running"}]})
+    assert not is_running({"phase": "Succeeded"}) and not is_running(None)
+
+
+def test_a_requeue_starts_without_the_last_run_s_progress() -> None:
+    done = T0 + timedelta(seconds=5)
+    body = bgj()
+    body = applied(body, decide_at(body, T0))
+    finished = decide_at(
+        body,
+        done,
+        [view("job-1", succeeded=1, completion_time=done, complete=True)],
+        termination={"job-1": ""},
+    )
+    body = applied(body, finished, annotations={"backgroundjobs.dev/requeue": "r1"})
+    body["status"]["progress"] = {"done": 4, "total": 4, "summary": "4/4 (100%)"}
+    requeued = decide_at(body, done + timedelta(seconds=1))
+    assert [j["metadata"]["name"] for j in requeued.create] == ["job-2"]
+    assert "progress" not in requeued.status

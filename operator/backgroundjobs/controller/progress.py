@@ -94,6 +94,19 @@ def pick(pods: Iterable[str], last_read: dict[str, float], budget: int) -> list[
     return sorted(pods, key=lambda p: last_read.get(p, -math.inf))[:budget]
 
 
+def is_running(status: Body | None) -> bool:
+    """Whether a run is going on: phase Running, or (a Recurring job, whose phase stays
+    Scheduled) its Running condition True."""
+    if not status:
+        return False
+    if status.get("phase") == "Running":
+        return True
+    return any(
+        isinstance(cnd, dict) and cnd.get("type") == "Running" and cnd.get("status") == "True"
+        for cnd in status.get("conditions") or []
+    )
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -179,8 +192,7 @@ class ProgressReader:
                 log.warning("reading progress failed: %s", exc)
 
     def _running(self, key: Key) -> bool:
-        status = self.status_of(key)
-        return status is not None and status.get("phase") == "Running"
+        return is_running(self.status_of(key))
 
     async def round(self) -> None:
         """One round: list the running pods, read the logs of the longest unread ones,
@@ -216,8 +228,8 @@ class ProgressReader:
         progress = latest_progress(text, name, ns)
         if progress is None:
             return
-        status = self.status_of(pod.key) or {}
-        if status.get("phase") != "Running" or not changed(status.get("progress"), progress):
+        status = self.status_of(pod.key)
+        if not is_running(status) or not changed((status or {}).get("progress"), progress):
             return
         progress.pod = pod.pod
         progress.updated_at = format_time(datetime.now(UTC))

@@ -183,6 +183,7 @@ def _start(
     st.failed_attempts = 0
     st.finished_at = None
     st.result = None
+    st.progress = None  # the last run's progress is not this one's
     msg = f"Job {name} created (run {run})"
     d.phase(Phase.RUNNING, msg)
     d.set(ConditionType.RUNNING, True, reason, msg)
