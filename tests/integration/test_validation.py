@@ -406,6 +406,7 @@ def test_kubectl_apply_of_a_bad_manifest_names_the_field(
         "HANDLER",
         "PHASE",
         "DUE",
+        "PROGRESS",
         "AGE",
         "QUEUE",
         "JOB",

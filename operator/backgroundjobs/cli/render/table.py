@@ -87,7 +87,7 @@ _CUTTABLE = {
     "Queue": (8, 8, 1),
     "Job": (12, 12, 1),
     "Message": (10, 10, 0),
-    "Progress": (6, 4, 2),
+    "Progress": (8, 4, 2),
 }
 
 
@@ -110,7 +110,7 @@ def job_columns(*, wide: bool = False, namespaces: bool = False) -> list[Column]
     """The columns of ``get``: NAME and the CRD's printer columns (the wide ones with
     ``wide``): NAME TYPE HANDLER PHASE DUE PROGRESS AGE (+ QUEUE JOB RUNS MESSAGE)."""
     columns = [Column("NAMESPACE", 6, 3)] if namespaces else []
-    columns.append(Column("NAME", 12 if namespaces else 16, 2))
+    columns.append(Column("NAME", 12 if namespaces else 14, 2))
     for printer in _printer_columns(wide):
         cut_to = _CUTTABLE.get(printer.name)
         if cut_to is None:
