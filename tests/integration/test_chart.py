@@ -375,6 +375,23 @@ def test_k9s_action_plugins_annotate_with_a_timestamp(
     assert before <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
 
 
+def test_k9s_suspend_and_resume_plugins_patch_the_spec(
+    kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
+) -> None:
+    jobs = bgjobs_no_operator
+    jobs.create(
+        manifest("k9s-pause", delay="1h", suspend=True, suspendUntil="2030-01-01T00:00:00Z")
+    )
+    out = run_plugin("bgj-suspend", kubeconfig, jobs.ns, "k9s-pause", tmp_path)
+    assert out.returncode == 0, out.stderr
+    spec = (jobs.get("k9s-pause") or {})["spec"]
+    assert spec["suspend"] is True and "suspendUntil" not in spec  # until resumed
+    out = run_plugin("bgj-resume", kubeconfig, jobs.ns, "k9s-pause", tmp_path)
+    assert out.returncode == 0, out.stderr
+    spec = (jobs.get("k9s-pause") or {})["spec"]
+    assert spec["suspend"] is False and "suspendUntil" not in spec
+
+
 def test_k9s_logs_plugin_without_a_run(
     kubeconfig: str, bgjobs_no_operator: Jobs, tmp_path: Path
 ) -> None:

@@ -407,6 +407,7 @@ def test_kubectl_apply_of_a_bad_manifest_names_the_field(
         "PHASE",
         "PROGRESS",
         "DUE",
+        "PROGRESS",
         "AGE",
         "QUEUE",
         "JOB",

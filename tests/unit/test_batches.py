@@ -315,7 +315,7 @@ def send(user_id: str, message: str, title: str = "") -> None:
 
 
 def test_client_checks_every_item_against_the_signature() -> None:
-    name, items = prepare_items(
+    name, items, _ = prepare_items(
         send, [(("u1", "hi"), {}), {"args": ["u2"], "kwargs": {"message": "yo"}}], {"title": "T"}
     )
     assert name.endswith(":send")

@@ -183,6 +183,7 @@ OPERATOR_VERBS = {
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
+    ("", "pods/log"): {"get"},
     ("", "events"): {"create", "list"},
     ("", "configmaps"): {"create", "get"},
 }

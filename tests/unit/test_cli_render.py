@@ -57,6 +57,12 @@ def sample_jobs() -> list[JobInfo]:
                 "runs": 1,
                 "jobName": "mail-send-x7k2m-1",
                 "message": "succeeded in 1.3s",
+                "progress": {
+                    "done": 420,
+                    "total": 1000,
+                    "percent": 42,
+                    "summary": "420/1000 (42%)",
+                },
             },
             age=5,
         ),
@@ -142,7 +148,16 @@ def test_human_duration_matches_kubectl(seconds: int, text: str) -> None:
 def test_get_table() -> None:
     text = render.render_jobs(sample_jobs(), NOW)
     assert_fits(text)
-    assert text.splitlines()[0].split() == ["NAME", "TYPE", "HANDLER", "PHASE", "DUE", "AGE"]
+    assert text.splitlines()[0].split() == [
+        "NAME",
+        "TYPE",
+        "HANDLER",
+        "PHASE",
+        "DUE",
+        "PROGRESS",
+        "AGE",
+    ]
+    assert text.splitlines()[1].split()[4] == "42%"  # the percent: the column stays narrow
     assert_golden("get.txt", text)
 
 
@@ -160,8 +175,8 @@ def test_get_wide_unbounded_and_fitted() -> None:
         "TYPE",
         "HANDLER",
         "PHASE",
-        "PROGRESS",
         "DUE",
+        "PROGRESS",
         "AGE",
         "QUEUE",
         "JOB",
@@ -216,12 +231,19 @@ def test_a_batch_shows_its_progress_in_get_and_describe() -> None:
                     "progress": "9870/10000",
                     "failedIndexes": "3,17-25",
                 },
+                "progress": {
+                    "done": 9870,
+                    "total": 10000,
+                    "percent": 98.7,
+                    "summary": "9870/10000 (98.7%)",
+                },
             },
             age=300,
         )
     )
     text = render.render_jobs([batch], NOW, wide=True, width=None)
-    assert text.splitlines()[1].split()[3:5] == ["Running", "9870/10000"]
+    header, row = text.splitlines()[:2]
+    assert row[header.index("PHASE") :].split()[:2] == ["Running", "98.7%"]
     described = render.render_describe(batch, [], NOW)
     assert "Items:      9870/10000 done (9860 succeeded, 10 failed, 20 running)" in described
     assert "Failed:     items 3,17-25" in described

@@ -120,10 +120,10 @@ def test_printer_columns(version: Body) -> None:
         ("HANDLER", ".spec.handler"),
         ("PHASE", ".status.phase"),
         ("DUE", ".status.dueAt"),
+        ("PROGRESS", ".status.progress.summary"),
         ("AGE", ".metadata.creationTimestamp"),
     ]
     assert wide == [
-        ("PROGRESS", ".status.batch.progress"),
         ("QUEUE", ".spec.queue"),
         ("JOB", ".status.jobName"),
         ("RUNS", ".status.runs"),
@@ -187,6 +187,9 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "items",
         "parallelism",
         "maxFailed",
+        "suspendUntil",
+        "ttlAfterSucceeded",
+        "ttlAfterFailed",
     }
     assert spec["required"] == ["handler"]
 

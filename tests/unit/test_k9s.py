@@ -148,6 +148,14 @@ def test_actions_are_dangerous_confirmed_and_write_their_annotation(
     assert f'"{annotation}=$(date -u +%Y-%m-%dT%H:%M:%SZ)"' in script(action)
 
 
+@pytest.mark.parametrize(("plugin", "suspend"), [("bgj-suspend", "true"), ("bgj-resume", "false")])
+def test_suspend_and_resume_patch_the_spec(plugin: str, suspend: str) -> None:
+    action = plugins()[plugin]
+    assert action["dangerous"] is True and action["confirm"] is True
+    patch = f"""-p '{{"spec":{{"suspend":{suspend},"suspendUntil":null}}}}'"""
+    assert "--type merge" in script(action) and patch in script(action)
+
+
 def test_only_the_actions_change_anything() -> None:
     for name, plugin in plugins().items():
         changes = any(verb in script(plugin) for verb in (" annotate ", " delete ", " patch "))

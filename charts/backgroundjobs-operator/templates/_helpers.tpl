@@ -100,7 +100,8 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
   jobs                    get/list/watch, create, delete (cancel, retention)
   cronjobs                get/list/watch, create, update (add-or-update of a Recurring job)
   pods                    list (the handler's termination message: the result; what keeps
-                          a run's pod from starting)
+                          a run's pod from starting; the running pods, for their progress)
+  pods/log                get (a running handler's progress records: status.progress)
   events                  create (one per transition); list (the Job controller's
                           FailedCreate Events of a run that has no pod)
   configmaps              create, get (a batch's items, created before its Job; get adopts
@@ -125,6 +126,9 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "list"]

@@ -317,6 +317,11 @@ SPEC_RULES: list[Any] = [
         " must stay set or unset); create a new BackgroundJob instead",
     ),
     *BATCH_RULES,
+    _cel(
+        "!has(self.suspendUntil) || (has(self.suspend) && self.suspend)",
+        "spec.suspendUntil is only allowed with spec.suspend: true (it says when to resume)",
+        ".suspendUntil",
+    ),
 ]
 
 ROOT_RULES: list[Any] = [
@@ -499,9 +504,42 @@ class BackgroundJobSpec(_Model):
         ),
         json_schema_extra=_duration_rule("ttlAfterFinished", inclusive=True),
     )
+    ttl_after_succeeded: str | None = Field(
+        None,
+        description=(
+            "Like ttlAfterFinished, for a job that succeeded (wins over it): 24h; 0 deletes it"
+            " at once."
+        ),
+        json_schema_extra=_duration_rule("ttlAfterSucceeded", inclusive=True),
+    )
+    ttl_after_failed: str | None = Field(
+        None,
+        description=(
+            "Like ttlAfterFinished, for a job that failed or was cancelled (wins over it):"
+            " 720h to keep failures longer; 0 deletes it at once."
+        ),
+        json_schema_extra=_duration_rule("ttlAfterFailed", inclusive=True),
+    )
     suspend: bool = Field(
         False,
         description="Recurring: no new runs. Other types: not started while true.",
+    )
+    suspend_until: datetime | None = Field(
+        None,
+        description=(
+            "With suspend: true, an RFC 3339 instant at which the operator resumes the job (as"
+            " if suspend were false from then on; never earlier). Unset: suspended until"
+            " suspend is set to false."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self >= timestamp('1900-01-01T00:00:00Z')"
+                    " && self < timestamp('9000-01-01T00:00:00Z')",
+                    "suspendUntil must be an instant between the years 1900 and 9000",
+                )
+            ]
+        },
     )
     pod_template: dict[str, Any] | None = Field(
         None,
@@ -614,6 +652,43 @@ class BatchStatus(_Model):
     )
 
 
+class Progress(_Model):
+    """The latest ``progress(done, total, message)`` a handler reported, as the operator read
+    it from the handler's log (every ``BACKGROUNDJOBS_PROGRESS_INTERVAL``)."""
+
+    done: float = Field(..., description="Units done.")
+    total: float = Field(..., description="Units in all (0: unknown).")
+    percent: float | None = Field(None, description="100 * done / total, when total is not 0.")
+    summary: str = Field(
+        "", max_length=64, description="done/total and percent, for the PROGRESS column."
+    )
+    message: str = Field("", max_length=1024, description="The handler's progress message.")
+    pod: str | None = Field(None, max_length=253, description="The pod it was read from.")
+    updated_at: str | None = Field(
+        None,
+        description="When the operator read it (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+    @classmethod
+    def of(cls, done: float, total: float, message: str = "") -> Progress:
+        """``done`` of ``total`` (0: unknown) with its percent and PROGRESS summary."""
+        percent = round(100.0 * done / total, 1) if total else None
+        return cls(
+            done=done,
+            total=total,
+            percent=percent,
+            summary=progress_summary(done, total, percent)[:64],
+            message=message[:1024],
+        )
+
+
+def progress_summary(done: float, total: float, percent: float | None) -> str:
+    """``42/100 (42%)``; ``42`` when the total is unknown."""
+    text = f"{done:g}/{total:g}" if total else f"{done:g}"
+    return f"{text} ({percent:g}%)" if percent is not None else text
+
+
 class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
@@ -675,6 +750,13 @@ class BackgroundJobStatus(_Model):
         None, description="Continuation: uid of the parent once seen (its loss fails the child)."
     )
     batch: BatchStatus | None = Field(None, description="Batch: its items' progress.")
+    progress: Progress | None = Field(
+        None,
+        description=(
+            "The handler's latest progress(done, total, message) while it ran; kept after the"
+            " run ends."
+        ),
+    )
 
 
 class BackgroundJob(_Model):

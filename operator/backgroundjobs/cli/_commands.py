@@ -19,6 +19,7 @@ from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, L
 from backgroundjobs.cli import render
 from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
@@ -145,6 +146,8 @@ async def run(args: argparse.Namespace) -> int:
         "logs": cmd_logs,
         "wait": cmd_wait,
         "top": cmd_top,
+        "suspend": cmd_pause,
+        "resume": cmd_pause,
     }
     async with new_client(args) as client:
         return await handlers[args.command](client, args)
@@ -161,6 +164,8 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "labels": parse_labels(args.label) or None,
         "handler_kwargs": handler_kwargs,
         "pod_template": pod_template_of(args.pod_template, args.env),
+        "keep_succeeded": getattr(args, "keep_succeeded", None),
+        "keep_failed": getattr(args, "keep_failed", None),
     }
     if getattr(args, "name", None):
         options["name"] = args.name

@@ -86,9 +86,21 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
         help="a keyword argument read in the pod from a Secret's key, never stored in the"
         " job (spec.kwargsFrom); repeatable",
     )  # fmt: skip
-    group.add_argument("--queue", help="queue name (default: default)")
-    group.add_argument("--retries", type=int, help="pod failures retried (default 3)")
+    group.add_argument(
+        "--queue", help="queue name (default: the handler's @handler(queue=...), else default)"
+    )
+    group.add_argument(
+        "--retries", type=int, help="pod failures retried (default: the handler's, else 3)"
+    )
     group.add_argument("--timeout", metavar="DURATION", help="time limit of a run: 30m, 2h")
+    group.add_argument(
+        "--keep-succeeded", metavar="DURATION",
+        help="keep the job this long once it succeeded (0: delete at once)",
+    )  # fmt: skip
+    group.add_argument(
+        "--keep-failed", metavar="DURATION",
+        help="keep the job this long once it failed or was cancelled (720h)",
+    )  # fmt: skip
     group.add_argument("--image", help="image whose runtime has the handler")
     if with_name:
         group.add_argument("--name", help="the job's name (default: <handler>-<random>)")
@@ -203,6 +215,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ):
         sub = command(name, text)
         sub.add_argument("names", nargs="+", metavar="NAME")
+
+    sub = command("suspend", "pause jobs: not started, no new recurring runs (until --until)")
+    sub.add_argument("names", nargs="+", metavar="NAME")
+    sub.add_argument(
+        "--until", metavar="TIME",
+        help="resume then: an RFC 3339 instant (2030-01-02T03:04:05Z) or a duration from now"
+        " (90m, 2h); default: until `resume`",
+    )  # fmt: skip
+    sub = command("resume", "undo suspend now")
+    sub.add_argument("names", nargs="+", metavar="NAME")
 
     for name, text in (("get", "show jobs (all, or the NAMEs)"), ("list", "list jobs")):
         sub = command(name, text, all_namespaces=True)

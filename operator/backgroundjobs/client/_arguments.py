@@ -18,7 +18,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from backgroundjobs._arguments import bind_arguments
 from backgroundjobs._credentials import CredentialWarning, SecretKey, credential_findings
-from backgroundjobs._registry import handler_name, resolve
+from backgroundjobs._registry import handler_defaults, handler_name, resolve
 from backgroundjobs.api.constants import MAX_ARGS_BYTES
 from backgroundjobs.errors import InvalidArguments
 
@@ -35,6 +35,8 @@ class PreparedCall:
     args: list[Any]
     kwargs: dict[str, Any]
     kwargs_from: dict[str, SecretKey] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """The options the handler declared (``@handler(name, queue=...)``): call options win."""
 
     def kwargs_from_spec(self) -> list[dict[str, Any]]:
         """``spec.kwargsFrom``."""
@@ -78,7 +80,7 @@ def prepare_call(
         bind_arguments(fn, name, json_args, {**json_kwargs, **placeholders}, kwargs_from)
     check_size(name, json_args, json_kwargs)
     warn_credentials(name, json_args, json_kwargs)
-    return PreparedCall(name, json_args, json_kwargs, kwargs_from)
+    return PreparedCall(name, json_args, json_kwargs, kwargs_from, handler_defaults(fn, name))
 
 
 def warn_credentials(handler: str, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -56,10 +56,11 @@ from backgroundjobs.client._manifests import (
 )
 from backgroundjobs.client._options import (
     JobOptions,
-    manifest_options,
     split_options,
+    with_defaults,
     with_options,
 )
+from backgroundjobs.client._suspend import RESUME_PATCH, Until, suspend_patch
 from backgroundjobs.client._watch import WatchEvent, label_selector, list_objects, watch_jobs
 from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
 
@@ -200,7 +201,7 @@ class AsyncClient:
             namespace=ns,
             call=call,
             when={"schedule": cron, "timeZone": time_zone},
-            **manifest_options(options),
+            **with_defaults(call, options),
         )
         await self._apply(manifest, ns)
         return recurring_id
@@ -318,17 +319,14 @@ class AsyncClient:
         """
         options, common = split_options(kwargs)
         name, ns = options.get("name"), options.get("namespace") or self.namespace
-        handler_id, prepared = prepare_items(handler, items, common)
+        handler_id, prepared, defaults = prepare_items(handler, items, common)
         when: dict[str, Any] = {"items": prepared, "parallelism": parallelism}
         if max_failed is not None:
             when["maxFailed"] = max_failed
         job_name = check_name(name) if name is not None else generate_name(handler_id)
+        call = PreparedCall(handler_id, [], {}, defaults=defaults)  # the items hold the calls
         manifest = build_manifest(
-            name=job_name,
-            namespace=ns,
-            call=PreparedCall(handler_id, [], {}),
-            when=when,
-            **manifest_options(options),
+            name=job_name, namespace=ns, call=call, when=when, **with_defaults(call, options)
         )
         regenerate = (lambda: generate_name(handler_id)) if name is None else None
         return await self._create(manifest, ns, regenerate)
@@ -346,6 +344,20 @@ class AsyncClient:
     async def cancel(self, name: str, *, namespace: str | None = None) -> JobInfo:
         """Stop a pending or running job and keep its record (phase ``Cancelled``)."""
         return await self._action("cancel", name, namespace)
+
+    async def suspend(
+        self, name: str, *, until: Until = None, namespace: str | None = None
+    ) -> JobInfo:
+        """Pause the job: a job not started yet does not start, a Recurring job runs no more
+        (a running run goes on). ``until`` (a datetime, an RFC 3339 string, or a duration
+        from now: ``timedelta`` or ``"2h"``): the operator resumes it then, never earlier;
+        None: until ``resume``. ``ValueError`` for an ``until`` that is not in the future."""
+        patch = suspend_patch(until, datetime.now(UTC))
+        return await self._patch_spec(name, patch, namespace)
+
+    async def resume(self, name: str, *, namespace: str | None = None) -> JobInfo:
+        """Undo ``suspend`` now (``spec.suspend`` false, ``spec.suspendUntil`` removed)."""
+        return await self._patch_spec(name, RESUME_PATCH, namespace)
 
     async def delete(self, name: str, *, namespace: str | None = None) -> None:
         """Delete the job and, through ownerReferences, its Jobs, CronJob and pods
@@ -572,7 +584,7 @@ class AsyncClient:
         call = prepare_call(handler, args, kwargs)
         job_name = check_name(name) if name is not None else generate_name(call.handler)
         manifest = build_manifest(
-            name=job_name, namespace=ns, call=call, when=when, **manifest_options(options)
+            name=job_name, namespace=ns, call=call, when=when, **with_defaults(call, options)
         )
         regenerate = (lambda: generate_name(call.handler)) if name is None else None
         return await self._create(manifest, ns, regenerate)
@@ -620,6 +632,18 @@ class AsyncClient:
     async def _action(self, action: str, name: str, namespace: str | None) -> JobInfo:
         ns = namespace or self.namespace
         patch = {"metadata": {"annotations": {ACTION_ANNOTATIONS[action]: _now_value()}}}
+        custom = await self._custom()
+        try:
+            obj = await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name, patch,
+                _content_type="application/merge-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+        return JobInfo.from_object(obj)
+
+    async def _patch_spec(self, name: str, patch: dict[str, Any], namespace: str | None) -> JobInfo:
+        ns = namespace or self.namespace
         custom = await self._custom()
         try:
             obj = await custom.patch_namespaced_custom_object(

@@ -19,14 +19,16 @@ mapping (the form of a JSON line of ``bgjobs batch --items``)."""
 
 def prepare_items(
     handler: HandlerRef, items: Iterable[BatchItem], common: Mapping[str, Any]
-) -> tuple[str, list[dict[str, Any]]]:
-    """The handler's name and the items as the spec's ``{args, kwargs}`` JSON values.
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """The handler's name, the items as the spec's ``{args, kwargs}`` JSON values, and the
+    options the handler declared (``@handler(name, queue=...)``).
 
     ``common`` keyword arguments go into every item (an item's own win). Raises
     ``InvalidArguments`` naming the item at fault, ``InvalidSpec`` when the batch is empty or
     over the limits (``MAX_BATCH_ITEMS`` items, ``MAX_BATCH_BYTES`` as JSON lines)."""
     prepared: list[dict[str, Any]] = []
     name = ""
+    defaults: dict[str, Any] = {}
     size = 0
     for index, item in enumerate(items):
         args, kwargs = _pair(index, item)
@@ -40,7 +42,7 @@ def prepare_items(
             call = prepare_call(handler, args, merged)
         except InvalidArguments as exc:
             raise InvalidArguments(f"item {index}: {exc}") from None
-        name = call.handler
+        name, defaults = call.handler, call.defaults
         entry: dict[str, Any] = {"args": call.args, "kwargs": call.kwargs}
         prepared.append(entry)
         size += len(json.dumps(entry, separators=(",", ":"))) + 1
@@ -56,7 +58,7 @@ def prepare_items(
             " batch holds: split them into several batches, or pass references (ids) instead"
             " of data"
         )
-    return name, prepared
+    return name, prepared, defaults
 
 
 def _pair(index: int, item: BatchItem) -> tuple[Sequence[Any], Mapping[str, Any]]:

@@ -49,6 +49,9 @@ class JobInfo:
     annotations: dict[str, str] = field(default_factory=dict)
     uid: str | None = None
     resource_version: str | None = None
+    progress: dict[str, Any] | None = None
+    """The handler's latest ``progress()`` (status.progress: done, total, percent, summary,
+    message, updatedAt), None until it reported one."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     batch: BatchStatus | None = None
     """A batch's item counts (``status.batch``): total, succeeded, failed, running,
@@ -107,9 +110,14 @@ class JobInfo:
             annotations=dict(metadata.get("annotations") or {}),
             uid=metadata.get("uid"),
             resource_version=metadata.get("resourceVersion"),
+            progress=_progress(status.get("progress")),
             raw=obj,
             batch=_batch(status.get("batch")),
         )
+
+
+def _progress(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _type_of(spec: dict[str, Any]) -> str:

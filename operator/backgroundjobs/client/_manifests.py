@@ -116,6 +116,8 @@ def build_manifest(
         "timeout": duration_text(options.get("timeout"), "timeout"),
         "image": options.get("image"),
         "podTemplate": dict(pod_template) if pod_template is not None else None,
+        "ttlAfterSucceeded": duration_text(options.get("keep_succeeded"), "keep_succeeded"),
+        "ttlAfterFailed": duration_text(options.get("keep_failed"), "keep_failed"),
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
     try:

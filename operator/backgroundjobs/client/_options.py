@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypedDict, TypeVar, cast
 
+from backgroundjobs.client._arguments import PreparedCall
 from backgroundjobs.errors import InvalidArguments
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +35,11 @@ class ManifestOptions(TypedDict, total=False):
     """Labels of the BackgroundJob."""
     pod_template: Mapping[str, Any] | None
     """A PodTemplateSpec merged into the Job's pod."""
+    keep_succeeded: timedelta | str | None
+    """How long the job is kept once it succeeded (``spec.ttlAfterSucceeded``; 0: deleted
+    at once); default ``ttl_after_finished``, else the operator's retention."""
+    keep_failed: timedelta | str | None
+    """How long the job is kept once it failed or was cancelled (``spec.ttlAfterFailed``)."""
 
 
 class JobOptions(ManifestOptions, total=False):
@@ -69,6 +75,14 @@ def manifest_options(options: JobOptions) -> ManifestOptions:
     """The options of ``options`` that go into the BackgroundJob."""
     keys = ManifestOptions.__annotations__
     return cast(ManifestOptions, {k: v for k, v in options.items() if k in keys})
+
+
+def with_defaults(call: PreparedCall, options: JobOptions) -> ManifestOptions:
+    """The manifest options of a call: the handler's declared defaults, then the options
+    given to the call (which win)."""
+    keys = ManifestOptions.__annotations__
+    declared = {k: v for k, v in call.defaults.items() if k in keys}
+    return cast(ManifestOptions, {**declared, **manifest_options(options)})
 
 
 def with_options(*, without: tuple[str, ...] = ()) -> Callable[[F], F]:

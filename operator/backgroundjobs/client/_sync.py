@@ -214,6 +214,8 @@ class Client:
     trigger = _sync(AsyncClient.trigger)
     requeue = _sync(AsyncClient.requeue)
     cancel = _sync(AsyncClient.cancel)
+    suspend = _sync(AsyncClient.suspend)
+    resume = _sync(AsyncClient.resume)
     delete = _sync(AsyncClient.delete)
     get = _sync(AsyncClient.get)
     list = _sync(AsyncClient.list)

@@ -160,12 +160,15 @@ class Cache:
                 continue
             queue = spec.get("queue") or "default"
             overdue.setdefault(queue, 0.0)
-            if spec.get("suspend"):
+            resumed_at = parse_time(spec.get("suspendUntil")) if spec.get("suspend") else None
+            if spec.get("suspend") and (resumed_at is None or now < resumed_at):
                 continue
             try:
                 due = previous_run(schedule, spec.get("timeZone"), now)
             except InvalidSchedule:
                 continue  # the object is Failed for it; no run is owed
+            if resumed_at is not None and due < resumed_at:
+                continue  # due while it was suspended (spec.suspendUntil): no run owed
             created = parse_time((body.get("metadata") or {}).get("creationTimestamp"))
             if created is None or due < created:
                 continue

@@ -75,7 +75,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 await crdcheck.post_outdated_event(api, crd, problems)
             if not crdcheck.accepts_kstatus_conditions(crd):
                 cfg = dataclasses.replace(cfg, kstatus_conditions=False)
-    loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
+    kube = Kube(api)
+    loop = ControlLoop(cfg, kube, leading=not cfg.leader_election, progress_reads=kube)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
     await loop.start()

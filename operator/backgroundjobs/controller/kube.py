@@ -260,6 +260,43 @@ class Kube:
         )
         return list((await response_json(resp)).get("items") or [])
 
+    # --- progress (controller.progress) ---
+    async def running_pods(self, namespace: str | None, label_selector: str) -> list[Body]:
+        """The Running pods with ``label_selector`` in ``namespace`` (None: all), from the API
+        server's watch cache."""
+        extra: dict[str, Any] = {
+            "label_selector": label_selector,
+            "field_selector": "status.phase=Running",
+            "resource_version": "0",
+            "_preload_content": False,
+        }
+        if namespace:
+            resp = await self.core.list_namespaced_pod(namespace, **extra)
+        else:
+            resp = await self.core.list_pod_for_all_namespaces(**extra)
+        return list((await response_json(resp)).get("items") or [])
+
+    async def pod_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int
+    ) -> str:
+        """The last ``tail_lines`` lines (at most ``limit_bytes``) of a container's log."""
+        resp = await self.core.read_namespaced_pod_log(
+            pod,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+            limit_bytes=limit_bytes,
+            _preload_content=False,
+        )
+        try:
+            if resp.status >= 400:
+                exc = ApiException(status=resp.status, reason=resp.reason)
+                exc.body = await resp.text()
+                raise exc
+            return str(await resp.text())
+        finally:
+            resp.release()
+
     # --- relists ---
     async def list_versions(
         self, kind: str, namespace: str | None, label_selector: str | None = None

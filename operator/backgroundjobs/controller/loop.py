@@ -33,6 +33,7 @@ from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
+from backgroundjobs.controller.progress import ProgressReader, ProgressReads
 from backgroundjobs.controller.reconciler import Finish, Reconciler
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
@@ -45,7 +46,14 @@ log = logging.getLogger("backgroundjobs.operator")
 class ControlLoop:
     """Owns the cache, the work queue, the workers and the status stage; leads or stands by."""
 
-    def __init__(self, settings: Settings, kube: KubeApi, *, leading: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeApi,
+        *,
+        leading: bool = True,
+        progress_reads: ProgressReads | None = None,
+    ) -> None:
         self.settings = settings
         self.kube = FencedKube(kube, self._may_write)
         # Set by leader.elect: whether the Lease was renewed within its renew deadline.
@@ -77,6 +85,19 @@ class ControlLoop:
         # with the loop time it was queued at (settings.status_hold); their key stays
         # "processing" in the work queue until its status is written.
         self._statuses: asyncio.Queue[tuple[Key, Finish, float]] = asyncio.Queue()
+        # status.progress from the running handlers' logs (controller.progress)
+        self.progress: ProgressReader | None = None
+        if progress_reads is not None and settings.progress_interval > 0:
+            self.progress = ProgressReader(
+                progress_reads,
+                self.kube,
+                settings.namespaces,
+                settings.progress_interval,
+                settings.progress_max_reads,
+                self._status_of,
+                self._may_write,
+            )
+        self._progress_task: asyncio.Task[None] | None = None
         metrics.register_phase_source(self.cache.phases)
         metrics.register_overdue(lambda: self.cache.recurring_overdue(datetime.now(UTC)))
         metrics.register_pending(
@@ -93,6 +114,8 @@ class ControlLoop:
         self._memory = asyncio.create_task(
             memory.release_when_idle(lambda: self.reconciles, self._idle), name="memory"
         )
+        if self.progress is not None:
+            self._progress_task = asyncio.create_task(self.progress.run_forever(), name="progress")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -103,7 +126,7 @@ class ControlLoop:
         if self.leading and not self._statuses.empty():
             await self._write_pending_statuses(timeout=5)
         await self.events.stop()
-        for helper in (self._memory, self._resync):
+        for helper in (self._memory, self._resync, self._progress_task):
             if helper is not None:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -126,6 +149,11 @@ class ControlLoop:
         _, late = await asyncio.wait(tasks, timeout=timeout)
         for task in late:
             task.cancel()
+
+    def _status_of(self, key: Key) -> Body | None:
+        """The cached status of ``key`` (None: not cached)."""
+        body = self.cache.bgj(key)
+        return None if body is None else (body.get("status") or {})
 
     def _idle(self) -> bool:
         return not len(self.work) and self._statuses.empty() and self.events.idle()

@@ -79,6 +79,13 @@ class Settings:
     """Not from the environment: false while the installed CRD predates the Reconciling and
     Stalled condition types (controller/crdcheck.py), so that status writes stay accepted."""
 
+    progress_interval: float = 5.0
+    """BACKGROUNDJOBS_PROGRESS_INTERVAL: seconds between two reads of the running handlers'
+    progress (their log's last lines) into status.progress; 0 = never."""
+    progress_max_reads: int = 100
+    """BACKGROUNDJOBS_PROGRESS_MAX_READS: pod logs read at most per interval (the pods read
+    longest ago first): bounds the cost when many jobs run."""
+
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
 
@@ -162,6 +169,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     status_hold = number("STATUS_HOLD", "10", float, 0)
     lease_duration = number("LEASE_DURATION", "15", float, 1)
     resync_period = number("RESYNC_PERIOD", "300", float, 0)
+    progress_interval = number("PROGRESS_INTERVAL", "5", float, 0)
+    progress_max_reads = number("PROGRESS_MAX_READS", "100", int, 1)
     if "BACKGROUNDJOBS_EXCLUDE_NAMESPACES" in env:
         excluded = tuple(n.strip() for n in get("EXCLUDE_NAMESPACES").split(",") if n.strip())
     else:
@@ -189,6 +198,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         resync_period=resync_period,
         pod_start_grace=pod_start_grace or timedelta(0),
         unschedulable_timeout=unschedulable_timeout,
+        progress_interval=progress_interval,
+        progress_max_reads=progress_max_reads,
     )
 
 

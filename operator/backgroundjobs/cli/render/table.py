@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from backgroundjobs.api.columns import PRINTER_COLUMNS, PrinterColumn
 from backgroundjobs.api.constants import PHASES
@@ -73,15 +74,32 @@ _CELLS: dict[str, Callable[[JobInfo, datetime], str]] = {
     "Type": lambda job, now: job.type,
     "Handler": lambda job, now: job.handler,
     "Phase": lambda job, now: job.phase or "",
-    "Progress": lambda job, now: job.batch.progress if job.batch else "",
     "Due": lambda job, now: due(job.due_at, now),
+    "Progress": lambda job, now: progress_cell(job.progress),
     "Age": lambda job, now: age(job.created_at, now),
     "Queue": lambda job, now: job.queue,
     "Job": lambda job, now: job.job_name or "",
     "Runs": lambda job, now: str(job.runs),
     "Message": lambda job, now: one_line(job.message or ""),
 }
-_CUTTABLE = {"Handler": (12, 10, 1), "Queue": (8, 8, 1), "Job": (10, 10, 1), "Message": (10, 10, 0)}
+_CUTTABLE = {
+    "Handler": (12, 10, 1),
+    "Queue": (8, 8, 1),
+    "Job": (12, 12, 1),
+    "Message": (10, 10, 0),
+    "Progress": (8, 4, 2),
+}
+
+
+def progress_cell(progress: dict[str, Any] | None) -> str:
+    """The percent (``42%``) when the total is known, else what was done: the column stays
+    narrow (``kubectl get`` shows the whole summary)."""
+    if not progress:
+        return ""
+    percent = progress.get("percent")
+    if isinstance(percent, int | float) and not isinstance(percent, bool):
+        return f"{percent:g}%"
+    return str(progress.get("summary") or "")
 
 
 def _printer_columns(wide: bool) -> list[PrinterColumn]:
@@ -90,9 +108,9 @@ def _printer_columns(wide: bool) -> list[PrinterColumn]:
 
 def job_columns(*, wide: bool = False, namespaces: bool = False) -> list[Column]:
     """The columns of ``get``: NAME and the CRD's printer columns (the wide ones with
-    ``wide``): NAME TYPE HANDLER PHASE DUE AGE (+ QUEUE JOB RUNS MESSAGE)."""
-    columns = [Column("NAMESPACE", 8, 3)] if namespaces else []
-    columns.append(Column("NAME", 14 if namespaces else 16, 2))
+    ``wide``): NAME TYPE HANDLER PHASE DUE PROGRESS AGE (+ QUEUE JOB RUNS MESSAGE)."""
+    columns = [Column("NAMESPACE", 6, 3)] if namespaces else []
+    columns.append(Column("NAME", 12 if namespaces else 14, 2))
     for printer in _printer_columns(wide):
         cut_to = _CUTTABLE.get(printer.name)
         if cut_to is None:
@@ -135,8 +153,8 @@ WATCH_SAMPLE = {
     "TYPE": "Continuation",
     "HANDLER": "x" * 28,
     "PHASE": "Scheduled",
-    "PROGRESS": "10000/10000",
     "DUE": "in 9m59s",
+    "PROGRESS": "100%",
     "AGE": "9m59s",
     "QUEUE": "default",
     "JOB": "x" * 30,

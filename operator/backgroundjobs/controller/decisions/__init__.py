@@ -37,6 +37,7 @@ from backgroundjobs.controller.decisions.podstate import JobPods
 from backgroundjobs.controller.decisions.recurring import decide_recurring
 from backgroundjobs.controller.decisions.runs import decide_run
 from backgroundjobs.controller.decisions.state import Decision, parse_result
+from backgroundjobs.controller.decisions.suspension import effective_spec, say_until
 from backgroundjobs.controller.settings import Settings
 
 log = logging.getLogger("backgroundjobs.operator")
@@ -105,9 +106,11 @@ def _decide(d: Decision) -> None:
             f" {c.MAX_ARGS_BYTES} (pass a reference to the data instead)"
         )
     elif spec.job_type == JobType.RECURRING:
-        decide_recurring(d, spec)
+        decide_recurring(d, effective_spec(d, spec))
+        say_until(d, spec)
     else:
-        decide_run(d, spec)
+        decide_run(d, effective_spec(d, spec))
+        say_until(d, spec)
 
 
 def invalid_spec_plan(bgj: Body, now: datetime, settings: Settings, message: str) -> Plan:

@@ -19,7 +19,7 @@ from typing import Any
 from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import Phase, Reason
-from backgroundjobs.api.models import BackgroundJobSpec, BatchItem, BatchStatus
+from backgroundjobs.api.models import BackgroundJobSpec, BatchItem, BatchStatus, Progress
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.observed import Body, ObservedJob
@@ -145,6 +145,13 @@ def batch_status(job: ObservedJob, total: int, last_error: str | None = None) ->
     )
 
 
+def batch_progress(b: BatchStatus) -> Progress:
+    """The PROGRESS column of a batch: its items finished (succeeded or failed) of the
+    total. A batch's pods are many, so the progress reader leaves batches to this."""
+    message = f"{b.succeeded} succeeded, {b.failed} failed, {b.running} running"
+    return Progress.of(b.succeeded + b.failed, b.total, message)
+
+
 def _summary(b: BatchStatus) -> str:
     text = f"{b.succeeded} of {b.total} items succeeded, {b.failed} failed"
     return text + (f" (indexes {b.failed_indexes})" if b.failed_indexes else "")
@@ -166,6 +173,7 @@ def observe_batch(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Pla
     last_error = error_text(d.obs.termination.get(job.name)) if counts.failed else None
     st.batch = batch_status(job, total, last_error)
     b = st.batch
+    st.progress = batch_progress(b)
     summary: dict[str, int | str] = {"total": b.total, "succeeded": b.succeeded, "failed": b.failed}
     if b.failed_indexes:
         summary["failedIndexes"] = b.failed_indexes

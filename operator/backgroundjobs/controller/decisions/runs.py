@@ -193,6 +193,8 @@ def _start(
     st.failed_attempts = 0
     st.finished_at = None
     st.result = None
+    # the last run's progress is not this one's; a batch's is its items'
+    st.progress = batch.batch_progress(st.batch) if spec.items is not None and st.batch else None
     msg = f"Job {name} created (run {run})"
     d.phase(Phase.RUNNING, msg)
     d.set(ConditionType.RUNNING, True, reason, msg)

@@ -16,7 +16,6 @@ from backgroundjobs.api.constants import (
     Phase,
     Reason,
 )
-from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import (
     BackgroundJobSpec,
     BackgroundJobStatus,
@@ -28,6 +27,7 @@ from backgroundjobs.controller import conditions as cond
 from backgroundjobs.controller.builders import SPEC_HASH_ANNOTATION
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
+from backgroundjobs.controller.decisions.retention import keep_for
 from backgroundjobs.controller.settings import Settings
 
 
@@ -242,12 +242,9 @@ class Decision:
             # a failed one-off job: finished now, so retention deletes it in time
             if self.st.finished_at is None:
                 self.st.finished_at = self.now_s
-            ttl_text = (self.bgj.get("spec") or {}).get("ttlAfterFinished")
-            try:
-                ttl = parse_duration(ttl_text) if ttl_text else self.settings.retention
-            except ValueError:
-                ttl = self.settings.retention
-            self.expire(ttl)
+            spec = self.bgj.get("spec")
+            raw = spec if isinstance(spec, dict) else {}
+            self.expire(keep_for(raw, Phase.FAILED, self.settings.retention))
         return self.plan
 
     def hold_cronjob(self) -> None:
@@ -323,14 +320,10 @@ class Decision:
             self.plan.metrics.append(Metric(MetricName.DURATION, labels, took))
 
     def retention(self, spec: BackgroundJobSpec) -> Plan:
-        """A finished job is deleted ``ttlAfterFinished`` (or the operator's retention) after
-        it finished."""
-        ttl = (
-            parse_duration(spec.ttl_after_finished)
-            if spec.ttl_after_finished
-            else self.settings.retention
-        )
-        return self.expire(ttl)
+        """A finished job is deleted after its retention (decisions.retention: per outcome,
+        ``ttlAfterFinished``, or the operator's) since it finished."""
+        raw = spec.model_dump(by_alias=True, exclude_none=True)
+        return self.expire(keep_for(raw, self.st.phase, self.settings.retention))
 
     def expire(self, ttl: timedelta) -> Plan:
         """Delete the job once ``ttl`` has passed since it finished; else look again then."""
