@@ -456,6 +456,24 @@ class BackgroundJobSpec(_Model):
         ),
         json_schema_extra=POD_TEMPLATE_SHAPE,
     )
+    concurrency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        description=(
+            "Jobs of one namespace with the same key (user-42) do not run at once: a job whose"
+            " key is busy waits Queued (ConcurrencyKeyBusy); the operator's"
+            " BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT (default 1) runs per key."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.:]*[A-Za-z0-9])?$')",
+                    "concurrencyKey must be letters, digits and - _ . : (user-42)",
+                )
+            ]
+        },
+    )
 
     @property
     def job_type(self) -> JobType:
