@@ -183,6 +183,7 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "ttlAfterFinished",
         "suspend",
         "podTemplate",
+        "concurrencyKey",
     }
     assert spec["required"] == ["handler"]
 

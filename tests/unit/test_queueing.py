@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backgroundjobs.api.constants import Reason
-from backgroundjobs.controller.queueing import Admitter, Place, QueueId, QueuePolicy, Want
+from backgroundjobs.controller.queueing import Admitter, Place, QueuePolicy, Want
 
 pytestmark = pytest.mark.unit
 
@@ -23,9 +23,7 @@ def admitter(policies: dict[str, QueuePolicy], **kw: object) -> Admitter:
     return Admitter(lambda q: policies.get(q[1], QueuePolicy()), **kw)  # type: ignore[arg-type]
 
 
-def test_within_a_queue_runs_start_in_creation_then_name_order_whatever_the_asking_order() -> (
-    None
-):
+def test_within_a_queue_runs_start_in_creation_then_name_order_whatever_the_asking_order() -> None:
     adm = admitter({"q": QueuePolicy(max_concurrency=1)})
     started = []
     verdict, _ = adm.want((NS, "j0005"), want("q", 5), 0, 0)
@@ -95,9 +93,7 @@ def test_a_busy_concurrency_key_sets_its_job_aside_without_blocking_the_queue() 
     assert adm.release((NS, "a1"), 0, 0).keys == [(NS, "a2")]
 
 
-def test_nothing_is_granted_before_the_operator_is_ready_then_order_is_from_the_objects() -> (
-    None
-):
+def test_nothing_is_granted_before_the_operator_is_ready_then_order_is_from_the_objects() -> None:
     adm = admitter({"q": QueuePolicy(max_concurrency=2)}, ready=False)
     adm.hold((NS, "running"), (NS, "q"), None)  # a Job seen after the restart
     for i in (8, 2, 5):
@@ -172,3 +168,23 @@ def test_limits_are_never_exceeded_and_each_queue_starts_in_fifo_order(
         assert cap is None or len(running) <= cap
         for k in ("k1", "k2"):
             assert sum(1 for j in running if wants[j].concurrency_key == k) <= 1
+
+
+def test_the_committed_queue_crd_is_generated_from_the_models() -> None:
+    from pathlib import Path
+
+    from backgroundjobs.api import queues
+
+    committed = Path(__file__).parents[2] / "crds" / "backgroundjobs.dev_backgroundjobqueues.yaml"
+    assert committed.read_text() == queues.render(), "run `make crd` and commit the result"
+    version = queues.build_crd()["spec"]["versions"][0]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(spec) == {"maxConcurrency", "priority", "priorityClassName", "rateLimit", "paused"}
+    assert spec["rateLimit"]["required"] == ["perSecond"]
+    assert [col["name"] for col in version["additionalPrinterColumns"]][:5] == [
+        "Max",
+        "Priority",
+        "Paused",
+        "Pending",
+        "Running",
+    ]

@@ -459,7 +459,7 @@ class BackgroundJobSpec(_Model):
     concurrency_key: str | None = Field(
         None,
         min_length=1,
-        max_length=253,
+        max_length=63,
         description=(
             "Jobs of one namespace with the same key (user-42) do not run at once: a job whose"
             " key is busy waits Queued (ConcurrencyKeyBusy); the operator's"
@@ -468,8 +468,8 @@ class BackgroundJobSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.:]*[A-Za-z0-9])?$')",
-                    "concurrencyKey must be letters, digits and - _ . : (user-42)",
+                    "self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",
+                    "concurrencyKey must be a label value: letters, digits and - _ . (user-42)",
                 )
             ]
         },

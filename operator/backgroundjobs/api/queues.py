@@ -19,11 +19,6 @@ from backgroundjobs.api.columns import PrinterColumn
 from backgroundjobs.api.crd import _schema_of
 from backgroundjobs.api.models import _cel, _cel_re, _Model
 
-QUEUE_KIND = "BackgroundJobQueue"
-QUEUE_PLURAL = "backgroundjobqueues"
-QUEUE_SINGULAR = "backgroundjobqueue"
-QUEUE_SHORT_NAMES = ["bgjq"]
-QUEUE_CRD_NAME = f"{QUEUE_PLURAL}.{c.GROUP}"
 MAX_PRIORITY = 1_000_000
 
 
@@ -78,8 +73,7 @@ class BackgroundJobQueueSpec(_Model):
     )
     paused: bool = Field(
         False,
-        description="True: running jobs finish, no new run starts; waiting jobs show"
-        " QueuePaused.",
+        description="True: running jobs finish, no new run starts; waiting jobs show QueuePaused.",
     )
 
 
@@ -140,7 +134,7 @@ def build_crd() -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": QUEUE_CRD_NAME,
+            "name": c.QUEUE_CRD_NAME,
             "labels": {
                 "app.kubernetes.io/name": "backgroundjobs",
                 "app.kubernetes.io/part-of": "backgroundjobs",
@@ -150,11 +144,11 @@ def build_crd() -> dict[str, Any]:
             "group": c.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": QUEUE_KIND,
-                "listKind": f"{QUEUE_KIND}List",
-                "plural": QUEUE_PLURAL,
-                "singular": QUEUE_SINGULAR,
-                "shortNames": list(QUEUE_SHORT_NAMES),
+                "kind": c.QUEUE_KIND,
+                "listKind": f"{c.QUEUE_KIND}List",
+                "plural": c.QUEUE_PLURAL,
+                "singular": c.QUEUE_SINGULAR,
+                "shortNames": list(c.QUEUE_SHORT_NAMES),
                 "categories": list(c.CATEGORIES),
             },
             "versions": [

@@ -121,6 +121,11 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["loop"].on_job_event(dict(event))
 
 
+@kopf.on.event(c.GROUP, c.VERSION, c.QUEUE_PLURAL)
+async def queue_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["loop"].on_queue_event(dict(event))
+
+
 @kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)
 async def cronjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["loop"].on_cronjob_event(dict(event))

@@ -19,10 +19,13 @@ granted, its Job seen running, finished or deleted, its BackgroundJob deleted.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from backgroundjobs.api.constants import Reason
+from backgroundjobs.api.times import parse_time
 
 Key = tuple[str, str]
 QueueId = tuple[str, str]  # (namespace, queue name)
@@ -105,6 +108,21 @@ class Dispatch:
         return [g.key for g in self.grants]
 
 
+def want_of(body: dict[str, Any], queue: str) -> Want:
+    """What a ready run of ``body`` asks ``queue`` for: its place (creation time, name), its
+    concurrency key, and since when it is ready (a Delayed job's due time, else its
+    creation)."""
+    meta = body.get("metadata") or {}
+    created = meta.get("creationTimestamp") or ""
+    ready = parse_time((body.get("status") or {}).get("dueAt")) or parse_time(created)
+    return Want(
+        queue,
+        Place(created, meta.get("name") or ""),
+        (body.get("spec") or {}).get("concurrencyKey") or None,
+        ready.timestamp() if ready is not None else time.time(),
+    )
+
+
 class Admitter:
     """The slots of every queue, the runs waiting for one, and the order they get them in."""
 
@@ -122,6 +140,8 @@ class Admitter:
         self.key_limit = key_limit
         self.aging = aging
         self.ready = ready
+        # Called with each grant (the loop records the wait metric).
+        self.on_grant: Callable[[Grant], None] | None = None
         self._holders: dict[Key, _Holder] = {}
         self._running: dict[QueueId, int] = {}
         self._key_running: dict[KeyId, int] = {}
@@ -154,6 +174,11 @@ class Admitter:
         if holder is not None and not holder.job_seen:
             return self.release(key, mono, wall)
         return Dispatch()
+
+    def register(self, key: Key, want: Want) -> None:
+        """``key`` waits in its place (no granting now: seen by a watch, before its
+        reconcile asks)."""
+        self._register(key, want)
 
     def _register(self, key: Key, want: Want) -> None:
         old = self._wants.get(key)
@@ -191,8 +216,10 @@ class Admitter:
         self._unregister(key)
         self._take(key, queue, concurrency_key).job_seen = True
 
-    def holds(self, key: Key) -> bool:
-        return key in self._holders
+    def holds(self, key: Key, queue: str | None = None) -> bool:
+        """Whether ``key`` holds a slot (of the queue named ``queue``, if given)."""
+        holder = self._holders.get(key)
+        return holder is not None and (queue is None or holder.queue[1] == queue)
 
     def granted_without_job(self, key: Key) -> bool:
         """A slot was granted to ``key`` and no Job of it has been seen yet."""
@@ -287,7 +314,10 @@ class Admitter:
         policy = self.policy_of(queue)
         if policy.rate_per_second is not None:
             self._bucket(queue, policy, mono).tokens -= 1
-        out.grants.append(Grant(key, queue, max(0.0, wall - want.ready_since)))
+        grant = Grant(key, queue, max(0.0, wall - want.ready_since))
+        out.grants.append(grant)
+        if self.on_grant is not None:
+            self.on_grant(grant)
 
     def _head(self, queue: QueueId) -> tuple[Place, Key] | None:
         """The first valid waiting entry of ``queue``: stale entries dropped, heads whose
@@ -377,8 +407,9 @@ class Admitter:
             return Verdict(False, blocked, f"queue {want.queue} is paused")
         if blocked == Reason.RATE_LIMITED:
             return Verdict(
-                False, blocked, f"queue {want.queue} is at its rate limit"
-                f" ({policy.rate_per_second:g}/s)"
+                False,
+                blocked,
+                f"queue {want.queue} is at its rate limit ({policy.rate_per_second:g}/s)",
             )
         if blocked == Reason.QUEUE_FULL:
             return Verdict(

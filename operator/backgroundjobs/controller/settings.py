@@ -75,6 +75,15 @@ class Settings:
     unschedulable_timeout: timedelta | None = None
     """BACKGROUNDJOBS_UNSCHEDULABLE_TIMEOUT: how long a run's pod may stay unschedulable before
     the job fails (Unschedulable); empty or 0 = it waits for ever."""
+    max_running: int | None = None
+    """BACKGROUNDJOBS_MAX_RUNNING: runs of all queues running at once (the operator-wide
+    cap, shared by priority); empty or 0 = no cap."""
+    concurrency_key_limit: int = 1
+    """BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT: runs of one namespace's spec.concurrencyKey that
+    may run at once."""
+    queue_aging: float = 60.0
+    """BACKGROUNDJOBS_QUEUE_AGING: seconds a queue's first waiting job waits per priority
+    level it gains against other queues (no starvation); 0 = no aging."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
@@ -186,6 +195,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         resync_period=resync_period,
         pod_start_grace=pod_start_grace or timedelta(0),
         unschedulable_timeout=unschedulable_timeout,
+        max_running=number("MAX_RUNNING", "0", int, 0) or None,
+        concurrency_key_limit=number("CONCURRENCY_KEY_LIMIT", "1", int, 1),
+        queue_aging=number("QUEUE_AGING", "60", float, 0),
     )
 
 
