@@ -90,6 +90,8 @@ def test_a_busy_concurrency_key_sets_its_job_aside_without_blocking_the_queue() 
     assert adm.want((NS, "x"), want("q", 4), 0, 0)[0].admitted
     # the key is per namespace
     assert adm.want(("other", "a1"), want("q", 1, key="user-a"), 0, 0)[0].admitted
+    for name in ("a1", "b1", "x"):
+        adm.hold((NS, name), (NS, "q"), None)  # their Jobs made
     assert adm.release((NS, "a1"), 0, 0).keys == [(NS, "a2")]
 
 
@@ -111,6 +113,20 @@ def test_a_grant_not_used_is_given_back_to_the_next_run() -> None:
     assert adm.withdraw((NS, "a"), 0, 0).keys == [(NS, "b")]  # cancelled before its Job
     adm.hold((NS, "b"), (NS, "q"), None)
     assert adm.withdraw((NS, "b"), 0, 0).keys == []  # its Job runs: the slot stays held
+
+
+def test_runs_granted_in_one_round_make_their_jobs_in_the_order_granted() -> None:
+    policies = {"q": QueuePolicy(max_concurrency=1)}
+    adm = admitter(policies)
+    for i in range(4):
+        adm.want((NS, f"j{i:04d}"), want("q", i), 0, 0)
+    adm.hold((NS, "j0000"), (NS, "q"), None)
+    policies["q"] = QueuePolicy(max_concurrency=4)
+    assert adm.dispatch(0, 0).keys == [(NS, "j0001"), (NS, "j0002"), (NS, "j0003")]
+    assert [adm.has_turn((NS, f"j{i:04d}")) for i in (1, 2, 3)] == [True, False, False]
+    assert adm.hold((NS, "j0002"), (NS, "q"), None) == []  # not its turn: nothing to wake
+    assert adm.hold((NS, "j0001"), (NS, "q"), None) == [(NS, "j0003")]
+    assert adm.first_unstarted() == [(NS, "j0003")]
 
 
 Step = tuple[str, int, int, str | None]  # ("want"|"end", job, queue index, key)

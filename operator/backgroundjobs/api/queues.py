@@ -122,7 +122,6 @@ def openapi_schema() -> dict[str, Any]:
                 f"self.metadata.name.size() <= 63"
                 f" && self.metadata.name.matches({_cel_re(c.DNS_LABEL_PATTERN)})",
                 "a queue's name must be a DNS label like critical (what spec.queue names)",
-                ".metadata.name",
             )
         ],
     }

@@ -236,7 +236,8 @@ class Cache:
         if job.finished:
             return JobChange(key, self._release(key, name))
         if labels.get(c.LABEL_TYPE) != JobType.RECURRING:
-            self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
+            turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
+            return JobChange(key, turns)
         return JobChange(key, [])
 
     def _release(self, key: Key, job_name: str) -> list[Key]:

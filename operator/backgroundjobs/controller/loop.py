@@ -283,6 +283,7 @@ class ControlLoop:
             if not self.leading:
                 continue
             self._admit_now()
+            self.work.add_all(self.cache.slots.first_unstarted())  # in case a wake was lost
             try:
                 await self.write_queue_statuses()
             except asyncio.CancelledError:

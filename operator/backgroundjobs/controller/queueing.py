@@ -102,10 +102,13 @@ class Dispatch:
     grants: list[Grant] = field(default_factory=list)
     retry_at: float | None = None
     retry_key: Key | None = None
+    turns: list[Key] = field(default_factory=list)
 
     @property
     def keys(self) -> list[Key]:
-        return [g.key for g in self.grants]
+        """The runs to reconcile: those granted a slot, and those whose turn to make
+        their Job came."""
+        return [g.key for g in self.grants] + self.turns
 
 
 def want_of(body: dict[str, Any], queue: str) -> Want:
@@ -151,6 +154,9 @@ class Admitter:
         self._parked: dict[KeyId, list[tuple[Place, Key]]] = {}
         self._parked_keys: set[Key] = set()
         self._buckets: dict[QueueId, _Bucket] = {}
+        # Granted runs whose Job is not seen yet, by queue, in the order granted: Jobs are
+        # made in that order (``has_turn``), so runs granted in one round start in order.
+        self._unstarted: dict[QueueId, dict[Key, None]] = {}
 
     # ------------------------------------------------------------ asking
 
@@ -206,15 +212,17 @@ class Admitter:
 
     # ------------------------------------------------------------ running
 
-    def hold(self, key: Key, queue: QueueId, concurrency_key: str | None) -> None:
+    def hold(self, key: Key, queue: QueueId, concurrency_key: str | None) -> list[Key]:
         """``key``'s Job was seen unfinished: it holds a slot of ``queue`` (whatever the
-        limit: after a restart or a limit lowered, runs over it finish normally)."""
+        limit: after a restart or a limit lowered, runs over it finish normally). The run
+        whose turn to make its Job came, if any."""
         holder = self._holders.get(key)
         if holder is not None:
             holder.job_seen = True
-            return
+            return self._started(key, holder.queue)
         self._unregister(key)
         self._take(key, queue, concurrency_key).job_seen = True
+        return []
 
     def holds(self, key: Key, queue: str | None = None) -> bool:
         """Whether ``key`` holds a slot (of the queue named ``queue``, if given)."""
@@ -231,11 +239,39 @@ class Admitter:
         holder = self._holders.pop(key, None)
         if holder is None:
             return Dispatch()
+        turns = self._started(key, holder.queue)
         self._count(self._running, holder.queue, -1)
         if holder.key_id is not None:
             self._count(self._key_running, holder.key_id, -1)
             self._unpark(holder.key_id)
-        return self.dispatch(mono, wall)
+        dispatch = self.dispatch(mono, wall)
+        dispatch.turns += turns
+        return dispatch
+
+    def has_turn(self, key: Key) -> bool:
+        """Whether ``key`` may make its Job now: no run of its queue granted before it
+        still has its Job to make."""
+        holder = self._holders.get(key)
+        if holder is None:
+            return True
+        unstarted = self._unstarted.get(holder.queue)
+        return not unstarted or next(iter(unstarted)) == key
+
+    def first_unstarted(self) -> list[Key]:
+        """The first granted run still to make its Job, of every queue."""
+        return [next(iter(keys)) for keys in self._unstarted.values()]
+
+    def _started(self, key: Key, queue: QueueId) -> list[Key]:
+        """``key`` made its Job (or gave its grant back): the next run whose turn came."""
+        unstarted = self._unstarted.get(queue)
+        if not unstarted or key not in unstarted:
+            return []
+        first = next(iter(unstarted)) == key
+        del unstarted[key]
+        if not unstarted:
+            del self._unstarted[queue]
+            return []
+        return [next(iter(unstarted))] if first else []
 
     def forget(self, key: Key, mono: float, wall: float) -> Dispatch:
         """``key`` is gone: it waits no more and its slot is released."""
@@ -311,6 +347,7 @@ class Admitter:
         if not self._waiting[queue]:
             del self._waiting[queue]
         self._take(key, queue, want.concurrency_key)
+        self._unstarted.setdefault(queue, {})[key] = None
         policy = self.policy_of(queue)
         if policy.rate_per_second is not None:
             self._bucket(queue, policy, mono).tokens -= 1

@@ -87,6 +87,7 @@ class Reconciler:
             spec = None  # decide says why (InvalidSpec)
         obs = await self._gather(key, body, spec)
         settings = self.cache.settings_for(key, self.settings)
+        waits_turn = False
         plan = decide(obs, settings)
         try:
             for _ in range(MORE_DECIDES):
@@ -109,14 +110,23 @@ class Reconciler:
                 else:
                     break
                 plan = decide(obs, settings)
+            if plan.creates_job and not self.cache.slots.has_turn(key):
+                # Admitted, but a run of its queue admitted before it has yet to make its
+                # Job: that one first (this key is woken when its turn comes).
+                waits_turn = True
+                return None
             return await self._apply(key, body, plan, obs)
         finally:
             slots = self.cache.slots
-            if plan.admission is None or (
-                slots.granted_without_job(key) and not self._job_exists(key, plan)
-            ):
+            made_nothing = (
+                plan.creates_job
+                and slots.granted_without_job(key)
+                and not self._job_exists(key, plan)
+            )
+            if not waits_turn and (plan.admission is None or made_nothing):
                 # Not waiting (any more), or granted a slot for a Job that was not made
-                # (refused, or an error): the slot goes to the next run.
+                # (refused, or an error): the slot goes to the next run. (A slot granted
+                # while this reconcile wrote Queued is kept: the key was woken for it.)
                 wake(self.work, slots.withdraw(key, time.monotonic(), time.time()))
 
     def _admit(self, key: Key, body: Body, queue: str, obs: Observed) -> None:

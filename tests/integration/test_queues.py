@@ -1,0 +1,255 @@
+"""Queues as resources on the cluster: BackgroundJobQueue objects, strict FIFO under a limit,
+requeues and triggers through admission, concurrency keys, pause and resume, a queue edited
+live, and a restart in the middle of a queue."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
+
+from backgroundjobs.api import constants as c
+
+pytestmark = pytest.mark.integration
+Body = dict[str, Any]
+
+
+class JobLog:
+    """The namespace's Jobs as a watch shows them: the order they were created in and the
+    most that ran at once (overall, and by BackgroundJob label value ``by``)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.batch = client.BatchV1Api(api)
+        self.ns = namespace
+        self.created: list[str] = []
+        self.owner_of: dict[str, str] = {}
+        self.key_of: dict[str, str | None] = {}
+        self.running: set[str] = set()
+        self.max_running = 0
+        self.max_by_key: dict[str, int] = {}
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+
+    def __enter__(self) -> JobLog:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        listed = self.batch.list_namespaced_job(self.ns)
+        version = listed.metadata.resource_version
+        self._ready.set()
+        while True:
+            try:
+                for event in self._watch.stream(
+                    self.batch.list_namespaced_job,
+                    self.ns,
+                    resource_version=version,
+                    timeout_seconds=300,
+                ):
+                    self._seen(event["type"], event["object"])
+                    version = event["object"].metadata.resource_version
+                return
+            except Exception:  # a dropped watch: go on from where it was
+                if self._watch._stop:
+                    return
+
+    def _seen(self, kind: str, job: Any) -> None:
+        name = job.metadata.name
+        labels = job.metadata.labels or {}
+        if kind == "ADDED" and name not in self.owner_of:
+            self.created.append(labels.get(c.LABEL_NAME, name))
+            self.owner_of[name] = labels.get(c.LABEL_NAME, name)
+            self.key_of[name] = labels.get(c.LABEL_CONCURRENCY_KEY)
+            self.running.add(name)
+        conditions = {cond.type for cond in (job.status.conditions or []) if cond.status == "True"}
+        if kind == "DELETED" or conditions & {"Complete", "Failed"}:
+            self.running.discard(name)
+        self.max_running = max(self.max_running, len(self.running))
+        keys: dict[str, int] = {}
+        for running in self.running:
+            key = self.key_of.get(running)
+            if key:
+                keys[key] = keys.get(key, 0) + 1
+        for key, count in keys.items():
+            self.max_by_key[key] = max(self.max_by_key.get(key, 0), count)
+
+
+@pytest.fixture
+def queues(api_client: client.ApiClient, namespace: str, bgjobs: Jobs) -> Iterator[Queues]:
+    yield Queues(api_client, namespace)
+
+
+class Queues:
+    """BackgroundJobQueue objects of one namespace."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.ns = namespace
+
+    def create(self, name: str, **spec: Any) -> Body:
+        body = {
+            "apiVersion": c.API_VERSION,
+            "kind": c.QUEUE_KIND,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        return self.custom.create_namespaced_custom_object(  # type: ignore[no-any-return]
+            c.GROUP, c.VERSION, self.ns, c.QUEUE_PLURAL, body
+        )
+
+    def patch(self, name: str, spec: Body) -> Body:
+        return self.custom.patch_namespaced_custom_object(  # type: ignore[no-any-return]
+            c.GROUP, c.VERSION, self.ns, c.QUEUE_PLURAL, name, {"spec": spec}
+        )
+
+    def get(self, name: str) -> Body:
+        return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+            c.GROUP, c.VERSION, self.ns, c.QUEUE_PLURAL, name
+        )
+
+
+def phases(bgjobs: Jobs, names: list[str]) -> dict[str, str]:
+    return {n: bgjobs.status(n).get("phase") or "" for n in names}
+
+
+def test_a_limit_3_queue_runs_60_jobs_in_exact_creation_order(
+    bgjobs: Jobs, queues: Queues, api_client: client.ApiClient
+) -> None:
+    queues.create("fifo", maxConcurrency=3)
+    names = [f"f-{i:03d}" for i in range(60)]
+    with JobLog(api_client, bgjobs.ns) as log:
+        for name in names:
+            bgjobs.create(manifest(name, queue="fifo", pod_annotations={RUN_FOR: "1s"}))
+        status = wait_for(
+            "the queue's status to show waiting jobs",
+            lambda: (s := queues.get("fifo").get("status") or {}).get("pending") and s,
+            timeout=60,
+        )
+        assert status["running"] <= 3 and status["oldestPendingSince"]
+        waiting = next(n for n in reversed(names) if bgjobs.status(n).get("phase") == "Queued")
+        assert bgjobs.condition(waiting, "Queued")["reason"] == "QueueFull"  # type: ignore[index]
+        for name in names:
+            bgjobs.wait_phase(name, "Succeeded", timeout=300)
+    assert log.created == names  # order violations: 0
+    assert log.max_running <= 3
+    wait_for(
+        "the queue's status to show it empty",
+        lambda: (queues.get("fifo").get("status") or {}).get("pending") == 0,
+        timeout=30,
+    )
+
+
+def test_requeue_and_trigger_wait_for_the_queue_like_first_runs(
+    bgjobs: Jobs, queues: Queues, api_client: client.ApiClient
+) -> None:
+    queues.create("one", maxConcurrency=1)
+    bgjobs.create(manifest("done-once", queue="one"))
+    bgjobs.wait_phase("done-once", "Succeeded")
+    bgjobs.create(manifest("delayed", queue="one", delay="1h"))
+    bgjobs.wait_phase("delayed", "Scheduled")
+    with JobLog(api_client, bgjobs.ns) as log:
+        bgjobs.create(manifest("blocker", queue="one", pod_annotations={RUN_FOR: "6s"}))
+        bgjobs.wait_phase("blocker", "Running")
+        bgjobs.annotate("done-once", c.ANNOTATION_REQUEUE, "1")
+        bgjobs.annotate("delayed", c.ANNOTATION_TRIGGER, "1")
+        bgjobs.wait_phase("done-once", "Queued", timeout=30)
+        bgjobs.wait_phase("delayed", "Queued", timeout=30)
+        assert log.max_running == 1
+        for name in ("blocker", "done-once", "delayed"):
+            bgjobs.wait_phase(name, "Succeeded", timeout=120)
+    assert bgjobs.status("done-once")["runs"] == 2
+    assert log.max_running == 1
+    assert log.created == ["blocker", "done-once", "delayed"]  # by creation time
+
+
+def test_a_concurrency_key_runs_one_job_at_a_time_per_key(
+    bgjobs: Jobs, api_client: client.ApiClient
+) -> None:
+    names = [f"k-{i:02d}" for i in range(20)]
+    with JobLog(api_client, bgjobs.ns) as log:
+        for i, name in enumerate(names):
+            bgjobs.create(
+                manifest(name, concurrencyKey=f"user-{i % 4}", pod_annotations={RUN_FOR: "2s"})
+            )
+        wait_for(
+            "a job waiting for its key",
+            lambda: any(
+                (bgjobs.condition(n, "Queued") or {}).get("reason") == "ConcurrencyKeyBusy"
+                for n in names
+            ),
+            timeout=60,
+        )
+        for name in names:
+            bgjobs.wait_phase(name, "Succeeded", timeout=300)
+    assert log.max_by_key and max(log.max_by_key.values()) == 1
+    assert log.max_running >= 2  # different keys ran side by side
+
+
+def test_a_paused_queue_lets_running_jobs_finish_and_starts_nothing_until_resumed(
+    bgjobs: Jobs, queues: Queues
+) -> None:
+    queues.create("pausable", maxConcurrency=2)
+    bgjobs.create(manifest("p-running", queue="pausable", pod_annotations={RUN_FOR: "4s"}))
+    bgjobs.wait_phase("p-running", "Running")
+    queues.patch("pausable", {"paused": True})
+    wait_for("the pause to be seen", lambda: queues.get("pausable")["spec"]["paused"])
+    for name in ("p-1", "p-2"):
+        bgjobs.create(manifest(name, queue="pausable"))
+    bgjobs.wait_phase("p-1", "Queued", timeout=30)
+    assert bgjobs.condition("p-1", "Queued")["reason"] == "QueuePaused"  # type: ignore[index]
+    bgjobs.wait_phase("p-running", "Succeeded", timeout=60)
+    assert phases(bgjobs, ["p-1", "p-2"]) == {"p-1": "Queued", "p-2": "Queued"}
+    assert bgjobs.jobs("p-1") == [] and bgjobs.jobs("p-2") == []
+    queues.patch("pausable", {"paused": False})
+    for name in ("p-1", "p-2"):
+        bgjobs.wait_phase(name, "Succeeded", timeout=60)
+
+
+def test_raising_a_queues_limit_live_runs_more_at_once(
+    bgjobs: Jobs, queues: Queues, api_client: client.ApiClient
+) -> None:
+    queues.create("grow", maxConcurrency=1)
+    names = [f"g-{i}" for i in range(6)]
+    with JobLog(api_client, bgjobs.ns) as log:
+        for name in names:
+            bgjobs.create(manifest(name, queue="grow", pod_annotations={RUN_FOR: "8s"}))
+        bgjobs.wait_phase("g-0", "Running")
+        wait_for("the rest to queue", lambda: bgjobs.status("g-5").get("phase") == "Queued")
+        assert log.max_running == 1
+        queues.patch("grow", {"maxConcurrency": 4})
+        wait_for("four at once", lambda: len(log.running) >= 4, timeout=30)
+        for name in names:
+            bgjobs.wait_phase(name, "Succeeded", timeout=120)
+    assert log.max_running == 4
+    assert log.created == names
+
+
+def test_killed_mid_queue_the_operator_rebuilds_order_and_counts_from_the_cluster(
+    bgjobs: Jobs, queues: Queues, api_client: client.ApiClient, operator: Any
+) -> None:
+    queues.create("crash", maxConcurrency=2)
+    names = [f"r-{i:02d}" for i in range(14)]
+    with JobLog(api_client, bgjobs.ns) as log:
+        for name in names[:8]:
+            bgjobs.create(manifest(name, queue="crash", pod_annotations={RUN_FOR: "3s"}))
+        wait_for("two running, the rest queued", lambda: log.created[:2] == names[:2])
+        operator.kill()
+        try:
+            for name in names[8:]:  # arrive while it is down
+                bgjobs.create(manifest(name, queue="crash", pod_annotations={RUN_FOR: "3s"}))
+        finally:
+            operator.start()
+        for name in names:
+            bgjobs.wait_phase(name, "Succeeded", timeout=300)
+    assert log.created == names
+    assert log.max_running <= 2
+    assert all(bgjobs.status(n)["runs"] == 1 for n in names)
