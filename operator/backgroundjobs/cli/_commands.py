@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, LABEL_JOB_NAME
 from backgroundjobs.cli import render
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
@@ -143,6 +144,7 @@ async def run(args: argparse.Namespace) -> int:
         "logs": cmd_logs,
         "wait": cmd_wait,
         "top": cmd_top,
+        "queue": lambda client, args: cmd_queue(client, args, _out()),
     }
     async with new_client(args) as client:
         return await handlers[args.command](client, args)
@@ -159,6 +161,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "labels": parse_labels(args.label) or None,
         "handler_kwargs": handler_kwargs,
         "pod_template": pod_template_of(args.pod_template, args.env),
+        "concurrency_key": args.concurrency_key,
     }
     if getattr(args, "name", None):
         options["name"] = args.name
@@ -353,6 +356,9 @@ async def cmd_describe(client: AsyncClient, args: argparse.Namespace) -> int:
     events = [event for found in await asyncio.gather(*lookups) for event in found]
     timeline = render.build_timeline(job.raw, events, runs, pods)
     _out().write(render.render_describe(job, timeline, _now(), width=table_width() or 80))
+    position = await queue_position(client, job)
+    if position is not None:
+        _out().write(f"Waiting:     {position}\n")
     return 0
 
 

@@ -116,6 +116,7 @@ def build_manifest(
         "timeout": duration_text(options.get("timeout"), "timeout"),
         "image": options.get("image"),
         "podTemplate": dict(pod_template) if pod_template is not None else None,
+        "concurrencyKey": options.get("concurrency_key"),
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
     try:

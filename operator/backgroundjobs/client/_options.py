@@ -34,6 +34,8 @@ class ManifestOptions(TypedDict, total=False):
     """Labels of the BackgroundJob."""
     pod_template: Mapping[str, Any] | None
     """A PodTemplateSpec merged into the Job's pod."""
+    concurrency_key: str | None
+    """Jobs of a namespace with the same key (``f"user-{uid}"``) do not run at once."""
 
 
 class JobOptions(ManifestOptions, total=False):
