@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
 from tests.integration.harness import OperatorProcess
-from tests.integration.test_queues import JobLog, Queues
+from tests.integration.queue_helpers import JobLog, Queues
 
 pytestmark = pytest.mark.integration
 
