@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
 from tests.integration.queue_helpers import JobLog, Queues
+from tests.integration.test_cli import Cli
 
 from backgroundjobs.api import constants as c
 
@@ -183,3 +184,28 @@ def test_a_rate_limited_queue_starts_no_more_than_its_rate(
     spread = log.created_at[-1] - log.created_at[0]
     assert spread >= 4.5 * 0.9, spread
     assert log.created == names
+
+
+def test_the_cli_pauses_lists_and_resumes_a_queue_and_describes_a_waiting_jobs_place(
+    bgjobs: Jobs, queues: Queues, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = Cli(bgjobs.ns, capsys)
+    queues.create("clip", maxConcurrency=1)
+    assert "queue clip paused" in cli("queue", "pause", "clip")
+    cli("queue", "pause", "no-such-queue", code=3)
+    for i in range(3):
+        cli("enqueue", "test.echo", "--queue", "clip", "--name", f"c-{i}",
+            "--concurrency-key", "user-1")  # fmt: skip
+    for i in range(3):
+        bgjobs.wait_phase(f"c-{i}", "Queued", timeout=30)
+    assert bgjobs.get("c-0")["spec"]["concurrencyKey"] == "user-1"  # type: ignore[index]
+    assert bgjobs.condition("c-1", "Queued")["reason"] == "QueuePaused"  # type: ignore[index]
+    assert "position 2 of 3 in queue clip (QueuePaused: queue clip is paused)" in cli(
+        "describe", "c-1"
+    )
+    wait_for("the queue's status", lambda: " 3 " in cli("queue", "list"), timeout=30)
+    row = next(line for line in cli("queue", "list").splitlines() if line.startswith("clip"))
+    assert row.split()[1:6] == ["1", "0", "true", "3", "0"]
+    assert "queue clip resumed" in cli("queue", "resume", "clip")
+    for i in range(3):
+        bgjobs.wait_phase(f"c-{i}", "Succeeded", timeout=60)
