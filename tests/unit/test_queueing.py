@@ -123,10 +123,18 @@ def test_runs_granted_in_one_round_make_their_jobs_in_the_order_granted() -> Non
     adm.hold((NS, "j0000"), (NS, "q"), None)
     policies["q"] = QueuePolicy(max_concurrency=4)
     assert adm.dispatch(0, 0).keys == [(NS, "j0001"), (NS, "j0002"), (NS, "j0003")]
-    assert [adm.has_turn((NS, f"j{i:04d}")) for i in (1, 2, 3)] == [True, False, False]
+    assert [adm.has_turn((NS, f"j{i:04d}"), 1.0) for i in (1, 2, 3)] == [None, 4.0, 4.0]
     assert adm.hold((NS, "j0002"), (NS, "q"), None) == []  # not its turn: nothing to wake
     assert adm.hold((NS, "j0001"), (NS, "q"), None) == [(NS, "j0003")]
     assert adm.first_unstarted() == [(NS, "j0003")]
+    assert adm.has_turn((NS, "j0003"), 1.0) is None
+    # a first grant whose Job does not come holds the next back only so long
+    adm.hold((NS, "j0003"), (NS, "q"), None)
+    policies["q"] = QueuePolicy(max_concurrency=6)
+    for i in (4, 5):
+        adm.want((NS, f"j{i:04d}"), want("q", i), 10.0, 0)
+    assert adm.has_turn((NS, "j0005"), 12.0) == 3.0
+    assert adm.has_turn((NS, "j0005"), 15.0) is None
 
 
 Step = tuple[str, int, int, str | None]  # ("want"|"end", job, queue index, key)

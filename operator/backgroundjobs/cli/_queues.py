@@ -48,11 +48,12 @@ async def cmd_queue(client: AsyncClient, args: argparse.Namespace, out: Any) -> 
     ns = client.namespace
     where = (c.GROUP, c.VERSION)
     if args.queue_command == "list":
-        if getattr(args, "all_namespaces", False):
+        all_ns = bool(getattr(args, "all_namespaces", False))
+        if all_ns:
             found = await custom.list_cluster_custom_object(*where, c.QUEUE_PLURAL)
         else:
             found = await custom.list_namespaced_custom_object(*where, ns, c.QUEUE_PLURAL)
-        return _print(found.get("items") or [], args.output, out, all_ns=args.all_namespaces)
+        return _print(found.get("items") or [], args.output, out, all_ns=all_ns)
     try:
         if args.queue_command == "get":
             obj = await custom.get_namespaced_custom_object(*where, ns, c.QUEUE_PLURAL, args.name)

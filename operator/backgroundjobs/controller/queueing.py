@@ -27,6 +27,9 @@ from typing import Any
 from backgroundjobs.api.constants import Reason
 from backgroundjobs.api.times import parse_time
 
+# Seconds a granted run waits for the runs of its queue granted before it to make their Jobs.
+TURN_PATIENCE = 5.0
+
 Key = tuple[str, str]
 QueueId = tuple[str, str]  # (namespace, queue name)
 KeyId = tuple[str, str]  # (namespace, concurrency key)
@@ -154,9 +157,10 @@ class Admitter:
         self._parked: dict[KeyId, list[tuple[Place, Key]]] = {}
         self._parked_keys: set[Key] = set()
         self._buckets: dict[QueueId, _Bucket] = {}
-        # Granted runs whose Job is not seen yet, by queue, in the order granted: Jobs are
-        # made in that order (``has_turn``), so runs granted in one round start in order.
-        self._unstarted: dict[QueueId, dict[Key, None]] = {}
+        # Granted runs whose Job is not seen yet, by queue, in the order granted, with the
+        # monotonic time of the grant: Jobs are made in that order (``has_turn``), so runs
+        # granted in one round start in order.
+        self._unstarted: dict[QueueId, dict[Key, float]] = {}
 
     # ------------------------------------------------------------ asking
 
@@ -248,14 +252,23 @@ class Admitter:
         dispatch.turns += turns
         return dispatch
 
-    def has_turn(self, key: Key) -> bool:
-        """Whether ``key`` may make its Job now: no run of its queue granted before it
-        still has its Job to make."""
+    def has_turn(self, key: Key, mono: float) -> float | None:
+        """None when ``key`` may make its Job now: no run of its queue granted before it
+        still has its Job to make (in a queue with a limit, or under the operator-wide
+        cap; a grant waits for earlier ones at most ``TURN_PATIENCE`` seconds, so that one
+        run whose reconcile keeps failing cannot hold its queue back). Else the seconds
+        left to wait."""
         holder = self._holders.get(key)
         if holder is None:
-            return True
+            return None
+        if self.max_running is None and self.policy_of(holder.queue).max_concurrency is None:
+            return None
         unstarted = self._unstarted.get(holder.queue)
-        return not unstarted or next(iter(unstarted)) == key
+        if not unstarted:
+            return None
+        first, granted_at = next(iter(unstarted.items()))
+        left = granted_at + TURN_PATIENCE - mono
+        return None if first == key or left <= 0 else left
 
     def first_unstarted(self) -> list[Key]:
         """The first granted run still to make its Job, of every queue."""
@@ -347,7 +360,7 @@ class Admitter:
         if not self._waiting[queue]:
             del self._waiting[queue]
         self._take(key, queue, want.concurrency_key)
-        self._unstarted.setdefault(queue, {})[key] = None
+        self._unstarted.setdefault(queue, {})[key] = mono
         policy = self.policy_of(queue)
         if policy.rate_per_second is not None:
             self._bucket(queue, policy, mono).tokens -= 1

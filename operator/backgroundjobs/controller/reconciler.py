@@ -110,10 +110,13 @@ class Reconciler:
                 else:
                     break
                 plan = decide(obs, settings)
-            if plan.creates_job and not self.cache.slots.has_turn(key):
+            turn_in = self.cache.slots.has_turn(key, time.monotonic()) if plan.creates_job else None
+            if turn_in is not None:
                 # Admitted, but a run of its queue admitted before it has yet to make its
-                # Job: that one first (this key is woken when its turn comes).
+                # Job: that one first (this key is woken when its turn comes, or when its
+                # patience runs out).
                 waits_turn = True
+                self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=turn_in))
                 return None
             return await self._apply(key, body, plan, obs)
         finally:
@@ -397,9 +400,12 @@ class Reconciler:
         if body is None:
             return
         message = f"the operator cannot act on it: {type(exc).__name__}: {exc}"[:1024]
-        await self._finish(
-            key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
-        )
+        try:
+            await self._finish(
+                key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
+            )
+        finally:  # it will not run: a place or a slot granted goes to the next run
+            wake(self.work, self.cache.slots.withdraw(key, time.monotonic(), time.time()))
 
     def _invalid(self, body: Body, obs: Observed, message: str) -> Plan:
         return invalid_spec_plan(body, obs.now, self.settings, message)
