@@ -59,3 +59,28 @@ async def warn_if_outdated(api: client.ApiClient) -> list[str]:
             __version__,
         )
     return problems
+
+
+async def warn_if_no_queue_crd(api: client.ApiClient) -> bool:
+    """Log a warning when the BackgroundJobQueue CRD is not installed (``helm upgrade`` does
+    not add new CRDs): jobs then use the operator's queue defaults. Whether it is there."""
+    extensions: Any = client.ApiextensionsV1Api(api)
+    try:
+        found = await response_json(
+            await extensions.list_custom_resource_definition(
+                field_selector=f"metadata.name={c.QUEUE_CRD_NAME}", _preload_content=False
+            )
+        )
+    except ApiException as exc:
+        log.debug("cannot read the CRD %s to check it (%s)", c.QUEUE_CRD_NAME, exc.status)
+        return True
+    if found.get("items"):
+        return True
+    log.warning(
+        "the CRD %s is not installed: every queue uses the operator's defaults"
+        " (BACKGROUNDJOBS_QUEUES). Install it: kubectl apply --server-side -f crds/ of"
+        " backgroundjobs %s",
+        c.QUEUE_CRD_NAME,
+        __version__,
+    )
+    return False

@@ -68,6 +68,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     api = await operator_api_client()
     if not settings.scanning.disabled:  # else namespaced: no rights on cluster-scoped CRDs
         await crdcheck.warn_if_outdated(api)
+        await crdcheck.warn_if_no_queue_crd(api)
     loop = ControlLoop(cfg, Kube(api), leading=not cfg.leader_election)
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
