@@ -35,6 +35,8 @@ kubeconfig: ## Print the local cluster's kubeconfig path (use with make -s)
 crd: ## Regenerate crds/ from the pydantic models
 	@$(PY) -m backgroundjobs.api.crd > crds/backgroundjobs.dev_backgroundjobs.yaml
 	@cp crds/backgroundjobs.dev_backgroundjobs.yaml charts/backgroundjobs-operator/crds/ 2>/dev/null || true
+	@$(PY) -m backgroundjobs.api.queues > crds/backgroundjobs.dev_backgroundjobqueues.yaml
+	@cp crds/backgroundjobs.dev_backgroundjobqueues.yaml charts/backgroundjobs-operator/crds/ 2>/dev/null || true
 
 install-crd: cluster-up ## Apply the CRD to the cluster in KUBECONFIG (or the local one)
 	@KUBECONFIG=$${KUBECONFIG:-$$(bash hack/cluster.sh kubeconfig)} kubectl apply --server-side -f crds/

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 from tests.integration.bgj import Jobs
-from tests.integration.harness import OperatorProcess, apply_crd
+from tests.integration.harness import QUEUE_CRD_FILE, OperatorProcess, apply_crd
 
 
 @pytest.fixture(scope="session")
 def crd(api_client: client.ApiClient) -> dict:
-    """The generated CRD applied (created or replaced) and Established."""
+    """The generated CRDs applied (created or replaced) and Established: BackgroundJob's
+    (returned) and BackgroundJobQueue's."""
+    apply_crd(api_client, QUEUE_CRD_FILE)
     return apply_crd(api_client)
 
 

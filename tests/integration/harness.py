@@ -19,6 +19,7 @@ from tests.integration.bgj import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO_ROOT / "crds" / "backgroundjobs.dev_backgroundjobs.yaml"
+QUEUE_CRD_FILE = REPO_ROOT / "crds" / "backgroundjobs.dev_backgroundjobqueues.yaml"
 
 
 def free_port() -> int:
@@ -27,9 +28,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def apply_crd(api: client.ApiClient) -> dict:
+def apply_crd(api: client.ApiClient, crd_file: Path = CRD_FILE) -> dict:
     """The generated CRD applied (created or replaced) and Established; its manifest."""
-    body = yaml.safe_load(CRD_FILE.read_text())
+    body = yaml.safe_load(crd_file.read_text())
     ext = client.ApiextensionsV1Api(api)
     name = body["metadata"]["name"]
     try:

@@ -180,6 +180,8 @@ OPERATOR_VERBS = {
     ("backgroundjobs.dev", "backgroundjobs"): {"get", "list", "watch", "patch", "delete"},
     ("backgroundjobs.dev", "backgroundjobs/status"): {"patch"},
     ("backgroundjobs.dev", "backgroundjobs/finalizers"): {"update"},
+    ("backgroundjobs.dev", "backgroundjobqueues"): {"get", "list", "watch"},
+    ("backgroundjobs.dev", "backgroundjobqueues/status"): {"patch"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
@@ -371,14 +373,16 @@ def test_user_roles_aggregate_into_edit_admin_and_view() -> None:
     assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
     assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
     assert verbs(edit["rules"]) == {
-        ("backgroundjobs.dev", "backgroundjobs"): {
+        ("backgroundjobs.dev", resource): {
             "create", "update", "patch", "delete", "get", "list", "watch",
         }
+        for resource in ("backgroundjobs", "backgroundjobqueues")
     }  # fmt: skip
     view = one(objs, "ClusterRole", "backgroundjobs-view")
     assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     assert verbs(view["rules"]) == {
-        ("backgroundjobs.dev", "backgroundjobs"): {"get", "list", "watch"}
+        ("backgroundjobs.dev", resource): {"get", "list", "watch"}
+        for resource in ("backgroundjobs", "backgroundjobqueues")
     }
     assert not find(render("--set", "userRoles.create=false"), "ClusterRole", "backgroundjobs-edit")
 
@@ -864,8 +868,11 @@ def test_schema_refuses_bad_values(values: list[str], message: str) -> None:
 # ------------------------------------------------------------------ the CRD
 def test_chart_crd_is_the_generated_crd() -> None:
     """Byte-identical: `make crd` copies crds/ into the chart."""
-    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
-    assert [p.name for p in (CHART / "crds").iterdir()] == [CRD_FILE.name]
+    for crd_file in CRD_FILE.parent.iterdir():
+        assert (CHART / "crds" / crd_file.name).read_bytes() == crd_file.read_bytes()
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == sorted(
+        p.name for p in CRD_FILE.parent.iterdir()
+    )
 
 
 @needs_helm

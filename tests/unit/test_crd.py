@@ -190,6 +190,7 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "suspendUntil",
         "ttlAfterSucceeded",
         "ttlAfterFailed",
+        "concurrencyKey",
     }
     assert spec["required"] == ["handler"]
 

@@ -39,6 +39,8 @@ API_METRICS = {
     "backgroundjobs_recurring_overdue_seconds": "gauge",
     "backgroundjobs_reconcile_duration_seconds": "histogram",
     "backgroundjobs_api_requests_total": "counter",
+    "backgroundjobs_queue_pending": "gauge",
+    "backgroundjobs_queue_wait_seconds": "histogram",
 }
 # Metrics the alerts once read before the operator exported them (issue 20): now exported.
 PROPOSED_METRICS = {
@@ -54,6 +56,7 @@ def exported_series() -> set[str]:
     families += list(metrics.phase_gauge(lambda: [("Running", "default")]).collect())
     families += list(metrics.pending_gauge(lambda: {"status": 0}).collect())
     families += list(metrics.overdue_gauge(lambda: {"default": 0.0}).collect())
+    families += list(metrics.queue_pending_gauge(lambda: {"default": 0}).collect())
     names: set[str] = set()
     for family in families:
         if not family.name.startswith("backgroundjobs_"):

@@ -131,7 +131,17 @@ def test_plugins_belong_to_the_backgroundjobs_view_with_distinct_keys() -> None:
     keys = [p["shortCut"] for p in plugins().values()]
     assert len(keys) == len(set(keys))
     for name, plugin in plugins().items():
-        assert plugin["scopes"] == [c.PLURAL], name
+        scope = c.QUEUE_PLURAL if name.startswith("bgjq-") else c.PLURAL
+        assert plugin["scopes"] == [scope], name
+
+
+@pytest.mark.parametrize(("plugin", "paused"), [("bgjq-pause", "true"), ("bgjq-resume", "false")])
+def test_queue_actions_are_dangerous_confirmed_and_set_paused(plugin: str, paused: str) -> None:
+    action = plugins()[plugin]
+    assert action["dangerous"] is True and action["confirm"] is True
+    text = script(action)
+    assert 'patch backgroundjobqueues.backgroundjobs.dev "$NAME" --type merge' in text
+    assert f"""-p '{{"spec":{{"paused":{paused}}}}}'""" in text
 
 
 @pytest.mark.parametrize(

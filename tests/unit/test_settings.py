@@ -199,3 +199,24 @@ def test_the_pod_policy_settings() -> None:
     assert s.pod_policy.admission is not None and s.pod_policy.admission.binding == "b"
     assert s.pod_policy_check is False
     assert load({"BACKGROUNDJOBS_POD_POLICY_CHECK": ""}).pod_policy_check is True
+
+
+def test_queue_admission_settings() -> None:
+    defaults = load({})
+    assert (defaults.max_running, defaults.concurrency_key_limit, defaults.queue_aging) == (
+        None,
+        1,
+        60.0,
+    )
+    cfg = load(
+        {
+            "BACKGROUNDJOBS_MAX_RUNNING": "40",
+            "BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT": "2",
+            "BACKGROUNDJOBS_QUEUE_AGING": "0",
+        }
+    )
+    assert (cfg.max_running, cfg.concurrency_key_limit, cfg.queue_aging) == (40, 2, 0.0)
+    with pytest.raises(ValueError, match="BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT"):
+        load({"BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT": "0"})
+    with pytest.raises(ValueError, match="BACKGROUNDJOBS_MAX_RUNNING"):
+        load({"BACKGROUNDJOBS_MAX_RUNNING": "-1"})

@@ -16,6 +16,11 @@ SINGULAR = "backgroundjob"
 SHORT_NAMES = ["bgj", "bgjob"]
 CATEGORIES = ["backgroundjobs"]
 CRD_NAME = f"{PLURAL}.{GROUP}"
+QUEUE_KIND = "BackgroundJobQueue"
+QUEUE_PLURAL = "backgroundjobqueues"
+QUEUE_SINGULAR = "backgroundjobqueue"
+QUEUE_SHORT_NAMES = ["bgjq"]
+QUEUE_CRD_NAME = f"{QUEUE_PLURAL}.{GROUP}"
 # The CRD's selectableFields (KEP-4358, GA in Kubernetes 1.32): the field selectors a list
 # of BackgroundJobs accepts, by the client's filter name. The operator checks that the
 # installed CRD has them all (an older CRD: a warning; the client then filters itself).
@@ -30,6 +35,7 @@ SELECTABLE_FIELDS = {
 LABEL_NAME = f"{GROUP}/name"
 LABEL_TYPE = f"{GROUP}/type"
 LABEL_QUEUE = f"{GROUP}/queue"
+LABEL_CONCURRENCY_KEY = f"{GROUP}/concurrency-key"
 LABEL_RUN = f"{GROUP}/run"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "backgroundjobs"
@@ -165,6 +171,10 @@ class Reason(StrEnum):
     SUSPENDED = "Suspended"
     RESUMED = "Resumed"
     QUEUE_FULL = "QueueFull"
+    QUEUE_PAUSED = "QueuePaused"
+    RATE_LIMITED = "RateLimited"
+    CONCURRENCY_KEY_BUSY = "ConcurrencyKeyBusy"
+    OPERATOR_STARTING = "OperatorStarting"
     PARENT_NOT_FOUND = "ParentNotFound"
     PARENT_PENDING = "ParentPending"
     PARENT_RUNNING = "ParentRunning"

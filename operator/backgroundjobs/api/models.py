@@ -579,6 +579,24 @@ class BackgroundJobSpec(_Model):
             " every item must succeed (the others still run)."
         ),
     )
+    concurrency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=63,
+        description=(
+            "Jobs of one namespace with the same key (user-42) do not run at once: a job whose"
+            " key is busy waits Queued (ConcurrencyKeyBusy); the operator's"
+            " BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT (default 1) runs per key."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')",
+                    "concurrencyKey must be a label value: letters, digits and - _ . (user-42)",
+                )
+            ]
+        },
+    )
 
     @property
     def job_type(self) -> JobType:

@@ -20,6 +20,7 @@ from backgroundjobs.cli import render
 from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._pause import cmd_pause
+from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._values import (
     UsageError,
@@ -148,6 +149,7 @@ async def run(args: argparse.Namespace) -> int:
         "top": cmd_top,
         "suspend": cmd_pause,
         "resume": cmd_pause,
+        "queue": lambda client, args: cmd_queue(client, args, _out()),
     }
     async with new_client(args) as client:
         return await handlers[args.command](client, args)
@@ -166,6 +168,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "pod_template": pod_template_of(args.pod_template, args.env),
         "keep_succeeded": getattr(args, "keep_succeeded", None),
         "keep_failed": getattr(args, "keep_failed", None),
+        "concurrency_key": args.concurrency_key,
     }
     if getattr(args, "name", None):
         options["name"] = args.name
@@ -362,6 +365,9 @@ async def cmd_describe(client: AsyncClient, args: argparse.Namespace) -> int:
     events = [event for found in await asyncio.gather(*lookups) for event in found]
     timeline = render.build_timeline(job.raw, events, runs, pods)
     _out().write(render.render_describe(job, timeline, _now(), width=table_width() or 80))
+    position = await queue_position(client, job)
+    if position is not None:
+        _out().write(f"Waiting:     {position}\n")
     return 0
 
 

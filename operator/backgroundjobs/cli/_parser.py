@@ -9,6 +9,7 @@ import sys
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
 from backgroundjobs.cli._batch import add_batch_flags
+from backgroundjobs.cli._queues import add_queue_command
 from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 
 EXIT_CODES = """\
@@ -92,6 +93,10 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
     group.add_argument(
         "--retries", type=int, help="pod failures retried (default: the handler's, else 3)"
     )
+    group.add_argument(
+        "--concurrency-key", metavar="KEY",
+        help="jobs with the same key (user-42) do not run at once (spec.concurrencyKey)",
+    )  # fmt: skip
     group.add_argument("--timeout", metavar="DURATION", help="time limit of a run: 30m, 2h")
     group.add_argument(
         "--keep-succeeded", metavar="DURATION",
@@ -278,6 +283,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "dashboard", "the web dashboard on 127.0.0.1 (opens a browser)", all_namespaces=True
     )
     add_dashboard_arguments(sub)
+
+    add_queue_command(commands, _connection_flags, _Formatter)
 
     sub = commands.add_parser(
         "completion",

@@ -118,6 +118,7 @@ def build_manifest(
         "podTemplate": dict(pod_template) if pod_template is not None else None,
         "ttlAfterSucceeded": duration_text(options.get("keep_succeeded"), "keep_succeeded"),
         "ttlAfterFailed": duration_text(options.get("keep_failed"), "keep_failed"),
+        "concurrencyKey": options.get("concurrency_key"),
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
     try:

@@ -40,6 +40,8 @@ class ManifestOptions(TypedDict, total=False):
     at once); default ``ttl_after_finished``, else the operator's retention."""
     keep_failed: timedelta | str | None
     """How long the job is kept once it failed or was cancelled (``spec.ttlAfterFailed``)."""
+    concurrency_key: str | None
+    """Jobs of a namespace with the same key (``f"user-{uid}"``) do not run at once."""
 
 
 class JobOptions(ManifestOptions, total=False):

@@ -61,12 +61,15 @@ def owner_reference(bgj: Body) -> Body:
 
 
 def child_labels(bgj: Body, spec: BackgroundJobSpec) -> dict[str, str]:
-    return {
+    labels = {
         c.LABEL_NAME: _label_value(bgj["metadata"]["name"]),
         c.LABEL_TYPE: spec.job_type,
         c.LABEL_QUEUE: spec.queue,
         c.LABEL_MANAGED_BY: c.MANAGED_BY,
     }
+    if spec.concurrency_key:  # the slot of its key, known from the Job alone after a restart
+        labels[c.LABEL_CONCURRENCY_KEY] = spec.concurrency_key
+    return labels
 
 
 # Labels the project and the Job controller set: a podTemplate's are dropped, so that no pod

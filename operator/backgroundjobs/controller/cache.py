@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +25,10 @@ from backgroundjobs._json import deeper_than
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
 from backgroundjobs.api.times import parse_time
-from backgroundjobs.controller.admission import QueueSlots
 from backgroundjobs.controller.decisions import ObservedJob
+from backgroundjobs.controller.queueing import Admitter, QueueId, QueuePolicy, Want, want_of
 from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
+from backgroundjobs.controller.settings import QueueConfig, Settings
 
 Body = dict[str, Any]
 Key = tuple[str, str]
@@ -44,7 +46,8 @@ class JobChange:
 class Cache:
     """The operator's view of the cluster, fed by the watches and by the API's answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         self._bgjs: dict[Key, Body] = {}
         self._jobs: dict[Key, dict[str, ObservedJob]] = {}
         # The last resourceVersion seen of each Job: a pod list "not older than" it is served
@@ -54,7 +57,15 @@ class Cache:
         self._cronjob_owner: dict[Key, Key] = {}
         self._children: dict[Key, set[str]] = {}
         self._parent_of: dict[Key, Key] = {}
-        self.slots = QueueSlots()
+        # BackgroundJobQueue objects by (namespace, name), as the policy they set.
+        self._queues: dict[QueueId, QueuePolicy] = {}
+        self._queue_bodies: dict[QueueId, Body] = {}
+        self.slots = Admitter(
+            self.queue_policy,
+            max_running=self.settings.max_running,
+            key_limit=self.settings.concurrency_key_limit,
+            aging=self.settings.queue_aging,
+        )
 
     # ------------------------------------------------------------ BackgroundJobs
 
@@ -84,6 +95,9 @@ class Cache:
         ):
             return
         self._bgjs[key] = _slim(obj)
+        waiting = _waiting_want(obj)
+        if waiting is not None and not self.slots.holds(key):
+            self.slots.register(key, waiting)
         after = ((obj.get("spec") or {}).get("after") or {}).get("name")
         if after:
             parent = (key[0], after)
@@ -110,7 +124,7 @@ class Cache:
         parent = self._parent_of.pop(key, None)
         if parent:
             self._drop_child(parent, key[1])
-        woken = self.slots.forget(key)
+        woken = self.slots.forget(key, time.monotonic(), time.time()).keys
         if body is not None:
             woken += self.children(key)
         return woken
@@ -212,7 +226,7 @@ class Cache:
                 if not jobs:
                     del self._jobs[key]
             self._job_versions.pop((ns, name), None)
-            return JobChange(key, self.slots.release(key, queue))
+            return JobChange(key, self._release(key, name))
         if (
             version
             and self._job_versions.get((ns, name)) == version
@@ -223,10 +237,68 @@ class Cache:
         self._jobs.setdefault(key, {})[name] = job
         self._job_versions[(ns, name)] = version
         if job.finished:
-            return JobChange(key, self.slots.release(key, queue))
+            return JobChange(key, self._release(key, name))
         if labels.get(c.LABEL_TYPE) != JobType.RECURRING:
-            self.slots.hold(key, queue)
+            turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
+            return JobChange(key, turns)
         return JobChange(key, [])
+
+    def _release(self, key: Key, job_name: str) -> list[Key]:
+        """The run of Job ``job_name`` ended: its slot is free unless another unfinished Job
+        of ``key`` holds it (a requeue's); the runs to wake."""
+        if any(not j.finished for n, j in self._jobs.get(key, {}).items() if n != job_name):
+            return []
+        return self.slots.release(key, time.monotonic(), time.time()).keys
+
+    # ------------------------------------------------------------ queues
+
+    def queue_policy(self, queue: QueueId) -> QueuePolicy:
+        """How ``queue`` admits: its BackgroundJobQueue, else the operator's defaults."""
+        policy = self._queues.get(queue)
+        if policy is not None:
+            return policy
+        config = self.settings.queue(queue[1])
+        return QueuePolicy(
+            max_concurrency=config.max_concurrency,
+            priority_class_name=config.priority_class_name,
+        )
+
+    def settings_for(self, key: Key, settings: Settings) -> Settings:
+        """``settings`` with the queue of ``key`` as its BackgroundJobQueue says (its
+        PriorityClass), when it has one."""
+        name = self.queue(key)
+        policy = self._queues.get((key[0], name))
+        if policy is None:
+            return settings
+        config = QueueConfig(policy.priority_class_name, policy.max_concurrency)
+        return replace(settings, queues={**settings.queues, name: config})
+
+    def queue_objects(self) -> dict[QueueId, Body]:
+        return dict(self._queue_bodies)
+
+    def observe_queue(self, event_type: str, obj: Body) -> QueueId | None:
+        """A BackgroundJobQueue was seen; its id (None when it cannot be read)."""
+        meta = obj.get("metadata") or {}
+        queue = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == DELETED:
+            self._queues.pop(queue, None)
+            self._queue_bodies.pop(queue, None)
+            return queue
+        spec = obj.get("spec") or {}
+        rate = spec.get("rateLimit") or {}
+        try:
+            self._queues[queue] = QueuePolicy(
+                max_concurrency=_positive(spec.get("maxConcurrency")),
+                priority=int(spec.get("priority") or 0),
+                paused=bool(spec.get("paused")),
+                rate_per_second=float(rate["perSecond"]) if rate.get("perSecond") else None,
+                burst=max(1, int(rate.get("burst") or 1)),
+                priority_class_name=spec.get("priorityClassName") or None,
+            )
+        except (TypeError, ValueError):
+            return None  # the CRD's schema keeps such objects out
+        self._queue_bodies[queue] = {"metadata": meta, "status": obj.get("status") or {}}
+        return queue
 
     # ------------------------------------------------------------ CronJobs
 
@@ -262,6 +334,28 @@ class Cache:
                     return owner
         label = (meta.get("labels") or {}).get(c.LABEL_NAME)
         return (ns, label) if label else None
+
+
+def _positive(value: Any) -> int | None:
+    return int(value) if value is not None and int(value) >= 1 else None
+
+
+def _waiting_want(obj: Body) -> Want | None:
+    """The place of a job that waits for its queue as the object shows it (Queued, or new
+    and to run at once): kept in the queue as soon as it is seen, so that runs start in
+    their order even before each is reconciled, and after a restart."""
+    spec = obj.get("spec") or {}
+    phase = (obj.get("status") or {}).get("phase")
+    new_and_ready = not phase and not (
+        spec.get("suspend")
+        or spec.get("schedule")
+        or spec.get("after")
+        or spec.get("delay")
+        or spec.get("runAt")
+    )
+    if phase != Phase.QUEUED and not new_and_ready:
+        return None
+    return want_of(obj, spec.get("queue") or "default")
 
 
 def _version(body: Body) -> int:

@@ -142,3 +142,28 @@ async def post_outdated_event(api: client.ApiClient, crd: Body, problems: list[s
     except ApiException as exc:
         if exc.status != 409:  # 409: posted before, by this operator or an earlier start
             log.debug("the %s Event was not posted (%s)", CRD_OUTDATED, exc.status)
+
+
+async def warn_if_no_queue_crd(api: client.ApiClient) -> bool:
+    """Log a warning when the BackgroundJobQueue CRD is not installed (``helm upgrade`` does
+    not add new CRDs): jobs then use the operator's queue defaults. Whether it is there."""
+    extensions: Any = client.ApiextensionsV1Api(api)
+    try:
+        found = await response_json(
+            await extensions.list_custom_resource_definition(
+                field_selector=f"metadata.name={c.QUEUE_CRD_NAME}", _preload_content=False
+            )
+        )
+    except ApiException as exc:
+        log.debug("cannot read the CRD %s to check it (%s)", c.QUEUE_CRD_NAME, exc.status)
+        return True
+    if found.get("items"):
+        return True
+    log.warning(
+        "the CRD %s is not installed: every queue uses the operator's defaults"
+        " (BACKGROUNDJOBS_QUEUES). Install it: kubectl apply --server-side -f crds/ of"
+        " backgroundjobs %s",
+        c.QUEUE_CRD_NAME,
+        __version__,
+    )
+    return False

@@ -82,6 +82,10 @@ class FencedKube:
         self._check("patch_status")
         return await self.inner.patch_status(namespace, name, status_patch, resource_version)
 
+    async def patch_queue_status(self, namespace: str, name: str, status: Body) -> None:
+        self._check("patch_queue_status")
+        await self.inner.patch_queue_status(namespace, name, status)
+
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None:
         self._check("delete_bgj")
         await self.inner.delete_bgj(namespace, name, uid)

@@ -75,6 +75,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 await crdcheck.post_outdated_event(api, crd, problems)
             if not crdcheck.accepts_kstatus_conditions(crd):
                 cfg = dataclasses.replace(cfg, kstatus_conditions=False)
+        await crdcheck.warn_if_no_queue_crd(api)
     kube = Kube(api)
     loop = ControlLoop(cfg, kube, leading=not cfg.leader_election, progress_reads=kube)
     if cfg.leader_election:
@@ -127,6 +128,11 @@ async def backgroundjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["loop"].on_job_event(dict(event))
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.QUEUE_PLURAL)
+async def queue_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["loop"].on_queue_event(dict(event))
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels=MANAGED)

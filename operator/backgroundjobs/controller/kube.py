@@ -109,6 +109,7 @@ class KubeApi(Protocol):
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
     ) -> Body: ...
     async def delete_bgj(self, namespace: str, name: str, uid: str) -> None: ...
+    async def patch_queue_status(self, namespace: str, name: str, status: Body) -> None: ...
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None: ...
     async def list_versions(
         self, kind: str, namespace: str | None, label_selector: str | None = None
@@ -335,6 +336,25 @@ class Kube:
             token = page_meta.get("continue") or ""
             if not token:
                 return out, as_of
+
+    # --- BackgroundJobQueues ---
+    async def patch_queue_status(self, namespace: str, name: str, status: Body) -> None:
+        """Merge ``status`` into the queue object's status (a queue deleted meanwhile: 404,
+        ignored)."""
+        try:
+            await self.custom.patch_namespaced_custom_object_status(
+                c.GROUP,
+                c.VERSION,
+                namespace,
+                c.QUEUE_PLURAL,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     # --- BackgroundJobs ---
     async def patch_status(

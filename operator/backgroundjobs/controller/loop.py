@@ -34,7 +34,7 @@ from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.progress import ProgressReader, ProgressReads
-from backgroundjobs.controller.reconciler import Finish, Reconciler
+from backgroundjobs.controller.reconciler import Finish, Reconciler, wake
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
 
@@ -58,7 +58,11 @@ class ControlLoop:
         self.kube = FencedKube(kube, self._may_write)
         # Set by leader.elect: whether the Lease was renewed within its renew deadline.
         self.holds_lease: Callable[[], bool] | None = None
-        self.cache = Cache()
+        self.cache = Cache(settings)
+        self.cache.slots.on_grant = metrics.observe_queue_wait
+        self._queue_statuses: dict[tuple[str, str], Body] = {}
+        self._queue_task: asyncio.Task[None] | None = None
+        self._warm_up_task: asyncio.Task[None] | None = None
         self.work = WorkQueue()
         self.events = EventPoster(self.kube)
         self.reconciler = Reconciler(settings, self.kube, self.cache, self.work, self.events)
@@ -103,6 +107,7 @@ class ControlLoop:
         metrics.register_pending(
             lambda: {"reconcile": len(self.work), "status": self._statuses.qsize()}
         )
+        metrics.register_queue_pending(self._queue_pending)
 
     # ---------------------------------------------------------------- life
 
@@ -116,6 +121,11 @@ class ControlLoop:
         )
         if self.progress is not None:
             self._progress_task = asyncio.create_task(self.progress.run_forever(), name="progress")
+        # Nothing is admitted before what runs and waits is known (warm_up): the order and
+        # the counts after a start come from the objects, not from the order events arrive.
+        self.cache.slots.ready = False
+        self._warm_up_task = asyncio.create_task(self.warm_up(), name="queue-warm-up")
+        self._queue_task = asyncio.create_task(self._queues_forever(), name="queues")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -126,7 +136,13 @@ class ControlLoop:
         if self.leading and not self._statuses.empty():
             await self._write_pending_statuses(timeout=5)
         await self.events.stop()
-        for helper in (self._memory, self._resync, self._progress_task):
+        for helper in (
+            self._memory,
+            self._resync,
+            self._progress_task,
+            self._warm_up_task,
+            self._queue_task,
+        ):
             if helper is not None:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -242,6 +258,93 @@ class ControlLoop:
         if change is not None:
             self.work.add_all(change.woken)
             self.work.add(change.owner)
+
+    def on_queue_event(self, event: Body) -> None:
+        """A watch event of a BackgroundJobQueue: its policy applies at once (a limit raised
+        or a queue resumed admits the runs it now can)."""
+        queue = self.cache.observe_queue(event.get("type") or "", event.get("object") or {})
+        if queue is not None and self._serves(queue[0]):
+            self._admit_now()
+
+    def _admit_now(self) -> None:
+        """A round of granting: the runs admitted are reconciled (and so started)."""
+        wake(self.work, self.cache.slots.dispatch(time.monotonic(), time.time()))
+
+    async def warm_up(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
+        """Admit nothing until every BackgroundJob and Job the API server lists is cached
+        (the watches' first lists delivered), then admit in order. After ``timeout`` it
+        admits anyway, with a warning (a list that cannot be read must not stop the
+        operator)."""
+        deadline = time.monotonic() + timeout
+        try:
+            namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+            bgjs: set[Key] = set()
+            jobs: set[Key] = set()
+            for ns in namespaces:
+                bgjs |= set((await self.kube.list_versions(c.KIND, ns))[0])
+                jobs |= set((await self.kube.list_versions("Job", ns, MANAGED_SELECTOR))[0])
+            bgjs = {k for k in bgjs if self.settings.serves(k[0])}
+            while time.monotonic() < deadline:
+                cached_jobs = self.cache.job_owners()
+                if all(self.cache.version(k) is not None for k in bgjs) and all(
+                    k in cached_jobs for k in jobs
+                ):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                log.warning("queues: not every listed object was seen after %.0fs", timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("queues: could not list what runs (%s); admitting anyway", exc)
+        self.cache.slots.ready = True
+        self._admit_now()
+        self.work.add_all(sorted(self.reconciler.deferred))
+        self.reconciler.deferred.clear()
+
+    def _queue_pending(self) -> dict[str, int]:
+        """Jobs waiting for admission by queue name (all namespaces)."""
+        out: dict[str, int] = {}
+        for queue in self.cache.slots.queues():
+            out[queue[1]] = out.get(queue[1], 0) + self.cache.slots.pending(queue)
+        return out
+
+    async def _queues_forever(self, period: float = 2.0) -> None:
+        """Every ``period``: a round of granting (a rate limit's tokens come back with time)
+        and the status of each BackgroundJobQueue object written when it changed."""
+        while True:
+            await asyncio.sleep(period)
+            if not self.leading:
+                continue
+            self._admit_now()
+            self.work.add_all(self.cache.slots.first_unstarted())  # in case a wake was lost
+            try:
+                await self.write_queue_statuses()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next period tries again
+                log.warning("queue status: %s", exc)
+
+    async def write_queue_statuses(self) -> None:
+        """Write ``pending``, ``running`` and ``oldestPendingSince`` of every queue object
+        whose counts changed."""
+        slots = self.cache.slots
+        for queue, body in self.cache.queue_objects().items():
+            oldest = slots.oldest_pending(queue)
+            status: Body = {
+                "pending": slots.pending(queue),
+                "running": slots.running(queue),
+                "oldestPendingSince": oldest.created if oldest is not None else None,
+                "observedGeneration": (body.get("metadata") or {}).get("generation"),
+            }
+            last = self._queue_statuses.get(queue)
+            if last is None:
+                shown = body.get("status") or {}
+                last = {k: shown.get(k) for k in status}
+            if last == status:
+                continue
+            await self.kube.patch_queue_status(queue[0], queue[1], status)
+            self._queue_statuses[queue] = status
 
     def on_cronjob_event(self, event: Body) -> None:
         owner = self.cache.observe_cronjob(event.get("type") or "", event.get("object") or {})

@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from backgroundjobs._version import __version__
 from backgroundjobs.controller.decisions.plan import MetricName
+from backgroundjobs.controller.queueing import Grant
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # The standard process_* (CPU, memory, file descriptors), python_gc_* and python_info series,
@@ -234,6 +235,33 @@ def register_phase_source(source: Callable[[], Iterable[tuple[str, str]]]) -> No
 
 def register_pending(source: Callable[[], dict[str, int]]) -> None:
     _register(pending_gauge(source))
+
+
+QUEUE_WAIT = Histogram(
+    "backgroundjobs_queue_wait_seconds",
+    "Seconds a run waited for its queue: admitted minus ready (created, or due), by queue.",
+    ["queue"],
+    buckets=_LATENESS_BUCKETS,
+    registry=REGISTRY,
+)
+
+
+def observe_queue_wait(grant: Grant) -> None:
+    QUEUE_WAIT.labels(queue=label_value(grant.queue[1])).observe(grant.waited)
+
+
+def queue_pending_gauge(source: Callable[[], dict[str, int]]) -> CallbackGauge:
+    """``backgroundjobs_queue_pending{queue}``: runs waiting for admission, by queue name."""
+    return CallbackGauge(
+        "backgroundjobs_queue_pending",
+        "Runs waiting for their queue to admit them, by queue.",
+        ["queue"],
+        lambda: (((label_value(queue),), count) for queue, count in source().items()),
+    )
+
+
+def register_queue_pending(source: Callable[[], dict[str, int]]) -> None:
+    _register(queue_pending_gauge(source))
 
 
 def register_overdue(source: Callable[[], dict[str, float]]) -> None:

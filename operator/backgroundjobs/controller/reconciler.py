@@ -36,6 +36,7 @@ from backgroundjobs.controller.decisions import (
 )
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.kube import KubeApi
+from backgroundjobs.controller.queueing import Dispatch, want_of
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
 
@@ -71,6 +72,8 @@ class Reconciler:
         # The last read of each stuck Job's pods, by Job uid, oldest first: a Job reconciled
         # often (its status changes) is still read at most once per POD_READ_REUSE.
         self._pod_reads: dict[str, tuple[float, JobPods]] = {}
+        # Runs that asked for a slot before admission opened (ControlLoop.warm_up).
+        self.deferred: set[Key] = set()
 
     async def reconcile(self, key: Key) -> Finish | None:
         """Reconcile ``key``. When it created a Job, the rest (status, Events) is returned to
@@ -83,8 +86,9 @@ class Reconciler:
         except ValidationError:
             spec = None  # decide says why (InvalidSpec)
         obs = await self._gather(key, body, spec)
-        admitted_to: str | None = None  # a slot taken by this reconcile
-        plan = decide(obs, self.settings)
+        settings = self.cache.settings_for(key, self.settings)
+        waits_turn = False
+        plan = decide(obs, settings)
         try:
             for _ in range(MORE_DECIDES):
                 if plan.need_termination is not None:
@@ -94,27 +98,50 @@ class Reconciler:
                 elif plan.need_pods is not None:
                     await self._fetch_pods(key, obs, plan.need_pods)
                 elif plan.admission is not None and plan.creates_job and obs.admitted is None:
-                    obs.admitted, admitted_to = self._admit(key, plan.admission.queue)
+                    if not self.cache.slots.ready:
+                        # Starting up: decided again once admission opens (no status
+                        # written meanwhile, not even Queued).
+                        self.cache.slots.register(key, want_of(body, plan.admission.queue))
+                        self.deferred.add(key)
+                        return None
+                    self._admit(key, body, plan.admission.queue, obs)
                     if obs.admitted:
                         break
                 else:
                     break
-                plan = decide(obs, self.settings)
+                plan = decide(obs, settings)
+            turn_in = self.cache.slots.has_turn(key, time.monotonic()) if plan.creates_job else None
+            if turn_in is not None:
+                # Admitted, but a run of its queue admitted before it has yet to make its
+                # Job: that one first (this key is woken when its turn comes, or when its
+                # patience runs out).
+                waits_turn = True
+                self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=turn_in))
+                return None
             return await self._apply(key, body, plan, obs)
         finally:
-            if admitted_to is not None and not self._job_exists(key, plan):
-                # The slot was taken for a Job that was not made (refused, or an error).
-                self.work.add_all(self.cache.slots.release(key, admitted_to))
-            self.cache.slots.set_waiting(key, plan.waits_for_slot)
+            slots = self.cache.slots
+            made_nothing = (
+                plan.creates_job
+                and slots.granted_without_job(key)
+                and not self._job_exists(key, plan)
+            )
+            if not waits_turn and (plan.admission is None or made_nothing):
+                # Not waiting (any more), or granted a slot for a Job that was not made
+                # (refused, or an error): the slot goes to the next run. (A slot granted
+                # while this reconcile wrote Queued is kept: the key was woken for it.)
+                wake(self.work, slots.withdraw(key, time.monotonic(), time.time()))
 
-    def _admit(self, key: Key, queue: str) -> tuple[bool, str | None]:
+    def _admit(self, key: Key, body: Body, queue: str, obs: Observed) -> None:
         """Ask ``queue`` for a slot (before any await: two workers never take the last one):
-        whether ``key`` may start, and the queue whose slot this call took."""
-        limit = self.settings.queue(queue).max_concurrency
-        held = self.cache.slots.holds(key, queue)
-        if not self.cache.slots.admit(key, queue, limit):
-            return False, None
-        return True, None if held or limit is None else queue
+        ``obs.admitted``, and why not; the runs this round admitted are woken."""
+        verdict, dispatch = self.cache.slots.want(
+            key, want_of(body, queue), time.monotonic(), time.time()
+        )
+        wake(self.work, dispatch, but=key)
+        obs.admitted = verdict.admitted
+        obs.wait_reason = verdict.reason
+        obs.wait_message = verdict.message or None
 
     # ---------------------------------------------------------------- gather
 
@@ -373,12 +400,24 @@ class Reconciler:
         if body is None:
             return
         message = f"the operator cannot act on it: {type(exc).__name__}: {exc}"[:1024]
-        await self._finish(
-            key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
-        )
+        try:
+            await self._finish(
+                key, body, invalid_spec_plan(body, datetime.now(UTC), self.settings, message)
+            )
+        finally:  # it will not run: a place or a slot granted goes to the next run
+            wake(self.work, self.cache.slots.withdraw(key, time.monotonic(), time.time()))
 
     def _invalid(self, body: Body, obs: Observed, message: str) -> Plan:
         return invalid_spec_plan(body, obs.now, self.settings, message)
+
+
+def wake(work: WorkQueue, dispatch: Dispatch, but: Key | None = None) -> None:
+    """Reconcile the runs a round of granting admitted (``but`` the one asking), and the
+    first run of a rate-limited queue when its next token comes."""
+    work.add_all([k for k in dispatch.keys if k != but])
+    if dispatch.retry_at is not None and dispatch.retry_key is not None:
+        delay = max(0.0, dispatch.retry_at - time.monotonic())
+        work.add_at(dispatch.retry_key, datetime.now(UTC) + timedelta(seconds=delay))
 
 
 def _diff(old: Body, new: Body) -> Body:

@@ -86,6 +86,16 @@ class Settings:
     """BACKGROUNDJOBS_PROGRESS_MAX_READS: pod logs read at most per interval (the pods read
     longest ago first): bounds the cost when many jobs run."""
 
+    max_running: int | None = None
+    """BACKGROUNDJOBS_MAX_RUNNING: runs of all queues running at once (the operator-wide
+    cap, shared by priority); empty or 0 = no cap."""
+    concurrency_key_limit: int = 1
+    """BACKGROUNDJOBS_CONCURRENCY_KEY_LIMIT: runs of one namespace's spec.concurrencyKey that
+    may run at once."""
+    queue_aging: float = 60.0
+    """BACKGROUNDJOBS_QUEUE_AGING: seconds a queue's first waiting job waits per priority
+    level it gains against other queues (no starvation); 0 = no aging."""
+
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
 
@@ -200,6 +210,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         unschedulable_timeout=unschedulable_timeout,
         progress_interval=progress_interval,
         progress_max_reads=progress_max_reads,
+        max_running=number("MAX_RUNNING", "0", int, 0) or None,
+        concurrency_key_limit=number("CONCURRENCY_KEY_LIMIT", "1", int, 1),
+        queue_aging=number("QUEUE_AGING", "60", float, 0),
     )
 
 

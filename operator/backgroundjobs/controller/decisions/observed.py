@@ -98,7 +98,9 @@ class Observed:
     the cache knows them: it can never start. ``pod_policy_admission``: whether the chart's
     pod policy is in force, once the reconciler read it (a plan asks with
     ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod from starting, by Job
-    name, once read (asked with ``need_pods``).
+    name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
+    queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
+    ConcurrencyKeyBusy, OperatorStarting.
     """
 
     bgj: Body
@@ -111,6 +113,8 @@ class Observed:
     cycle: list[str] | None = None
     pod_policy_admission: AdmissionInForce | None = None
     pods: dict[str, JobPods] = field(default_factory=dict)
+    wait_reason: c.Reason | None = None
+    wait_message: str | None = None
 
 
 def parse_spec(bgj: Body) -> BackgroundJobSpec:

@@ -40,9 +40,9 @@ class Metric:
 
 @dataclass(frozen=True)
 class Admission:
-    """A first run asks its queue for a slot: on the plan that creates its Job (the
-    reconciler takes the slot, or decides again with ``Observed.admitted`` False), and on the
-    plan that keeps it ``Queued`` (it waits for one)."""
+    """A run (first, requeue, trigger) asks its queue for a slot: on the plan that creates
+    its Job (the reconciler asks the admitter, or decides again with ``Observed.admitted``
+    False and the reason), and on the plan that keeps it ``Queued`` (it keeps its place)."""
 
     queue: str
 
@@ -90,10 +90,3 @@ class Plan:
     def creates_job(self) -> bool:
         """True when the plan creates a Job (a run starts)."""
         return any(obj["kind"] == "Job" for obj in self.create)
-
-    @property
-    def waits_for_slot(self) -> str | None:
-        """The queue whose slot the job waits for (a Queued plan), else None."""
-        if self.admission is None or self.creates_job:
-            return None
-        return self.admission.queue

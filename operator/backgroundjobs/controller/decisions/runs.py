@@ -66,9 +66,15 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
         d.note(EventReason.CANCEL_IGNORED, f"the job already finished ({st.phase})")
 
     if "requeue" in actions:
-        d.handle("requeue", actions["requeue"])
-        if finished and not d.is_invalid_for_generation():
+        # A requeue held by its queue waits Queued, its annotation not yet handled.
+        held = st.phase == Phase.QUEUED and run > 0 and (job is None or job.finished)
+        if (finished or held) and not d.is_invalid_for_generation():
+            plan.admission = Admission(spec.queue)
+            if d.obs.admitted is False:
+                return _queued(d, spec)
+            d.handle("requeue", actions["requeue"])
             return _start(d, spec, run + 1, Reason.REQUEUED, parent=parent_env(d, spec))
+        d.handle("requeue", actions["requeue"])
         if not finished:  # (an invalid spec fails again at once: the user must fix it first)
             d.warn(
                 EventReason.REQUEUE_IGNORED,
@@ -156,14 +162,20 @@ def _before_first_run(d: Decision, spec: BackgroundJobSpec, trigger_now: bool) -
     # Ready to start: the queue decides when (Observed.admitted, the reconciler's answer).
     plan.admission = Admission(spec.queue)
     if d.obs.admitted is False:
-        msg = f"queue {spec.queue} is at its concurrency limit"
-        if d.old_phase != Phase.QUEUED:
-            d.note(EventReason.QUEUED, msg)
-        d.phase(Phase.QUEUED, msg)
-        d.set(ConditionType.QUEUED, True, Reason.QUEUE_FULL, msg)
-        return plan
+        return _queued(d, spec)
     reason = Reason.TRIGGERED if trigger_now else Reason.CREATED
     return _start(d, spec, 1, reason, parent=parent, due=due)
+
+
+def _queued(d: Decision, spec: BackgroundJobSpec) -> Plan:
+    """The run waits for its queue (``Observed.wait_reason`` says why)."""
+    reason = d.obs.wait_reason or Reason.QUEUE_FULL
+    msg = d.obs.wait_message or f"queue {spec.queue} is at its concurrency limit"
+    if d.old_phase != Phase.QUEUED:
+        d.note(EventReason.QUEUED, msg)
+    d.phase(Phase.QUEUED, msg)
+    d.set(ConditionType.QUEUED, True, reason, msg)
+    return d.plan
 
 
 def _start(
