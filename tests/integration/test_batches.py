@@ -258,7 +258,7 @@ def test_cli_batch_from_a_jsonl_file_then_get_and_describe(
     assert out.strip() == "backgroundjob.backgroundjobs.dev/from-file created"
     cli("wait", "from-file", "--timeout", "120s")
     wide = cli("get", "from-file", "-o", "wide")
-    assert "Batch" in wide and "4/4" in wide
+    assert "Batch" in wide and "100%" in wide  # PROGRESS: the items finished, in percent
     described = cli("describe", "from-file")
     assert "Items:      4/4 done (4 succeeded, 0 failed, 0 running)" in described
     capsys.readouterr()

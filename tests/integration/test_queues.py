@@ -209,3 +209,38 @@ def test_the_cli_pauses_lists_and_resumes_a_queue_and_describes_a_waiting_jobs_p
     assert "queue clip resumed" in cli("queue", "resume", "clip")
     for i in range(3):
         bgjobs.wait_phase(f"c-{i}", "Succeeded", timeout=60)
+
+
+def test_a_tenant_holds_neither_another_namespaces_queue_nor_a_slot_with_look_alike_jobs(
+    bgjobs: Jobs, queues: Queues, api_client: client.ApiClient, core_v1: client.CoreV1Api
+) -> None:
+    """Issue 14, item 7: a queue is per namespace, and only the Jobs the operator made (by
+    controller owner reference) hold its slots. A noisy namespace that fills its own queue
+    named "shared", and a Job that merely carries a job's labels, block nobody else."""
+    from tests.integration.test_rbac import delete_namespace, new_namespace
+
+    noisy_ns = new_namespace(core_v1, "noisy")
+    try:
+        noisy, noisy_queues = Jobs(api_client, noisy_ns), Queues(api_client, noisy_ns)
+        noisy_queues.create("shared", maxConcurrency=1)
+        for i in range(3):
+            noisy.create(manifest(f"noise-{i}", queue="shared", pod_annotations={RUN_FOR: "1h"}))
+        noisy.wait_phase("noise-0", "Running", timeout=60)
+        noisy.wait_phase("noise-2", "Queued", timeout=60)
+
+        queues.create("shared", maxConcurrency=1)
+        # A look-alike run of this queue (of a job "ghost"): labels, no owner reference.
+        client.BatchV1Api(api_client).create_namespaced_job(bgjobs.ns, {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "look-alike", "labels": {
+                c.LABEL_NAME: "ghost", c.LABEL_QUEUE: "shared", c.LABEL_MANAGED_BY: c.MANAGED_BY}},
+            "spec": {"backoffLimit": 0, "template": {
+                "metadata": {"annotations": {RUN_FOR: "1h"}},
+                "spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "handler", "image": "busybox"}]}}},
+        })  # fmt: skip
+        bgjobs.create(manifest("mine", queue="shared"))
+        bgjobs.wait_phase("mine", "Succeeded", timeout=90)
+        assert noisy.status("noise-2")["phase"] == "Queued"  # its own queue is still full
+    finally:
+        delete_namespace(core_v1, noisy_ns)

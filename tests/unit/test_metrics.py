@@ -223,6 +223,16 @@ def test_a_missed_run_stops_counting_once_its_job_is_seen() -> None:
             "uid": "job-1",
             "creationTimestamp": "2026-11-30T02:00:00Z",  # the CronJob made it on time
             "labels": {LABEL_NAME: "nightly", LABEL_TYPE: JobType.RECURRING.value},
+            # the CronJob controller's reference (the CronJob itself not cached yet)
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": "nightly",
+                    "uid": "cj-1",
+                    "controller": True,
+                }
+            ],
         },
         "status": {},
     }

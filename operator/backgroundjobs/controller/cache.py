@@ -25,6 +25,7 @@ from backgroundjobs._json import deeper_than
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.builders import cronjob_name
 from backgroundjobs.controller.decisions import ObservedJob
 from backgroundjobs.controller.queueing import Admitter, QueueId, QueuePolicy, Want, want_of
 from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
@@ -322,7 +323,11 @@ class Cache:
         return key
 
     def _owner(self, ns: str, meta: Body) -> Key | None:
-        """The BackgroundJob of a Job or CronJob: its controller, else its name label."""
+        """The BackgroundJob of a Job or CronJob, through its controller owner reference only:
+        the BackgroundJob, or the CronJob the operator made for it (known, or named after the
+        job of its name label while the CronJob is not cached yet). A Job that merely carries
+        a job's labels (anyone who may create Jobs in the namespace can) is nobody's: it never
+        counts as a run, nor holds a queue slot."""
         for ref in meta.get("ownerReferences") or []:
             if not ref.get("controller"):
                 continue
@@ -332,8 +337,10 @@ class Cache:
                 owner = self._cronjob_owner.get((ns, ref["name"]))
                 if owner is not None:
                     return owner
-        label = (meta.get("labels") or {}).get(c.LABEL_NAME)
-        return (ns, label) if label else None
+                label = (meta.get("labels") or {}).get(c.LABEL_NAME)
+                if label and ref.get("name") == cronjob_name(label):
+                    return (ns, label)
+        return None
 
 
 def _positive(value: Any) -> int | None:

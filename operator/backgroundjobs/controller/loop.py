@@ -432,7 +432,9 @@ class ControlLoop:
     def _gone_job(self, ns: str, name: str, owner: Key) -> Body:
         """What the cache needs of a Job's deletion: its owner and queue (labels)."""
         labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: self.cache.queue(owner)}
-        return {"metadata": {"namespace": ns, "name": name, "labels": labels}}
+        ref = {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": owner[1], "controller": True}
+        meta = {"namespace": ns, "name": name, "labels": labels, "ownerReferences": [ref]}
+        return {"metadata": meta}
 
     # ---------------------------------------------------------------- workers
 
