@@ -3,6 +3,7 @@ changes), without taking an object newer than the list for a deleted one."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -160,5 +161,23 @@ def test_a_refusal_is_no_outage() -> None:
         h.kube.fail["create"] = ApiException(status=403, reason="Forbidden")
         await h.loop._run_step(key, lambda: h.loop.reconciler.reconcile(key))
         assert not h.loop._unreachable
+
+    run(case)
+
+
+def test_the_queue_gate_opens_when_a_listed_object_is_deleted_before_it_is_seen() -> None:
+    """A BackgroundJob listed at start but deleted before its watch event came (a namespace
+    being torn down) does not hold admission until the warm-up's timeout."""
+
+    async def case() -> None:
+        h = harness()
+        h.kube.objects[(c.KIND, "ghost")] = {"metadata": {"name": "ghost", "resourceVersion": "1"}}
+        task = asyncio.create_task(h.loop.warm_up(timeout=60, relist=0.2))
+        await asyncio.sleep(0.5)
+        assert not task.done()  # waits for the listed object
+        del h.kube.objects[(c.KIND, "ghost")]  # deleted; the watch never brought it
+        started = time.monotonic()
+        await asyncio.wait_for(task, timeout=30)
+        assert time.monotonic() - started < 30 and h.loop.cache.slots.ready
 
     run(case)

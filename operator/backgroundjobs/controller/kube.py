@@ -303,8 +303,9 @@ class Kube:
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> tuple[dict[tuple[str, str], str], int]:
         """(namespace, name) -> resourceVersion of every object of ``kind`` (BackgroundJob or
-        Job) in ``namespace`` (None: all), metadata only, in pages; and the list's own
-        resourceVersion (what it shows is the state as of then)."""
+        Job; a Job only with a controller owner reference) in ``namespace`` (None: all),
+        metadata only, in pages; and the list's own resourceVersion (what it shows is the
+        state as of then)."""
         base = f"/apis/{c.GROUP}/{c.VERSION}" if kind == c.KIND else "/apis/batch/v1"
         plural = c.PLURAL if kind == c.KIND else "jobs"
         path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
@@ -328,6 +329,10 @@ class Kube:
             page = await response_json(resp)
             for item in page.get("items") or []:
                 meta = item.get("metadata") or {}
+                if kind == "Job" and not any(
+                    ref.get("controller") for ref in meta.get("ownerReferences") or []
+                ):
+                    continue  # no controller: never one of ours (the cache ignores it too)
                 key = (meta.get("namespace", ""), meta.get("name", ""))
                 out[key] = meta.get("resourceVersion", "")
             page_meta = page.get("metadata") or {}

@@ -270,26 +270,27 @@ class ControlLoop:
         """A round of granting: the runs admitted are reconciled (and so started)."""
         wake(self.work, self.cache.slots.dispatch(time.monotonic(), time.time()))
 
-    async def warm_up(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
+    async def warm_up(self, timeout: float = 120.0, relist: float = 2.0) -> None:  # noqa: ASYNC109
         """Admit nothing until every BackgroundJob and Job the API server lists is cached
-        (the watches' first lists delivered), then admit in order. After ``timeout`` it
-        admits anyway, with a warning (a list that cannot be read must not stop the
-        operator)."""
+        (the watches' first lists delivered), then admit in order. The lists are read again
+        every ``relist`` seconds while some object is missing: one deleted since (a namespace
+        being torn down deletes many) no longer holds the gate. After ``timeout`` it admits
+        anyway, with a warning (a list that cannot be read must not stop the operator)."""
         deadline = time.monotonic() + timeout
         try:
-            namespaces: list[str | None] = list(self.settings.namespaces) or [None]
-            bgjs: set[Key] = set()
-            jobs: set[Key] = set()
-            for ns in namespaces:
-                bgjs |= set((await self.kube.list_versions(c.KIND, ns))[0])
-                jobs |= set((await self.kube.list_versions("Job", ns, MANAGED_SELECTOR))[0])
-            bgjs = {k for k in bgjs if self.settings.serves(k[0])}
+            missing_bgjs, missing_jobs = await self._listed()
+            next_list = time.monotonic() + relist
             while time.monotonic() < deadline:
                 cached_jobs = self.cache.job_owners()
-                if all(self.cache.version(k) is not None for k in bgjs) and all(
-                    k in cached_jobs for k in jobs
-                ):
+                missing_bgjs = {k for k in missing_bgjs if self.cache.version(k) is None}
+                missing_jobs = {k for k in missing_jobs if k not in cached_jobs}
+                if not missing_bgjs and not missing_jobs:
                     break
+                if time.monotonic() >= next_list:
+                    still_bgjs, still_jobs = await self._listed()
+                    missing_bgjs &= still_bgjs
+                    missing_jobs &= still_jobs
+                    next_list = time.monotonic() + relist
                 await asyncio.sleep(0.2)
             else:
                 log.warning("queues: not every listed object was seen after %.0fs", timeout)
@@ -301,6 +302,16 @@ class ControlLoop:
         self._admit_now()
         self.work.add_all(sorted(self.reconciler.deferred))
         self.reconciler.deferred.clear()
+
+    async def _listed(self) -> tuple[set[Key], set[Key]]:
+        """The BackgroundJobs this operator serves and the Jobs it manages, as listed now."""
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        bgjs: set[Key] = set()
+        jobs: set[Key] = set()
+        for ns in namespaces:
+            bgjs |= set((await self.kube.list_versions(c.KIND, ns))[0])
+            jobs |= set((await self.kube.list_versions("Job", ns, MANAGED_SELECTOR))[0])
+        return {k for k in bgjs if self.settings.serves(k[0])}, jobs
 
     def _queue_pending(self) -> dict[str, int]:
         """Jobs waiting for admission by queue name (all namespaces)."""
