@@ -43,6 +43,10 @@ Key = tuple[str, str]
 log = logging.getLogger("backgroundjobs.operator")
 
 
+# Relists in a row that find the same objects missing before the queue gate opens anyway.
+STALLED_RELISTS = 3
+
+
 class ControlLoop:
     """Owns the cache, the work queue, the workers and the status stage; leads or stands by."""
 
@@ -280,6 +284,7 @@ class ControlLoop:
         try:
             missing_bgjs, missing_jobs = await self._listed()
             next_list = time.monotonic() + relist
+            unchanged = 0  # relists after which the same objects were still missing
             while time.monotonic() < deadline:
                 cached_jobs = self.cache.job_owners()
                 missing_bgjs = {k for k in missing_bgjs if self.cache.version(k) is None}
@@ -288,8 +293,20 @@ class ControlLoop:
                     break
                 if time.monotonic() >= next_list:
                     still_bgjs, still_jobs = await self._listed()
+                    before = (missing_bgjs, missing_jobs)
                     missing_bgjs &= still_bgjs
                     missing_jobs &= still_jobs
+                    unchanged = unchanged + 1 if (missing_bgjs, missing_jobs) == before else 0
+                    if unchanged >= STALLED_RELISTS:
+                        # The watches delivered what they will: what is still missing is
+                        # something the cache does not take (e.g. a Job of a namespace not
+                        # served); waiting longer would only delay every job.
+                        log.info(
+                            "queues: admitting; %d listed objects are not cached (e.g. %s)",
+                            len(missing_bgjs) + len(missing_jobs),
+                            sorted(missing_bgjs | missing_jobs)[:3],
+                        )
+                        break
                     next_list = time.monotonic() + relist
                 await asyncio.sleep(0.2)
             else:
