@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from backgroundjobs.controller import settings as config
@@ -33,6 +34,9 @@ def run(argv: list[str] | None = None) -> int:
 
     logs.configure(cfg.log_format, logging.DEBUG if args.verbose else logging.INFO)
     namespaces = args.namespace or ([] if args.all_namespaces else list(cfg.namespaces))
+    # The control loop reads its settings from the environment: it lists (queue warm-up,
+    # resync) where kopf watches, not the whole cluster a namespaced identity may not list.
+    os.environ["BACKGROUNDJOBS_NAMESPACES"] = ",".join(namespaces)
     settings = kopf.OperatorSettings()
     # Watching only listed namespaces needs no cluster-wide list/watch of Namespaces and
     # CRDs (kopf's scanning), so the namespaced RBAC stays namespaced. Globs (team-*) need it.

@@ -320,12 +320,19 @@ class ControlLoop:
         self.work.add_all(sorted(self.reconciler.deferred))
         self.reconciler.deferred.clear()
 
+    def _list_scopes(self) -> list[str | None]:
+        """Where the relists read: each watched namespace, or the whole cluster (all
+        namespaces, or globs such as team-*, which need cluster-wide rights anyway)."""
+        names = list(self.settings.namespaces)
+        if not names or any(set(ns) & set("*?[]!") for ns in names):
+            return [None]
+        return list(names)
+
     async def _listed(self) -> tuple[set[Key], set[Key]]:
         """The BackgroundJobs this operator serves and the Jobs it manages, as listed now."""
-        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         bgjs: set[Key] = set()
         jobs: set[Key] = set()
-        for ns in namespaces:
+        for ns in self._list_scopes():
             bgjs |= set((await self.kube.list_versions(c.KIND, ns))[0])
             jobs |= set((await self.kube.list_versions("Job", ns, MANAGED_SELECTOR))[0])
         return {k for k in bgjs if self.settings.serves(k[0])}, jobs
@@ -403,11 +410,10 @@ class ControlLoop:
         slot held). Cached objects the API server no longer has are handled as deleted;
         objects it has in another version than the cache are read again and reconciled.
         """
-        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         bgjs: dict[Key, str] = {}
         jobs: dict[Key, str] = {}
         snapshots: list[int] = []
-        for ns in namespaces:
+        for ns in self._list_scopes():
             found, snapshot = await self.kube.list_versions(c.KIND, ns)
             bgjs |= found
             snapshots.append(snapshot)
