@@ -405,7 +405,6 @@ def test_kubectl_apply_of_a_bad_manifest_names_the_field(
         "TYPE",
         "HANDLER",
         "PHASE",
-        "PROGRESS",
         "DUE",
         "PROGRESS",
         "AGE",
