@@ -353,11 +353,11 @@ class AsyncClient:
         from now: ``timedelta`` or ``"2h"``): the operator resumes it then, never earlier;
         None: until ``resume``. ``ValueError`` for an ``until`` that is not in the future."""
         patch = suspend_patch(until, datetime.now(UTC))
-        return await self._patch_spec(name, patch, namespace)
+        return await self._merge_patch(name, patch, namespace)
 
     async def resume(self, name: str, *, namespace: str | None = None) -> JobInfo:
         """Undo ``suspend`` now (``spec.suspend`` false, ``spec.suspendUntil`` removed)."""
-        return await self._patch_spec(name, RESUME_PATCH, namespace)
+        return await self._merge_patch(name, RESUME_PATCH, namespace)
 
     async def delete(self, name: str, *, namespace: str | None = None) -> None:
         """Delete the job and, through ownerReferences, its Jobs, CronJob and pods
@@ -632,17 +632,11 @@ class AsyncClient:
     async def _action(self, action: str, name: str, namespace: str | None) -> JobInfo:
         ns = namespace or self.namespace
         patch = {"metadata": {"annotations": {ACTION_ANNOTATIONS[action]: _now_value()}}}
-        custom = await self._custom()
-        try:
-            obj = await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, name, patch,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
-        except ApiException as exc:
-            raise from_api_exception(exc, name=name, namespace=ns) from None
-        return JobInfo.from_object(obj)
+        return await self._merge_patch(name, patch, ns)
 
-    async def _patch_spec(self, name: str, patch: dict[str, Any], namespace: str | None) -> JobInfo:
+    async def _merge_patch(
+        self, name: str, patch: dict[str, Any], namespace: str | None
+    ) -> JobInfo:
         ns = namespace or self.namespace
         custom = await self._custom()
         try:

@@ -5,7 +5,6 @@ what is missing and how to update it."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -14,8 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import ConditionType
-from backgroundjobs.api.times import micro_time
-from backgroundjobs.controller.kube import event_name, response_json
+from backgroundjobs.controller.kube import event_body, response_json
 
 log = logging.getLogger("backgroundjobs.crd")
 Body = dict[str, Any]
@@ -110,31 +108,9 @@ async def post_outdated_event(api: client.ApiClient, crd: Body, problems: list[s
     does not post it twice. Best effort: an operator without rights in the default
     namespace still logs the warning."""
     meta = crd.get("metadata") or {}
+    involved = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}
     message = outdated_message(problems)
-    now = micro_time(datetime.now(UTC))
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": event_name(meta, CRD_OUTDATED, message), "namespace": EVENT_NAMESPACE},
-        "involvedObject": {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "name": meta.get("name"),
-            "uid": meta.get("uid"),
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-        "type": "Warning",
-        "reason": CRD_OUTDATED,
-        "message": message[:1024],
-        "source": {"component": "backgroundjobs-operator"},
-        "reportingComponent": "backgroundjobs.dev/operator",
-        "reportingInstance": "backgroundjobs-operator",
-        "firstTimestamp": now[:19] + "Z",
-        "lastTimestamp": now[:19] + "Z",
-        "eventTime": now,
-        "action": CRD_OUTDATED,
-        "count": 1,
-    }
+    event = event_body(meta, involved, EVENT_NAMESPACE, "Warning", CRD_OUTDATED, message)
     core: Any = client.CoreV1Api(api)
     try:
         resp = await core.create_namespaced_event(EVENT_NAMESPACE, event, _preload_content=False)

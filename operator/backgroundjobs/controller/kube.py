@@ -60,6 +60,36 @@ def event_name(meta: Body, reason: str, message: str) -> str:
     return f"{meta['name'][:200]}.{digest[:16]}"
 
 
+def event_body(
+    meta: Body, involved: Body, namespace: str, etype: str, reason: str, message: str
+) -> Body:
+    """An Event about the object of ``meta`` (name, uid, resourceVersion; ``involved`` adds
+    its apiVersion, kind and namespace), under its deterministic name (``event_name``)."""
+    now = micro_time(datetime.now(UTC))
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event_name(meta, reason, message), "namespace": namespace},
+        "involvedObject": {
+            **involved,
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": etype,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": "backgroundjobs-operator"},
+        "reportingComponent": "backgroundjobs.dev/operator",
+        "reportingInstance": "backgroundjobs-operator",
+        "firstTimestamp": now[:19] + "Z",
+        "lastTimestamp": now[:19] + "Z",
+        "eventTime": now,
+        "action": reason,
+        "count": 1,
+    }
+
+
 def owned_by(obj: Body, uid: str) -> bool:
     """Whether ``obj``'s controller owner reference is the object ``uid``."""
     owners = (obj.get("metadata") or {}).get("ownerReferences") or []
@@ -400,34 +430,8 @@ class Kube:
     # --- Events ---
     async def post_event(self, obj: Body, etype: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
-        now = micro_time(datetime.now(UTC))
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": event_name(meta, reason, message),
-                "namespace": meta["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": c.API_VERSION,
-                "kind": c.KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "type": etype,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": "backgroundjobs-operator"},
-            "reportingComponent": "backgroundjobs.dev/operator",
-            "reportingInstance": "backgroundjobs-operator",
-            "firstTimestamp": now[:19] + "Z",
-            "lastTimestamp": now[:19] + "Z",
-            "eventTime": now,
-            "action": reason,
-            "count": 1,
-        }
+        involved = {"apiVersion": c.API_VERSION, "kind": c.KIND, "namespace": meta["namespace"]}
+        event = event_body(meta, involved, meta["namespace"], etype, reason, message)
         resp = await self.core.create_namespaced_event(
             meta["namespace"], event, _preload_content=False
         )
