@@ -237,7 +237,8 @@ def test_the_queue_gate_opens_while_other_listed_objects_keep_being_deleted() ->
         teardown = asyncio.create_task(tear_down())
         started = time.monotonic()
         await asyncio.wait_for(h.loop.warm_up(timeout=60, relist=0.2), timeout=30)
-        opened = time.monotonic() - started; print("OPENED", opened)
+        opened = time.monotonic() - started
+        print("OPENED", opened)
         teardown.cancel()
         assert opened < 8 and h.loop.cache.slots.ready
 

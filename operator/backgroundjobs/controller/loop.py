@@ -289,10 +289,13 @@ class ControlLoop:
         watches brought none of the missing objects, what is still missing will not come and
         the gate opens. After ``timeout`` it admits anyway, with a warning (a list that cannot
         be read must not stop the operator)."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         self._warm_seen = set()
+        listed = (0, 0)
         try:
             missing_bgjs, missing_jobs = await self._listed()
+            listed = (len(missing_bgjs), len(missing_jobs))
             next_list = time.monotonic() + relist
             stalled = 0  # relists in a row during which the watches brought nothing missing
             brought = False  # some missing object came since the last relist
@@ -329,6 +332,11 @@ class ControlLoop:
             log.warning("queues: could not list what runs (%s); admitting anyway", exc)
         finally:
             self._warm_seen = None
+        log.info(
+            "queues: admission open after %.1fs (%d BackgroundJobs and %d Jobs listed at start)",
+            time.monotonic() - started,
+            *listed,
+        )
         self.cache.slots.ready = True
         self._admit_now()
         self.work.add_all(sorted(self.reconciler.deferred))
