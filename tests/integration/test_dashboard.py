@@ -5,6 +5,8 @@ RBAC refusal, and the job page shows the attempts and the log stream."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import urllib.error
@@ -36,6 +38,9 @@ from tests.integration.test_progress import progress_record
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import PHASES
+from backgroundjobs.dashboard._kube import Kube, load_api_client
+from backgroundjobs.dashboard._queues import QueueStore
+from backgroundjobs.dashboard._watcher import Watcher
 
 pytestmark = pytest.mark.integration
 
@@ -540,3 +545,36 @@ def test_batches_page_lists_a_batch_with_its_items_by_state(
     row.find_element(By.CSS_SELECTOR, "td a").click()
     poll("the batch's job page", lambda: find(browser, "[data-batch-items]"))
     assert "failed indexes 1" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+
+
+def test_a_watch_of_a_resource_the_api_server_lacks_reports_it_and_keeps_nothing(
+    kubeconfig: str, namespace: str, crd: dict
+) -> None:
+    """The queue watch on a cluster without the BackgroundJobQueue CRD: the real API server's
+    404 becomes a "not installed" state (the queues page says so), the cache is emptied, and
+    the watcher keeps running (it looks again later) instead of failing the dashboard. A
+    resource no CRD defines stands in for the missing CRD: the shared cluster keeps its own."""
+
+    async def scenario() -> None:
+        kube = Kube(await load_api_client(kubeconfig, None, False))
+        store = QueueStore()
+        store.apply("ADDED", {"metadata": {"name": "stale", "namespace": namespace}}, 0.0)
+        watcher = Watcher(kube, store, namespace, plural="nosuchqueues", kind="NoSuchQueue")
+        task = asyncio.create_task(watcher.run())
+        try:
+            for _ in range(600):
+                if watcher.state.missing:
+                    break
+                await asyncio.sleep(0.1)
+            assert watcher.state.missing, watcher.state
+            assert not task.done(), "the watcher stopped"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await kube.close()
+        assert store.rows == {}
+        assert watcher.state.error is not None and "CRD not installed" in watcher.state.error
+        assert not watcher.state.synced
+
+    asyncio.run(scenario())
