@@ -508,6 +508,12 @@ def test_queues_page_lists_a_queue_with_its_pending_jobs_in_order(
     assert [r.get_attribute("data-waiting") for r in rows] == names  # FIFO by creation
     assert [r.text.split()[0] for r in rows] == ["#1", "#2", "#3"]
     assert all("QueuePaused" in r.text for r in rows)
+    # A waiting job's page says where it stands and links back to its queue.
+    rows[1].find_element(By.CSS_SELECTOR, "a").click()
+    position = poll("the job's place in line", lambda: find(browser, "[data-queue-position]"))
+    assert position.text == "#2 in line"
+    browser.find_element(By.CSS_SELECTOR, f'dl.facts a[href="/queues/{namespace}/narrow"]').click()
+    poll("the queue's page again", lambda: len(texts(browser, "tr[data-waiting]")) == 3)
 
     # Resumed: the jobs leave the queue, and the page follows without a reload.
     queues.patch("narrow", {"paused": False})

@@ -543,7 +543,7 @@ class Dashboard:
         return web.json_response(
             {
                 "job": _plain_object(obj),
-                "row": row.to_json(),
+                "row": row.to_json(self.store.queue_positions([row]).get(row.key)),
                 "schedule": {
                     "cron": spec.get("schedule"),
                     "words": describe(spec["schedule"]),

@@ -522,7 +522,8 @@ function renderJob(main, [ns, name]) {
       + (d.children.length ? `<span class="arrow">→</span>${d.children.map((c) => `<span class="node" data-child="${esc(c.name)}">${jobLink(ns, c.name)} ${badge(c.phase)} <span class="sub">on ${esc(c.parentWhen)}</span></span>`).join('')}` : '');
     const secrets = secretReferences(spec);
     const facts = [
-      ['Type', esc(j.type)], ['Handler', `<span class="mono">${esc(j.handler)}</span>`], ['Queue', esc(j.queue)],
+      ['Type', esc(j.type)], ['Handler', `<span class="mono">${esc(j.handler)}</span>`],
+      ['Queue', `<a href="${queueHref(ns, j.queue)}" data-link>${esc(j.queue)}</a>${j.queuePosition ? ` <span data-queue-position>#${j.queuePosition} in line</span>` : ''}`],
       ['Created', when(j.created)],
       d.schedule ? ['Schedule', `${esc(d.schedule.words)} <span class="mono">(${esc(d.schedule.cron)})</span>, ${esc(d.schedule.timeZone)}`] : null,
       j.due ? [j.type === 'Recurring' ? 'Next run' : 'Due', when(j.due)] : null,
