@@ -471,6 +471,15 @@ def test_a_job_paused_until_a_time_shows_that_time(
     fact = poll("the job page's pause", lambda: find(browser, "[data-suspended]"))
     assert until in fact.text and "until" in fact.text
 
+    # Once the time passed the operator resumes the job (spec.suspend stays true): the page
+    # says it resumed, and no longer shows it as paused.
+    soon = datetime.fromtimestamp(time.time() + 8, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bgjobs.create(manifest("brief-hold", delay="1h", suspend=True, suspendUntil=soon))
+    bgjobs.wait_phase("brief-hold", "Scheduled", timeout=90)
+    open_page(browser, dashboard, f"/jobs/{namespace}/brief-hold")
+    fact = poll("the job page's ended pause", lambda: find(browser, "[data-suspended]"))
+    assert "resumed at" in fact.text and soon in fact.text
+
 
 def test_queues_page_lists_a_queue_with_its_pending_jobs_in_order(
     bgjobs: Jobs,

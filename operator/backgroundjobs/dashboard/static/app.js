@@ -86,6 +86,12 @@ function progressBar(progress) {
     <div class="bar" style="width:${pct === null ? 0 : pct}%"></div><div class="label">${esc(label)}</div></div>${progress.message ? `<div class="sub">${esc(progress.message)}</div>` : ''}`;
 }
 
+// Whether spec.suspendUntil is still ahead (once it passed, the operator runs the job as if
+// it were not suspended, though spec.suspend stays true).
+function pausedUntilAhead(j) {
+  return Boolean(j.suspendUntil) && Date.parse(j.suspendUntil) > Date.now();
+}
+
 // "suspended" and, with spec.suspendUntil, until when.
 function suspendedText(j) {
   return j.suspendUntil ? `suspended until ${when(j.suspendUntil)}` : 'suspended';
@@ -312,7 +318,7 @@ const COLUMNS = {
   ],
   all: [
     ['Type', (j) => esc(j.type)],
-    ['Phase', (j) => `${badge(j.phase)}${j.phase === 'Running' && j.progress ? `<div class="sub" data-progress-summary>${esc(j.progress.summary)}</div>` : ''}${j.suspendUntil ? `<div class="sub" data-suspend-until>until ${when(j.suspendUntil)}</div>` : ''}`],
+    ['Phase', (j) => `${badge(j.phase)}${j.phase === 'Running' && j.progress ? `<div class="sub" data-progress-summary>${esc(j.progress.summary)}</div>` : ''}${pausedUntilAhead(j) ? `<div class="sub" data-suspend-until>until ${when(j.suspendUntil)}</div>` : ''}`],
     ['Created', (j) => when(j.created)],
     ['Message', (j) => `<span class="msg">${esc(j.message)}</span>`, 'msg'],
   ],
@@ -530,7 +536,9 @@ function renderJob(main, [ns, name]) {
       j.lastRun ? ['Last run', `${when(j.lastRun)} ${j.outcome ? badge(j.outcome) : ''}`] : null,
       j.started ? ['Started', when(j.started)] : null,
       j.finished ? ['Finished', `${when(j.finished)} (took ${duration(j.started, j.finished)})`] : null,
-      j.suspend ? ['Suspended', `<span data-suspended>${j.suspendUntil ? `until ${when(j.suspendUntil)} <span class="mono">(${esc(j.suspendUntil)})</span>` : 'until resumed'}</span>`] : null,
+      j.suspend ? ['Suspended', `<span data-suspended>${!j.suspendUntil ? 'until resumed' : pausedUntilAhead(j)
+        ? `until ${when(j.suspendUntil)} <span class="mono">(${esc(j.suspendUntil)})</span>`
+        : `resumed at ${when(j.suspendUntil)} <span class="mono">(${esc(j.suspendUntil)}, spec.suspendUntil)</span>`}</span>`] : null,
       j.progress ? ['Progress', `<div data-status-progress>${progressBar(j.progress)}${j.progress.updatedAt ? `<div class="sub">read ${when(j.progress.updatedAt)}</div>` : ''}</div>`] : null,
       j.batch ? ['Items', `<span data-batch-items>${batchCounts(j.batch)}</span>${status.batch && status.batch.failedIndexes ? `<div class="sub">failed indexes <span class="mono">${esc(status.batch.failedIndexes)}</span></div>` : ''}${status.batch && status.batch.lastError ? `<div class="sub">last error: ${esc(status.batch.lastError)}</div>` : ''}`] : null,
       ['Runs', String(j.runs)], ['Failed attempts', String(j.failedAttempts)],
@@ -625,7 +633,7 @@ function renderRecurring(main) {
         <td class="mono">${esc(j.handler)}</td>
         <td>${esc(j.words)}<div class="sub mono">${esc(j.schedule)}</div></td>
         <td>${esc(j.timeZone)}</td>
-        <td>${j.suspend ? `<span class="muted">${suspendedText(j)}</span>` : when(j.due)}</td>
+        <td>${j.suspend && (!j.suspendUntil || pausedUntilAhead(j)) ? `<span class="muted">${suspendedText(j)}</span>` : when(j.due)}</td>
         <td>${j.lastRun ? `${when(j.lastRun)} ${j.outcome ? badge(j.outcome) : '<span class="muted">running</span>'}` : '<span class="muted">never</span>'}<div class="sub">${esc(j.runs)} runs</div></td>
         <td>${badge(j.phase)}</td>
         <td data-row-actions="${i}"></td></tr>`).join('')}</tbody></table>` : '<div class="panel empty">No recurring job.</div>';
