@@ -154,6 +154,11 @@ function throttle(fn, ms) {
   };
 }
 
+// A page of jobs only: `fn` on changes of jobs, not on those of queue objects alone.
+function jobsChanged(fn) {
+  return (msg) => { if (!(msg.queues && msg.changed && msg.changed.length === 0)) fn(msg); };
+}
+
 function toast(text, kind = 'info') {
   const box = document.createElement('div');
   box.className = `toast ${kind}`;
@@ -435,7 +440,7 @@ function renderJobs(main) {
   });
   syncUrl();
   load();
-  state.onChange = throttle(() => load(), 500);
+  state.onChange = jobsChanged(throttle(() => load(), 500));
   return () => clearTimeout(typing);
 }
 
@@ -643,7 +648,7 @@ function renderRecurring(main) {
     });
   };
   load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
-  state.onChange = throttle(() => load().catch(() => {}), 1000);
+  state.onChange = jobsChanged(throttle(() => load().catch(() => {}), 1000));
   return null;
 }
 
@@ -762,7 +767,7 @@ function renderBatches(main) {
       : '<div class="panel empty">No batch (a BackgroundJob with spec.items).</div>';
   };
   load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
-  state.onChange = throttle(() => load().catch(() => {}), 1000);
+  state.onChange = jobsChanged(throttle(() => load().catch(() => {}), 1000));
   return null;
 }
 
