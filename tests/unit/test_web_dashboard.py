@@ -404,6 +404,13 @@ def test_log_records() -> None:
     assert (error["level"], error["exception"]) == ("error", "Traceback")
     assert log_record("plain text") == {"text": "plain text"}
     assert "progress" not in log_record('{"event": "progress", "done": "x", "total": 1}')
+    # Another job's progress record (one log shared by several jobs) moves no bar.
+    own = '{"event": "progress", "done": 1, "total": 2, "job": "j", "namespace": "shop"}'
+    assert log_record(own, ("shop", "j"))["progress"]["percent"] == 50.0
+    assert "progress" not in log_record(own, ("shop", "other"))
+    assert "progress" not in log_record(own, ("team", "j"))
+    unnamed = '{"event": "progress", "done": 1, "total": 4}'
+    assert log_record(unnamed, ("shop", "j"))["progress"]["percent"] == 25.0
 
 
 # ------------------------------------------------------------------ Prometheus

@@ -571,7 +571,8 @@ class Dashboard:
         response = await _sse(request)
         try:
             async for line in self.client.logs(name, run=run, follow=True, namespace=namespace):
-                await _send(response, "line", {"pod": line.pod, **log_record(line.text)})
+                record = log_record(line.text, (namespace, name))
+                await _send(response, "line", {"pod": line.pod, **record})
             await _send(response, "end", {})
         except BackgroundJobsError as exc:
             with contextlib.suppress(ConnectionResetError):
