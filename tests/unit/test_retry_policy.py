@@ -285,3 +285,22 @@ def test_default_backoff_is_the_job_controller_s() -> None:
     assert spec.retry_policy is not None
     b = spec.retry_policy.backoff
     assert (b.initial, b.factor, b.max, b.jitter) == ("10s", 2.0, "6m", 0.0)
+
+
+def test_once_the_wait_is_recorded_the_due_attempt_needs_no_pod_read() -> None:
+    """The failed pod's error is read once, when the failure is first seen; at the due time
+    the next attempt's Job is made at once (no termination read before it)."""
+    body = first_attempt()
+    job = failed("job-1", T0)
+    assert decide_at(body, T0, [job]).need_termination == "job-1"  # first seen: read it
+    waiting = applied(body, with_termination(body, T0, job))
+    due = T0 + BACKOFF.delay(1, UID)
+    early = decide_at(waiting, due - timedelta(seconds=1), [job])
+    assert early.need_termination is None and early.create == [] and early.requeue_at == due
+    assert early.status["message"] == waiting["status"]["message"]  # the error kept
+    plan = decide_at(waiting, due, [job], admitted=True)
+    assert plan.need_termination is None
+    assert [j["metadata"]["name"] for j in plan.create] == ["job-1-a2"]
+    # a recorded time that is not this failure's (another attempt's): read it again
+    other = applied(body, plan)
+    assert decide_at(other, due, [failed("job-1-a2", due)]).need_termination == "job-1-a2"

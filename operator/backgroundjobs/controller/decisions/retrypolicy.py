@@ -101,7 +101,8 @@ def wait(d: Decision, spec: BackgroundJobSpec, nxt: NextAttempt, why: str) -> bo
     due_s = format_time(nxt.due)
     why = why[:_WHY_MAX]
     st.failed_attempts = failed
-    if d.old.next_attempt_at != due_s:  # first seen: one Event, counted once
+    first_seen = d.old.next_attempt_at != due_s
+    if first_seen:  # one Event, counted once
         d.warn(
             EventReason.RETRYING,
             f"attempt {failed} of {total} failed: {why}; attempt {nxt.attempt} due at {due_s}",
@@ -112,8 +113,21 @@ def wait(d: Decision, spec: BackgroundJobSpec, nxt: NextAttempt, why: str) -> bo
     st.next_attempt_at = due_s
     if d.now >= nxt.due:
         return False
-    msg = f"retrying: attempt {nxt.attempt} of {total} due at {due_s} (attempt {failed}: {why})"
-    d.phase(Phase.RUNNING, msg)
-    d.set(ConditionType.RUNNING, True, Reason.RETRYING, msg)
+    if first_seen:  # (later looks keep the message: ``why`` is known only the first time)
+        msg = f"retrying: attempt {nxt.attempt} of {total} due at {due_s} (attempt {failed}: {why})"
+        d.phase(Phase.RUNNING, msg)
+        d.set(ConditionType.RUNNING, True, Reason.RETRYING, msg)
     d.plan.look_again(nxt.due)
     return True
+
+
+def recorded_wait(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> NextAttempt | None:
+    """The next attempt after ``job`` when the status already recorded its wait: decided
+    without the failed pod's termination message (read once, when the failure was first
+    seen), so the due attempt's Job is made without that read first."""
+    if d.old.next_attempt_at is None or job.failure_reason is None:
+        return None
+    nxt = next_attempt(d, spec, job)
+    if nxt is None or format_time(nxt.due) != d.old.next_attempt_at:
+        return None
+    return nxt

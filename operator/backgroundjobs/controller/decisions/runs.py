@@ -261,6 +261,9 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         st.started_at = format_time(job.start_time)
 
     if job.finished and job.name not in d.obs.termination:
+        recorded = retrypolicy.recorded_wait(d, spec, job)
+        if recorded is not None:  # its error was read when its failure was first seen
+            return _retry(d, spec, recorded, "")
         plan.need_termination = job.name  # the handler's result or error, from its pod
         return plan
 
