@@ -5,7 +5,7 @@ API server refuses a bad policy naming the field; cancel and requeue keep workin
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -101,6 +101,30 @@ def test_after_a_sigkill_between_attempts_the_next_one_comes_once_and_not_early(
     jobs = by_name(bgjobs, "mailer")
     assert sorted(jobs) == ["mailer-1", "mailer-1-a2"]  # once: no third, no re-made one
     assert jobs["mailer-1-a2"].metadata.uid == second.metadata.uid
+
+
+def test_an_attempt_due_while_the_operator_is_down_comes_once_when_it_is_back(
+    bgjobs: Jobs, operator: OperatorProcess
+) -> None:
+    bgjobs.create(
+        manifest(
+            "late", retries=1, retryPolicy={"backoff": {"initial": "15s"}}, pod_annotations=FAILING
+        )
+    )
+    waiting = wait_for("the Retrying wait", lambda: retrying(bgjobs, "late"), 120)
+    due = parse_time(waiting["nextAttemptAt"])
+    assert due is not None
+    operator.kill()
+    try:
+        wait_for("the due time to pass", lambda: datetime.now(UTC) > due + timedelta(seconds=3), 60)
+        assert sorted(by_name(bgjobs, "late")) == ["late-1"]  # nobody made it meanwhile
+    finally:
+        operator.start()
+    st = bgjobs.wait_phase("late", "Failed", timeout=120)
+    assert st["attempt"] == 2
+    jobs = by_name(bgjobs, "late")
+    assert sorted(jobs) == ["late-1", "late-1-a2"]
+    assert jobs["late-1-a2"].metadata.creation_timestamp >= due
 
 
 def test_cancel_while_waiting_stops_the_retries(bgjobs: Jobs) -> None:
