@@ -4,6 +4,7 @@ fails the job as without a policy."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -16,8 +17,11 @@ from tests.unit.test_decisions import (
     UID,
     applied,
     bgj,
+    child,
     cond_state,
     decide_at,
+    env_of,
+    parent,
     reasons,
     view,
 )
@@ -304,3 +308,22 @@ def test_once_the_wait_is_recorded_the_due_attempt_needs_no_pod_read() -> None:
     # a recorded time that is not this failure's (another attempt's): read it again
     other = applied(body, plan)
     assert decide_at(other, due, [failed("job-1-a2", due)]).need_termination == "job-1-a2"
+
+
+def test_a_continuation_s_later_attempt_gets_the_parent_s_result_again() -> None:
+    done = parent("Succeeded", result={"rows": 7})
+    body = child(retryPolicy=POLICY)
+    first = decide_at(body, T0, parent=done)
+    assert [o["metadata"]["name"] for o in first.create] == ["child-1"]
+    body = applied(body, first)
+    job = failed("child-1", T0)
+    body = applied(
+        body, decide_at(body, T0, [job], termination={"child-1": TERMINATION}, parent=done)
+    )
+    due = T0 + BACKOFF.delay(1, UID)
+    plan = decide_at(body, due, [job], admitted=True, parent=done)
+    (second,) = plan.create
+    assert second["metadata"]["name"] == "child-1-a2"
+    env = env_of(second)
+    assert env["BACKGROUNDJOBS_PARENT"] == "parent"
+    assert json.loads(env["BACKGROUNDJOBS_PARENT_RESULT"]) == {"rows": 7}
