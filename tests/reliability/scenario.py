@@ -13,6 +13,7 @@ from typing import Any
 from kubernetes import client
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.controller.metrics import label_value
 
 Body = dict[str, Any]
 KUBECTL = Path.home() / ".cache" / "backgroundjobs" / "venv" / "bin" / "kubectl"
@@ -64,8 +65,9 @@ def list_bgjs(custom: client.CustomObjectsApi, namespace: str | None = None) -> 
 
 
 def phase_counts(items: list[Body]) -> Counter[str]:
-    """What `kubectl get bgj` shows, counted by phase (no phase yet: Pending)."""
-    return Counter(((o.get("status") or {}).get("phase") or "Pending") for o in items)
+    """What `kubectl get bgj` shows, counted by phase (no phase yet: Pending), the phase
+    spelled as the metrics label it becomes (``Succeeded`` -> ``succeeded``)."""
+    return Counter(label_value((o.get("status") or {}).get("phase") or "Pending") for o in items)
 
 
 _GAUGE = re.compile(r"^backgroundjobs_jobs\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)

@@ -81,12 +81,18 @@ def test_api_server_hung_killed_restarted_and_etcd_restarted(
     proxy.heal()
 
     # recovery, with no manual step
-    def recovered() -> bool:
-        started = all(jobs.status(name).get("runs") == 1 for name in due)
-        items = list_bgjs(custom_objects, namespace)
-        return started and gauge_counts(op.metrics()) == phase_counts(items)
+    last: dict[str, object] = {}
 
-    wait_for("the operator to recover", recovered, timeout=RECOVERY_WITHIN + 120, interval=0.5)
+    def recovered() -> bool:
+        started = {name: jobs.status(name).get("runs") for name in due}
+        items = list_bgjs(custom_objects, namespace)
+        last.update(runs=started, gauge=gauge_counts(op.metrics()), objects=phase_counts(items))
+        return all(r == 1 for r in started.values()) and last["gauge"] == last["objects"]
+
+    try:
+        wait_for("the operator to recover", recovered, timeout=RECOVERY_WITHIN + 120, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last seen: {last}") from None
     recovery = time.monotonic() - healed
     print(f"\nrecovered {recovery:.1f}s after the fault ended")
     assert recovery <= RECOVERY_WITHIN

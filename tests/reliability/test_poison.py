@@ -87,7 +87,8 @@ def poisons() -> list[Poison]:
                 '"podTemplate":{"metadata":{"labels":'
                 '{"batch.kubernetes.io/controller-uid":"not-this-job"}}}',
             ),
-            "",
+            "spec.podTemplate.metadata.labels",
+            reason="PolicyDenied",
         )
     )
     out.append(
