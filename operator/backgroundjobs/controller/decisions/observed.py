@@ -10,6 +10,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.decisions.podattempts import PodAttempt
 from backgroundjobs.controller.decisions.podstate import JobPods
 
 Body = dict[str, Any]
@@ -100,7 +101,8 @@ class Observed:
     ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod from starting, by Job
     name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
     queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
-    ConcurrencyKeyBusy, OperatorStarting.
+    ConcurrencyKeyBusy, OperatorStarting. ``attempt_pods``: a Job's finished pods, by Job
+    name, once read (asked with ``need_attempts``; ``decisions.attempts``).
     """
 
     bgj: Body
@@ -115,6 +117,7 @@ class Observed:
     pods: dict[str, JobPods] = field(default_factory=dict)
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
+    attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
 
 
 def parse_spec(bgj: Body) -> BackgroundJobSpec:
