@@ -1,0 +1,103 @@
+"""status.attempts on the cluster: a job that fails twice then succeeds keeps a record of each
+attempt (exit code, reason, error, node), after its pods are gone and across operator
+restarts, without duplicates."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
+
+pytestmark = pytest.mark.integration
+
+# Attempt n ends as the test says once it is running: its pod's annotations are changed
+# (kwok's stage then ends it after RUN_FOR with that exit code and termination message).
+ENDINGS = [
+    {FAIL_EXIT: "1", MESSAGE: '{"error": "SMTP down", "type": "ConnectionError"}'},
+    {FAIL_EXIT: "3", MESSAGE: '{"error": "still down", "type": "TimeoutError"}'},
+    {FAIL_EXIT: "0", MESSAGE: '{"sent": true}'},
+]
+
+
+def end_next_attempt(bgjobs: Jobs, job: str, ended: list[str], ending: dict[str, str]) -> str:
+    """Wait for the Job's next running pod and make it end with ``ending``."""
+
+    def running_pod() -> str | None:
+        for p in bgjobs.pods(job):
+            if p.status.phase == "Running" and p.metadata.name not in ended:
+                return str(p.metadata.name)
+        return None
+
+    name = wait_for(f"the next running pod of {job}", running_pod, timeout=180)
+    bgjobs.core.patch_namespaced_pod(
+        name, bgjobs.ns, {"metadata": {"annotations": {**ending, RUN_FOR: "1s"}}}
+    )
+    ended.append(name)
+    return name
+
+
+def attempts(bgjobs: Jobs, name: str) -> list[dict[str, Any]]:
+    return list(bgjobs.status(name).get("attempts") or [])
+
+
+def test_attempts_are_recorded_once_and_outlive_pods_and_restarts(  # type: ignore[no-untyped-def]
+    bgjobs: Jobs, operator
+) -> None:
+    bgjobs.create(manifest("flaky", retries=3, pod_annotations={RUN_FOR: "1h"}))
+    ended: list[str] = []
+    end_next_attempt(bgjobs, "flaky-1", ended, ENDINGS[0])
+    wait_for("attempt 1 recorded", lambda: len(attempts(bgjobs, "flaky")) == 1, timeout=120)
+
+    # attempt 2 fails while the operator is down: recorded once it is back, attempt 1 once
+    operator.kill()
+    try:
+        second = end_next_attempt(bgjobs, "flaky-1", ended, ENDINGS[1])
+
+        def second_failed() -> bool:
+            return any(
+                p.metadata.name == second and p.status.phase == "Failed"
+                for p in bgjobs.pods("flaky-1")
+            )
+
+        wait_for("attempt 2 to fail", second_failed, timeout=120)
+    finally:
+        operator.start()
+    wait_for("attempt 2 recorded", lambda: len(attempts(bgjobs, "flaky")) == 2, timeout=120)
+
+    end_next_attempt(bgjobs, "flaky-1", ended, ENDINGS[2])
+    st = bgjobs.wait_phase("flaky", "Succeeded", "Failed", timeout=180)
+    assert st["phase"] == "Succeeded" and st["result"] == {"sent": True}
+    records = st["attempts"]
+    assert [r["attempt"] for r in records] == [1, 2, 3]
+    assert st["attemptsTotal"] == 3 and st["failedAttempts"] == 2
+    assert [r["pod"] for r in records] == ended
+    assert [(r["exitCode"], r["reason"]) for r in records] == [
+        (1, "Error"),
+        (3, "Error"),
+        (0, "Completed"),
+    ]
+    assert [r.get("message", "") for r in records] == [
+        "ConnectionError: SMTP down",
+        "TimeoutError: still down",
+        "",
+    ]
+    for r in records:
+        assert r["job"] == "flaky-1" and r["run"] == 1
+        assert r["node"].startswith("kwok-node-")
+        assert r["startedAt"] <= r["finishedAt"]
+
+    # the pods go: the records stay
+    bgjobs.core.delete_collection_namespaced_pod(
+        bgjobs.ns, label_selector="batch.kubernetes.io/job-name=flaky-1"
+    )
+    wait_for("the pods to be gone", lambda: not bgjobs.pods("flaky-1"), timeout=120)
+    assert bgjobs.status("flaky")["attempts"] == records
+
+    # restarted once more: its first reconciles (every job's) add nothing either
+    operator.kill()
+    operator.start()
+    time.sleep(5)
+    st = bgjobs.status("flaky")
+    assert st["attempts"] == records and st["attemptsTotal"] == 3
