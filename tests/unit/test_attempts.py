@@ -14,6 +14,9 @@ from tests.unit.test_reconciler import bgj as manifest
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import MAX_ATTEMPTS_KEPT, Attempt, BackgroundJobStatus
 from backgroundjobs.api.times import format_time
+from backgroundjobs.cli.render import render_describe
+from backgroundjobs.cli.render.attempts import attempt_lines
+from backgroundjobs.client import JobInfo
 from backgroundjobs.controller.decisions import Observed, ObservedJob, decide
 from backgroundjobs.controller.decisions.attempts import (
     current_run,
@@ -356,3 +359,42 @@ def test_each_finished_attempt_costs_one_pod_list_and_the_last_serves_the_result
         assert h.kube.count("owned_job_pods") == 3 and h.kube.count("termination_message") == 0
 
     run(case)
+
+
+# ------------------------------------------------------------------ bgjobs describe
+
+
+def test_describe_shows_the_attempts_as_a_table_within_the_width() -> None:
+    status: Body = {
+        "attemptsTotal": 12,
+        "attempts": [
+            {
+                "attempt": 11,
+                "run": 2,
+                "job": "flaky-2",
+                "pod": "flaky-2-x7k2p",
+                "node": "kwok-node-0",
+                "startedAt": "2030-01-01T12:00:01Z",
+                "finishedAt": "2030-01-01T12:02:06Z",
+                "exitCode": 1,
+                "reason": "Error",
+                "message": "ConnectionError: SMTP relay refused " + "x" * 200,
+            },
+            {"attempt": 12, "run": 2, "job": "flaky-2", "reason": "PodDeleted"},
+        ],
+    }
+    lines = attempt_lines(status, width=80)
+    assert lines[1] == "Attempts:   12 in run 2 (the last 2 shown)"
+    header, first, second, *errors = lines[2:]
+    assert header.split() == ["#", "POD", "NODE", "STARTED", "TOOK", "EXIT", "REASON"]
+    assert first.split() == ["11", "flaky-2-x7k2p", "kwok-node-0", "12:00:01", "2m5s", "1", "Error"]
+    assert second.split() == ["12", "<gone>", "PodDeleted"]
+    assert errors[0].startswith("  11: ConnectionError: SMTP relay refused x")
+    assert "".join(e.strip() for e in errors).endswith("x" * 50)  # whole, wrapped
+    assert all(len(line) <= 80 for line in lines)
+    assert attempt_lines({"phase": "Running"}) == []
+    info = JobInfo.from_object(
+        {"metadata": {"name": "flaky"}, "spec": {"handler": "h"}, "status": status}
+    )
+    described = render_describe(info, [], T0)
+    assert described.index("Attempts:") < described.index("Timeline:")
