@@ -101,3 +101,13 @@ def test_attempts_are_recorded_once_and_outlive_pods_and_restarts(  # type: igno
     time.sleep(5)
     st = bgjobs.status("flaky")
     assert st["attempts"] == records and st["attemptsTotal"] == 3
+
+
+def test_the_attempt_the_timeout_ended_says_deadline_exceeded(bgjobs: Jobs) -> None:
+    bgjobs.create(manifest("slow", timeout="3s", pod_annotations={RUN_FOR: "1h"}))
+    st = bgjobs.wait_phase("slow", "Failed", timeout=120)
+    failed = bgjobs.condition("slow", "Failed")
+    assert failed and failed["reason"] == "DeadlineExceeded"
+    records = wait_for("the attempt recorded", lambda: attempts(bgjobs, "slow"), timeout=60)
+    assert len(records) == 1 and st["attemptsTotal"] == 1
+    assert records[0]["reason"] == "DeadlineExceeded" and records[0]["job"] == "slow-1"

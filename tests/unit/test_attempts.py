@@ -398,3 +398,25 @@ def test_describe_shows_the_attempts_as_a_table_within_the_width() -> None:
     )
     described = render_describe(info, [], T0)
     assert described.index("Attempts:") < described.index("Timeline:")
+
+
+def test_a_pod_ended_by_the_deadline_is_recorded_before_the_job_has_failed() -> None:
+    # The Job controller sets FailureTarget, deletes the pod, counts it failed, and only
+    # then (the pod gone) sets Failed: the attempt is read in between.
+    body = {
+        "metadata": {"name": "job-1", "uid": "uid-job-1"},
+        "status": {
+            "failed": 1,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded"}
+            ],
+        },
+    }
+    job = ObservedJob.from_body(body)
+    assert job.failure_target == "DeadlineExceeded" and not job.finished
+    obs = Observed(bgj=bgj(running()), now=T0 + timedelta(seconds=20), jobs={"job-1": job})
+    obs.attempt_pods["job-1"] = attempts(pod("job-1-a", exit_code=137, deleted=True))
+    plan = decide(obs, SETTINGS)
+    assert [(a["reason"], a["exitCode"]) for a in plan.status["attempts"]] == [
+        ("DeadlineExceeded", 137)
+    ]

@@ -46,9 +46,8 @@ def record_attempts(d: Decision, job: ObservedJob) -> None:
         if finished > recorded_for(records, total, job.name):
             d.plan.need_attempts = job.name
     else:
-        records, total = merge(
-            records, total, d.st.runs, job.name, finished, job.failure_reason, pods
-        )
+        ending = job.failure_reason or job.failure_target
+        records, total = merge(records, total, d.st.runs, job.name, finished, ending, pods)
     if records != d.st.attempts or total != d.st.attempts_total:
         d.st.attempts = records
         d.st.attempts_total = total
@@ -83,7 +82,8 @@ def merge(
     """``records`` (of run ``run``) with ``job``'s finished ``pods`` (in the order they were
     made) merged in: known pods updated in place, new ones appended, numbered on from
     ``total``; pods the Job counts (``finished``) that are gone get a record without a pod.
-    The newest ``MAX_ATTEMPTS_KEPT`` are kept; returns them and the new total."""
+    ``failure_reason``: why the Job failed or is failing (its Failed, else FailureTarget
+    condition). The newest ``MAX_ATTEMPTS_KEPT`` are kept; returns them and the new total."""
     out = list(records)
     recorded = recorded_for(records, total, job)
     index = {r.pod: i for i, r in enumerate(out) if r.job == job and r.pod}

@@ -37,6 +37,7 @@ class ObservedJob:
     scheduled_time: datetime | None = None
     completed_indexes: str = ""
     failed_indexes: str = ""
+    failure_target: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -57,6 +58,7 @@ class ObservedJob:
         failure_reason = None
         failure_message = ""
         failure_time = None
+        failure_target = None
         for cnd in status.get("conditions") or []:
             if cnd.get("status") != "True":
                 continue
@@ -66,6 +68,10 @@ class ObservedJob:
                 failure_reason = cnd.get("reason") or "Failed"
                 failure_message = cnd.get("message") or ""
                 failure_time = parse_time(cnd.get("lastTransitionTime"))
+            elif cnd.get("type") == "FailureTarget":
+                # set before the Job controller ends the pods (a deadline): the Job's Failed
+                # condition follows only once they are gone
+                failure_target = cnd.get("reason") or "Failed"
         annotations = meta.get("annotations") or {}
         return cls(
             name=meta.get("name", ""),
@@ -85,6 +91,7 @@ class ObservedJob:
             scheduled_time=parse_time(annotations.get(c.ANNOTATION_CRONJOB_SCHEDULED)),
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
+            failure_target=failure_target,
         )
 
 
