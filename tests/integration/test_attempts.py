@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 
+from backgroundjobs.api import constants as c
+
 pytestmark = pytest.mark.integration
 
 # Attempt n ends as the test says once it is running: its pod's annotations are changed
@@ -111,3 +113,36 @@ def test_the_attempt_the_timeout_ended_says_deadline_exceeded(bgjobs: Jobs) -> N
     records = wait_for("the attempt recorded", lambda: attempts(bgjobs, "slow"), timeout=60)
     assert len(records) == 1 and st["attemptsTotal"] == 1
     assert records[0]["reason"] == "DeadlineExceeded" and records[0]["job"] == "slow-1"
+
+
+def test_a_recurring_job_keeps_the_attempts_of_its_newest_run(bgjobs: Jobs) -> None:
+    # Once a year: only the triggered runs happen during the test.
+    bgjobs.create(
+        manifest(
+            "nightly",
+            schedule="0 0 1 1 *",
+            retries=1,
+            pod_annotations={FAIL_EXIT: "1", MESSAGE: '{"error": "no disk", "type": "OSError"}'},
+        )
+    )
+    bgjobs.wait_phase("nightly", "Scheduled")
+    bgjobs.annotate("nightly", c.ANNOTATION_TRIGGER, "first")
+
+    def run_failed(run: int) -> dict[str, Any] | None:
+        st = bgjobs.status("nightly")
+        done = st.get("runs") == run and len(st.get("attempts") or []) == 2
+        failed = any(
+            x["type"] == "Failed" and x["status"] == "True" for x in st.get("conditions") or []
+        )
+        return st if done and failed else None
+
+    st = wait_for("run 1 to fail twice", lambda: run_failed(1), timeout=180)
+    first = st["attempts"]
+    assert [(a["attempt"], a["run"], a["exitCode"]) for a in first] == [(1, 1, 1), (2, 1, 1)]
+    assert {a["job"] for a in first} == {st["jobName"]}
+    assert first[0]["message"] == "OSError: no disk"
+
+    bgjobs.annotate("nightly", c.ANNOTATION_TRIGGER, "second")
+    st = wait_for("run 2 to fail twice", lambda: run_failed(2), timeout=180)
+    assert [(a["attempt"], a["run"]) for a in st["attempts"]] == [(1, 2), (2, 2)]
+    assert st["attemptsTotal"] == 2 and {a["job"] for a in st["attempts"]} == {st["jobName"]}
