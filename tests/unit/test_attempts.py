@@ -420,3 +420,10 @@ def test_a_pod_ended_by_the_deadline_is_recorded_before_the_job_has_failed() -> 
     assert [(a["reason"], a["exitCode"]) for a in plan.status["attempts"]] == [
         ("DeadlineExceeded", 137)
     ]
+
+
+def test_a_hostile_count_costs_no_more_than_ten_records() -> None:
+    records, total = merge([], 0, 1, "j-1", 10**9, None, attempts(pod("j-1-a", 0)))
+    assert total == 10**9 and len(records) == MAX_ATTEMPTS_KEPT
+    assert [r.attempt for r in records] == list(range(10**9 - 9, 10**9 + 1))
+    assert all(r.reason == "PodDeleted" for r in records)

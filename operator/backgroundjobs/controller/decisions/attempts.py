@@ -105,7 +105,9 @@ def merge(
     for pod in new:
         total += 1
         out.append(attempt_record(pod, total, run, job, failure_reason))
-    for _ in range(finished - recorded - len(new)):
+    missing = max(0, finished - recorded - len(new))
+    total += max(0, missing - MAX_ATTEMPTS_KEPT)  # counted, not built: only 10 are kept
+    for _ in range(min(missing, MAX_ATTEMPTS_KEPT)):
         total += 1
         reason = DEADLINE_EXCEEDED if failure_reason == DEADLINE_EXCEEDED else POD_DELETED
         out.append(
