@@ -11,6 +11,7 @@ import pytest
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def attempts(bgjobs: Jobs, name: str) -> list[dict[str, Any]]:
 
 
 def test_attempts_are_recorded_once_and_outlive_pods_and_restarts(  # type: ignore[no-untyped-def]
-    bgjobs: Jobs, operator
+    bgjobs: Jobs, operator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bgjobs.create(manifest("flaky", retries=3, pod_annotations={RUN_FOR: "1h"}))
     ended: list[str] = []
@@ -96,6 +97,12 @@ def test_attempts_are_recorded_once_and_outlive_pods_and_restarts(  # type: igno
     )
     wait_for("the pods to be gone", lambda: not bgjobs.pods("flaky-1"), timeout=120)
     assert bgjobs.status("flaky")["attempts"] == records
+    capsys.readouterr()
+    assert main(["-n", bgjobs.ns, "describe", "flaky"]) == 0
+    attempts_section = capsys.readouterr().out.split("Attempts:")[1].split("Timeline:")[0]
+    assert "3 in run 1" in attempts_section
+    assert all(pod in attempts_section for pod in ended)
+    assert "1: ConnectionError: SMTP down" in attempts_section
 
     # restarted once more: its first reconciles (every job's) add nothing either
     operator.kill()
