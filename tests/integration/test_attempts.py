@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes.client.rest import ApiException
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 
 from backgroundjobs.api import constants as c
@@ -153,3 +154,41 @@ def test_a_recurring_job_keeps_the_attempts_of_its_newest_run(bgjobs: Jobs) -> N
     st = wait_for("run 2 to fail twice", lambda: run_failed(2), timeout=180)
     assert [(a["attempt"], a["run"]) for a in st["attempts"]] == [(1, 2), (2, 2)]
     assert st["attemptsTotal"] == 2 and {a["job"] for a in st["attempts"]} == {st["jobName"]}
+
+
+def test_the_api_server_holds_status_attempts_to_its_bounds(bgjobs_no_operator: Jobs) -> None:
+    jobs = bgjobs_no_operator
+    jobs.create(manifest("bounded", suspend=True))
+    widest = {
+        "attempt": 1,
+        "run": 1,
+        "job": "j" * 253,
+        "pod": "p" * 253,
+        "node": "n" * 253,
+        "startedAt": "2030-01-01T12:00:00Z",
+        "finishedAt": "2030-01-01T12:00:01Z",
+        "exitCode": 137,
+        "reason": "r" * 128,
+        "message": "é" * 150,  # 300 bytes, the most the operator writes
+    }
+
+    def write(attempts: list[dict[str, Any]]) -> None:
+        jobs.custom.patch_namespaced_custom_object_status(
+            c.GROUP,
+            c.VERSION,
+            jobs.ns,
+            c.PLURAL,
+            "bounded",
+            {"status": {"attempts": attempts, "attemptsTotal": len(attempts)}},
+        )
+
+    ten = [{**widest, "attempt": i} for i in range(1, 11)]
+    write(ten)  # the largest status.attempts the operator writes is accepted
+    assert jobs.status("bounded")["attempts"] == ten
+    for refused, field in (
+        ([*ten, {**widest, "attempt": 11}], "status.attempts"),
+        ([{**widest, "message": "x" * 301}], "status.attempts[0].message"),
+    ):
+        with pytest.raises(ApiException) as info:
+            write(refused)
+        assert info.value.status == 422 and field in (info.value.body or ""), info.value.body
