@@ -13,7 +13,8 @@ of phases, so that 10,000 jobs do not become 10,000 pods): creates the namespace
 * page load: p50/p95 in headless Chromium, from navigation to the data drawn;
 * live: while 200 statuses change (20/s), the time from each change's write to the open
   jobs page drawing it, and the dashboard's requests to the API server (its own count
-  and the audit log's, by its User-Agent): one list and one watch, no polling.
+  and the audit log's, by its User-Agent): one list and one watch of the BackgroundJobs
+  (and one of the BackgroundJobQueues), no polling.
 
 Writes ``bench/RESULTS-dashboard.md`` and ``.json``. Timing goals live here, not in tests.
 """
@@ -64,6 +65,9 @@ API_CALLS = {
     "jobs, last page": "/api/jobs?offset=9950&limit=50",
     "recurring": "/api/recurring",
     "24 h series": "/api/series",
+    "queues": "/api/queues",
+    "a queue's waiting jobs": f"/api/queues/{NAMESPACE}/default",
+    "batches": "/api/batches",
 }
 
 
@@ -100,6 +104,9 @@ def status_for(phase: str, i: int) -> dict[str, Any]:
         status["message"] = "queue default is at its concurrency limit"
     elif phase == "Running":
         status.update(startedAt=stamp(random.uniform(0, 60)), runs=1)
+        done = i % 100
+        status["progress"] = {"done": done, "total": 100, "percent": float(done),
+                              "summary": f"{done}/100 ({done}%)", "message": "rows"}  # fmt: skip
     return status
 
 
@@ -186,6 +193,8 @@ def page_loads(dash: DashboardProcess, rounds: int) -> dict[str, list[float]]:
         "jobs, text search": ("/jobs?q=user4242", "tr[data-job]"),
         "job page": (f"/jobs/{NAMESPACE}/bench-00042", "#attempts"),
         "recurring": ("/recurring", "#recurring .empty, #recurring table"),
+        "queues": ("/queues", "tr[data-queue-row]"),
+        "batches": ("/batches", "#batches .empty, #batches table"),
     }
     driver = new_driver(Path(tempfile.mkdtemp(prefix="bench-chromium-")))
     out: dict[str, list[float]] = {name: [] for name in pages}

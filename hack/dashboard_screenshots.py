@@ -5,9 +5,10 @@
 Against a local cluster with the CRD applied: starts the operator (as the integration tests
 do), fills the namespace ``shop`` with the reference scenarios' jobs (welcome mails, a
 password reset and its reminder, the recurring clean-ups, a report and its e-mail, a bulk
-notification with some failures, a limited queue), starts ``bgjobs dashboard -n shop`` and
-saves the main pages as Debian's headless Chromium draws them. The fake pods' shared log
-(logs/handler.log, see hack/kwok/README.md) is rewritten with the lines of an import.
+notification with some failures, a limited queue and a paused one, a batch), starts
+``bgjobs dashboard -n shop`` and saves the main pages as Debian's headless Chromium draws
+them. The fake pods' shared log (logs/handler.log, see hack/kwok/README.md) is rewritten with
+the lines of an import and the progress of a running index rebuild.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest  # noqa: E402
 from tests.integration.browser import DashboardProcess, navigate, new_driver, poll  # noqa: E402
 from tests.integration.conftest import OperatorProcess  # noqa: E402
+from tests.integration.queue_helpers import Queues  # noqa: E402
+from tests.integration.test_batches import FAIL_INDEXES  # noqa: E402
 
 NAMESPACE = "shop"
 DOCS = REPO / "docs"
 
 
-def scenario(jobs: Jobs) -> None:
+def scenario(jobs: Jobs, queues: Queues) -> None:
     """The reference scenarios' jobs, some of them failing."""
+    queues.create("limited", maxConcurrency=1, priority=5)
+    queues.create("exports", maxConcurrency=2, paused=True, rateLimit={"perSecond": 1, "burst": 2})
     for i, user in enumerate(["ann", "bob", "chen", "dara", "eve", "femi"]):
         result = json.dumps({"message_id": f"<{i + 40}@mail.example.com>"})
         jobs.create(
@@ -104,6 +109,21 @@ def scenario(jobs: Jobs) -> None:
                 pod_annotations={RUN_FOR: "300s"}, queue="limited",
             )
         )  # fmt: skip
+    for month in ("09", "10", "11"):
+        jobs.create(
+            manifest(f"export-invoices-2026-{month}", "billing.export", args=[f"2026-{month}"],
+                     queue="exports")
+        )  # fmt: skip
+    jobs.create(
+        manifest(
+            "winter-sale-push", "notifications.send_to_user",
+            items=[{"args": [2000 + i], "kwargs": {"campaign": "winter"}} for i in range(40)],
+            parallelism=8, retries=0, maxFailed=5, pod_annotations={FAIL_INDEXES: "7,23"},
+        )
+    )  # fmt: skip
+    jobs.create(
+        manifest("winter-sale-summary", "notifications.report", after={"name": "winter-sale-push"})
+    )
 
 
 IMPORT_LOG = [
@@ -123,11 +143,14 @@ IMPORT_LOG = [
 def write_pod_log(kubeconfig: str) -> None:
     path = Path(kubeconfig).resolve().parent / "logs" / "handler.log"
     start = time.time() - 60
+    rebuild = {"level": "info", "message": "documents indexed", "event": "progress",
+               "done": 61_500, "total": 150_000}  # fmt: skip
+    records = [("import-orders", r) for r in IMPORT_LOG] + [("rebuild-search-index-0", rebuild)]
     with path.open("w") as f:
-        for i, record in enumerate(IMPORT_LOG):
+        for i, (job, record) in enumerate(records):
             moment = datetime.fromtimestamp(start + 9 * i, UTC)
             record = {"time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                      "job": "import-orders", **record}  # fmt: skip
+                      "job": job, "namespace": NAMESPACE, **record}  # fmt: skip
             f.write(f"{moment.strftime('%Y-%m-%dT%H:%M:%S.%fZ')} stdout F {json.dumps(record)}\n")
 
 
@@ -150,12 +173,13 @@ def main() -> int:
     try:
         jobs = Jobs(api, NAMESPACE)
         if jobs.get("welcome-email-40") is None:
-            scenario(jobs)
+            scenario(jobs, Queues(api, NAMESPACE))
             time.sleep(20)  # the runs finish, the retries fail, the continuation waits
             for name in ("cleanup-temp-files", "cache-cleanup-expired"):
                 jobs.annotate(name, "backgroundjobs.dev/trigger", "screenshot")
             time.sleep(10)
         write_pod_log(kubeconfig)
+        time.sleep(12)  # the operator reads the running pods' progress every 5 s
         dash = DashboardProcess(kubeconfig, work / "dashboard.log", "-n", NAMESPACE)
         driver = new_driver(work / "chromium")
         driver.set_window_size(1440, 1000)
@@ -165,6 +189,9 @@ def main() -> int:
             ("failed", "/jobs?phase=Failed", "tr[data-job]"),
             ("job", f"/jobs/{NAMESPACE}/import-orders", "#attempts tr[data-attempt]"),
             ("recurring", "/recurring", "#recurring table"),
+            ("running", "/jobs?phase=Running", "tr[data-job] [data-progress]"),
+            ("queues", "/queues", "tr[data-queue-row]"),
+            ("batches", "/batches", "tr[data-batch] [data-items]"),
         ]
         for name, path, ready in pages:
             navigate(driver, dash.base + path)

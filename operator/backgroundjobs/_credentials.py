@@ -12,7 +12,7 @@ long one-time path, well-known API key prefixes). The warning never quotes the v
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,31 +40,51 @@ _SECRET_KEY = re.compile(
     r"|private[_-]?key|credentials?|bearer)$",
     re.IGNORECASE,
 )
-_SHAPES: list[tuple[str, re.Pattern[str]]] = [
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.")),
-    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}")),
-    ("a URL with a password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
+# Every check is linear in the length of the value (a client checks each argument, and an
+# argument may be megabytes): no pattern may rescan the rest of the string from each start.
+_B64URL_RUN = re.compile(r"(?<![A-Za-z0-9_-])(?>[A-Za-z0-9_-]{8,})(?=\.eyJ(?>[A-Za-z0-9_-]{5,})\.)")
+_JWT_START = re.compile(r"\beyJ")
+
+
+def _jwt(value: str) -> bool:
+    """A JSON Web Token: eyJ + at least 5 base64url characters, '.', eyJ + 5 more, '.'.
+    Each run of base64url characters is read once (atomic groups; a run is tried only from
+    its first character), with the one after it when that follows as '.eyJ...'; the token's
+    header starts at a word boundary inside the run with at least 5 characters after eyJ."""
+    for run in _B64URL_RUN.finditer(value):
+        header = run.group(0)
+        start = _JWT_START.search(header)
+        if start is not None and len(header) - start.end() >= 5:
+            return True
+    return False
+
+
+_SHAPES: list[tuple[str, Callable[[str], object]]] = [
+    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----").search),
+    ("a JSON Web Token", _jwt),
+    ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}").search),
+    # a scheme is at most 32 characters: an unbounded one rescanned every letter run
+    ("a URL with a password", re.compile(r"[a-z][a-z0-9+.-]{0,31}://[^/\s:@]+:[^/\s@]+@").search),
     (
         "a URL with a token",
         re.compile(
             r"(?i)[?&](?:token|access_token|auth|api_?key|key|sig|signature|password|secret|code)"
             r"=[^&\s#]{8,}"
-        ),
+        ).search,
     ),
     (
         "a one-time link",
         re.compile(
             r"(?i)/(?:reset|verify|confirm|magic|invite|token|activate|unsubscribe)[^/\s]*"
             r"/[A-Za-z0-9_-]{16,}"
-        ),
+        ).search,
     ),
     (
         "an API key",
         re.compile(
             r"\b(?:AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}"
             r"|sk_live_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35})"
-        ),
+        ).search,
     ),
 ]
 _MAX_DEPTH = 8
@@ -86,8 +106,8 @@ def _walk(where: str, value: Any, key: str | None, depth: int) -> Iterator[tuple
         if value and key is not None and _SECRET_KEY.search(_snake(key)):
             yield where, "its name"
             return
-        for why, pattern in _SHAPES:
-            if pattern.search(value):
+        for why, looks_like in _SHAPES:
+            if looks_like(value):
                 yield where, f"it looks like {why}"
                 return
     elif isinstance(value, Mapping):

@@ -102,7 +102,39 @@ def start_smtp_sink(namespace: str, image: str, fail_first: int = 0) -> SmtpSink
     }
     apply(namespace, configmap, pod, service)
     kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/smtp", "--timeout=180s")
+    # The Service routes to the pod only once its EndpointSlice lists the pod's address as
+    # ready (kube-proxy follows within a moment); a handler started before that is refused.
+    pod_ip = kubectl("get", "pod", "smtp", "-n", namespace, "-o", "jsonpath={.status.podIP}").stdout
+    wait_until(
+        "the smtp Service's endpoint",
+        lambda: _ready_endpoint(namespace, "smtp") == pod_ip.strip(),
+        timeout=120,
+    )
     return SmtpSinkPod(namespace)
+
+
+def _ready_endpoint(namespace: str, service: str) -> str:
+    """The first ready address of ``service``'s EndpointSlices ('' while there is none)."""
+    text = kubectl(
+        "get",
+        "endpointslices",
+        "-n",
+        namespace,
+        "-l",
+        f"kubernetes.io/service-name={service}",
+        "-o",
+        "json",
+        check=False,
+    ).stdout
+    try:
+        slices = json.loads(text).get("items", [])
+    except ValueError:
+        return ""
+    for slice_ in slices:
+        for endpoint in slice_.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") and endpoint.get("addresses"):
+                return str(endpoint["addresses"][0])
+    return ""
 
 
 @dataclass

@@ -5,6 +5,8 @@ RBAC refusal, and the job page shows the attempts and the log stream."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import urllib.error
@@ -30,9 +32,15 @@ from tests.integration.browser import (
     poll,
     texts,
 )
+from tests.integration.queue_helpers import Queues
+from tests.integration.test_batches import FAIL_INDEXES
+from tests.integration.test_progress import progress_record
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import PHASES
+from backgroundjobs.dashboard._kube import Kube, load_api_client
+from backgroundjobs.dashboard._queues import QueueStore
+from backgroundjobs.dashboard._watcher import Watcher
 
 pytestmark = pytest.mark.integration
 
@@ -405,3 +413,183 @@ def test_job_page_follows_the_log_with_its_progress_bar(
     assert bar.get_attribute("data-percent") == "25"
     assert "30 / 120" in bar.text
     assert browser.find_element(By.ID, "log-status").text == "following…"
+
+
+# ------------------------------------------------------------------ progress, queues, batches
+
+
+def test_a_running_job_s_progress_shows_in_the_list_without_a_reload(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    browser: webdriver.Chrome,
+    dashboard: DashboardProcess,
+) -> None:
+    """The operator copies the handler's progress record into status.progress; the jobs list
+    shows it from its watch (no log read per row) and moves when it changes."""
+    bgjobs.create(manifest("long-export", pod_annotations={RUN_FOR: "120s"}))
+    bgjobs.wait_phase("long-export", "Running")
+    open_page(browser, dashboard, f"/jobs?namespace={namespace}&phase=Running")
+    row_css = f'tr[data-job="{namespace}/long-export"]'
+    row = poll("the running job's row", lambda: find(browser, row_css))
+    assert find(browser, f"{row_css} [data-progress]") is None  # nothing reported yet
+    browser.execute_script("window.__sameDocument = 'yes'")
+    append_pod_log(kubeconfig, progress_record("long-export", namespace, 3, 4, "rows exported"))
+    wait_for(  # the operator reads logs every 5 s (BACKGROUNDJOBS_PROGRESS_INTERVAL)
+        "status.progress", lambda: bgjobs.status("long-export").get("progress"), 60
+    )
+    bar = poll("the progress bar in the list", lambda: find(browser, f"{row_css} [data-progress]"))
+    assert bar.get_attribute("data-progress") == "75"
+    row = browser.find_element(By.CSS_SELECTOR, row_css)
+    assert "3/4 (75%)" in row.text and "rows exported" in row.text
+    append_pod_log(kubeconfig, progress_record("long-export", namespace, 4, 4, "all rows"))
+    poll(
+        "the newer progress",
+        lambda: (
+            browser.find_element(By.CSS_SELECTOR, f"{row_css} [data-progress]").get_attribute(
+                "data-progress"
+            )
+            == "100"
+        ),
+    )
+    assert browser.execute_script("return window.__sameDocument") == "yes", "the page reloaded"
+
+
+def test_a_job_paused_until_a_time_shows_that_time(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    until = "2031-01-01T00:00:00Z"
+    bgjobs.create(manifest("held", delay="1m", suspend=True, suspendUntil=until))
+    bgjobs.wait_phase("held", "Suspended")
+    open_page(browser, dashboard, f"/jobs?namespace={namespace}&phase=Suspended")
+    cell = poll(
+        "the resume time in the list",
+        lambda: find(browser, f'tr[data-job="{namespace}/held"] time[datetime="{until}"]'),
+    )
+    assert cell.text.startswith("in ")
+    open_page(browser, dashboard, f"/jobs/{namespace}/held")
+    fact = poll("the job page's pause", lambda: find(browser, "[data-suspended]"))
+    assert until in fact.text and "until" in fact.text
+
+    # Once the time passed the operator resumes the job (spec.suspend stays true): the page
+    # says it resumed, and no longer shows it as paused.
+    soon = datetime.fromtimestamp(time.time() + 8, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bgjobs.create(manifest("brief-hold", delay="1h", suspend=True, suspendUntil=soon))
+    bgjobs.wait_phase("brief-hold", "Scheduled", timeout=90)
+    open_page(browser, dashboard, f"/jobs/{namespace}/brief-hold")
+    fact = poll("the job page's ended pause", lambda: find(browser, "[data-suspended]"))
+    assert "resumed at" in fact.text and soon in fact.text
+
+
+def test_queues_page_lists_a_queue_with_its_pending_jobs_in_order(
+    bgjobs: Jobs,
+    namespace: str,
+    api_client: client.ApiClient,
+    browser: webdriver.Chrome,
+    dashboard: DashboardProcess,
+) -> None:
+    queues = Queues(api_client, namespace)
+    queues.create("narrow", maxConcurrency=2, priority=7, paused=True)
+    names = ["q-1", "q-2", "q-3"]
+    for name in names:
+        bgjobs.create(manifest(name, queue="narrow"))
+    for name in names:
+        bgjobs.wait_phase(name, "Queued")
+    wait_for(
+        "the queue's status", lambda: (queues.get("narrow").get("status") or {}).get("pending") == 3
+    )
+    open_page(browser, dashboard, f"/queues?namespace={namespace}")
+    row_css = f'tr[data-queue-row="{namespace}/narrow"]'
+    poll(
+        "the queue's pending count",
+        lambda: browser.find_element(By.CSS_SELECTOR, f"{row_css} [data-pending]").text == "3",
+    )
+    row = browser.find_element(By.CSS_SELECTOR, row_css)
+    assert row.find_element(By.CSS_SELECTOR, "[data-queued]").text == "3"
+    assert row.find_element(By.CSS_SELECTOR, "[data-paused]").text == "Paused"
+    assert "max 2 at once" in row.text
+
+    row.find_element(By.CSS_SELECTOR, "td a").click()
+    poll("the queue's page", lambda: find(browser, "[data-queue-name]"))
+    waiting = poll("the waiting jobs", lambda: len(texts(browser, "tr[data-waiting]")) == 3)
+    assert waiting
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-waiting]")
+    assert [r.get_attribute("data-waiting") for r in rows] == names  # FIFO by creation
+    assert [r.text.split()[0] for r in rows] == ["#1", "#2", "#3"]
+    assert all("QueuePaused" in r.text for r in rows)
+    # A waiting job's page says where it stands and links back to its queue.
+    rows[1].find_element(By.CSS_SELECTOR, "a").click()
+    position = poll("the job's place in line", lambda: find(browser, "[data-queue-position]"))
+    assert position.text == "#2 in line"
+    browser.find_element(By.CSS_SELECTOR, f'dl.facts a[href="/queues/{namespace}/narrow"]').click()
+    poll("the queue's page again", lambda: len(texts(browser, "tr[data-waiting]")) == 3)
+
+    # Resumed: the jobs leave the queue, and the page follows without a reload.
+    queues.patch("narrow", {"paused": False})
+    poll("the queue to drain", lambda: not find(browser, "tr[data-waiting]"), timeout=90)
+    assert find(browser, "[data-paused]") is None
+
+
+def test_batches_page_lists_a_batch_with_its_items_by_state(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    items = [{"args": [f"user-{i}"]} for i in range(4)]
+    pod = {FAIL_INDEXES: "1"}
+    bgjobs.create(manifest("mailing", pod_annotations=pod, items=items, retries=0, maxFailed=1))
+    bgjobs.create(manifest("after-mailing", after={"name": "mailing"}))
+    bgjobs.create(manifest("not-a-batch"))
+    status = bgjobs.wait_phase("mailing", "Succeeded", "Failed", timeout=120)
+    assert status["phase"] == "Succeeded", status.get("message")
+    open_page(browser, dashboard, f"/batches?namespace={namespace}")
+    row_css = f'tr[data-batch="{namespace}/mailing"]'
+
+    def counts() -> dict[str, str]:
+        cells = browser.find_elements(By.CSS_SELECTOR, f"{row_css} [data-items]")
+        return {
+            str(c.get_attribute("data-items")): c.find_element(By.TAG_NAME, "b").text for c in cells
+        }
+
+    expected = {"succeeded": "3", "failed": "1", "running": "0", "pending": "0"}
+    poll("the batch's item counts", lambda: counts() == expected)
+    assert find(browser, f'tr[data-batch="{namespace}/not-a-batch"]') is None
+    row = browser.find_element(By.CSS_SELECTOR, row_css)
+    assert "1 continuation" in row.text
+    assert row.find_element(By.CSS_SELECTOR, "[data-progress]").get_attribute("data-progress") == (
+        "100"
+    )
+    row.find_element(By.CSS_SELECTOR, "td a").click()
+    poll("the batch's job page", lambda: find(browser, "[data-batch-items]"))
+    assert "failed indexes 1" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+
+
+def test_a_watch_of_a_resource_the_api_server_lacks_reports_it_and_keeps_nothing(
+    kubeconfig: str, namespace: str, crd: dict
+) -> None:
+    """The queue watch on a cluster without the BackgroundJobQueue CRD: the real API server's
+    404 becomes a "not installed" state (the queues page says so), the cache is emptied, and
+    the watcher keeps running (it looks again later) instead of failing the dashboard. A
+    resource no CRD defines stands in for the missing CRD: the shared cluster keeps its own."""
+
+    async def scenario() -> None:
+        kube = Kube(await load_api_client(kubeconfig, None, False))
+        store = QueueStore()
+        store.apply("ADDED", {"metadata": {"name": "stale", "namespace": namespace}}, 0.0)
+        watcher = Watcher(kube, store, namespace, plural="nosuchqueues", kind="NoSuchQueue")
+        task = asyncio.create_task(watcher.run())
+        try:
+            for _ in range(600):
+                if watcher.state.missing:
+                    break
+                await asyncio.sleep(0.1)
+            assert watcher.state.missing, watcher.state
+            assert not task.done(), "the watcher stopped"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await kube.close()
+        assert store.rows == {}
+        assert watcher.state.error is not None and "CRD not installed" in watcher.state.error
+        assert not watcher.state.synced
+
+    asyncio.run(scenario())

@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
 from tests.integration.browser import DashboardProcess
+from tests.integration.queue_helpers import Queues
 from tests.integration.test_dashboard import append_pod_log
 from tests.integration.test_rbac import (
     Install,
@@ -113,6 +114,7 @@ def test_the_read_only_dashboard_reads_all_its_pages_need_and_changes_nothing(
     release_namespace: str,
     kubeconfig: str,
     core_v1: client.CoreV1Api,
+    api_client: client.ApiClient,
     tmp_path: Path,
 ) -> None:
     install = apply_chart_rbac(
@@ -123,6 +125,7 @@ def test_the_read_only_dashboard_reads_all_its_pages_need_and_changes_nothing(
         token = dashboard_kubeconfig(kubeconfig, core_v1, install, tmp_path / "dashboard.yaml")
         bgjobs.create(manifest("seen", pod_annotations={RUN_FOR: "60s"}))
         bgjobs.wait_phase("seen", "Running")
+        Queues(api_client, namespace).create("mail", maxConcurrency=3)
         # The chart's arguments for this value set, with a kubeconfig instead of --in-cluster.
         dash = DashboardProcess(
             token, tmp_path / "log", "-n", namespace, "--auth", "none", "--read-only"
@@ -140,6 +143,17 @@ def test_the_read_only_dashboard_reads_all_its_pages_need_and_changes_nothing(
             assert event.startswith("event: line"), event  # pods/log is readable
             status, body = call(dash, f"/api/jobs/{namespace}/seen/cancel", "POST")
             assert (status, body["error"]) == (403, "ReadOnly")
+
+            def queues_page() -> Any:
+                status, body = call(dash, "/api/queues")
+                assert status == 200, body
+                return body if body["watch"]["synced"] else None
+
+            queues = wait_for("the queue watch", queues_page, timeout=60)  # may list, watch
+            assert queues["watch"]["error"] is None
+            assert {(q["name"], q["object"]) for q in queues["items"]} == {
+                ("mail", True), ("default", False),
+            }  # fmt: skip
         finally:
             dash.stop()
     finally:

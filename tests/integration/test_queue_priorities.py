@@ -46,7 +46,9 @@ def test_the_higher_priority_queue_gets_the_freed_slots_of_the_cap_first(
     with JobLog(api_client, namespace) as log:
         for name in ("block-1", "block-2"):
             jobs.create(manifest(name, queue="lo", pod_annotations={RUN_FOR: "6s"}))
-        wait_for("the cap taken", lambda: len(log.running) == 2, timeout=60)
+        # A new operator admits nothing until its watches delivered what runs (its warm-up:
+        # seconds, up to 120 s on a loaded API server), so the first wait allows for that.
+        wait_for("the cap taken", lambda: len(log.running) == 2, timeout=180)
         lows = [f"lo-{i}" for i in range(3)]
         highs = [f"hi-{i}" for i in range(3)]
         for name in lows:  # created first: FIFO alone would start them first

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from tests.unit.test_decisions import SETTINGS, T0, bgj, checked, condition, reasons, view
 
 from backgroundjobs._credentials import SecretKey
@@ -24,6 +25,11 @@ from backgroundjobs.controller.decisions.batch import (
     count_indexes,
     items_jsonl,
     items_problem,
+)
+from backgroundjobs.controller.decisions.observed import (
+    PARSED_SPEC_MIN_ITEMS,
+    PARSED_SPECS_MAX,
+    parse_spec,
 )
 from backgroundjobs.errors import InvalidArguments, InvalidSpec
 from backgroundjobs.runtime._env import InvalidJobEnv, job_from_env
@@ -352,3 +358,49 @@ def test_requeue_runs_the_whole_batch_again_with_a_new_configmap() -> None:
         ("Job", "news-2"),
     ]
     assert plan.status["batch"]["progress"] == "0/5" and plan.status["runs"] == 2
+
+
+# ------------------------------------------------------------------ parsed spec cache
+
+
+def big_batch(uid: str, generation: int = 1, n: int = PARSED_SPEC_MIN_ITEMS) -> Body:
+    items = [{"args": [f"user-{i}"], "kwargs": {"title": "News"}} for i in range(n)]
+    return bgj("big", uid=uid, generation=generation, items=items)
+
+
+def test_a_large_batch_spec_is_parsed_once_per_generation() -> None:
+    body = big_batch("uid-big-1")
+    first = parse_spec(body)
+    assert parse_spec(copy.deepcopy(body)) is first  # a new watch event, the same spec
+    changed = big_batch("uid-big-1", generation=2)
+    changed["spec"]["items"][0]["args"] = ["someone-else"]
+    second = parse_spec(changed)
+    assert second is not first and second.items is not None
+    assert second.items[0].args == ["someone-else"]
+    small = bgj("small", uid="uid-small", items=copy.deepcopy(ITEMS))
+    assert parse_spec(small) is not parse_spec(small)  # small specs are not kept
+
+
+def test_the_parsed_spec_cache_is_bounded_and_keeps_no_invalid_spec() -> None:
+    first = parse_spec(big_batch("uid-bound-0"))
+    for i in range(1, PARSED_SPECS_MAX + 1):
+        parse_spec(big_batch(f"uid-bound-{i}"))
+    assert parse_spec(big_batch("uid-bound-0")) is not first  # the oldest went first
+    invalid = big_batch("uid-invalid")
+    invalid["spec"]["parallelism"] = "many"
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            parse_spec(invalid)
+
+
+def test_deciding_a_running_batch_leaves_its_shared_spec_unchanged() -> None:
+    """The cached model is shared by every reconcile: deciding must not change it."""
+    body = big_batch("uid-shared")
+    plan = decide_batch(body, admitted=True)
+    body["status"] = plan.status
+    shared = parse_spec(body)
+    before = shared.model_dump()
+    job = view("big-1", active_pods=2, succeeded=2, completed_indexes="0-1", start_time=T0)
+    obs = Observed(bgj=body, now=T0, jobs={job.name: job})
+    assert checked(decide(obs, SETTINGS)).status["phase"] == "Running"
+    assert parse_spec(body) is shared and shared.model_dump() == before

@@ -34,6 +34,7 @@ PROXY = [
 ]  # fmt: skip
 READ = {
     ("backgroundjobs.dev", "backgroundjobs"): {"get", "list", "watch"},
+    ("backgroundjobs.dev", "backgroundjobqueues"): {"list", "watch"},  # the queues page
     ("batch", "jobs"): {"get", "list"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},

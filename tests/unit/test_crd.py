@@ -191,6 +191,7 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "ttlAfterSucceeded",
         "ttlAfterFailed",
         "concurrencyKey",
+        "retryPolicy",
     }
     assert spec["required"] == ["handler"]
 

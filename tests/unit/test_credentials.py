@@ -3,11 +3,14 @@ ordinary data left alone; the finding names where, never the value."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from backgroundjobs._credentials import credential_findings
+from backgroundjobs._credentials import _SHAPES, credential_findings
 
 pytestmark = pytest.mark.unit
 
@@ -74,3 +77,37 @@ def test_findings_never_quote_the_value() -> None:
 )
 def test_ordinary_data_is_left_alone(kwargs: dict[str, Any]) -> None:
     assert credential_findings(["a@b.c", 1, None], kwargs) == []
+
+
+# The textbook forms of the two shapes whose scans were quadratic (each start rescanned the
+# rest of the value): the linear checks must find exactly what these find.
+_JWT_TEXTBOOK = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.")
+_URL_TEXTBOOK = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+_PIECES = ["eyJ", "eyJhbGciOiJIUzI1NiJ9", "a", "Z9", "-", "_", ".", " ", "x.", "://", ":", "@"]
+
+
+def _shape(why: str) -> Any:
+    return next(check for name, check in _SHAPES if name == why)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=16).map("".join))
+def test_the_linear_token_check_finds_what_the_textbook_pattern_finds(value: str) -> None:
+    assert bool(_shape("a JSON Web Token")(value)) == bool(_JWT_TEXTBOOK.search(value))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from([*_PIECES, "postgres", "u", "pw"]), max_size=12).map("".join))
+def test_the_bounded_scheme_finds_what_the_textbook_pattern_finds(value: str) -> None:
+    """Schemes here are shorter than the bound of 32 characters (as real ones are)."""
+    assert bool(_shape("a URL with a password")(value)) == bool(_URL_TEXTBOOK.search(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * 500_000, "eyJ-" * 125_000, "/reset" + "a" * 500_000, "x://" + "a" * 500_000],
+)
+def test_half_a_megabyte_of_hostile_text_is_checked_and_left_alone(value: str) -> None:
+    """Values shaped to make the old patterns rescan the rest from each start (about ten
+    minutes each at this size); the cost is measured by bench/credentials_scan.py, not here."""
+    assert credential_findings([value], {}) == []

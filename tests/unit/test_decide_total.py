@@ -189,6 +189,26 @@ specs = st.builds(
             "ttlAfterFinished": durations,
             "suspend": st.one_of(st.booleans(), json_scalars),
             "podTemplate": pod_templates,
+            "retryPolicy": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "backoff": st.one_of(
+                            json_values,
+                            st.fixed_dictionaries(
+                                {},
+                                optional={
+                                    "initial": durations,
+                                    "factor": st.one_of(st.floats(allow_nan=True), json_scalars),
+                                    "max": durations,
+                                    "jitter": st.one_of(st.floats(allow_nan=True), json_scalars),
+                                },
+                            ),
+                        )
+                    },
+                ),
+            ),
         },
     ),
 )
@@ -240,6 +260,8 @@ statuses = st.one_of(
             "observedGeneration": st.integers(0, 5),
             "type": st.sampled_from(["Immediate", "Delayed", "Recurring", "Continuation"]),
             "parentUid": st.text(max_size=5),
+            "attempt": st.integers(-2, 200),
+            "nextAttemptAt": rfc3339,
         },
     ),
 )
@@ -264,7 +286,11 @@ def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
     run = draw(st.integers(1, 3))
     finished = draw(st.sampled_from(["running", "complete", "failed"]))
     return ObservedJob(
-        name=draw(st.sampled_from([f"{bgj_name}-{run}", f"{bgj_name}-cron-1", "stray"])),
+        name=draw(
+            st.sampled_from(
+                [f"{bgj_name}-{run}", f"{bgj_name}-{run}-a2", f"{bgj_name}-cron-1", "stray"]
+            )
+        ),
         uid=f"uid-{run}",
         owner_uid=draw(st.sampled_from([UID, None, "other"])),
         created=draw(st.none() | instants),

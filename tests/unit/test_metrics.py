@@ -238,3 +238,27 @@ def test_a_missed_run_stops_counting_once_its_job_is_seen() -> None:
     }
     assert cache.observe_job("ADDED", job) is not None
     assert cache.recurring_overdue(NOW) == {"default": 0.0}
+
+
+def test_the_overdue_gauge_reads_while_the_event_loop_changes_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The metrics endpoint computes it in its own thread while the event loop stores and
+    forgets objects: a change in the middle of the computation (here made from inside it)
+    must not fail the scrape (it did: 500, 'dictionary changed size during iteration')."""
+    from backgroundjobs.controller import cache as cache_module
+
+    cache = Cache()
+    for i in range(3):
+        cache.store_bgj(("ns", f"nightly-{i}"), recurring(f"nightly-{i}"))
+    calls = 0
+
+    def previous_run_while_objects_come_and_go(*args: Any) -> datetime:
+        nonlocal calls
+        calls += 1
+        cache.store_bgj(("ns", f"new-{calls}"), recurring(f"new-{calls}"))
+        return previous_run(*args)
+
+    monkeypatch.setattr(cache_module, "previous_run", previous_run_while_objects_come_and_go)
+    assert cache.recurring_overdue(NOW) == {"default": 1800}
+    assert calls == 3  # the objects as they were when it began

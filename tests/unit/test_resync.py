@@ -196,3 +196,50 @@ def test_the_queue_gate_opens_when_listed_objects_stay_uncached() -> None:
         assert time.monotonic() - started < 10 and h.loop.cache.slots.ready
 
     run(case)
+
+
+def test_the_queue_gate_opens_when_the_watch_brought_an_object_the_cache_does_not_take() -> None:
+    """A Job the watch delivered but the cache does not keep (no BackgroundJob owns it) is
+    seen: the gate does not wait for it at all."""
+
+    async def case() -> None:
+        h = harness()
+        stray = {"metadata": {"name": "stray", "namespace": "", "resourceVersion": "1"}}
+        h.kube.objects[("Job", "stray")] = stray
+        task = asyncio.create_task(h.loop.warm_up(timeout=60, relist=30.0))
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        h.loop.on_job_event({"type": "ADDED", "object": stray})
+        await asyncio.wait_for(task, timeout=5)  # long before the first relist
+        assert h.loop.cache.slots.ready
+
+    run(case)
+
+
+def test_the_queue_gate_opens_while_other_listed_objects_keep_being_deleted() -> None:
+    """Namespaces torn down delete listed objects at every relist; an object the watch never
+    brings still holds the gate only for a few relists: deletions are no progress of the
+    watch."""
+
+    async def case() -> None:
+        h = harness()
+        h.kube.objects[("Job", "stray")] = {"metadata": {"name": "stray", "resourceVersion": "1"}}
+        for i in range(40):
+            h.kube.objects[(c.KIND, f"dying-{i}")] = {
+                "metadata": {"name": f"dying-{i}", "resourceVersion": "1"}
+            }
+
+        async def tear_down() -> None:
+            for i in range(40):  # one every 0.3 s: 12 s in all
+                await asyncio.sleep(0.3)
+                del h.kube.objects[(c.KIND, f"dying-{i}")]
+
+        teardown = asyncio.create_task(tear_down())
+        started = time.monotonic()
+        await asyncio.wait_for(h.loop.warm_up(timeout=60, relist=0.2), timeout=30)
+        opened = time.monotonic() - started
+        print("OPENED", opened)
+        teardown.cancel()
+        assert opened < 8 and h.loop.cache.slots.ready
+
+    run(case)

@@ -173,7 +173,13 @@ def test_query_filters_sorts_and_pages() -> None:
     store = filled_store()
     page = store.query(Query(phase="Queued"))
     assert [i["name"] for i in page.items] == ["a5", "a4"]  # newest first
-    assert [i["queuePosition"] for i in page.items] == [2, 1]  # a4 is older: next in line
+    # A queue is (namespace, name): each is first in its own namespace's queue.
+    assert [i["queuePosition"] for i in page.items] == [1, 1]
+    store.apply("ADDED", bgj("a0", "Queued", queue="limited", created=900), NOW)
+    page = store.query(Query(phase="Queued", namespace="shop"))
+    # a0 is older than a4: next in line (FIFO by creation time)
+    assert [(i["name"], i["queuePosition"]) for i in page.items] == [("a4", 2), ("a0", 1)]
+    store.apply("DELETED", bgj("a0", "Queued", queue="limited", created=900), NOW)
     assert store.query(Query(queue="critical")).total == 1
     assert store.query(Query(labels="app=shop")).total == 1
     assert store.query(Query(labels="!app")).total == 6
@@ -398,6 +404,13 @@ def test_log_records() -> None:
     assert (error["level"], error["exception"]) == ("error", "Traceback")
     assert log_record("plain text") == {"text": "plain text"}
     assert "progress" not in log_record('{"event": "progress", "done": "x", "total": 1}')
+    # Another job's progress record (one log shared by several jobs) moves no bar.
+    own = '{"event": "progress", "done": 1, "total": 2, "job": "j", "namespace": "shop"}'
+    assert log_record(own, ("shop", "j"))["progress"]["percent"] == 50.0
+    assert "progress" not in log_record(own, ("shop", "other"))
+    assert "progress" not in log_record(own, ("team", "j"))
+    unnamed = '{"event": "progress", "done": 1, "total": 4}'
+    assert log_record(unnamed, ("shop", "j"))["progress"]["percent"] == 25.0
 
 
 # ------------------------------------------------------------------ Prometheus
@@ -471,3 +484,72 @@ def test_a_first_page_of_many_rows_is_the_sorted_one() -> None:
         every = store.query(Query(sort=sort, limit=200)).items  # sorts all the matches
         first = store.query(Query(sort=sort, limit=20, offset=40)).items  # picks from a heap
         assert first == every[40:60], sort
+
+
+def test_row_carries_progress_pause_until_and_batch_counts() -> None:
+    running = row_from_object(
+        bgj(
+            "export",
+            "Running",
+            status={
+                "progress": {
+                    "done": 3, "total": 4, "percent": 75.0, "summary": "3/4 (75%)",
+                    "message": "rows " * 100, "pod": "export-1-x", "updatedAt": stamp(2),
+                }
+            },
+        )
+    ).to_json()  # fmt: skip
+    assert running["progress"]["percent"] == 75.0
+    assert running["progress"]["summary"] == "3/4 (75%)"
+    assert len(running["progress"]["message"]) <= 160  # previewed, as the lists show it
+    unknown_total = row_from_object(
+        bgj("scan", "Running", status={"progress": {"done": 7, "total": 0, "summary": "7"}})
+    ).to_json()
+    assert unknown_total["progress"]["percent"] is None
+    # A hostile or half-written status is no progress, never an error.
+    broken = bgj("bad", "Running", status={"progress": {"done": "x", "total": None}})
+    assert row_from_object(broken).to_json()["progress"] is None
+    assert row_from_object(bgj("none", "Running")).to_json()["progress"] is None
+
+    until = stamp(-7200)
+    paused = row_from_object(bgj("later", "Suspended", suspend=True, suspendUntil=until))
+    assert paused.to_json()["suspendUntil"] == until
+    # suspendUntil means nothing without suspend (the API server refuses it anyway).
+    assert row_from_object(bgj("x", "Succeeded", suspendUntil=until)).suspend_until is None
+
+    items = [{"args": [f"user-{i}"]} for i in range(6)]
+    fresh = row_from_object(bgj("news", None, items=items))
+    assert fresh.type == "Batch"
+    assert fresh.args == "6 items"
+    assert fresh.batch == {"total": 6, "succeeded": 0, "failed": 0, "running": 0, "pending": 6}
+    counted = row_from_object(
+        bgj(
+            "news",
+            "Running",
+            items=items,
+            status={
+                "type": "Batch",
+                "batch": {"total": 6, "succeeded": 3, "failed": 1, "running": 2},
+                "progress": {"done": 4, "total": 6, "percent": 66.7, "summary": "4/6 (66.7%)"},
+            },
+        )
+    )
+    assert counted.batch == {"total": 6, "succeeded": 3, "failed": 1, "running": 2, "pending": 0}
+    assert counted.to_json()["progress"]["summary"] == "4/6 (66.7%)"
+    assert row_from_object(bgj("plain", "Succeeded")).batch is None
+
+
+def test_store_lists_a_queue_s_waiting_jobs_in_admission_order_and_the_batches() -> None:
+    store = filled_store()
+    store.apply("ADDED", bgj("b1", "Queued", queue="limited", created=150), NOW)
+    store.apply("ADDED", bgj("b0", "Queued", queue="limited", created=150), NOW)  # same time
+    assert [r.name for r in store.queued("shop", "limited")] == ["a4", "b0", "b1"]
+    assert [r.name for r in store.queued("other", "limited")] == ["a5"]
+    assert store.queue_phases("shop")[("shop", "limited")] == {"Queued": 3}
+    assert store.queue_phases()[("other", "limited")] == {"Queued": 1}
+    assert store.batches() == []
+    store.apply("ADDED", bgj("old", "Succeeded", items=[{}], created=500), NOW)
+    store.apply("ADDED", bgj("new", "Running", items=[{}, {}], created=5), NOW)
+    store.apply("ADDED", bgj("elsewhere", "Running", items=[{}], namespace="other"), NOW)
+    assert [r.name for r in store.batches("shop")] == ["new", "old"]  # newest first
+    assert len(store.batches()) == 3

@@ -169,6 +169,121 @@ def test_the_stream_pushes_counts_and_the_changed_jobs(tmp_path: Path) -> None:
             assert name == "change"
             assert data["changed"] == ["shop/done"]
             assert data["counts"]["phases"]["Succeeded"] == 1
+            assert data["queues"] is False
+            # A queue object's change reaches the page too, with no job changed.
+            dashboard.queues.apply("ADDED", queue("mail", pending=4), NOW)
+            name, data = await asyncio.wait_for(read_event(response), 10)
+            assert (name, data["changed"], data["queues"]) == ("change", [], True)
             response.close()
+
+    run(scenario)
+
+
+def queue(name: str, namespace: str = "shop", rv: str = "1", **fields: Any) -> dict[str, Any]:
+    """A BackgroundJobQueue object; ``fields`` are its spec's, and its status's ``pending``,
+    ``running`` and ``oldestPendingSince``."""
+    status_keys = ("pending", "running", "oldestPendingSince")
+    return {
+        "apiVersion": "backgroundjobs.dev/v1alpha1",
+        "kind": "BackgroundJobQueue",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": rv},
+        "spec": {k: v for k, v in fields.items() if k not in status_keys},
+        "status": {k: v for k, v in fields.items() if k in status_keys},
+    }
+
+
+def test_queues_api_joins_queue_objects_with_the_queues_jobs_use(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(namespace=None, auth="none", read_only=True, address="0.0.0.0")
+        async with served(settings, tmp_path) as (client, dashboard):
+            dashboard.store.replace(
+                None,
+                [
+                    bgj("w2", "Queued", queue="mail", created=100),  # seconds ago
+                    bgj("w1", "Queued", queue="mail", created=200),
+                    bgj("r1", "Running", queue="mail"),
+                    bgj("x", "Succeeded", queue="reports"),
+                    bgj("y", "Queued", queue="mail", namespace="other"),
+                ],
+                NOW,
+            )
+            dashboard.queues.replace_rows(
+                None,
+                [
+                    dashboard.queues.make_row(
+                        queue(
+                            "mail", maxConcurrency=1, priority=10, paused=True,
+                            rateLimit={"perSecond": 0.5, "burst": 2},
+                            pending=2, running=1, oldestPendingSince="2030-01-02T11:50:00Z",
+                        )
+                    ),
+                    dashboard.queues.make_row(queue("idle", priority=-5)),
+                ],
+                NOW,
+            )  # fmt: skip
+            listed = await (await client.get("/api/queues?namespace=shop")).json()
+            by_name = {q["name"]: q for q in listed["items"]}
+            assert sorted(by_name) == ["idle", "mail", "reports"]
+            mail = by_name["mail"]
+            assert mail["object"] is True
+            assert (mail["maxConcurrency"], mail["priority"], mail["paused"]) == (1, 10, True)
+            assert mail["rateLimit"] == {"perSecond": 0.5, "burst": 2}
+            assert (mail["pending"], mail["running"]) == (2, 1)
+            assert mail["oldestPendingSince"] == "2030-01-02T11:50:00Z"
+            assert mail["jobs"] == {"Queued": 2, "Running": 1}
+            assert by_name["idle"]["jobs"] == {} and by_name["idle"]["object"] is True
+            # A queue name with no object: the operator's defaults, said as such.
+            assert by_name["reports"]["object"] is False
+            assert by_name["reports"]["jobs"] == {"Succeeded": 1}
+            everywhere = await (await client.get("/api/queues")).json()
+            assert [(q["namespace"], q["name"]) for q in everywhere["items"]] == [
+                ("other", "mail"), ("shop", "idle"), ("shop", "mail"), ("shop", "reports"),
+            ]  # fmt: skip
+
+            one = await (await client.get("/api/queues/shop/mail")).json()
+            assert one["queue"]["paused"] is True
+            assert [(j["name"], j["queuePosition"]) for j in one["waiting"]] == [
+                ("w1", 1), ("w2", 2),
+            ]  # fmt: skip
+            assert one["waitingTotal"] == 2
+            none = await (await client.get("/api/queues/shop/nothing")).json()
+            assert none["queue"]["object"] is False and none["waiting"] == []
+
+            # The queue objects go (their CRD removed): the names the jobs use stay.
+            dashboard.queues.replace_rows(None, [], NOW)
+            after = await (await client.get("/api/queues?namespace=shop")).json()
+            assert [(q["name"], q["object"]) for q in after["items"]] == [
+                ("mail", False), ("reports", False),
+            ]  # fmt: skip
+
+    run(scenario)
+
+
+def test_batches_api_lists_each_batch_with_its_items_by_state(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = Settings(namespace="shop", auth="none", read_only=True, address="0.0.0.0")
+        async with served(settings, tmp_path) as (client, dashboard):
+            counts = {"total": 4, "succeeded": 1, "failed": 1, "running": 1, "progress": "2/4"}
+            progress = {"done": 2, "total": 4, "percent": 50.0, "summary": "2/4 (50%)"}
+            dashboard.store.replace(
+                None,
+                [
+                    bgj(
+                        "news", "Running", items=[{}, {}, {}, {}],
+                        status={"type": "Batch", "batch": counts, "progress": progress},
+                    ),
+                    bgj("summary", "Waiting", after={"name": "news"}),
+                    bgj("single", "Succeeded"),
+                ],
+                NOW,
+            )  # fmt: skip
+            data = await (await client.get("/api/batches")).json()
+            (news,) = data["items"]
+            assert news["name"] == "news"
+            assert news["batch"] == {
+                "total": 4, "succeeded": 1, "failed": 1, "running": 1, "pending": 1,
+            }  # fmt: skip
+            assert news["progress"]["percent"] == 50.0
+            assert news["continuations"] == 1
 
     run(scenario)

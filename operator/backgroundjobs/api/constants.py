@@ -202,6 +202,8 @@ class Reason(StrEnum):
     POD_CREATE_REFUSED = "PodCreateRefused"
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CONFIG_ERROR = "ConfigError"
+    # spec.retryPolicy: the Running condition while the next attempt waits for its time.
+    RETRYING = "Retrying"
 
 
 class EventType(StrEnum):

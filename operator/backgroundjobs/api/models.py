@@ -293,6 +293,59 @@ BATCH_RULES: list[Any] = [
     ),
 ]
 
+
+class RetryBackoff(_Model):
+    """The delay before each next attempt: ``initial`` after the first failure, times
+    ``factor`` after each further one, at most ``max``, less up to ``jitter`` of it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.initial) || !has(self.max)"
+                    " || duration(self.max) >= duration(self.initial)",
+                    "retryPolicy.backoff.max must be at least retryPolicy.backoff.initial",
+                    ".max",
+                )
+            ]
+        }
+    )
+
+    initial: str = Field(
+        "10s",
+        description="The delay after the first failed attempt (1s or longer): 10s, 1m.",
+        json_schema_extra=_duration_rule(
+            "retryPolicy.backoff.initial", minimum="1s", inclusive=True
+        ),
+    )
+    factor: float = Field(
+        2.0, ge=1, le=100, description="Each next delay is the previous one times this (1-100)."
+    )
+    max: str = Field(
+        "6m",
+        description="The longest delay (at least initial): 10m, 1h.",
+        json_schema_extra=_duration_rule("retryPolicy.backoff.max", minimum="1s", inclusive=True),
+    )
+    jitter: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Up to this fraction (0-1) is taken off each delay, fixed per job and attempt, so"
+            " jobs that failed together do not all retry at one instant."
+        ),
+    )
+
+
+class RetryPolicy(_Model):
+    """How the operator retries a failed run: one Job per attempt, at the backoff's times."""
+
+    backoff: RetryBackoff = Field(
+        default_factory=RetryBackoff,
+        description="Delays between attempts. Default: initial 10s, factor 2, max 6m, jitter 0.",
+    )
+
+
 _WHEN_FIELDS = "[has(self.delay), has(self.runAt), has(self.schedule), has(self.after)]"
 _SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history")
 
@@ -321,6 +374,18 @@ SPEC_RULES: list[Any] = [
         "!has(self.suspendUntil) || (has(self.suspend) && self.suspend)",
         "spec.suspendUntil is only allowed with spec.suspend: true (it says when to resume)",
         ".suspendUntil",
+    ),
+    _cel(
+        "!has(self.retryPolicy) || !has(self.schedule)",
+        "spec.retryPolicy is not allowed with spec.schedule: a Recurring job's runs are"
+        " retried by their Job (spec.retries)",
+        ".retryPolicy",
+    ),
+    _cel(
+        "!has(self.retryPolicy) || !has(self.items)",
+        "spec.retryPolicy is not allowed with spec.items: a batch's items are retried by"
+        " their Job (spec.retries, per item)",
+        ".retryPolicy",
     ),
 ]
 
@@ -597,6 +662,14 @@ class BackgroundJobSpec(_Model):
             ]
         },
     )
+    retry_policy: RetryPolicy | None = Field(
+        None,
+        description=(
+            "Retry timing of your own: each attempt (at most retries + 1) is a Job of its own"
+            " that the operator creates when the backoff says, never earlier. Unset: the Job"
+            " controller retries the pod (10s doubling, at most 6m)."
+        ),
+    )
 
     @property
     def job_type(self) -> JobType:
@@ -818,6 +891,15 @@ class BackgroundJobStatus(_Model):
             "The handler's latest progress(done, total, message) while it ran; kept after the"
             " run ends."
         ),
+    )
+    attempt: int | None = Field(
+        None,
+        description="With spec.retryPolicy: the current or last attempt of the run (1 = first).",
+    )
+    next_attempt_at: str | None = Field(
+        None,
+        description="With spec.retryPolicy: when the next attempt is due, while it waits.",
+        json_schema_extra={"format": "date-time"},
     )
     attempts: list[Attempt] = Field(
         default_factory=list,

@@ -38,6 +38,21 @@ def job_name(name: str, run: int) -> str:
     return _fit(name, f"-{run}", _JOB_NAME_MAX)
 
 
+def attempt_job_name(name: str, run: int, attempt: int) -> str:
+    """The Job of attempt ``attempt`` (1, 2, ...) of run ``run`` under a retryPolicy: the
+    first attempt is the run's Job, each further one ``-a<attempt>`` after it."""
+    if attempt <= 1:
+        return job_name(name, run)
+    return _fit(name, f"-{run}-a{attempt}", _JOB_NAME_MAX)
+
+
+def operator_retries(spec: BackgroundJobSpec) -> bool:
+    """Whether the operator retries the job's runs itself (spec.retryPolicy, one Job per
+    attempt) instead of the Job controller (backoffLimit). Only one-off runs: a Recurring
+    job's runs and a batch's items keep the Job's own retries."""
+    return spec.retry_policy is not None and spec.schedule is None and spec.items is None
+
+
 def cronjob_name(name: str) -> str:
     """The CronJob of a Recurring job."""
     return _fit(name, "", c.MAX_NAME_LENGTH)
@@ -221,7 +236,8 @@ def job_spec(
 ) -> Body:
     """The batch/v1 JobSpec: retries, non-retryable exit codes, timeout, pod template."""
     out: Body = {
-        "backoffLimit": spec.retries,
+        # under a retryPolicy every attempt is a Job of its own, made by the operator
+        "backoffLimit": 0 if operator_retries(spec) else spec.retries,
         "template": pod_template(bgj, spec, settings, run, parent),
     }
     rules: list[Body] = [

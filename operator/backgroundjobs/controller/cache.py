@@ -166,9 +166,10 @@ class Cache:
         """By queue, the seconds since the most overdue Recurring job's last scheduled run
         was due with no run (a Job, or ``status.lastRunAt``) at or after it; 0 for a queue
         with Recurring jobs and none overdue. Suspended jobs, and runs due before the
-        object existed, do not count."""
+        object existed, do not count. Called from the metrics endpoint's thread: it reads
+        copies (each one step under the GIL) while the event loop adds and removes objects."""
         overdue: dict[str, float] = {}
-        for key, body in self._bgjs.items():
+        for key, body in list(self._bgjs.items()):
             spec = body.get("spec") or {}
             schedule = spec.get("schedule")
             if not schedule:
@@ -187,7 +188,8 @@ class Cache:
             created = parse_time((body.get("metadata") or {}).get("creationTimestamp"))
             if created is None or due < created:
                 continue
-            runs = [j.created for j in self._jobs.get(key, {}).values() if j.created is not None]
+            jobs = list(self._jobs.get(key, {}).values())
+            runs = [j.created for j in jobs if j.created is not None]
             last = parse_time((body.get("status") or {}).get("lastRunAt"))
             if last is not None:
                 runs.append(last)

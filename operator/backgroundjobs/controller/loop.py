@@ -67,6 +67,8 @@ class ControlLoop:
         self._queue_statuses: dict[tuple[str, str], Body] = {}
         self._queue_task: asyncio.Task[None] | None = None
         self._warm_up_task: asyncio.Task[None] | None = None
+        # While the queue gate warms up: every object a watch delivered, cached or not.
+        self._warm_seen: set[tuple[str, Key]] | None = None
         self.work = WorkQueue()
         self.events = EventPoster(self.kube)
         self.reconciler = Reconciler(settings, self.kube, self.cache, self.work, self.events)
@@ -227,6 +229,9 @@ class ControlLoop:
         self._job_event(event)
 
     def _watched(self, kind: str, event: Body) -> None:
+        if self._warm_seen is not None:
+            meta = (event.get("object") or {}).get("metadata") or {}
+            self._warm_seen.add((kind, (meta.get("namespace", ""), meta.get("name", ""))))
         version = _int(_version_of(event.get("object")))
         if version > self._watch_versions.get(kind, 0):
             self._watch_versions[kind] = version
@@ -275,34 +280,44 @@ class ControlLoop:
         wake(self.work, self.cache.slots.dispatch(time.monotonic(), time.time()))
 
     async def warm_up(self, timeout: float = 120.0, relist: float = 2.0) -> None:  # noqa: ASYNC109
-        """Admit nothing until every BackgroundJob and Job the API server lists is cached
-        (the watches' first lists delivered), then admit in order. The lists are read again
-        every ``relist`` seconds while some object is missing: one deleted since (a namespace
-        being torn down deletes many) no longer holds the gate. After ``timeout`` it admits
-        anyway, with a warning (a list that cannot be read must not stop the operator)."""
-        deadline = time.monotonic() + timeout
+        """Admit nothing until the watches delivered every BackgroundJob and Job the API
+        server lists (their first lists), then admit in order. An object counts once its watch
+        event came, whether or not the cache took it (a Job of a CronJob not yet seen, an
+        object refused as hostile). The lists are read again every ``relist`` seconds while
+        some object is missing: one deleted since (a namespace being torn down deletes many)
+        no longer holds the gate. When ``STALLED_RELISTS`` relists in a row find that the
+        watches brought none of the missing objects, what is still missing will not come and
+        the gate opens. After ``timeout`` it admits anyway, with a warning (a list that cannot
+        be read must not stop the operator)."""
+        started = time.monotonic()
+        deadline = started + timeout
+        self._warm_seen = set()
+        listed = (0, 0)
         try:
             missing_bgjs, missing_jobs = await self._listed()
+            listed = (len(missing_bgjs), len(missing_jobs))
             next_list = time.monotonic() + relist
-            unchanged = 0  # relists after which the same objects were still missing
+            stalled = 0  # relists in a row during which the watches brought nothing missing
+            brought = False  # some missing object came since the last relist
             while time.monotonic() < deadline:
-                cached_jobs = self.cache.job_owners()
-                missing_bgjs = {k for k in missing_bgjs if self.cache.version(k) is None}
-                missing_jobs = {k for k in missing_jobs if k not in cached_jobs}
+                before = len(missing_bgjs) + len(missing_jobs)
+                missing_bgjs, missing_jobs = self._still_missing(missing_bgjs, missing_jobs)
+                brought = brought or len(missing_bgjs) + len(missing_jobs) < before
                 if not missing_bgjs and not missing_jobs:
                     break
                 if time.monotonic() >= next_list:
                     still_bgjs, still_jobs = await self._listed()
-                    before = (missing_bgjs, missing_jobs)
                     missing_bgjs &= still_bgjs
                     missing_jobs &= still_jobs
-                    unchanged = unchanged + 1 if (missing_bgjs, missing_jobs) == before else 0
-                    if unchanged >= STALLED_RELISTS:
+                    stalled = 0 if brought else stalled + 1
+                    brought = False
+                    if stalled >= STALLED_RELISTS and (missing_bgjs or missing_jobs):
                         # The watches delivered what they will: what is still missing is
-                        # something the cache does not take (e.g. a Job of a namespace not
-                        # served); waiting longer would only delay every job.
+                        # something they do not bring; waiting longer would only delay
+                        # every job.
                         log.info(
-                            "queues: admitting; %d listed objects are not cached (e.g. %s)",
+                            "queues: admitting; %d listed objects were not delivered by the"
+                            " watches (e.g. %s)",
                             len(missing_bgjs) + len(missing_jobs),
                             sorted(missing_bgjs | missing_jobs)[:3],
                         )
@@ -315,10 +330,26 @@ class ControlLoop:
             raise
         except Exception as exc:
             log.warning("queues: could not list what runs (%s); admitting anyway", exc)
+        finally:
+            self._warm_seen = None
+        log.info(
+            "queues: admission open after %.1fs (%d BackgroundJobs and %d Jobs listed at start)",
+            time.monotonic() - started,
+            *listed,
+        )
         self.cache.slots.ready = True
         self._admit_now()
         self.work.add_all(sorted(self.reconciler.deferred))
         self.reconciler.deferred.clear()
+
+    def _still_missing(self, bgjs: set[Key], jobs: set[Key]) -> tuple[set[Key], set[Key]]:
+        """Of ``bgjs`` and ``jobs``, those neither cached nor delivered by a watch."""
+        seen = self._warm_seen or set()
+        cached_jobs = self.cache.job_owners()
+        return (
+            {k for k in bgjs if self.cache.version(k) is None and (c.KIND, k) not in seen},
+            {k for k in jobs if k not in cached_jobs and ("Job", k) not in seen},
+        )
 
     def _list_scopes(self) -> list[str | None]:
         """Where the relists read: each watched namespace, or the whole cluster (all

@@ -35,6 +35,7 @@ from backgroundjobs.controller.decisions import (
     parse_spec,
 )
 from backgroundjobs.controller.decisions.podattempts import pod_attempts
+from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.kube import KubeApi, termination_message_of
 from backgroundjobs.controller.queueing import Dispatch, want_of
@@ -169,7 +170,8 @@ class Reconciler:
         elif spec is not None:
             jobs = {n: job for n, job in jobs.items() if job.owner_uid == uid}
             run = int(status.get("runs") or 0)
-            current = builders.job_name(name, run) if run else None
+            attempt = int(status.get("attempt") or 1)
+            current = current_job_name(name, run, attempt) if run else None
             if current and current not in jobs and status.get("phase") not in c.FINISHED_PHASES:
                 found = await self.kube.get("Job", ns, current)
                 if found is not None and ObservedJob.from_body(found).owner_uid == uid:

@@ -123,9 +123,11 @@ def attempts(runs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[dic
     return list(reversed(out))
 
 
-def log_record(text: str) -> dict[str, Any]:
+def log_record(text: str, job: tuple[str, str] | None = None) -> dict[str, Any]:
     """One handler log line for the page: a runtime JSON record's time, level, message and
-    exception, or its progress (``done``/``total``/``percent``); other text as it is."""
+    exception, or its progress (``done``/``total``/``percent``); other text as it is. With
+    ``job`` (namespace, name), a progress record that names another job moves no bar (as
+    the operator counts only the job's own records)."""
     out: dict[str, Any] = {"text": text}
     try:
         record = json.loads(text)
@@ -138,6 +140,13 @@ def log_record(text: str) -> dict[str, Any]:
     out["message"] = str(record.get("message") or record.get("msg") or "")
     if record.get("exception"):
         out["exception"] = str(record["exception"])
+    named = record.get("job")
+    if (
+        job is not None
+        and named is not None
+        and (named != job[1] or (record.get("namespace") or job[0]) != job[0])
+    ):
+        return out  # another job's record: its line, not its progress
     if record.get("event") == "progress":
         try:
             done, total = float(record.get("done", 0)), float(record.get("total", 0))

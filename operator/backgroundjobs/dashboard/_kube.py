@@ -71,12 +71,12 @@ async def load_api_client(
     return await new_api_client(source)
 
 
-def _objects_path(namespace: str | None, name: str | None = None) -> str:
+def _objects_path(namespace: str | None, name: str | None = None, plural: str = PLURAL) -> str:
     base = f"/apis/{GROUP}/{VERSION}"
     path = (
-        f"{base}/namespaces/{quote(namespace, safe='')}/{PLURAL}"
+        f"{base}/namespaces/{quote(namespace, safe='')}/{plural}"
         if namespace
-        else f"{base}/{PLURAL}"
+        else f"{base}/{plural}"
     )
     return f"{path}/{quote(name, safe='')}" if name else path
 
@@ -149,16 +149,19 @@ class Kube:
                 raise KubeError(response.status, message, reason)
             return json.loads(raw) if raw else None
 
-    async def list_page(self, namespace: str | None, continue_token: str | None) -> dict[str, Any]:
-        """One page (at most 500) of the BackgroundJobs of the namespace (None: all)."""
+    async def list_page(
+        self, namespace: str | None, continue_token: str | None, plural: str = PLURAL
+    ) -> dict[str, Any]:
+        """One page (at most 500) of the BackgroundJobs (or ``plural``) of the namespace
+        (None: all)."""
         query = {"limit": LIST_PAGE_SIZE, "continue": continue_token}
         page: dict[str, Any] = await self.request(
-            "GET", _objects_path(namespace), query=query, verb="list"
+            "GET", _objects_path(namespace, plural=plural), query=query, verb="list"
         )
         return page
 
     async def watch(
-        self, namespace: str | None, resource_version: str
+        self, namespace: str | None, resource_version: str, plural: str = PLURAL
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """The events of one watch request from ``resource_version`` (with bookmarks);
         raises ``Gone`` when that version is too old."""
@@ -169,7 +172,8 @@ class Kube:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": WATCH_SECONDS,
         }
-        url = f"{self.api_client.configuration.host}{_objects_path(namespace)}?{urlencode(query)}"
+        path = _objects_path(namespace, plural=plural)
+        url = f"{self.api_client.configuration.host}{path}?{urlencode(query)}"
         self.requests.add("watch")
         session: aiohttp.ClientSession = self.api_client.rest_client.pool_manager
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=WATCH_SECONDS + 30)

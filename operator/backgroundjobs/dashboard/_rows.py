@@ -47,6 +47,8 @@ def preview(value: Any, limit: int = PREVIEW_CHARS, *, as_json: bool = False) ->
 
 def job_type(spec: dict[str, Any]) -> str:
     """The type that follows from the spec's "when" field (API.md §1)."""
+    if spec.get("items"):
+        return JobType.BATCH
     if spec.get("schedule"):
         return JobType.RECURRING
     if spec.get("after"):
@@ -87,6 +89,9 @@ class JobRow:
     outcome: str | None = None  # Recurring: "Succeeded"/"Failed" of the last finished run
     labels: dict[str, str] = field(default_factory=dict)
     resource_version: str = ""
+    suspend_until: float | None = None
+    progress: dict[str, Any] | None = None  # status.progress, its message previewed
+    batch: dict[str, int] | None = None  # Batch: items total, succeeded, failed, running
 
     @property
     def key(self) -> Key:
@@ -153,6 +158,9 @@ class JobRow:
         }
         if queue_position is not None:
             out["queuePosition"] = queue_position
+        out["suspendUntil"] = iso(self.suspend_until)
+        out["progress"] = self.progress
+        out["batch"] = self.batch
         return out
 
 
@@ -184,6 +192,9 @@ def row_from_object(obj: dict[str, Any]) -> JobRow:
         [preview(a, 60, as_json=True) for a in args]
         + [f"{k}={preview(v, 60, as_json=True)}" for k, v in kwargs.items()]
     )
+    items = spec.get("items")
+    if isinstance(items, list):  # a batch: the items are many, their count says enough
+        shown = f"{len(items)} items" + (f"; {shown}" if shown else "")
     runs = status.get("runs")
     attempts = status.get("failedAttempts")
     return JobRow(
@@ -214,4 +225,56 @@ def row_from_object(obj: dict[str, Any]) -> JobRow:
         outcome=outcome,
         labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
         resource_version=str(metadata.get("resourceVersion") or ""),
+        suspend_until=epoch(spec.get("suspendUntil")) if spec.get("suspend") else None,
+        progress=_progress(status.get("progress")),
+        batch=_batch_counts(status.get("batch"), spec),
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _progress(value: Any) -> dict[str, Any] | None:
+    """``status.progress`` as a list row shows it: done, total, percent (0-100, None when the
+    total is unknown), the summary, the message previewed and when it was read."""
+    if not isinstance(value, dict):
+        return None
+    done, total = _number(value.get("done")), _number(value.get("total"))
+    if done is None or total is None:
+        return None
+    percent = _number(value.get("percent"))
+    if percent is None and total > 0:
+        percent = 100.0 * done / total
+    return {
+        "done": done,
+        "total": total,
+        "percent": None if percent is None else max(0.0, min(100.0, percent)),
+        "summary": preview(value.get("summary"), 64),
+        "message": preview(value.get("message")),
+        "updatedAt": value.get("updatedAt"),
+    }
+
+
+def _batch_counts(value: Any, spec: dict[str, Any]) -> dict[str, int] | None:
+    """A batch's items by state: ``status.batch``'s counts, ``pending`` the rest of the
+    total (before the operator's first count: every item of ``spec.items`` pending)."""
+    items = spec.get("items")
+    if not isinstance(value, dict) and not isinstance(items, list):
+        return None
+    counts = value if isinstance(value, dict) else {}
+
+    def count(key: str) -> int:
+        n = counts.get(key)
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+
+    total = count("total") or (len(items) if isinstance(items, list) else 0)
+    succeeded, failed, running = count("succeeded"), count("failed"), count("running")
+    pending = max(0, total - succeeded - failed - running)
+    return {
+        "total": total,
+        "succeeded": succeeded,
+        "failed": failed,
+        "running": running,
+        "pending": pending,
+    }

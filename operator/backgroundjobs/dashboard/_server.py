@@ -34,13 +34,14 @@ import aiohttp
 from aiohttp import web
 
 from backgroundjobs._version import __version__
-from backgroundjobs.api.constants import FINISHED_PHASES, PHASES, JobType
+from backgroundjobs.api.constants import FINISHED_PHASES, PHASES, QUEUE_KIND, QUEUE_PLURAL, JobType
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.dashboard._cron_words import describe
 from backgroundjobs.dashboard._details import attempts, log_record, timeline
 from backgroundjobs.dashboard._flags import AUTH_MODES
 from backgroundjobs.dashboard._kube import ACTIONS, Identity, Kube, KubeError
 from backgroundjobs.dashboard._prometheus import PrometheusError, fetch_day
+from backgroundjobs.dashboard._queues import QueueStore
 from backgroundjobs.dashboard._rows import JobRow, row_from_object
 from backgroundjobs.dashboard._series import WINDOW_MINUTES, Point
 from backgroundjobs.dashboard._store import JobStore, Query, SelectorError
@@ -58,7 +59,16 @@ PUSH_COALESCE_SECONDS = 0.2  # changes within this are pushed as one message
 HEARTBEAT_SECONDS = 15
 PROMETHEUS_CACHE_SECONDS = 60
 DETAIL_RUNS = 3  # runs whose Job and pod Events the job page reads
-PAGE_ROUTES = ("/", "/jobs", "/jobs/{namespace}/{name}", "/recurring")
+PAGE_ROUTES = (
+    "/",
+    "/jobs",
+    "/jobs/{namespace}/{name}",
+    "/recurring",
+    "/queues",
+    "/queues/{namespace}/{name}",
+    "/batches",
+)
+QUEUED_SHOWN = 200  # waiting jobs a queue's page lists (the jobs page pages through all)
 
 
 @dataclass(frozen=True)
@@ -146,9 +156,14 @@ class Dashboard:
         self.client = client
         self.store = JobStore()
         self.watcher = Watcher(kube, self.store, settings.namespace)
+        self.queues = QueueStore()
+        self.queue_watcher = Watcher(
+            kube, self.queues, settings.namespace, plural=QUEUE_PLURAL, kind=QUEUE_KIND
+        )
         self._changed = asyncio.Event()
         self.store.listen(self._on_change)
-        self._watch_task: asyncio.Task[None] | None = None
+        self.queues.listen(self._on_change)
+        self._watch_tasks: list[asyncio.Task[None]] = []
         self._prometheus: tuple[float, list[Point]] | None = None
         self._http: aiohttp.ClientSession | None = None
 
@@ -157,15 +172,18 @@ class Dashboard:
         event.set()
 
     async def start(self) -> None:
-        """Start the watch."""
-        self._watch_task = asyncio.create_task(self.watcher.run(), name="dashboard-watch")
+        """Start the watches: the BackgroundJobs, and the BackgroundJobQueues."""
+        self._watch_tasks = [
+            asyncio.create_task(self.watcher.run(), name="dashboard-watch"),
+            asyncio.create_task(self.queue_watcher.run(), name="dashboard-watch-queues"),
+        ]
 
     async def stop(self) -> None:
-        """Stop the watch and close the connections."""
-        if self._watch_task is not None:
-            self._watch_task.cancel()
+        """Stop the watches and close the connections."""
+        for task in self._watch_tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
+                await task
         if self._http is not None:
             await self._http.close()
         await self.client.close()
@@ -187,6 +205,9 @@ class Dashboard:
         app.router.add_get("/api/jobs/{namespace}/{name}/logs", self._logs)
         app.router.add_post("/api/jobs/{namespace}/{name}/{action}", self._act)
         app.router.add_get("/api/recurring", self._recurring)
+        app.router.add_get("/api/queues", self._queues)
+        app.router.add_get("/api/queues/{namespace}/{name}", self._queue)
+        app.router.add_get("/api/batches", self._batches)
         app.router.add_get("/api/stream", self._stream)
         app.router.add_static("/static", STATIC, append_version=False)
         return app
@@ -422,6 +443,72 @@ class Dashboard:
             items.append(item)
         return web.json_response({"items": items, "version": self.store.version})
 
+    def _queue_watch_json(self) -> dict[str, Any]:
+        state = self.queue_watcher.state
+        return {"synced": state.synced, "error": state.error, "missing": state.missing}
+
+    def _queue_items(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every queue of the scope: the BackgroundJobQueue objects, and the queue names jobs
+        use without one (the operator's defaults apply to those), each with its jobs by
+        phase."""
+        phases = self.store.queue_phases(namespace)
+        keys = set(phases) | {k for k in self.queues.rows if namespace is None or k[0] == namespace}
+        items = []
+        for ns, name in sorted(keys):
+            row = self.queues.get(ns, name)
+            jobs = phases.get((ns, name), {})
+            items.append(
+                {
+                    "namespace": ns,
+                    "name": name,
+                    "object": row is not None,
+                    **(row.to_json() if row is not None else {}),
+                    "jobs": {p: jobs[p] for p in PHASES if jobs.get(p)},
+                    "queued": jobs.get("Queued", 0),
+                }
+            )
+        return items
+
+    async def _queues(self, request: web.Request) -> web.Response:
+        namespace = self._scope(request)
+        return web.json_response(
+            {
+                "items": self._queue_items(namespace),
+                "watch": self._queue_watch_json(),
+                "version": self.store.version,
+            }
+        )
+
+    async def _queue(self, request: web.Request) -> web.Response:
+        """One queue: its object (when there is one), its jobs by phase, and its waiting
+        jobs in the order it admits them (the first ``QUEUED_SHOWN``)."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        self._check_namespace(namespace)
+        item = next(
+            (q for q in self._queue_items(namespace) if q["name"] == name),
+            {"namespace": namespace, "name": name, "object": False, "jobs": {}, "queued": 0},
+        )
+        waiting = self.store.queued(namespace, name)
+        return web.json_response(
+            {
+                "queue": item,
+                "waiting": [
+                    r.to_json(position) for position, r in enumerate(waiting[:QUEUED_SHOWN], 1)
+                ],
+                "waitingTotal": len(waiting),
+                "watch": self._queue_watch_json(),
+            }
+        )
+
+    async def _batches(self, request: web.Request) -> web.Response:
+        namespace = self._scope(request)
+        items = []
+        for row in self.store.batches(namespace):
+            item = row.to_json()
+            item["continuations"] = len(self.store.children(row.namespace, row.name))
+            items.append(item)
+        return web.json_response({"items": items, "version": self.store.version})
+
     # ------------------------------------------------------------ one job
 
     async def _job(self, request: web.Request) -> web.Response:
@@ -456,7 +543,7 @@ class Dashboard:
         return web.json_response(
             {
                 "job": _plain_object(obj),
-                "row": row.to_json(),
+                "row": row.to_json(self.store.queue_positions([row]).get(row.key)),
                 "schedule": {
                     "cron": spec.get("schedule"),
                     "words": describe(spec["schedule"]),
@@ -484,7 +571,8 @@ class Dashboard:
         response = await _sse(request)
         try:
             async for line in self.client.logs(name, run=run, follow=True, namespace=namespace):
-                await _send(response, "line", {"pod": line.pod, **log_record(line.text)})
+                record = log_record(line.text, (namespace, name))
+                await _send(response, "line", {"pod": line.pod, **record})
             await _send(response, "end", {})
         except BackgroundJobsError as exc:
             with contextlib.suppress(ConnectionResetError):
@@ -530,21 +618,24 @@ class Dashboard:
 
     async def _push(self, response: web.StreamResponse, namespace: str | None) -> None:
         version = self.store.version
+        queues_version = self.queues.version
         await _send(response, "hello", {"version": version, "watch": self._watch_json()})
         while True:
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
-            if self.store.version == version:
+            if self.store.version == version and self.queues.version == queues_version:
                 await _send(response, "ping", {"watch": self._watch_json()})
                 continue
             await asyncio.sleep(PUSH_COALESCE_SECONDS)
             keys = self.store.changes_since(version)
             version = self.store.version
+            queues_changed = self.queues.version != queues_version
+            queues_version = self.queues.version
             changed_names = None
             if keys is not None:
                 changed_names = [f"{ns}/{n}" for ns, n in keys if namespace in (None, ns)]
-                if not changed_names:
+                if not changed_names and not queues_changed:
                     continue
             await _send(
                 response,
@@ -552,6 +643,7 @@ class Dashboard:
                 {
                     "version": version,
                     "changed": changed_names,
+                    "queues": queues_changed,
                     "counts": self.store.counts(namespace),
                     "live": _points(self.store.series(namespace, time.time(), LIVE_MINUTES)),
                     "watch": self._watch_json(),

@@ -104,6 +104,11 @@ def _sort_key(sort: str) -> Callable[[JobRow], Any]:
     return lambda r: (getattr(r, attr) is None, getattr(r, attr) or 0.0, r.name)
 
 
+def _admission_order(row: JobRow) -> tuple[float, str]:
+    """A queue admits its waiting jobs by (creationTimestamp, name): FIFO."""
+    return (row.created or 0.0, row.name)
+
+
 class JobStore:
     """Rows of the jobs in the dashboard's scope, with counts kept per change."""
 
@@ -125,6 +130,10 @@ class JobStore:
     def listen(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` after every batch of changes."""
         self._listeners.append(callback)
+
+    def make_row(self, obj: dict[str, Any]) -> JobRow:
+        """The row the cache keeps of a BackgroundJob object."""
+        return row_from_object(obj)
 
     def apply(self, event_type: str, obj: dict[str, Any], now: float) -> None:
         """One watch event: ``ADDED``, ``MODIFIED`` or ``DELETED``."""
@@ -300,21 +309,51 @@ class JobStore:
         )
 
     def queue_positions(self, rows: list[JobRow]) -> dict[Key, int]:
-        """Each Queued row's place (1 = next) among the Queued jobs of its queue, oldest
-        first: the queue limit is the operator's, across namespaces."""
+        """Each Queued row's place (1 = next) among the Queued jobs of its queue: a queue is
+        (namespace, name), and admits in (creation time, name) order (API.md "queues")."""
         if not rows:
             return {}
-        queues = {r.queue for r in rows}
-        waiting: dict[str, list[JobRow]] = {q: [] for q in queues}
+        queues = {(r.namespace, r.queue) for r in rows}
+        waiting: dict[tuple[str, str], list[JobRow]] = {q: [] for q in queues}
         for r in self.rows.values():
-            if r.phase == "Queued" and r.queue in queues:
-                waiting[r.queue].append(r)
+            if r.phase == "Queued" and (r.namespace, r.queue) in queues:
+                waiting[(r.namespace, r.queue)].append(r)
         out: dict[Key, int] = {}
-        for queue, members in waiting.items():
-            members.sort(key=lambda r: (r.created or 0.0, r.namespace, r.name))
-            order = {r.key: i + 1 for i, r in enumerate(members)}
-            out.update({r.key: order[r.key] for r in rows if r.queue == queue})
+        for members in waiting.values():
+            members.sort(key=_admission_order)
+            out.update({r.key: i + 1 for i, r in enumerate(members)})
+        return {r.key: out[r.key] for r in rows if r.key in out}
+
+    def queued(self, namespace: str, queue: str) -> list[JobRow]:
+        """The Queued jobs of the queue ``namespace/queue``, in the order it admits them."""
+        return sorted(
+            (
+                r
+                for r in self.rows.values()
+                if r.phase == "Queued" and r.namespace == namespace and r.queue == queue
+            ),
+            key=_admission_order,
+        )
+
+    def queue_phases(self, namespace: str | None = None) -> dict[Key, dict[str, int]]:
+        """Jobs by phase of each queue (namespace, queue) that has jobs."""
+        out: dict[Key, dict[str, int]] = {}
+        for (ns, queue, phase), n in self._queues.items():
+            if namespace is None or ns == namespace:
+                phases = out.setdefault((ns, queue), {})
+                phases[phase] = phases.get(phase, 0) + n
         return out
+
+    def batches(self, namespace: str | None = None) -> list[JobRow]:
+        """The Batch jobs, newest first."""
+        return sorted(
+            (
+                r
+                for r in self.rows.values()
+                if r.type == JobType.BATCH and (namespace is None or r.namespace == namespace)
+            ),
+            key=lambda r: (-(r.created or 0.0), r.namespace, r.name),
+        )
 
     def children(self, namespace: str, name: str) -> list[JobRow]:
         """The continuations waiting for (or started after) the job, oldest first."""

@@ -1,19 +1,20 @@
-"""The one watch behind the cache: list (paged) once, then watch from that resourceVersion,
-with bookmarks; list again only when the API server says the version is gone (410)."""
+"""The watches behind the caches (BackgroundJobs, and BackgroundJobQueues): list (paged)
+once, then watch from that resourceVersion, with bookmarks; list again only when the API
+server says the version is gone (410)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
+from backgroundjobs.api.constants import KIND, PLURAL
 from backgroundjobs.dashboard._kube import Gone, Kube, KubeError
-from backgroundjobs.dashboard._rows import JobRow, row_from_object
-from backgroundjobs.dashboard._store import JobStore
 
 log = logging.getLogger("backgroundjobs.dashboard")
 
@@ -30,14 +31,35 @@ class WatchState:
     events: int = 0
     lists: int = 0
     last_event: float | None = None
+    missing: bool = False  # the API server has no such resource (its CRD is not installed)
+
+
+class Cache(Protocol):
+    """What a watch feeds: rows made from objects, a full list, one event."""
+
+    def make_row(self, obj: dict[str, Any]) -> Any: ...
+
+    def replace_rows(self, namespace: str | None, rows: Iterable[Any], now: float) -> None: ...
+
+    def apply(self, event_type: str, obj: dict[str, Any], now: float) -> None: ...
 
 
 class Watcher:
-    """Keeps ``store`` equal to the BackgroundJobs of ``namespace`` (None: all)."""
+    """Keeps ``store`` equal to the objects (``plural``, BackgroundJobs by default) of
+    ``namespace`` (None: all)."""
 
-    def __init__(self, kube: Kube, store: JobStore, namespace: str | None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        store: Cache,
+        namespace: str | None,
+        plural: str = PLURAL,
+        kind: str = KIND,
+    ) -> None:
         self.kube = kube
         self.store = store
+        self.plural = plural
+        self.kind = kind
         self.state = WatchState(namespace)
 
     async def run(self) -> None:
@@ -53,19 +75,28 @@ class Watcher:
             except Gone:
                 version = None
             except (KubeError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                self.state.error = str(exc) or type(exc).__name__
-                log.warning("watch of BackgroundJobs failed: %s", self.state.error)
+                error = str(exc) or type(exc).__name__
+                missing = isinstance(exc, KubeError) and exc.status == 404
+                if missing:
+                    # No such resource: its CRD is not installed (or was removed), so there
+                    # are none of its objects; checked again now and then.
+                    error = f"the API server has no {self.kind} resource (CRD not installed)"
+                    self.store.replace_rows(self.state.namespace, [], time.time())
+                if error != self.state.error:  # once per distinct error, not per retry
+                    log.warning("watch of %ss failed: %s", self.kind, error)
+                self.state.error = error
+                self.state.missing = missing
                 await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
                 failures += 1
                 if isinstance(exc, KubeError) and exc.status in (403, 404):
                     version = None  # permissions or the CRD may be back: start over
 
     async def _list(self) -> str:
-        rows: list[JobRow] = []
+        rows: list[Any] = []
         token: str | None = None
         while True:
-            page = await self.kube.list_page(self.state.namespace, token)
-            rows.extend(row_from_object(obj) for obj in page.get("items") or [])
+            page = await self.kube.list_page(self.state.namespace, token, self.plural)
+            rows.extend(self.store.make_row(obj) for obj in page.get("items") or [])
             metadata: dict[str, Any] = page.get("metadata") or {}
             token = metadata.get("continue") or None
             if token is None:
@@ -74,11 +105,12 @@ class Watcher:
         self.state.lists += 1
         self.state.synced = True
         self.state.error = None
+        self.state.missing = False
         return str(metadata.get("resourceVersion") or "")
 
     async def _watch(self, version: str) -> str:
         """One watch request; returns the last resourceVersion seen when it ends."""
-        async for event_type, obj in self.kube.watch(self.state.namespace, version):
+        async for event_type, obj in self.kube.watch(self.state.namespace, version, self.plural):
             version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
             if event_type == "BOOKMARK":
                 continue

@@ -23,6 +23,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api import podpolicy
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.decisions import retrypolicy
 from backgroundjobs.controller.decisions.continuation import parent_outcome
 from backgroundjobs.controller.decisions.observed import Body, Observed, ObservedJob, parse_spec
 from backgroundjobs.controller.decisions.plan import (
@@ -105,6 +106,8 @@ def _decide(d: Decision) -> None:
             f"spec.args and spec.kwargs take {size} bytes as JSON; the limit is"
             f" {c.MAX_ARGS_BYTES} (pass a reference to the data instead)"
         )
+    elif (retry_problem := retrypolicy.problem(spec)) is not None:
+        d.invalid_spec(retry_problem)
     elif spec.job_type == JobType.RECURRING:
         decide_recurring(d, effective_spec(d, spec))
         say_until(d, spec)

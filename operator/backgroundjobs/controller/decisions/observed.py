@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,6 +128,38 @@ class Observed:
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
 
 
+# Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms
+# to parse (more on a loaded machine), and one reconcile parses it three times or more, on
+# the event loop, at every change of the batch's Job. The spec of one generation never
+# changes (the API server bumps generation with every spec change), so its model is reused.
+# Bounded: a 10,000-item model takes about 7 MB; smaller specs parse in microseconds.
+PARSED_SPECS_MAX = 8
+PARSED_SPEC_MIN_ITEMS = 500
+_parsed_specs: OrderedDict[tuple[str, int], BackgroundJobSpec] = OrderedDict()
+
+
 def parse_spec(bgj: Body) -> BackgroundJobSpec:
-    """The object's spec as the model (pydantic's ValidationError when it does not fit)."""
-    return BackgroundJobSpec.model_validate(bgj.get("spec") or {})
+    """The object's spec as the model (pydantic's ValidationError when it does not fit).
+    The model is shared between calls for a large batch: callers never change it (they
+    take ``model_copy`` for a variant)."""
+    raw = bgj.get("spec") or {}
+    meta = bgj.get("metadata") or {}
+    uid, generation = meta.get("uid"), meta.get("generation")
+    items = raw.get("items") if isinstance(raw, dict) else None
+    if (
+        not isinstance(uid, str)
+        or not isinstance(generation, int)
+        or not isinstance(items, list)
+        or len(items) < PARSED_SPEC_MIN_ITEMS
+    ):
+        return BackgroundJobSpec.model_validate(raw)
+    key = (uid, generation)
+    spec = _parsed_specs.get(key)
+    if spec is None:
+        spec = BackgroundJobSpec.model_validate(raw)  # a ValidationError is not kept
+        _parsed_specs[key] = spec
+        while len(_parsed_specs) > PARSED_SPECS_MAX:
+            _parsed_specs.popitem(last=False)
+    else:
+        _parsed_specs.move_to_end(key)
+    return spec

@@ -1,12 +1,11 @@
 """Backoff arithmetic for a retry policy of its own (issue 17, item 1): when attempt n + 1 of
 a run is due after attempt n failed. Pure.
 
-Not wired to the controller yet, and no CRD field uses it: without a policy the Job
-controller's ``backoffLimit`` (10 s doubling, at most 6 minutes) stays the one retry path.
-What the controller path will need from here: a due time that a restart computes again
-identically (the jitter is derived from the job's uid and the attempt, never random), that
-never precedes the failure plus the shortest delay the policy allows, and never exceeds
-``max``.
+Used by ``retrypolicy`` (``spec.retryPolicy``; without one the Job controller's
+``backoffLimit``, 10 s doubling at most 6 minutes, stays the retry path). What it gives that
+path: a due time that a restart computes again identically (the jitter is derived from the
+job's uid and the attempt, never random), that never precedes the failure plus the shortest
+delay the policy allows, and never exceeds ``max``.
 """
 
 from __future__ import annotations

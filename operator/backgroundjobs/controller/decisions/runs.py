@@ -17,7 +17,7 @@ from backgroundjobs.api.constants import (
 from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
-from backgroundjobs.controller.decisions import batch
+from backgroundjobs.controller.decisions import batch, retrypolicy
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
@@ -37,7 +37,7 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
     """The next step of an Immediate, Delayed or Continuation job."""
     plan, st = d.plan, d.st
     run = st.runs
-    current = builders.job_name(d.name, run) if run else None
+    current = retrypolicy.current_job_name(d.name, run, st.attempt) if run else None
     job = d.obs.jobs.get(current) if current else None
     finished = st.phase in FINISHED_PHASES
     if finished and run == 0 and d.is_invalid_for_older_generation():
@@ -98,6 +98,9 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if run == 0:
         return _before_first_run(d, spec, trigger_now)
     if job is None:
+        waiting = retrypolicy.recorded_next_attempt(d, spec)
+        if waiting is not None:  # the failed attempt's Job is gone; its retry is not
+            return _retry(d, spec, waiting, d.st.message or "")
         # The reconciler checked with the API server: the Job is really gone.
         msg = f"Job {current} was deleted before it finished"
         return d.finish(spec, Outcome.FAILED, Reason.JOB_DELETED, msg, msg)
@@ -179,6 +182,18 @@ def _queued(d: Decision, spec: BackgroundJobSpec) -> Plan:
     return d.plan
 
 
+def _retry(d: Decision, spec: BackgroundJobSpec, nxt: retrypolicy.NextAttempt, why: str) -> Plan:
+    """Under a retryPolicy: wait for the next attempt's time, then start it as any run
+    starts (its queue admits it)."""
+    if retrypolicy.wait(d, spec, nxt, why):
+        return d.plan
+    d.plan.admission = Admission(spec.queue)
+    if d.obs.admitted is False:
+        return _queued(d, spec)
+    parent = parent_env(d, spec)
+    return _start(d, spec, d.st.runs, Reason.STARTED, parent=parent, attempt=nxt.attempt)
+
+
 def _start(
     d: Decision,
     spec: BackgroundJobSpec,
@@ -186,6 +201,7 @@ def _start(
     reason: Reason,
     parent: tuple[str, Any] | None = None,
     due: datetime | None = None,
+    attempt: int = 1,
 ) -> Plan:
     plan, st = d.plan, d.st
     if spec.items is not None:
@@ -193,6 +209,12 @@ def _start(
         if problem is not None:
             return d.invalid_spec(problem)
     job = builders.build_job(d.bgj, spec, d.settings, run, parent)
+    if builders.operator_retries(spec):
+        job["metadata"]["name"] = builders.attempt_job_name(d.name, run, attempt)
+        st.attempt = attempt
+    else:
+        st.attempt = None
+    st.next_attempt_at = None
     name = job["metadata"]["name"]
     if spec.items is not None:  # its items first: the Job's pods mount them
         plan.create.append(batch.items_configmap(d.bgj, spec, name))
@@ -203,12 +225,14 @@ def _start(
     st.runs = run
     st.job_name = name
     st.started_at = d.now_s
-    st.failed_attempts = 0
+    st.failed_attempts = attempt - 1
     st.finished_at = None
     st.result = None
     # the last run's progress is not this one's; a batch's is its items'
     st.progress = batch.batch_progress(st.batch) if spec.items is not None and st.batch else None
     msg = f"Job {name} created (run {run})"
+    if st.attempt is not None:
+        msg = f"Job {name} created (run {run}, attempt {attempt} of {spec.retries + 1})"
     d.phase(Phase.RUNNING, msg)
     d.set(ConditionType.RUNNING, True, reason, msg)
     d.unset(ConditionType.SUCCEEDED, reason, msg)
@@ -218,7 +242,7 @@ def _start(
     event = EventReason.REQUEUED if reason == Reason.REQUEUED else EventReason.STARTED
     d.note(event, msg)
     plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
-    if due is None and spec.job_type == JobType.IMMEDIATE and run == 1:
+    if due is None and spec.job_type == JobType.IMMEDIATE and run == 1 and attempt == 1:
         due = parse_time(d.meta.get("creationTimestamp"))
     if due is not None and reason != Reason.TRIGGERED:
         lateness = max(0.0, (d.now - due).total_seconds())
@@ -231,12 +255,17 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         return batch.observe_batch(d, spec, job)
     plan, st = d.plan, d.st
     old_failed = d.old.failed_attempts
-    st.failed_attempts = job.failed
+    by_operator = builders.operator_retries(spec)
+    # under a retryPolicy each attempt's Job fails at most once: earlier attempts count too
+    st.failed_attempts = job.failed + ((st.attempt or 1) - 1 if by_operator else 0)
     if job.start_time is not None and not st.started_at:
         st.started_at = format_time(job.start_time)
     record_attempts(d, job)
 
     if job.finished and job.name not in d.obs.termination:
+        recorded = retrypolicy.recorded_wait(d, spec, job)
+        if recorded is not None:  # its error was read when its failure was first seen
+            return _retry(d, spec, recorded, "")
         plan.need_termination = job.name  # the handler's result or error, from its pod
         return plan
 
@@ -263,6 +292,9 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
         error = error_text(d.obs.termination[job.name])
         detail = job.failure_message or reason
         msg = f"{detail}" + (f"; last error: {error}" if error else "")
+        nxt = retrypolicy.next_attempt(d, spec, job)
+        if nxt is not None:
+            return _retry(d, spec, nxt, error or detail)
         finished_at = job.failure_time or d.now
         started = parse_time(st.started_at) or finished_at
         took = max(0.0, (finished_at - started).total_seconds())
@@ -279,7 +311,7 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
             stopped=(),
         )
 
-    if job.failed > old_failed:
+    if job.failed > old_failed and not by_operator:
         msg = f"pod failed (attempt {job.failed} of {spec.retries + 1}); retrying"
         d.warn(EventReason.RETRYING, msg)
         plan.metrics.append(

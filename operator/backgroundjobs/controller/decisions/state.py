@@ -301,6 +301,7 @@ class Decision:
         for ctype in stopped:
             self.unset(ctype, reason, message)
         self.st.finished_at = format_time(finished_at) if finished_at else self.now_s
+        self.st.next_attempt_at = None  # (a retryPolicy's) no attempt follows
         etype = EventType.NORMAL if outcome is not Outcome.FAILED else EventType.WARNING
         reasons = {
             Outcome.SUCCEEDED: EventReason.SUCCEEDED,

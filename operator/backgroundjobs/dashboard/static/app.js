@@ -4,13 +4,16 @@
 
 const PHASES = ['Pending', 'Scheduled', 'Waiting', 'Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled', 'Suspended'];
 
-// The pages, in the order of the navigation. Queues and batches join this list when the
-// operator has them (a page is a path pattern and a render function returning a clean-up).
+// The pages, in the order of the navigation (a page is a path pattern and a render function
+// returning a clean-up).
 const PAGES = [
   { path: /^\/$/, nav: '/', title: 'Overview', render: renderOverview },
   { path: /^\/jobs$/, nav: '/jobs', title: 'Jobs', render: renderJobs },
   { path: /^\/jobs\/([^/]+)\/([^/]+)$/, title: 'Job', render: renderJob },
   { path: /^\/recurring$/, nav: '/recurring', title: 'Recurring jobs', render: renderRecurring },
+  { path: /^\/queues$/, nav: '/queues', title: 'Queues', render: renderQueues },
+  { path: /^\/queues\/([^/]+)\/([^/]+)$/, title: 'Queue', render: renderQueue },
+  { path: /^\/batches$/, nav: '/batches', title: 'Batches', render: renderBatches },
 ];
 
 const ACTION_TEXT = {
@@ -74,6 +77,26 @@ function badge(phase) {
   return `<span class="badge" data-phase="${esc(p)}" style="background:var(--${esc(p)}, var(--Pending))">${esc(p)}</span>`;
 }
 
+// A job's status.progress as a bar: percent when the total is known, else the count.
+function progressBar(progress) {
+  if (!progress) return '<span class="muted">—</span>';
+  const pct = progress.percent;
+  const label = progress.summary || `${progress.done}${progress.total ? ` / ${progress.total}` : ''}`;
+  return `<div class="progress small" data-progress="${pct === null ? '' : esc(Math.round(pct))}" title="${esc(progress.message || '')}">
+    <div class="bar" style="width:${pct === null ? 0 : pct}%"></div><div class="label">${esc(label)}</div></div>${progress.message ? `<div class="sub">${esc(progress.message)}</div>` : ''}`;
+}
+
+// Whether spec.suspendUntil is still ahead (once it passed, the operator runs the job as if
+// it were not suspended, though spec.suspend stays true).
+function pausedUntilAhead(j) {
+  return Boolean(j.suspendUntil) && Date.parse(j.suspendUntil) > Date.now();
+}
+
+// "suspended" and, with spec.suspendUntil, until when.
+function suspendedText(j) {
+  return j.suspendUntil ? `suspended until ${when(j.suspendUntil)}` : 'suspended';
+}
+
 function jobHref(ns, name) { return `/jobs/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`; }
 
 function jobLink(ns, name) { return `<a href="${jobHref(ns, name)}" data-link>${esc(name)}</a>`; }
@@ -129,6 +152,11 @@ function throttle(fn, ms) {
       timer = setTimeout(() => { timer = null; last = Date.now(); fn(...args); }, wait);
     }
   };
+}
+
+// A page of jobs only: `fn` on changes of jobs, not on those of queue objects alone.
+function jobsChanged(fn) {
+  return (msg) => { if (!(msg.queues && msg.changed && msg.changed.length === 0)) fn(msg); };
 }
 
 function toast(text, kind = 'info') {
@@ -295,7 +323,7 @@ const COLUMNS = {
   ],
   all: [
     ['Type', (j) => esc(j.type)],
-    ['Phase', (j) => badge(j.phase)],
+    ['Phase', (j) => `${badge(j.phase)}${j.phase === 'Running' && j.progress ? `<div class="sub" data-progress-summary>${esc(j.progress.summary)}</div>` : ''}${pausedUntilAhead(j) ? `<div class="sub" data-suspend-until>until ${when(j.suspendUntil)}</div>` : ''}`],
     ['Created', (j) => when(j.created)],
     ['Message', (j) => `<span class="msg">${esc(j.message)}</span>`, 'msg'],
   ],
@@ -303,11 +331,11 @@ const COLUMNS = {
   Scheduled: [['Type', (j) => esc(j.type)], ['Due', (j) => when(j.due)], ['Created', (j) => when(j.created)]],
   Waiting: [['Parent', (j) => j.parent ? `${jobLink(j.namespace, j.parent)} <span class="sub">on ${esc(j.parentWhen)}</span>` : ''], ['Reason', (j) => `${esc(j.reason)}<div class="sub">${esc(j.message)}</div>`, 'msg'], ['Created', (j) => when(j.created)]],
   Queued: [['Position', (j) => j.queuePosition ? `#${j.queuePosition}` : '', 'num'], ['Reason', (j) => `${esc(j.reason)}<div class="sub">${esc(j.message)}</div>`, 'msg'], ['Created', (j) => when(j.created)]],
-  Running: [['Started', (j) => when(j.started)], ['Running for', (j) => duration(j.started)], ['Failed attempts', (j) => String(j.failedAttempts || 0), 'num'], ['Run', (j) => String(j.runs || ''), 'num']],
+  Running: [['Progress', (j) => progressBar(j.progress), 'progress-cell'], ['Started', (j) => when(j.started)], ['Running for', (j) => duration(j.started)], ['Failed attempts', (j) => String(j.failedAttempts || 0), 'num'], ['Run', (j) => String(j.runs || ''), 'num']],
   Succeeded: [['Finished', (j) => when(j.finished)], ['Took', (j) => duration(j.started, j.finished)], ['Result', (j) => `<span class="mono">${esc(j.result)}</span>`, 'msg']],
   Failed: [['Finished', (j) => when(j.finished)], ['Reason', (j) => esc(j.reason)], ['Error', (j) => esc(j.message), 'msg'], ['Attempts', (j) => String(j.failedAttempts || 0), 'num']],
   Cancelled: [['Finished', (j) => when(j.finished)], ['Message', (j) => esc(j.message), 'msg']],
-  Suspended: [['Type', (j) => esc(j.type)], ['Message', (j) => esc(j.message), 'msg'], ['Created', (j) => when(j.created)]],
+  Suspended: [['Type', (j) => esc(j.type)], ['Resumes', (j) => j.suspendUntil ? when(j.suspendUntil) : '<span class="muted">when resumed</span>'], ['Message', (j) => esc(j.message), 'msg'], ['Created', (j) => when(j.created)]],
 };
 
 const DEFAULT_SORT = { Scheduled: 'due', Succeeded: '-finished', Failed: '-finished', Cancelled: '-finished', Queued: 'created' };
@@ -412,7 +440,7 @@ function renderJobs(main) {
   });
   syncUrl();
   load();
-  state.onChange = throttle(() => load(), 500);
+  state.onChange = jobsChanged(throttle(() => load(), 500));
   return () => clearTimeout(typing);
 }
 
@@ -505,13 +533,19 @@ function renderJob(main, [ns, name]) {
       + (d.children.length ? `<span class="arrow">→</span>${d.children.map((c) => `<span class="node" data-child="${esc(c.name)}">${jobLink(ns, c.name)} ${badge(c.phase)} <span class="sub">on ${esc(c.parentWhen)}</span></span>`).join('')}` : '');
     const secrets = secretReferences(spec);
     const facts = [
-      ['Type', esc(j.type)], ['Handler', `<span class="mono">${esc(j.handler)}</span>`], ['Queue', esc(j.queue)],
+      ['Type', esc(j.type)], ['Handler', `<span class="mono">${esc(j.handler)}</span>`],
+      ['Queue', `<a href="${queueHref(ns, j.queue)}" data-link>${esc(j.queue)}</a>${j.queuePosition ? ` <span data-queue-position>#${j.queuePosition} in line</span>` : ''}`],
       ['Created', when(j.created)],
       d.schedule ? ['Schedule', `${esc(d.schedule.words)} <span class="mono">(${esc(d.schedule.cron)})</span>, ${esc(d.schedule.timeZone)}`] : null,
       j.due ? [j.type === 'Recurring' ? 'Next run' : 'Due', when(j.due)] : null,
       j.lastRun ? ['Last run', `${when(j.lastRun)} ${j.outcome ? badge(j.outcome) : ''}`] : null,
       j.started ? ['Started', when(j.started)] : null,
       j.finished ? ['Finished', `${when(j.finished)} (took ${duration(j.started, j.finished)})`] : null,
+      j.suspend ? ['Suspended', `<span data-suspended>${!j.suspendUntil ? 'until resumed' : pausedUntilAhead(j)
+        ? `until ${when(j.suspendUntil)} <span class="mono">(${esc(j.suspendUntil)})</span>`
+        : `resumed at ${when(j.suspendUntil)} <span class="mono">(${esc(j.suspendUntil)}, spec.suspendUntil)</span>`}</span>`] : null,
+      j.progress ? ['Progress', `<div data-status-progress>${progressBar(j.progress)}${j.progress.updatedAt ? `<div class="sub">read ${when(j.progress.updatedAt)}</div>` : ''}</div>`] : null,
+      j.batch ? ['Items', `<span data-batch-items>${batchCounts(j.batch)}</span>${status.batch && status.batch.failedIndexes ? `<div class="sub">failed indexes <span class="mono">${esc(status.batch.failedIndexes)}</span></div>` : ''}${status.batch && status.batch.lastError ? `<div class="sub">last error: ${esc(status.batch.lastError)}</div>` : ''}`] : null,
       ['Runs', String(j.runs)], ['Failed attempts', String(j.failedAttempts)],
       status.jobName ? ['Current Job', `<span class="mono">${esc(status.jobName)}</span>`] : null,
       spec.retries !== undefined ? ['Retries', String(spec.retries)] : null,
@@ -604,7 +638,7 @@ function renderRecurring(main) {
         <td class="mono">${esc(j.handler)}</td>
         <td>${esc(j.words)}<div class="sub mono">${esc(j.schedule)}</div></td>
         <td>${esc(j.timeZone)}</td>
-        <td>${j.suspend ? '<span class="muted">suspended</span>' : when(j.due)}</td>
+        <td>${j.suspend && (!j.suspendUntil || pausedUntilAhead(j)) ? `<span class="muted">${suspendedText(j)}</span>` : when(j.due)}</td>
         <td>${j.lastRun ? `${when(j.lastRun)} ${j.outcome ? badge(j.outcome) : '<span class="muted">running</span>'}` : '<span class="muted">never</span>'}<div class="sub">${esc(j.runs)} runs</div></td>
         <td>${badge(j.phase)}</td>
         <td data-row-actions="${i}"></td></tr>`).join('')}</tbody></table>` : '<div class="panel empty">No recurring job.</div>';
@@ -614,7 +648,126 @@ function renderRecurring(main) {
     });
   };
   load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
+  state.onChange = jobsChanged(throttle(() => load().catch(() => {}), 1000));
+  return null;
+}
+
+// ------------------------------------------------------------------ queues
+
+const PAUSED_BADGE = '<span class="badge" data-paused style="background:var(--Suspended)">Paused</span>';
+
+function queueHref(ns, name) { return `/queues/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`; }
+
+function queueWatchBanner(watch) {
+  if (watch.missing) return '<div class="banner warn" data-queues-missing>The BackgroundJobQueue resource is not installed in this cluster: every queue runs on the operator\'s defaults. Shown are the queue names the jobs use.</div>';
+  if (watch.error) return `<div class="banner err">The watch of BackgroundJobQueues failed and is being retried: ${esc(watch.error)}</div>`;
+  if (!watch.synced) return '<div class="banner warn">Loading the queues…</div>';
+  return '';
+}
+
+function queueLimits(q) {
+  if (!q.object) return '<span class="muted">operator defaults (no BackgroundJobQueue)</span>';
+  const parts = [q.maxConcurrency ? `max ${fmtNumber(q.maxConcurrency)} at once` : 'no limit of its own'];
+  if (q.rateLimit) parts.push(`${q.rateLimit.perSecond}/s, burst ${q.rateLimit.burst ?? 1}`);
+  if (q.priorityClassName) parts.push(`PriorityClass <span class="mono">${esc(q.priorityClassName)}</span>`);
+  return parts.join(' · ');
+}
+
+function renderQueues(main) {
+  main.innerHTML = '<h1>Queues</h1><div id="queues-banner"></div><div id="queues-list"></div>';
+  const load = async () => {
+    const data = await api(`/api/queues${scopeQuery()}`);
+    const box = document.getElementById('queues-list');
+    if (!box) return;
+    document.getElementById('queues-banner').innerHTML = queueWatchBanner(data.watch);
+    const showNs = !state.info.namespace && !state.namespace;
+    const jobsOf = (q, phase) => `/jobs${scopeQuery({ namespace: q.namespace, queue: q.name, phase })}`;
+    box.innerHTML = data.items.length ? `<table class="list"><thead><tr><th>Queue</th>${showNs ? '<th>Namespace</th>' : ''}<th>State</th><th>Limits</th><th class="num">Priority</th><th class="num">Pending</th><th class="num">Running</th><th>Oldest pending</th><th class="num">Queued jobs</th><th class="num">All jobs</th></tr></thead><tbody>
+      ${data.items.map((q) => `<tr data-queue-row="${esc(q.namespace)}/${esc(q.name)}">
+        <td><a href="${queueHref(q.namespace, q.name)}" data-link>${esc(q.name)}</a></td>${showNs ? `<td>${esc(q.namespace)}</td>` : ''}
+        <td>${q.paused ? PAUSED_BADGE : (q.object ? '<span class="muted">active</span>' : '')}</td>
+        <td>${queueLimits(q)}</td>
+        <td class="num">${q.object ? esc(q.priority) : ''}</td>
+        <td class="num" data-pending>${q.object ? fmtNumber(q.pending) : ''}</td>
+        <td class="num" data-running>${q.object ? fmtNumber(q.running) : ''}</td>
+        <td>${q.object ? when(q.oldestPendingSince) : ''}</td>
+        <td class="num" data-queued>${q.queued ? `<a href="${jobsOf(q, 'Queued')}" data-link>${fmtNumber(q.queued)}</a>` : '0'}</td>
+        <td class="num">${fmtNumber(Object.values(q.jobs).reduce((a, b) => a + b, 0))}</td></tr>`).join('')}</tbody></table>`
+      : '<div class="panel empty">No queue: no BackgroundJobQueue and no job.</div>';
+  };
+  load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
   state.onChange = throttle(() => load().catch(() => {}), 1000);
+  return null;
+}
+
+function renderQueue(main, [ns, name]) {
+  ns = decodeURIComponent(ns);
+  name = decodeURIComponent(name);
+  main.innerHTML = `<div id="queue"><p class="muted">loading queue ${esc(ns)}/${esc(name)}…</p></div>`;
+  const load = async () => {
+    const d = await api(`/api/queues/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
+    const box = document.getElementById('queue');
+    if (!box) return;
+    const q = d.queue;
+    const facts = [
+      ['Namespace', esc(q.namespace)],
+      ['State', q.paused ? '<span data-paused>paused: running jobs finish, nothing new starts</span>' : (q.object ? 'active' : '—')],
+      ['Limits', queueLimits(q)],
+      q.object ? ['Priority', esc(q.priority)] : null,
+      q.object ? ['Pending (operator)', `<span data-pending>${fmtNumber(q.pending)}</span>`] : null,
+      q.object ? ['Running (operator)', `<span data-running>${fmtNumber(q.running)}</span>`] : null,
+      q.object ? ['Oldest pending since', when(q.oldestPendingSince)] : null,
+      ['Jobs by phase', PHASES.filter((p) => q.jobs[p]).map((p) => `<a href="/jobs${scopeQuery({ namespace: q.namespace, queue: q.name, phase: p })}" data-link>${badge(p)} ${fmtNumber(q.jobs[p])}</a>`).join(' ') || '<span class="muted">none</span>'],
+    ].filter(Boolean);
+    const more = d.waitingTotal > d.waiting.length
+      ? `<p class="muted">The first ${fmtNumber(d.waiting.length)} of ${fmtNumber(d.waitingTotal)}: <a href="/jobs${scopeQuery({ namespace: q.namespace, queue: q.name, phase: 'Queued' })}" data-link>all of them</a>.</p>` : '';
+    box.innerHTML = `<h1>Queue <span data-queue-name>${esc(q.name)}</span> ${q.paused ? PAUSED_BADGE : ''}</h1>
+      ${queueWatchBanner(d.watch)}
+      <div class="panel"><dl class="facts">${facts.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl></div>
+      <div class="panel"><h2>Waiting, in the order the queue admits them <span class="muted">(${fmtNumber(d.waitingTotal)})</span></h2>
+      ${d.waiting.length ? `<table class="list"><thead><tr><th class="num">Position</th><th>Job</th><th>Handler</th><th>Reason</th><th>Created</th></tr></thead><tbody>
+        ${d.waiting.map((j) => `<tr data-waiting="${esc(j.name)}"><td class="num">#${j.queuePosition}</td><td>${jobLink(j.namespace, j.name)}</td><td class="mono">${esc(j.handler)}</td><td>${esc(j.reason)}<div class="sub">${esc(j.message)}</div></td><td>${when(j.created)}</td></tr>`).join('')}
+      </tbody></table>${more}` : '<div class="empty">No job waits.</div>'}</div>`;
+  };
+  load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
+  state.onChange = throttle(() => load().catch(() => {}), 1000);
+  return null;
+}
+
+// ------------------------------------------------------------------ batches
+
+const ITEM_STATES = [['succeeded', 'Succeeded'], ['failed', 'Failed'], ['running', 'Running'], ['pending', 'Pending']];
+
+function batchCounts(b) {
+  return ITEM_STATES.map(([k, phase]) => `<span class="tag" data-items="${k}" style="border-left:3px solid var(--${phase})">${k} <b>${fmtNumber(b[k])}</b></span>`).join(' ')
+    + ` <span class="muted">of ${fmtNumber(b.total)}</span>`;
+}
+
+// The items as one stacked bar: succeeded, failed, running, the rest pending.
+function batchBar(b) {
+  const total = Math.max(1, b.total);
+  return `<div class="stack">${ITEM_STATES.map(([k, phase]) => b[k] ? `<span style="width:${(100 * b[k]) / total}%;background:var(--${phase})" title="${k} ${b[k]}"></span>` : '').join('')}</div>`;
+}
+
+function renderBatches(main) {
+  main.innerHTML = '<h1>Batches</h1><div id="batches"></div>';
+  const load = async () => {
+    const data = await api(`/api/batches${scopeQuery()}`);
+    const box = document.getElementById('batches');
+    if (!box) return;
+    const showNs = !state.info.namespace && !state.namespace;
+    box.innerHTML = data.items.length ? `<table class="list"><thead><tr><th>Batch</th>${showNs ? '<th>Namespace</th>' : ''}<th>Handler</th><th>Queue</th><th>Phase</th><th>Items</th><th class="progress-cell">Progress</th><th>Created</th><th>Took</th></tr></thead><tbody>
+      ${data.items.map((j) => `<tr data-batch="${esc(j.namespace)}/${esc(j.name)}">
+        <td>${jobLink(j.namespace, j.name)}${j.continuations ? `<div class="sub">${j.continuations} continuation${j.continuations > 1 ? 's' : ''}</div>` : ''}</td>${showNs ? `<td>${esc(j.namespace)}</td>` : ''}
+        <td class="mono">${esc(j.handler)}</td><td>${esc(j.queue)}</td>
+        <td>${badge(j.phase)}</td>
+        <td>${j.batch ? `${batchBar(j.batch)}${batchCounts(j.batch)}` : ''}</td>
+        <td class="progress-cell">${progressBar(j.progress)}</td>
+        <td>${when(j.created)}</td><td>${j.started ? duration(j.started, j.finished) : ''}</td></tr>`).join('')}</tbody></table>`
+      : '<div class="panel empty">No batch (a BackgroundJob with spec.items).</div>';
+  };
+  load().catch((e) => { main.innerHTML = `<div class="banner err">${esc(e.message)}</div>`; });
+  state.onChange = jobsChanged(throttle(() => load().catch(() => {}), 1000));
   return null;
 }
 
@@ -688,6 +841,13 @@ document.addEventListener('click', (ev) => {
   ev.preventDefault();
   const url = new URL(a.href, location.href);
   if (!url.searchParams.has('namespace') && state.namespace) url.searchParams.set('namespace', state.namespace);
+  const asked = url.searchParams.get('namespace');
+  if (asked && !state.info.namespace && asked !== state.namespace) {
+    // A link into one namespace (a queue's jobs): the page's scope follows it.
+    state.namespace = asked;
+    drawScope();
+    connectStream();
+  }
   history.pushState(null, '', url.pathname + url.search);
   route();
 });

@@ -1,0 +1,159 @@
+"""Attempt-scheduling lateness of ``spec.retryPolicy``, measured from outside the operator.
+
+    KUBECONFIG=... python -m bench.bench_retry [--jobs 30] [--retries 2] [--initial 5s]
+
+Starts its own operator against $KUBECONFIG in a fresh namespace (both removed at the end)
+and creates ``--jobs`` BackgroundJobs at once whose pods all fail (exit code 1, kwok), each
+with ``retries`` and a backoff of ``initial``, factor 2, jitter 0.5. For every attempt after
+the first: lateness = its Job seen ADDED by a separate watch (this process's clock) minus its
+due time (the previous attempt Job's Failed condition time plus the policy's delay, as the
+operator computes it); early = seen before due, or a creationTimestamp before the due second.
+Alongside, ``--delayed`` Delayed jobs due over the same seconds (runAt): their lateness is the
+floor the same operator, machine and load give a timer-driven start.
+
+Run no other operator against the cluster meanwhile: two would both act.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from tests.integration.bgj import FAIL_EXIT, manifest, wait_for
+from tests.integration.harness import OperatorProcess, apply_crd
+
+from backgroundjobs.api import constants as c
+from backgroundjobs.controller import builders
+from backgroundjobs.controller.decisions.retry import Backoff
+from bench.bench_handoff import JobWatch, describe
+
+
+def failed_at(job: Any) -> float | None:
+    for cond in (job.status and job.status.conditions) or []:
+        if cond.type == "Failed" and cond.status == "True":
+            return float(cond.last_transition_time.timestamp())
+    return None
+
+
+def delayed_floor(custom: client.CustomObjectsApi, jw: JobWatch, ns: str, count: int) -> None:
+    """``count`` Delayed jobs due 4-8 s from now (runAt with microseconds): Job ADDED - runAt."""
+    due = {f"d{i}": time.time() + 4 + 4 * i / max(1, count) for i in range(count)}
+    for name, at in due.items():
+        run_at = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+        body = manifest(name, runAt=run_at)
+        custom.create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL, body)
+    jobs = [builders.job_name(name, 1) for name in due]
+    wait_for(f"{count} delayed Jobs", lambda: all(j in jw.added for j in jobs), 120)
+    lateness = [jw.added[builders.job_name(name, 1)] - at for name, at in due.items()]
+    print(f"delayed-job lateness alongside (Job ADDED - runAt), {count} jobs:")
+    print(f"  {describe(lateness)}")
+
+
+def measure(
+    custom: client.CustomObjectsApi,
+    batch: client.BatchV1Api,
+    jw: JobWatch,
+    ns: str,
+    count: int,
+    retries: int,
+    initial: str,
+) -> None:
+    backoff = Backoff.parse(initial, 2, "1h", 0.5)
+    policy = {"backoff": {"initial": initial, "factor": 2, "max": "1h", "jitter": 0.5}}
+    uids = {}
+    for i in range(count):
+        body = manifest(
+            f"r{i}", retries=retries, retryPolicy=policy, pod_annotations={FAIL_EXIT: "1"}
+        )
+        created = custom.create_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL, body)
+        uids[f"r{i}"] = created["metadata"]["uid"]
+    last = [builders.attempt_job_name(f"r{i}", 1, retries + 1) for i in range(count)]
+
+    def all_failed() -> dict[str, Any] | None:
+        jobs = {j.metadata.name: j for j in batch.list_namespaced_job(ns).items}
+        done = all(name in jobs and failed_at(jobs[name]) is not None for name in last)
+        return jobs if done else None
+
+    expected = backoff.base_delay(1).total_seconds() * (2**retries)
+    jobs = wait_for(f"{count} jobs through {retries + 1} attempts", all_failed, 120 + expected * 2)
+    lateness: list[float] = []
+    early = 0
+    for name, uid in uids.items():
+        for attempt in range(1, retries + 1):
+            before = jobs[builders.attempt_job_name(name, 1, attempt)]
+            after = jobs[builders.attempt_job_name(name, 1, attempt + 1)]
+            failed = failed_at(before)
+            assert failed is not None
+            due = failed + backoff.delay(attempt, uid).total_seconds()
+            seen = jw.added[after.metadata.name]
+            lateness.append(seen - due)
+            created = after.metadata.creation_timestamp.timestamp()
+            if seen < due or created < math.floor(due):
+                early += 1
+    print(f"retry attempt lateness (attempt Job ADDED - due), {len(lateness)} attempts:")
+    print(f"  {describe(lateness)}")
+    ordered = sorted(lateness)
+    p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+    print(f"  p99={p99:.3f}s early={early}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=30)
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--initial", default="5s")
+    parser.add_argument("--delayed", type=int, default=30)
+    args = parser.parse_args()
+    if not os.environ.get("KUBECONFIG"):
+        print("set KUBECONFIG to the cluster to measure", file=sys.stderr)
+        return 2
+
+    api = config.new_client_from_config(config_file=os.environ["KUBECONFIG"])
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    apply_crd(api)
+    ns = f"bench-retry-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    operator = OperatorProcess(os.environ["KUBECONFIG"], Path(tempfile.mkdtemp(prefix="bench-")))
+    jw = JobWatch(api, ns)
+    try:
+        wait_for(
+            "the default ServiceAccount", lambda: core.list_namespaced_service_account(ns).items
+        )
+        operator.start()
+        jw.start()
+        jw.ready.wait(30)
+        print(f"namespace {ns}; operator log {operator.log_path}")
+        waiter = threading.Thread(
+            target=measure,
+            args=(custom, client.BatchV1Api(api), jw, ns, args.jobs, args.retries, args.initial),
+        )
+        waiter.start()
+        if args.delayed:
+            delayed_floor(custom, jw, ns, args.delayed)
+        waiter.join()
+    finally:
+        jw.stop()
+        operator.stop()
+        try:
+            core.delete_namespace(ns, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        api.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
