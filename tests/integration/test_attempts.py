@@ -192,3 +192,22 @@ def test_the_api_server_holds_status_attempts_to_its_bounds(bgjobs_no_operator: 
         with pytest.raises(ApiException) as info:
             write(refused)
         assert info.value.status == 422 and field in (info.value.body or ""), info.value.body
+
+
+def test_with_a_retry_policy_each_attempts_job_is_recorded(bgjobs: Jobs) -> None:
+    failing = {FAIL_EXIT: "1", MESSAGE: '{"error": "relay down", "type": "SMTPError"}'}
+    policy = {"backoff": {"initial": "10s", "factor": 2, "max": "1m"}}
+    bgjobs.create(manifest("relay", retries=2, retryPolicy=policy, pod_annotations=failing))
+    wait_for("two attempts recorded", lambda: len(attempts(bgjobs, "relay")) == 2, timeout=180)
+    # the third attempt's Job (due 20 s after the second failed) is made from this spec
+    fixed = {FAIL_EXIT: "0", MESSAGE: '"sent"'}
+    bgjobs.patch("relay", {"spec": {"podTemplate": {"metadata": {"annotations": fixed}}}})
+    st = bgjobs.wait_phase("relay", "Succeeded", "Failed", timeout=180)
+    assert st["phase"] == "Succeeded"
+    records = st["attempts"]
+    assert [(r["attempt"], r["run"], r["job"], r["exitCode"]) for r in records] == [
+        (1, 1, "relay-1", 1),
+        (2, 1, "relay-1-a2", 1),
+        (3, 1, "relay-1-a3", 0),
+    ]
+    assert records[0]["message"] == "SMTPError: relay down" and st["attemptsTotal"] == 3
