@@ -102,6 +102,13 @@ class FakeKube:
         self._check("job_pods", job_name)
         return copy.deepcopy(self.pods.get(job_name, []))
 
+    async def owned_job_pods(
+        self, namespace: str, job_uid: str, not_older_than: str | None = None
+    ) -> list[Body]:
+        job = next(o for o in self.objects.values() if o["metadata"].get("uid") == job_uid)
+        self._check("owned_job_pods", job["metadata"]["name"])
+        return copy.deepcopy(self.pods.get(job["metadata"]["name"], []))
+
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
         self._check("job_events", job_uid)
         events = self.job_events_by_uid.get(job_uid, [])

@@ -780,6 +780,50 @@ def progress_summary(done: float, total: float, percent: float | None) -> str:
     return f"{text} ({percent:g}%)" if percent is not None else text
 
 
+# How many attempts status.attempts keeps (the newest), and how much of each error.
+MAX_ATTEMPTS_KEPT = 10
+MAX_ATTEMPT_MESSAGE_BYTES = 300
+
+
+class Attempt(_Model):
+    """One finished attempt (pod) of a run, as the operator read it off the pod."""
+
+    attempt: int = Field(..., ge=1, description="Attempt number within the run, from 1.")
+    run: int = Field(..., ge=0, description="The run it belongs to (status.runs at the time).")
+    job: str = Field(..., max_length=253, description="The batch/v1 Job of the attempt.")
+    pod: str | None = Field(
+        None, max_length=253, description="The pod (absent: deleted before it was read)."
+    )
+    node: str | None = Field(None, max_length=253, description="The node the pod ran on.")
+    started_at: str | None = Field(
+        None,
+        description="When the handler container started (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    finished_at: str | None = Field(
+        None,
+        description="When it ended (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    exit_code: int | None = Field(None, description="The handler container's exit code.")
+    reason: str = Field(
+        ...,
+        max_length=128,
+        description=(
+            "Completed, Error, OOMKilled, Evicted, DeadlineExceeded, ... (the pod's reason,"
+            " else its handler container's)."
+        ),
+    )
+    message: str = Field(
+        "",
+        max_length=MAX_ATTEMPT_MESSAGE_BYTES,
+        description=(
+            "A failed attempt's error: the handler's termination message (type: error), else"
+            " the pod's status message; its first 300 bytes."
+        ),
+    )
+
+
 class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
@@ -856,6 +900,17 @@ class BackgroundJobStatus(_Model):
         None,
         description="With spec.retryPolicy: when the next attempt is due, while it waits.",
         json_schema_extra={"format": "date-time"},
+    )
+    attempts: list[Attempt] = Field(
+        default_factory=list,
+        max_length=MAX_ATTEMPTS_KEPT,
+        description=(
+            "The finished attempts (pods) of the current or last run, oldest first: the last"
+            " 10 of attemptsTotal. Kept after the pods are gone."
+        ),
+    )
+    attempts_total: int = Field(
+        0, ge=0, description="Finished attempts of the current or last run (attempts holds 10)."
     )
 
 

@@ -58,6 +58,11 @@ class FencedKube:
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
         return await self.inner.job_events(namespace, job_uid, reason)
 
+    async def owned_job_pods(
+        self, namespace: str, job_uid: str, not_older_than: str | None = None
+    ) -> list[Body]:
+        return await self.inner.owned_job_pods(namespace, job_uid, not_older_than)
+
     async def list_versions(
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> tuple[dict[tuple[str, str], str], int]:

@@ -134,6 +134,9 @@ class KubeApi(Protocol):
         self, name: str, binding: str
     ) -> tuple[Body | None, Body | None]: ...
     async def job_pods(self, namespace: str, job_name: str) -> list[Body]: ...
+    async def owned_job_pods(
+        self, namespace: str, job_uid: str, not_older_than: str | None = None
+    ) -> list[Body]: ...
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]: ...
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
@@ -239,6 +242,14 @@ class Kube:
         status, written before the Job's) instead of a quorum read that first asks etcd for
         its current revision: the most expensive request of a job's life (bench M7).
         """
+        pods = await self.owned_job_pods(namespace, job_uid, not_older_than)
+        return termination_message_of(pods, succeeded)
+
+    async def owned_job_pods(
+        self, namespace: str, job_uid: str, not_older_than: str | None = None
+    ) -> list[Body]:
+        """The pods the Job ``job_uid`` made (its controller-uid label, and owned by it), as of
+        the Job's resourceVersion ``not_older_than`` or later (see ``termination_message``)."""
         extra: dict[str, Any] = {}
         if not_older_than:
             extra = {"resource_version": not_older_than, "resource_version_match": "NotOlderThan"}
@@ -248,8 +259,7 @@ class Kube:
             _preload_content=False,
             **extra,
         )
-        pods = [p for p in (await response_json(resp)).get("items") or [] if owned_by(p, job_uid)]
-        return termination_message_of(pods, succeeded)
+        return [p for p in (await response_json(resp)).get("items") or [] if owned_by(p, job_uid)]
 
     async def admission_policy(self, name: str, binding: str) -> tuple[Body | None, Body | None]:
         """The ValidatingAdmissionPolicy ``name`` and the binding ``binding`` (None: absent)."""

@@ -34,9 +34,10 @@ from backgroundjobs.controller.decisions import (
     invalid_spec_plan,
     parse_spec,
 )
+from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.events import EventPoster
-from backgroundjobs.controller.kube import KubeApi
+from backgroundjobs.controller.kube import KubeApi, termination_message_of
 from backgroundjobs.controller.queueing import Dispatch, want_of
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
@@ -92,7 +93,9 @@ class Reconciler:
         plan = decide(obs, settings)
         try:
             for _ in range(MORE_DECIDES):
-                if plan.need_termination is not None:
+                if plan.need_attempts is not None and plan.need_attempts not in obs.attempt_pods:
+                    await self._fetch_attempts(key, obs, plan.need_attempts)
+                elif plan.need_termination is not None:
                     await self._fetch_termination(key, obs, plan.need_termination)
                 elif plan.need_pod_policy_admission and obs.pod_policy_admission is None:
                     obs.pod_policy_admission = await self._pod_policy_admission()
@@ -214,6 +217,17 @@ class Reconciler:
             succeeded=job.complete,
             not_older_than=self.cache.job_version(key[0], job_name),
         )
+
+    async def _fetch_attempts(self, key: Key, obs: Observed, job_name: str) -> None:
+        """The Job's finished pods, for status.attempts; for a finished Job the same list
+        gives its termination message (no second read)."""
+        job = obs.jobs[job_name]
+        pods = await self.kube.owned_job_pods(
+            key[0], job.uid, not_older_than=self.cache.job_version(key[0], job_name)
+        )
+        obs.attempt_pods[job_name] = pod_attempts(pods)
+        if job.finished and job_name not in obs.termination:
+            obs.termination[job_name] = termination_message_of(pods, succeeded=job.complete)
 
     async def _pod_policy_admission(self) -> AdmissionInForce:
         """Whether the chart's pod policy is in force now (read each time a job needs it:

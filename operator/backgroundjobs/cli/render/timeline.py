@@ -1,4 +1,5 @@
-"""``describe``: a job's fields, then its timeline of conditions, Events, Jobs and pods."""
+"""``describe``: a job's fields, its attempts, then its timeline of conditions, Events, Jobs
+and pods."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from backgroundjobs.api.constants import LABEL_JOB_NAME, LABEL_RUN
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.cli.render.attempts import attempt_lines
 from backgroundjobs.cli.render.text import age, clock, cut, due, one_line
 from backgroundjobs.client import JobInfo
 
@@ -185,6 +187,7 @@ def render_describe(
             if job.created_at
             else "<none>",
         ),
+        *attempt_lines(job.raw.get("status") or {}, width),
         "",
         "Timeline:",
     ]

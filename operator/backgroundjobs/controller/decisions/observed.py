@@ -11,6 +11,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
+from backgroundjobs.controller.decisions.podattempts import PodAttempt
 from backgroundjobs.controller.decisions.podstate import JobPods
 
 Body = dict[str, Any]
@@ -37,6 +38,7 @@ class ObservedJob:
     scheduled_time: datetime | None = None
     completed_indexes: str = ""
     failed_indexes: str = ""
+    failure_target: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -57,6 +59,7 @@ class ObservedJob:
         failure_reason = None
         failure_message = ""
         failure_time = None
+        failure_target = None
         for cnd in status.get("conditions") or []:
             if cnd.get("status") != "True":
                 continue
@@ -66,6 +69,10 @@ class ObservedJob:
                 failure_reason = cnd.get("reason") or "Failed"
                 failure_message = cnd.get("message") or ""
                 failure_time = parse_time(cnd.get("lastTransitionTime"))
+            elif cnd.get("type") == "FailureTarget":
+                # set before the Job controller ends the pods (a deadline): the Job's Failed
+                # condition follows only once they are gone
+                failure_target = cnd.get("reason") or "Failed"
         annotations = meta.get("annotations") or {}
         return cls(
             name=meta.get("name", ""),
@@ -85,6 +92,7 @@ class ObservedJob:
             scheduled_time=parse_time(annotations.get(c.ANNOTATION_CRONJOB_SCHEDULED)),
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
+            failure_target=failure_target,
         )
 
 
@@ -101,7 +109,8 @@ class Observed:
     ``need_pod_policy_admission``). ``pods``: what keeps a Job's pod from starting, by Job
     name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
     queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
-    ConcurrencyKeyBusy, OperatorStarting.
+    ConcurrencyKeyBusy, OperatorStarting. ``attempt_pods``: a Job's finished pods, by Job
+    name, once read (asked with ``need_attempts``; ``decisions.attempts``).
     """
 
     bgj: Body
@@ -116,6 +125,7 @@ class Observed:
     pods: dict[str, JobPods] = field(default_factory=dict)
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
+    attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
 
 
 # Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms

@@ -60,7 +60,8 @@ class Plan:
     """What the reconciler must do, in order: delete, create, update, status, events.
 
     ``need_termination`` / ``need_pods`` name a Job whose termination message / pods (what
-    keeps them from starting) ``decide`` needs: the reconciler reads them and decides again.
+    keeps them from starting) ``decide`` needs: the reconciler reads them and decides again;
+    ``need_attempts`` likewise names a Job whose finished pods ``status.attempts`` lacks.
 
     ``status`` is the whole new status (built as the ``BackgroundJobStatus`` model and dumped
     as the API takes it); the reconciler writes what differs from the observed one.
@@ -78,6 +79,7 @@ class Plan:
     need_pods: str | None = None
     admission: Admission | None = None
     metrics: list[Metric] = field(default_factory=list)
+    need_attempts: str | None = None
 
     def look_again(self, when: datetime) -> None:
         """Reconcile again by ``when`` (the earliest of the times asked for wins)."""

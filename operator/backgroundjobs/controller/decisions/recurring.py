@@ -8,6 +8,7 @@ from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reas
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
+from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
 from backgroundjobs.controller.decisions.state import (
@@ -125,6 +126,10 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
                 plan.metrics.append(
                     Metric(MetricName.LATENESS, {"type": spec.job_type.value}, lateness)
                 )
+
+    newest_run = d.obs.jobs.get(st.job_name or "")
+    if newest_run is not None:  # the attempts of the newest run (decisions.attempts)
+        record_attempts(d, newest_run)
 
     running = [j for j in jobs if not j.finished]
     if running:

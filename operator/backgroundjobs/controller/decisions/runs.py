@@ -18,6 +18,7 @@ from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import batch, retrypolicy
+from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
@@ -259,6 +260,7 @@ def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan
     st.failed_attempts = job.failed + ((st.attempt or 1) - 1 if by_operator else 0)
     if job.start_time is not None and not st.started_at:
         st.started_at = format_time(job.start_time)
+    record_attempts(d, job)
 
     if job.finished and job.name not in d.obs.termination:
         recorded = retrypolicy.recorded_wait(d, spec, job)
