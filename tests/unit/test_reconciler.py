@@ -216,11 +216,9 @@ class Harness:
     def queued(self) -> set[Key]:
         """The keys waiting in the work queue (drained)."""
         keys = set()
-        while len(self.loop.work):
-            key = self.loop.work._queue.get_nowait()
-            self.loop.work._dirty.discard(key)
+        while (key := self.loop.work._next()) is not None:
+            del self.loop.work._dirty[key]
             keys.add(key)
-        self.loop.work.empty.set()
         return keys
 
 

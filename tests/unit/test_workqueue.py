@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from backgroundjobs.controller.loop import ControlLoop
+from backgroundjobs.api import constants as c
+from backgroundjobs.controller.loop import ControlLoop, routine
 from backgroundjobs.controller.settings import Settings
-from backgroundjobs.controller.workqueue import WorkQueue
+from backgroundjobs.controller.workqueue import ROUTINE_EVERY, WorkQueue
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +122,74 @@ def test_status_write_goes_at_once_when_nothing_waits() -> None:
 def test_no_hold_when_the_hold_is_zero() -> None:
     # written while another object still waited
     assert _queue_length_once_written(1, (("ns", "burst-1"),), status_hold=0) == 1
+
+
+# ------------------------------------------------------------------ lanes
+
+
+def test_an_urgent_key_goes_before_routine_ones_which_are_not_starved() -> None:
+    async def case() -> None:
+        q = WorkQueue()
+        q.add_all([("ns", f"done-{i}") for i in range(3)], routine=True)
+        q.add(("ns", "due"))
+        assert await q.get() == ("ns", "due")  # before the finished jobs listed earlier
+        for i in range(ROUTINE_EVERY + 2):
+            q.add(("ns", f"new-{i}"))
+        taken = [await q.get() for _ in range(ROUTINE_EVERY)]
+        # after ROUTINE_EVERY urgent keys in a row ("due" and 7 new ones), one routine key
+        # has its turn
+        assert taken[-1] == ("ns", "done-0")
+        assert all(k[1].startswith("new-") for k in taken[:-1])
+        assert len(q) == 3 + 2  # three urgent and two routine keys still wait
+
+    asyncio.run(case())
+
+
+def test_a_routine_key_made_urgent_is_taken_once_in_the_urgent_lane() -> None:
+    async def case() -> None:
+        q = WorkQueue()
+        q.add(("ns", "a"), routine=True)
+        q.add(("ns", "b"), routine=True)
+        q.add(("ns", "a"))  # changed: now it may be due
+        assert len(q) == 2
+        for name in ("a", "b"):
+            key = await q.get()
+            assert key == ("ns", name)
+            q.done(key)
+        assert len(q) == 0
+        q.add(("ns", "a"), routine=True)  # an urgent add never becomes routine by a later one
+        q.add(("ns", "a"))
+        key = await q.get()
+        assert key == ("ns", "a") and len(q) == 0 and q.empty.is_set()
+
+    asyncio.run(case())
+
+
+def test_routine_keys_wait_while_held_and_never_hold_the_status_stage() -> None:
+    async def case() -> None:
+        q = WorkQueue()
+        q.hold_routine(True)
+        q.add(("ns", "done"), routine=True)
+        assert q.empty.is_set()  # no urgent key waits: status writes need not wait
+        waiter = asyncio.create_task(q.get())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        q.add(("ns", "due"))
+        assert await asyncio.wait_for(waiter, 1) == ("ns", "due")
+        q.hold_routine(False)
+        assert await asyncio.wait_for(q.get(), 1) == ("ns", "done")
+
+    asyncio.run(case())
+
+
+def test_what_is_routine() -> None:
+    def job(phase: str | None, **meta: Any) -> dict[str, Any]:
+        status = {"phase": phase, "observedGeneration": 1} if phase else {}
+        return {"metadata": {"name": "j", "generation": 1, **meta}, "status": status}
+
+    assert routine(job("Succeeded")) and routine(job("Failed")) and routine(job("Cancelled"))
+    assert not routine(job("Running")) and not routine(job("Scheduled"))
+    assert not routine(job(None)) and not routine(None)
+    assert not routine(job("Succeeded", generation=2))  # a changed spec not seen yet
+    assert not routine(job("Succeeded", deletionTimestamp="2026-11-30T00:00:00Z"))
+    assert not routine(job("Failed", annotations={c.ANNOTATION_REQUEUE: "1"}))

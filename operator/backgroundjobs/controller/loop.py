@@ -47,6 +47,22 @@ log = logging.getLogger("backgroundjobs.operator")
 STALLED_RELISTS = 3
 
 
+def routine(body: Body | None) -> bool:
+    """Whether nothing about this BackgroundJob is urgent: finished, its spec's generation
+    seen, no action asked, not being deleted (what a start or a relist finds by the
+    thousand: only its retention is left to plan). Anything else may be due now."""
+    if not body:
+        return False
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    return (
+        status.get("phase") in c.FINISHED_PHASES
+        and status.get("observedGeneration") == meta.get("generation")
+        and not meta.get("deletionTimestamp")
+        and not any(name in annotations for name in c.ACTION_ANNOTATIONS.values())
+    )
+
+
 class ControlLoop:
     """Owns the cache, the work queue, the workers and the status stage; leads or stands by."""
 
@@ -130,6 +146,8 @@ class ControlLoop:
         # Nothing is admitted before what runs and waits is known (warm_up): the order and
         # the counts after a start come from the objects, not from the order events arrive.
         self.cache.slots.ready = False
+        # Finished jobs (thousands, after a start) wait too: the event loop is the watches'.
+        self.work.hold_routine(True)
         self._warm_up_task = asyncio.create_task(self.warm_up(), name="queue-warm-up")
         self._queue_task = asyncio.create_task(self._queues_forever(), name="queues")
 
@@ -187,7 +205,8 @@ class ControlLoop:
         while it stood by (a job created, a due time passed) is missed."""
         self.leading = True
         metrics.set_leading(True)
-        self.work.add_all(self.cache.keys())
+        for key in list(self.cache.keys()):
+            self.work.add(key, routine=routine(self.cache.bgj(key)))
 
     def stop_leading(self) -> None:
         """Another replica leads (or may soon): stop acting at once. The steps and Events in
@@ -247,7 +266,7 @@ class ControlLoop:
             self.work.add_all(self.cache.forget_bgj(key))
             return
         self.cache.store_bgj(key, obj)
-        self.work.add(key)
+        self.work.add(key, routine=routine(obj))
 
     def _serves(self, namespace: str) -> bool:
         """Whether ``namespace`` is served (its objects are ignored, said once, if not)."""
@@ -338,6 +357,7 @@ class ControlLoop:
             *listed,
         )
         self.cache.slots.ready = True
+        self.work.hold_routine(False)
         self._admit_now()
         self.work.add_all(sorted(self.reconciler.deferred))
         self.reconciler.deferred.clear()
