@@ -470,6 +470,14 @@ cmd_down() {
     for pid in "${pids[@]}"; do
       if grep -qa "$WORKDIR" "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
     done
+    # A component restarted more than once has a pid in no file: any process still running
+    # one of this cluster's binaries (or its supervisor) goes too.
+    local proc
+    for proc in /proc/[0-9]*; do
+      pid=${proc#/proc/}
+      [[ $pid == "$$" ]] && continue
+      if grep -qa "$WORKDIR/" "$proc/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+    done
   fi
   rm -f "$CONFIG" "$KWOK_WORKDIR/$NAME.lock"
   log "deleted"
