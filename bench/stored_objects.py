@@ -170,12 +170,19 @@ def seed(etcd: tuple[str, int], namespaces: list[str], start: int, stop: int) ->
 
 
 def listed(custom: client.CustomObjectsApi) -> int:
-    """How many BackgroundJobs the API server lists (paged, as a client would)."""
+    """How many BackgroundJobs the API server lists (paged, as a client would); -1 while
+    its watch cache has not caught up with etcd (a 504 "Too large resource version" for a
+    page: seen at 100,000 objects written straight into etcd)."""
     total, token = 0, None
     while True:
-        page = custom.list_cluster_custom_object(
-            c.GROUP, c.VERSION, c.PLURAL, limit=5000, _continue=token
-        )
+        try:
+            page = custom.list_cluster_custom_object(
+                c.GROUP, c.VERSION, c.PLURAL, limit=5000, _continue=token
+            )
+        except ApiException as exc:
+            if exc.status in (500, 503, 504):
+                return -1
+            raise
         total += len(page["items"])
         token = page["metadata"].get("continue")
         if not token:
