@@ -197,7 +197,9 @@ def admission_opened(log_text: str) -> float | None:
     return None
 
 
-def measure(kubeconfig: str, api: client.ApiClient, n: int, work: Path) -> dict[str, Any]:
+def measure(
+    kubeconfig: str, api: client.ApiClient, n: int, work: Path, settle_max: float = 900
+) -> dict[str, Any]:
     """Start an operator on the cluster's N stored objects; what it took."""
     custom, batch = client.CustomObjectsApi(api), client.BatchV1Api(api)
     probe_ns = "stored-probe"
@@ -229,7 +231,7 @@ def measure(kubeconfig: str, api: client.ApiClient, n: int, work: Path) -> dict[
         time.sleep(0.5)
     settle_started = time.monotonic()
     quiet = 0
-    while quiet < 8 and time.monotonic() - settle_started < 900:
+    while quiet < 8 and time.monotonic() - settle_started < settle_max:
         quiet = quiet + 1 if op.pending() == 0 else 0
         time.sleep(0.5)
     rss = rss_bytes(op.pid)
@@ -240,7 +242,7 @@ def measure(kubeconfig: str, api: client.ApiClient, n: int, work: Path) -> dict[
         "healthy_s": round(healthy - launched, 1),
         "admission_open_s": None if opened is None else round(opened - launched, 1),
         "first_job_s": None if job_at is None else round(job_at - launched, 1),
-        "settled_s": round(time.time() - launched, 1),
+        "settled_s": round(time.time() - launched, 1) if quiet >= 8 else None,
         "rss_mib": round(rss / 2**20, 1),
     }
 
@@ -258,6 +260,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
+    parser.add_argument(
+        "--settle-max",
+        type=float,
+        default=900,
+        help="seconds to wait for nothing pending before the RSS is read (settled_s None: cut)",
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     cluster("up")
@@ -289,7 +297,7 @@ def main() -> None:
                 f" {time.monotonic() - t0:.0f} s more)",
                 flush=True,
             )
-            row = measure(kubeconfig, api, n, work)
+            row = measure(kubeconfig, api, n, work, args.settle_max)
             row["seed_s"] = round(took, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)
