@@ -34,6 +34,7 @@ from tests.integration.bgj import manifest, wait_for
 from tests.integration.harness import OperatorProcess, apply_crd
 
 from backgroundjobs.api import constants as c
+from bench.scratch import delete_namespace_quietly
 
 SCHEDULED = c.ANNOTATION_CRONJOB_SCHEDULED
 
@@ -195,11 +196,7 @@ def main() -> int:
     finally:
         jw.stop()
         operator.stop()
-        try:
-            core.delete_namespace(ns, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        delete_namespace_quietly(core, ns)
         api.close()
     return 0
 

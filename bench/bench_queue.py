@@ -25,12 +25,12 @@ import uuid
 from pathlib import Path
 
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 from tests.integration.bgj import RUN_FOR, manifest, wait_for
 from tests.integration.harness import QUEUE_CRD_FILE, OperatorProcess, apply_crd
 from tests.integration.queue_helpers import JobLog, Queues
 
 from backgroundjobs.api import constants as c
+from bench.scratch import delete_namespace_quietly
 
 
 def main() -> int:
@@ -97,11 +97,7 @@ def main() -> int:
         return 0 if violations == 0 and log.max_running <= args.limit else 1
     finally:
         operator.stop()
-        try:
-            core.delete_namespace(ns, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        delete_namespace_quietly(core, ns)
         api.close()
 
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 from tests.integration.bgj import FAIL_EXIT, manifest, wait_for
 from tests.integration.harness import OperatorProcess, apply_crd
 
@@ -37,6 +36,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.retry import Backoff
 from bench.bench_handoff import JobWatch, describe
+from bench.scratch import delete_namespace_quietly
 
 
 def failed_at(job: Any) -> float | None:
@@ -146,11 +146,7 @@ def main() -> int:
     finally:
         jw.stop()
         operator.stop()
-        try:
-            core.delete_namespace(ns, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        delete_namespace_quietly(core, ns)
         api.close()
     return 0
 
