@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
+from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
@@ -35,6 +36,7 @@ from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.progress import ProgressReader, ProgressReads
 from backgroundjobs.controller.reconciler import Finish, Reconciler, wake
+from backgroundjobs.controller.reflector import Reflector
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
 
@@ -68,6 +70,7 @@ class ControlLoop:
         self.cache.slots.on_grant = metrics.observe_queue_wait
         self._queue_statuses: dict[tuple[str, str], Body] = {}
         self._queue_task: asyncio.Task[None] | None = None
+        self._watches: list[asyncio.Task[None]] = []
         self._warm_up_task: asyncio.Task[None] | None = None
         # While the queue gate warms up: every object a watch delivered, cached or not.
         self._warm_seen: set[tuple[str, Key]] | None = None
@@ -137,7 +140,20 @@ class ControlLoop:
         self._warm_up_task = asyncio.create_task(self.warm_up(), name="queue-warm-up")
         self._queue_task = asyncio.create_task(self._queues_forever(), name="queues")
 
+    def watch_backgroundjobs(self, api: ApiClient) -> None:
+        """Read the BackgroundJobs with this loop's own list and watch (``Reflector``), one
+        per scope the relists read: each watched namespace, or the whole cluster."""
+        for ns in self._list_scopes():
+            reflector = Reflector(api, ns, self.on_bgj_event, self._resync_soon.set)
+            name = f"watch-backgroundjobs-{ns or 'all'}"
+            self._watches.append(asyncio.create_task(reflector.run(), name=name))
+
     async def stop(self) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        for watch in self._watches:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
