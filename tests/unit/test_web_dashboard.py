@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from backgroundjobs.dashboard._cron_words import describe
-from backgroundjobs.dashboard._details import attempts, log_record, timeline
+from backgroundjobs.dashboard._details import attempts, log_record, recorded_attempts, timeline
 from backgroundjobs.dashboard._prometheus import PrometheusError, points_from_matrix
 from backgroundjobs.dashboard._rows import row_from_object
 from backgroundjobs.dashboard._series import WINDOW_MINUTES, MinuteSeries
@@ -553,3 +553,29 @@ def test_store_lists_a_queue_s_waiting_jobs_in_admission_order_and_the_batches()
     store.apply("ADDED", bgj("elsewhere", "Running", items=[{}], namespace="other"), NOW)
     assert [r.name for r in store.batches("shop")] == ["new", "old"]  # newest first
     assert len(store.batches()) == 3
+
+
+def test_recorded_attempts_are_the_operator_s_records_with_the_run_s_total() -> None:
+    status = {
+        "runs": 2,
+        "attemptsTotal": 12,
+        "attempts": [
+            {"attempt": n, "run": 2, "job": "j-2", "pod": f"j-2-{n}", "node": "kwok-node-0",
+             "startedAt": stamp(100 - n), "finishedAt": stamp(90 - n), "exitCode": 1,
+             "reason": "Error", "message": "ConnectionError: SMTP down"}
+            for n in range(3, 13)
+        ] + ["not a record"],
+    }  # fmt: skip
+    status["attempts"][-2].update(pod=None, exitCode=None, reason="PodDeleted", message="")
+    out = recorded_attempts(status)
+    assert (out["total"], out["run"]) == (12, 2)
+    assert [r["attempt"] for r in out["records"]] == list(range(3, 13))
+    first = out["records"][0]
+    assert (first["pod"], first["node"], first["exitCode"]) == ("j-2-3", "kwok-node-0", 1)
+    assert first["started"] == stamp(97) and first["finished"] == stamp(87)
+    assert first["message"] == "ConnectionError: SMTP down"
+    assert (out["records"][-1]["pod"], out["records"][-1]["reason"]) == (None, "PodDeleted")
+    # Without attemptsTotal (an older operator) the total is what is recorded; no record: none.
+    del status["attemptsTotal"]
+    assert recorded_attempts(status)["total"] == 10
+    assert recorded_attempts({}) == {"total": 0, "run": None, "records": []}
