@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from tests.integration.bgj import FAIL_EXIT, RUN_FOR, Jobs, manifest, wait_for
+from tests.integration.bgj import FAIL_EXIT, MESSAGE, RUN_FOR, Jobs, manifest, wait_for
 from tests.integration.browser import (
     DashboardProcess,
     find,
@@ -189,7 +189,35 @@ def test_requeue_on_a_failed_job_runs_it_again(
     click_action(browser, ".jobhead", "requeue")
     wait_for("a second run", lambda: bgjobs.status("flaky").get("runs") == 2, timeout=60)
     assert len(bgjobs.jobs("flaky")) == 2
-    poll("run 2 on the page", lambda: find(browser, '#attempts .run[data-run="2"]'), timeout=30)
+    poll("run 2 on the page", lambda: find(browser, '#runs .run[data-run="2"]'), timeout=30)
+
+
+def test_suspend_resume_cancel_and_delete_from_the_job_page(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    """The other actions, each after its confirmation, do what they say on the object, and
+    the page follows each change without a reload."""
+    bgjobs.create(manifest("newsletter", delay="1h"))
+    bgjobs.wait_phase("newsletter", "Scheduled")
+    open_page(browser, dashboard, f"/jobs/{namespace}/newsletter")
+
+    def badge(phase: str) -> Any:
+        return poll(f"the {phase} badge", lambda: find(browser, f'h1 .badge[data-phase="{phase}"]'))
+
+    badge("Scheduled")
+    click_action(browser, ".jobhead", "suspend")
+    bgjobs.wait_phase("newsletter", "Suspended")
+    assert (bgjobs.get("newsletter") or {})["spec"]["suspend"] is True
+    badge("Suspended")
+    click_action(browser, ".jobhead", "resume")
+    bgjobs.wait_phase("newsletter", "Scheduled")
+    assert (bgjobs.get("newsletter") or {})["spec"]["suspend"] is False
+    badge("Scheduled")
+    click_action(browser, ".jobhead", "cancel")
+    bgjobs.wait_phase("newsletter", "Cancelled")
+    badge("Cancelled")
+    click_action(browser, ".jobhead", "delete")
+    wait_for("the job deleted", lambda: bgjobs.get("newsletter") is None, timeout=60)
 
 
 def _reader_kubeconfig(
@@ -334,17 +362,23 @@ def test_impersonated_actions_follow_the_proxy_s_user_s_rbac(
 def test_job_page_shows_attempts_timeline_and_chain(
     bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
 ) -> None:
-    bgjobs.create(manifest("retried", pod_annotations={FAIL_EXIT: "1"}, retries=2, args=["x"]))
+    failing = {FAIL_EXIT: "1", MESSAGE: '{"error": "SMTP down", "type": "ConnectionError"}'}
+    bgjobs.create(manifest("retried", pod_annotations=failing, retries=2, args=["x"]))
     bgjobs.create(manifest("after-retried", after={"name": "retried", "when": "Failed"}))
     bgjobs.wait_phase("retried", "Failed")
+    wait_for("three attempts recorded", lambda: bgjobs.status("retried").get("attemptsTotal") == 3)
     bgjobs.wait_phase("after-retried", "Running", "Succeeded")
     open_page(browser, dashboard, f"/jobs/{namespace}/retried")
 
-    def attempts() -> list[str]:
-        return texts(browser, '#attempts .run[data-run="1"] tr[data-attempt]')
-
-    rows = poll("three attempts", lambda: len(attempts()) == 3 and attempts(), timeout=30)
-    assert all("Failed" in r for r in rows)
+    # The operator's record (status.attempts): one row per attempt, its exit code and error.
+    rows = poll("three attempts", lambda: len(attempt_rows(browser)) == 3 and attempt_rows(browser))
+    assert [r["attempt"] for r in rows] == ["1", "2", "3"]
+    for row in rows:
+        assert row["phase"] == "Failed" and row["error"] == "ConnectionError: SMTP down"
+        assert "retried-1" in row["text"] and "Error" in row["text"]
+    assert "3 in run 1" in browser.find_element(By.CSS_SELECTOR, "[data-attempts-total]").text
+    # The pods of the run, as the API server still has them.
+    assert len(texts(browser, '#runs .run[data-run="1"] tr[data-pod]')) == 3
     assert find(browser, '[data-child="after-retried"]') is not None
     timeline = browser.find_element(By.CSS_SELECTOR, "ol.timeline").text
     assert "Failed=True" in timeline and "BackoffLimitExceeded" in timeline
@@ -359,6 +393,19 @@ def test_job_page_shows_attempts_timeline_and_chain(
         ),
     )
     assert find(browser, f'.chain a[href="/jobs/{namespace}/retried"]') is not None
+
+
+def attempt_rows(driver: webdriver.Chrome) -> list[dict[str, str]]:
+    """The job page's attempts table, read in one script (the page redraws on each change,
+    so elements found one call earlier may be gone)."""
+    rows: list[dict[str, str]] = driver.execute_script(
+        """return [...document.querySelectorAll('#attempts tr[data-attempt]')].map((tr) => ({
+          attempt: tr.dataset.attempt, text: tr.innerText,
+          phase: tr.querySelector('.badge')?.dataset.phase || '',
+          error: tr.querySelector('[data-error]')?.innerText || '',
+        }));"""
+    )
+    return rows
 
 
 def append_pod_log(kubeconfig: str, record: Body) -> Path:
@@ -413,6 +460,81 @@ def test_job_page_follows_the_log_with_its_progress_bar(
     assert bar.get_attribute("data-percent") == "25"
     assert "30 / 120" in bar.text
     assert browser.find_element(By.ID, "log-status").text == "following…"
+
+
+def next_running_pod(bgjobs: Jobs, job: str, ended: list[str]) -> str:
+    """The Job's running pod that is not one of ``ended``, once there is one."""
+
+    def running() -> str | None:
+        for p in bgjobs.pods(job):
+            if p.status.phase == "Running" and p.metadata.name not in ended:
+                return str(p.metadata.name)
+        return None
+
+    return wait_for(f"the next running pod of {job}", running, timeout=180)
+
+
+def end_pod(bgjobs: Jobs, pod: str, exit_code: str, message: str) -> None:
+    """Make a fake pod's handler end (kwok's stage, after RUN_FOR) with this exit code and
+    termination message."""
+    annotations = {FAIL_EXIT: exit_code, MESSAGE: message, RUN_FOR: "1s"}
+    bgjobs.core.patch_namespaced_pod(pod, bgjobs.ns, {"metadata": {"annotations": annotations}})
+
+
+def test_a_retried_job_s_page_shows_its_attempts_and_a_live_log_line(
+    bgjobs: Jobs,
+    namespace: str,
+    kubeconfig: str,
+    browser: webdriver.Chrome,
+    dashboard: DashboardProcess,
+) -> None:
+    """Issue 18 item 5 on one job that failed and retried: attempt 1's row with its error
+    (the operator's status.attempts), a line the retry logs while the page is open shown
+    under the retry's pod, and attempt 2's row once it succeeds, all without a reload."""
+    bgjobs.create(manifest("flaky-import", retries=2, pod_annotations={RUN_FOR: "1h"}))
+    first = next_running_pod(bgjobs, "flaky-import-1", [])
+    end_pod(bgjobs, first, "1", '{"error": "SMTP down", "type": "ConnectionError"}')
+    wait_for(
+        "attempt 1 recorded",
+        lambda: len(bgjobs.status("flaky-import").get("attempts") or []) == 1,
+        timeout=120,
+    )
+    second = next_running_pod(bgjobs, "flaky-import-1", [first])
+    open_page(browser, dashboard, f"/jobs/{namespace}/flaky-import")
+
+    (row,) = poll("attempt 1's row", lambda: attempt_rows(browser))
+    assert row["attempt"] == "1" and first in row["text"] and "Error" in row["text"]
+    assert row["phase"] == "Failed" and row["error"] == "ConnectionError: SMTP down"
+
+    poll("the log stream", lambda: browser.find_element(By.ID, "log-status").text)
+    mark = f"import retried in {namespace}"
+    append_pod_log(
+        kubeconfig, {"time": "2026-11-30T11:00:00Z", "level": "warning", "message": mark}
+    )
+
+    def outcome() -> Any:
+        if "no logs found" in browser.find_element(By.ID, "log-status").text:
+            return "no logs"
+        lines = browser.find_elements(By.CSS_SELECTOR, f'#logs .log-line[data-pod="{second}"]')
+        return next((e for e in lines if mark in e.text), None)
+
+    line = poll("the retry's new log line", outcome, timeout=30)
+    if line == "no logs":
+        pytest.skip(
+            "this cluster gives fake pods no log (created before hack/cluster.sh's ClusterLogs):"
+            " hack/cluster.sh down && hack/cluster.sh up"
+        )
+    assert "WARNING" in line.text
+
+    end_pod(bgjobs, second, "0", '{"imported": 120}')
+    rows = poll(
+        "attempt 2's row",
+        lambda: len(attempt_rows(browser)) == 2 and attempt_rows(browser),
+        timeout=90,
+    )
+    assert rows[1]["attempt"] == "2" and second in rows[1]["text"]
+    assert rows[1]["phase"] == "Succeeded" and rows[1]["error"] == ""
+    assert "2 in run 1" in browser.find_element(By.CSS_SELECTOR, "[data-attempts-total]").text
 
 
 # ------------------------------------------------------------------ progress, queues, batches
