@@ -5,11 +5,14 @@ records, Prometheus answers, and the settings that would open a hole."""
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import backgroundjobs.dashboard
 from backgroundjobs.dashboard._cron_words import describe
 from backgroundjobs.dashboard._details import attempts, log_record, recorded_attempts, timeline
 from backgroundjobs.dashboard._prometheus import PrometheusError, points_from_matrix
@@ -579,3 +582,17 @@ def test_recorded_attempts_are_the_operator_s_records_with_the_run_s_total() -> 
     del status["attemptsTotal"]
     assert recorded_attempts(status)["total"] == 10
     assert recorded_attempts({}) == {"total": 0, "run": None, "records": []}
+
+
+def test_the_front_end_loads_nothing_from_elsewhere() -> None:
+    """Issue 18 item 4: the page, its script and its style name no other origin (no CDN, no
+    web font); the only absolute URL is the SVG icon's XML namespace, which is not fetched."""
+    static = Path(backgroundjobs.dashboard.__file__).parent / "static"
+    files = sorted(static.iterdir())
+    assert {f.name for f in files} >= {"index.html", "app.js", "app.css"}
+    for f in files:
+        text = f.read_text()
+        urls = set(re.findall(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'\"`)]*", text))
+        urls.discard("http://www.w3.org/2000/svg")
+        assert not urls, f"{f.name} names another origin: {sorted(urls)}"
+        assert "@import" not in text and "import(" not in text, f.name
