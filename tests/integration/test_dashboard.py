@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -104,6 +108,50 @@ def api_counts(jobs: Jobs) -> dict[str, int]:
     ]
     phases = Counter((o.get("status") or {}).get("phase") or "Pending" for o in items)
     return {"total": len(items), **{p: phases.get(p, 0) for p in PHASES}}
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_kubectl_bgjobs_dashboard_opens_the_browser_on_its_namespace(
+    bgjobs: Jobs, namespace: str, kubeconfig: str, tmp_path: Path
+) -> None:
+    """`kubectl bgjobs dashboard -n NS` (kubectl finds the plugin on PATH) opens the user's
+    browser ($BROWSER here: a script that writes down the URL it is given) on its token URL,
+    which lets in that browser's session, scoped to the namespace."""
+    bgjobs.create(manifest("seen", delay="1h"))
+    opened = tmp_path / "opened"
+    browser_script = tmp_path / "browser"
+    browser_script.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser_script.chmod(0o755)
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "BROWSER": str(browser_script),
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+    proc = subprocess.Popen(
+        ["kubectl", "bgjobs", "dashboard", "-n", namespace],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = wait_for("the browser opened", lambda: opened.exists() and opened.read_text().strip())
+        assert "?token=" in url and url.startswith("http://127.0.0.1:")
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(url, timeout=30).read()  # the token becomes the session's cookie
+        base = url.split("?", 1)[0].rstrip("/")
+        info = json.load(opener.open(f"{base}/api/info", timeout=30))
+        assert info["namespace"] == namespace
+        jobs = wait_for(
+            "the job in the dashboard's cache",
+            lambda: json.load(opener.open(f"{base}/api/jobs", timeout=30))["items"],
+        )
+        assert [j["name"] for j in jobs] == ["seen"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 # ------------------------------------------------------------------ overview
