@@ -456,6 +456,28 @@ def attempt_rows(driver: webdriver.Chrome) -> list[dict[str, str]]:
     return rows
 
 
+def test_job_page_names_secret_references_and_never_their_values(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    secret_value = f"never-shown-{namespace}"
+    bgjobs.core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "smtp"}, "stringData": {"password": secret_value}}
+    )
+    env = [{"name": "SMTP_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "smtp", "key": "password"}}}]  # fmt: skip
+    template = {"spec": {"containers": [{"name": "handler", "env": env}]}}
+    bgjobs.create(manifest("mailer", delay="1h", podTemplate=template))
+    bgjobs.wait_phase("mailer", "Scheduled")
+    open_page(browser, dashboard, f"/jobs/{namespace}/mailer")
+    poll("the job page", lambda: find(browser, "[data-job-name]"))
+    references = poll(
+        "the secret reference", lambda: [t for t in texts(browser, ".panel li") if "smtp" in t]
+    )
+    path = "podTemplate.spec.containers[0].env[0].valueFrom"
+    assert references == [f"Secret smtp key password ({path})"]
+    assert secret_value not in browser.page_source
+
+
 def append_pod_log(kubeconfig: str, record: Body) -> Path:
     """Append one JSON line to what every fake pod's handler container logs (hack/cluster.sh:
     kwok's ClusterLogs, a file in the container runtime's log format)."""
