@@ -596,3 +596,28 @@ def test_the_front_end_loads_nothing_from_elsewhere() -> None:
         urls.discard("http://www.w3.org/2000/svg")
         assert not urls, f"{f.name} names another origin: {sorted(urls)}"
         assert "@import" not in text and "import(" not in text, f.name
+
+
+def test_handler_filter_and_free_text_over_handler_arguments_message_and_result() -> None:
+    store = JobStore()
+    store.replace(
+        None,
+        [
+            bgj("mail-1", "Succeeded", args=["ann@example.com"], status={"result": {"id": 77}}),
+            bgj("mail-2", "Failed", args=["bob@example.com"],
+                status={"message": "failed: SMTPServerDisconnected"}),
+            bgj("report-1", "Running", handler="report.generate", args=["2026-Q3"]),
+        ],
+        NOW,
+    )  # fmt: skip
+
+    def names(query: Query) -> list[str]:
+        return sorted(i["name"] for i in store.query(query).items)
+
+    assert names(Query(handler="report.generate")) == ["report-1"]
+    assert names(Query(handler="mail.send")) == ["mail-1", "mail-2"]
+    assert names(Query(text="bob@")) == ["mail-2"]  # an argument
+    assert names(Query(text="smtpserver")) == ["mail-2"]  # the message, any case
+    assert names(Query(text="report.gen")) == ["report-1"]  # the handler
+    assert names(Query(text='"id": 77')) == ["mail-1"]  # the result
+    assert names(Query(text="nowhere")) == []
