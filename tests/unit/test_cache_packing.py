@@ -116,7 +116,9 @@ def test_an_older_answer_does_not_replace_a_finished_job_and_a_requeue_unpacks_i
     assert not cache.routine(KEY)
 
 
-@pytest.mark.parametrize("hostile", [[float("nan")], {"x": nested(300)}], ids=["nan", "deep"])
+@pytest.mark.parametrize(
+    "hostile", [[float("nan")], {"x": nested(5000)}], ids=["nan", "too-deep-for-the-encoder"]
+)
 def test_a_finished_job_that_cannot_be_text_is_kept_parsed(hostile: object) -> None:
     cache = Cache()
     body = bgj(1)
@@ -125,6 +127,15 @@ def test_a_finished_job_that_cannot_be_text_is_kept_parsed(hostile: object) -> N
     assert isinstance(cache._bgjs[KEY], dict)
     assert cache.routine(KEY)
     assert (cache.bgj(KEY) or {})["status"]["result"] is not None
+
+
+def test_a_finished_job_nested_deep_but_encodable_comes_back_whole() -> None:
+    cache = Cache()
+    body = bgj(1)
+    body["status"]["result"] = {"x": nested(300)}
+    cache.store_bgj(KEY, copy.deepcopy(body))
+    assert isinstance(cache._bgjs[KEY], Finished)
+    assert (cache.bgj(KEY) or {})["status"]["result"] == {"x": nested(300)}
 
 
 def stored_heap(n: int) -> float:

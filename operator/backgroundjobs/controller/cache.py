@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from backgroundjobs import _json
 from backgroundjobs._json import deeper_than
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
@@ -499,18 +500,17 @@ class Finished:
     @classmethod
     def of(cls, obj: Body) -> Finished | None:
         """``obj`` in this form; None if it is not ``routine``, has a schedule, is nested too
-        deep or holds a value (NaN) that strict JSON cannot carry: the parsed form keeps
-        those, for ``decide`` to judge as it always did."""
+        deep for the C encoder or holds a value (NaN) that strict JSON cannot carry: the
+        parsed form keeps those, for ``decide`` to judge as it always did. (No depth walk
+        first: on every stored object it cost more than the encoding.)"""
         spec = obj.get("spec")
         if not routine(obj) or not isinstance(spec, dict) or spec.get("schedule"):
             return None
         meta = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
         kept = {**obj, "metadata": meta}
-        if deeper_than(kept, 2 * MAX_VALUE_DEPTH):
-            return None
-        try:
+        try:  # the C encoder: a value too deep for it raises, and is kept parsed
             text = json.dumps(kept, separators=(",", ":"), allow_nan=False).encode()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return None
         packer = zlib.compressobj(1, zdict=_ZDICT)
         return cls(
@@ -523,7 +523,7 @@ class Finished:
 
     def body(self) -> Body:
         """The object, parsed (a new copy each call)."""
-        body: Body = json.loads(zlib.decompressobj(zdict=_ZDICT).decompress(self.text))
+        body: Body = _json.loads(zlib.decompressobj(zdict=_ZDICT).decompress(self.text))
         return body
 
 
