@@ -190,6 +190,24 @@ def seed(etcd: tuple[str, int], namespaces: list[str], start: int, stop: int) ->
     return time.monotonic() - t0
 
 
+def clear(etcd: tuple[str, int]) -> None:
+    """Remove every stored BackgroundJob from etcd: a kept cluster (``--keep``) starts again
+    from none, so that a run of smaller sizes after a larger one measures what it says."""
+    prefix = f"/registry/{c.GROUP}/{c.PLURAL}/".encode()
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    conn = http.client.HTTPConnection(*etcd, timeout=60)
+    request = {
+        "key": base64.b64encode(prefix).decode(),
+        "range_end": base64.b64encode(end).decode(),
+    }
+    conn.request("POST", "/v3/kv/deleterange", json.dumps(request))
+    reply = conn.getresponse()
+    body = reply.read()
+    conn.close()
+    if reply.status != 200:
+        raise RuntimeError(f"etcd deleterange: {reply.status} {body[:300]!r}")
+
+
 def listed(custom: client.CustomObjectsApi) -> int:
     """How many BackgroundJobs the API server lists (paged, as a client would); -1 while
     its watch cache has not caught up with etcd (a 504 "Too large resource version" for a
@@ -319,6 +337,9 @@ def main() -> None:
                 if exc.status != 409:
                     raise
         etcd = etcd_endpoint()
+        clear(etcd)
+        while listed(custom) != 0:
+            time.sleep(1)
         rows: list[dict[str, Any]] = []
         have = 0
         for n in sizes:
