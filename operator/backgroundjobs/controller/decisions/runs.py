@@ -23,6 +23,7 @@ from backgroundjobs.controller.decisions.continuation import parent_env, wait_fo
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_pods
+from backgroundjobs.controller.decisions.runhistory import record_run, requeue_request
 from backgroundjobs.controller.decisions.state import (
     Decision,
     error_text,
@@ -223,6 +224,8 @@ def _start(
         st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
     plan.create.append(job)
     st.runs = run
+    if attempt == 1:  # a retry attempt is the same run
+        record_run(d, run, name, reason, requeue_request(d, reason))
     st.job_name = name
     st.started_at = d.now_s
     st.failed_attempts = attempt - 1
