@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from backgroundjobs.api.models import MAX_RUNS_KEPT
-from backgroundjobs.api.requester import requester_of, requeue_value
 from tests.unit.test_decisions import (
     REQUEUE,
     SETTINGS,
     T0,
+    Body,
     applied,
     bgj,
     cronjob_of,
@@ -20,6 +20,10 @@ from tests.unit.test_decisions import (
     recurring,
     view,
 )
+
+from backgroundjobs.api.models import MAX_RUNS_KEPT
+from backgroundjobs.api.requester import requester_of, requeue_value
+from backgroundjobs.controller.decisions import ObservedJob
 
 pytestmark = pytest.mark.unit
 
@@ -34,12 +38,12 @@ def test_requeue_value_carries_the_requester() -> None:
     assert requester_of("t by system:serviceaccount:shop:ci") == "system:serviceaccount:shop:ci"
 
 
-def _failed_once(**spec: object) -> tuple[dict[str, object], object]:
+def _failed_once(**spec: Any) -> tuple[Body, ObservedJob]:
     body = bgj(**spec)
     body = applied(body, decide_at(body, T0))
     job = view("job-1", failure_reason="BackoffLimitExceeded", failure_time=T0)
     body = applied(body, decide_at(body, T0, [job], termination={"job-1": ""}))
-    assert body["status"]["phase"] == "Failed"  # type: ignore[index]
+    assert body["status"]["phase"] == "Failed"
     return body, job
 
 
@@ -59,9 +63,9 @@ def test_first_run_records_its_generation_and_nobody_asked() -> None:
 def test_requeue_with_changes_runs_the_new_generation_and_names_the_requester() -> None:
     body, job = _failed_once(kwargs={"to": "old@example.com"})
     # the client's one write: the new kwargs, the generation it bumps, the annotation
-    body["spec"]["kwargs"] = {"to": "new@example.com"}  # type: ignore[index]
-    body["metadata"]["generation"] = 2  # type: ignore[index]
-    body["metadata"]["annotations"] = {REQUEUE: requeue_value("t1", "alice")}  # type: ignore[index]
+    body["spec"]["kwargs"] = {"to": "new@example.com"}
+    body["metadata"]["generation"] = 2
+    body["metadata"]["annotations"] = {REQUEUE: requeue_value("t1", "alice")}
     plan = decide_at(body, T0 + timedelta(minutes=1), [job])
     assert [j["metadata"]["name"] for j in plan.create] == ["job-2"]
     assert '"new@example.com"' in env_of(plan.create[0])["BACKGROUNDJOBS_KWARGS"]
@@ -80,7 +84,7 @@ def test_requeue_with_changes_runs_the_new_generation_and_names_the_requester() 
 
 def test_requester_source_says_admission_policy_when_the_chart_checks_it() -> None:
     body, job = _failed_once()
-    body["metadata"]["annotations"] = {REQUEUE: requeue_value("t1", "bob")}  # type: ignore[index]
+    body["metadata"]["annotations"] = {REQUEUE: requeue_value("t1", "bob")}
     settings = replace(SETTINGS, requester_checked=True)
     plan = decide_at(body, T0, [job], settings=settings)
     assert plan.status["runHistory"][-1]["requesterSource"] == "AdmissionPolicy"
@@ -88,7 +92,7 @@ def test_requester_source_says_admission_policy_when_the_chart_checks_it() -> No
 
 def test_a_requeue_without_a_requester_records_none() -> None:
     body, job = _failed_once()
-    body["metadata"]["annotations"] = {REQUEUE: "now"}  # type: ignore[index]
+    body["metadata"]["annotations"] = {REQUEUE: "now"}
     record = decide_at(body, T0, [job]).status["runHistory"][-1]
     assert record["reason"] == "Requeued"
     assert "requestedBy" not in record and "requesterSource" not in record
@@ -97,13 +101,13 @@ def test_a_requeue_without_a_requester_records_none() -> None:
 def test_run_history_keeps_the_last_ten() -> None:
     body, job = _failed_once()
     for run in range(2, 16):
-        body["metadata"]["annotations"] = {REQUEUE: f"r{run}"}  # type: ignore[index]
+        body["metadata"]["annotations"] = {REQUEUE: f"r{run}"}
         plan = decide_at(body, T0, [job])
         assert [j["metadata"]["name"] for j in plan.create] == [f"job-{run}"]
         body = applied(body, plan)
         job = view(f"job-{run}", failure_reason="BackoffLimitExceeded", failure_time=T0)
         body = applied(body, decide_at(body, T0, [job], termination={f"job-{run}": ""}))
-    history = body["status"]["runHistory"]  # type: ignore[index]
+    history = body["status"]["runHistory"]
     assert len(history) == MAX_RUNS_KEPT
     assert [r["run"] for r in history] == list(range(6, 16))
 
@@ -112,7 +116,7 @@ def test_a_decision_made_twice_records_the_run_once() -> None:
     """The operator killed after the Job's create, before its status write: the next
     reconcile decides the same run again (the create answers AlreadyExists)."""
     body, job = _failed_once()
-    body["metadata"]["annotations"] = {REQUEUE: "r"}  # type: ignore[index]
+    body["metadata"]["annotations"] = {REQUEUE: "r"}
     plan = decide_at(body, T0, [job])
     again = decide_at(body, T0, [job])  # the status write was lost
     assert again.create[0]["metadata"]["name"] == plan.create[0]["metadata"]["name"]

@@ -22,6 +22,7 @@ from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
+from backgroundjobs.cli._requeue import requeue_changes
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -249,6 +250,8 @@ async def cmd_action(client: AsyncClient, args: argparse.Namespace) -> int:
         try:
             if args.command == "delete":
                 await client.delete(name)
+            elif args.command == "requeue":
+                await client.requeue(name, **requeue_changes(args))
             else:
                 await getattr(client, args.command)(name)
         except JobNotFound as exc:
