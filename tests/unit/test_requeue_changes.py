@@ -10,6 +10,7 @@ from backgroundjobs._credentials import SecretKey
 from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._requeue import requeue_changes
 from backgroundjobs.cli._values import UsageError
+from backgroundjobs.cli.render.runs import run_lines
 from backgroundjobs.client._requeue import RequeueChanges, changed_spec, requeue_patch
 from backgroundjobs.errors import InvalidArguments
 
@@ -136,3 +137,29 @@ def test_cli_flags_become_requeue_changes() -> None:
 def test_cli_bad_flags_are_usage_errors(argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         requeue_changes(_parse(*argv))
+
+
+def test_describe_shows_the_run_history() -> None:
+    status = {
+        "runHistory": [
+            {"run": 1, "job": "j-1", "generation": 1, "reason": "Created",
+             "startedAt": "2030-01-01T12:00:00Z"},
+            {"run": 2, "job": "j-2", "generation": 2, "reason": "Requeued",
+             "startedAt": "2030-01-01T12:05:00Z", "requestedBy": "alice",
+             "requesterSource": "Client"},
+        ]
+    }  # fmt: skip
+    lines = run_lines(status, 100)
+    assert lines[1] == "Run history: the last 2"
+    assert lines[2].split() == ["RUN", "JOB", "GEN", "REASON", "STARTED", "REQUESTED", "BY"]
+    assert lines[4].split() == [
+        "2",
+        "j-2",
+        "2",
+        "Requeued",
+        "01-01",
+        "12:05:00",
+        "alice",
+        "(unchecked)",
+    ]
+    assert run_lines({}) == []
