@@ -11,8 +11,13 @@ from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._requeue import requeue_changes
 from backgroundjobs.cli._values import UsageError
 from backgroundjobs.cli.render.runs import run_lines
-from backgroundjobs.client._requeue import RequeueChanges, changed_spec, requeue_patch
-from backgroundjobs.errors import InvalidArguments
+from backgroundjobs.client._requeue import (
+    RequeueChanges,
+    changed_spec,
+    check_requeueable,
+    requeue_patch,
+)
+from backgroundjobs.errors import BackgroundJobsError, InvalidArguments
 
 pytestmark = pytest.mark.unit
 
@@ -163,3 +168,13 @@ def test_describe_shows_the_run_history() -> None:
         "(unchecked)",
     ]
     assert run_lines({}) == []
+
+
+def test_changes_are_refused_for_a_job_that_has_not_finished() -> None:
+    running = {"metadata": {"name": "j"}, "spec": {"handler": "h"}, "status": {"phase": "Running"}}
+    with pytest.raises(BackgroundJobsError, match="j is Running: only a finished job"):
+        check_requeueable(running)
+    with pytest.raises(BackgroundJobsError, match="is Pending"):
+        check_requeueable({"metadata": {"name": "j"}, "spec": {"handler": "h"}})
+    check_requeueable({**running, "status": {"phase": "Failed"}})
+    check_requeueable({**running, "spec": {"handler": "h", "schedule": "@daily"}})

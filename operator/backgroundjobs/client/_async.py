@@ -62,7 +62,12 @@ from backgroundjobs.client._options import (
     with_defaults,
     with_options,
 )
-from backgroundjobs.client._requeue import RequeueChanges, changed_spec, requeue_patch
+from backgroundjobs.client._requeue import (
+    RequeueChanges,
+    changed_spec,
+    check_requeueable,
+    requeue_patch,
+)
 from backgroundjobs.client._suspend import RESUME_PATCH, Until, suspend_patch
 from backgroundjobs.client._watch import WatchEvent, label_selector, list_objects, watch_jobs
 from backgroundjobs.errors import (
@@ -386,6 +391,7 @@ class AsyncClient:
         self, name: str, ns: str, changes: RequeueChanges, request: str
     ) -> JobInfo:
         obj = await self._get_object(name, ns)
+        check_requeueable(obj)
         ops = requeue_patch(obj, changed_spec(obj.get("spec") or {}, changes), request)
         custom = await self._custom()
         try:

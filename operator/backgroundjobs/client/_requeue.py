@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backgroundjobs._credentials import SecretKey
-from backgroundjobs.api.constants import ANNOTATION_REQUEUE, HANDLER_CONTAINER
+from backgroundjobs.api.constants import ANNOTATION_REQUEUE, FINISHED_PHASES, HANDLER_CONTAINER
 from backgroundjobs.client._arguments import prepare_call
-from backgroundjobs.errors import InvalidArguments
+from backgroundjobs.errors import BackgroundJobsError, InvalidArguments
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,22 @@ def _with_handler_container(template: Any, changes: RequeueChanges) -> dict[str,
     if changes.resources is not None:
         handler["resources"] = {**(handler.get("resources") or {}), **changes.resources}
     return out
+
+
+def check_requeueable(obj: Mapping[str, Any]) -> None:
+    """Refuse changes to a job the operator would not requeue (one not finished: it would
+    take the new spec but ignore the request). The patch pins the resourceVersion this was
+    read at, so the job is still finished when the changes land."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if spec.get("schedule") is not None:
+        return  # a Recurring job's requeue is an extra run now, whatever its last run does
+    phase = status.get("phase")
+    if phase not in FINISHED_PHASES:
+        name = (obj.get("metadata") or {}).get("name")
+        raise BackgroundJobsError(
+            f"backgroundjob {name} is {phase or 'Pending'}: only a finished job can be requeued"
+            " with changes (wait for it, or cancel it first); nothing was changed"
+        )
 
 
 def requeue_patch(obj: Mapping[str, Any], spec: Mapping[str, Any], request: str) -> list[Any]:
