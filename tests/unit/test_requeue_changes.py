@@ -11,6 +11,7 @@ from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._requeue import requeue_changes
 from backgroundjobs.cli._values import UsageError
 from backgroundjobs.cli.render.runs import run_lines
+from backgroundjobs.client import JobInfo
 from backgroundjobs.client._requeue import (
     RequeueChanges,
     changed_spec,
@@ -178,3 +179,30 @@ def test_changes_are_refused_for_a_job_that_has_not_finished() -> None:
         check_requeueable({"metadata": {"name": "j"}, "spec": {"handler": "h"}})
     check_requeueable({**running, "status": {"phase": "Failed"}})
     check_requeueable({**running, "spec": {"handler": "h", "schedule": "@daily"}})
+
+
+def test_job_info_exposes_attempts_and_run_history_typed() -> None:
+    obj = {
+        "metadata": {"name": "j", "namespace": "shop"},
+        "spec": {"handler": "h"},
+        "status": {
+            "attempts": [
+                {"attempt": 1, "run": 1, "job": "j-1", "pod": "j-1-x", "exitCode": 1,
+                 "reason": "Error", "message": "boom"},
+                {"attempt": "not a number", "job": "j-1"},  # not the operator's: left out
+            ],
+            "attemptsTotal": 12,
+            "runHistory": [{"run": 1, "job": "j-1", "generation": 2, "reason": "Requeued",
+                            "startedAt": "2030-01-01T12:00:00Z", "requestedBy": "alice"}],
+        },
+    }  # fmt: skip
+    info = JobInfo.from_object(obj)
+    (attempt,) = info.attempts
+    assert (attempt.attempt, attempt.pod, attempt.exit_code, attempt.reason) == (
+        1, "j-1-x", 1, "Error",
+    )  # fmt: skip
+    assert info.attempts_total == 12
+    (record,) = info.run_history
+    assert (record.generation, record.requested_by) == (2, "alice")
+    empty = JobInfo.from_object({"metadata": {"name": "j"}, "spec": {"handler": "h"}})
+    assert (empty.attempts, empty.attempts_total, empty.run_history) == ([], 0, [])
