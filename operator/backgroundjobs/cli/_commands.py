@@ -23,6 +23,7 @@ from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
 from backgroundjobs.cli._requeue import requeue_changes
+from backgroundjobs.cli._retry import retry_policy_of
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -170,6 +171,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "keep_succeeded": getattr(args, "keep_succeeded", None),
         "keep_failed": getattr(args, "keep_failed", None),
         "concurrency_key": args.concurrency_key,
+        "retry_policy": retry_policy_of(args),
     }
     if getattr(args, "name", None):
         options["name"] = args.name

@@ -11,6 +11,7 @@ from backgroundjobs.api.constants import PHASES
 from backgroundjobs.cli._batch import add_batch_flags
 from backgroundjobs.cli._queues import add_queue_command
 from backgroundjobs.cli._requeue import add_requeue_flags
+from backgroundjobs.cli._retry import add_retry_flags
 from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 
 EXIT_CODES = """\
@@ -94,6 +95,7 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
     group.add_argument(
         "--retries", type=int, help="pod failures retried (default: the handler's, else 3)"
     )
+    add_retry_flags(group)
     group.add_argument(
         "--concurrency-key", metavar="KEY",
         help="jobs with the same key (user-42) do not run at once (spec.concurrencyKey)",
