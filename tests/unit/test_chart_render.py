@@ -239,14 +239,14 @@ def test_settings_load_the_rendered_environment(rendered: tuple[str, list[Body]]
 
 @needs_helm
 def test_progress_values_reach_the_operator_settings() -> None:
-    """progress.interval and progress.maxReads become the operator's progress settings
+    """progressInterval and progressMaxReads become the operator's progress settings
     (the defaults are the operator's own)."""
     default = config.load(plain_env(render()))
     assert (default.progress_interval, default.progress_max_reads) == (5.0, 100)
-    objs = render("--set", "progress.interval=2.5", "--set", "progress.maxReads=7")
+    objs = render("--set", "progressInterval=2.5", "--set", "progressMaxReads=7")
     cfg = config.load(plain_env(objs))
     assert (cfg.progress_interval, cfg.progress_max_reads) == (2.5, 7)
-    assert config.load(plain_env(render("--set", "progress.interval=0"))).progress_interval == 0
+    assert config.load(plain_env(render("--set", "progressInterval=0"))).progress_interval == 0
 
 
 def test_pod_is_restricted(rendered: tuple[str, list[Body]]) -> None:
@@ -818,9 +818,9 @@ def test_operator_policy_keeps_the_operators_writes_to_its_own_jobs() -> None:
         (["--set", "statusHold=soon"], "at '/statusHold'"),
         (["--set", "podStartGrace=1 minute"], "at '/podStartGrace'"),
         (["--set", "unschedulableTimeout=never"], "at '/unschedulableTimeout'"),
-        (["--set", "progress.interval=-1"], "at '/progress/interval'"),
-        (["--set", "progress.maxReads=0"], "at '/progress/maxReads'"),
-        (["--set", "progress.intervall=5"], "at '/progress': additional properties"),
+        (["--set", "progressInterval=-1"], "at '/progressInterval'"),
+        (["--set", "progressInterval=often"], "at '/progressInterval'"),
+        (["--set", "progressMaxReads=0"], "at '/progressMaxReads'"),
         (["--set", "metricsPort=70000"], "at '/metricsPort'"),
         (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),
