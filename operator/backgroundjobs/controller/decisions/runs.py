@@ -23,6 +23,7 @@ from backgroundjobs.controller.decisions.continuation import parent_env, wait_fo
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_pods
+from backgroundjobs.controller.decisions.retryhold import hold_retry
 from backgroundjobs.controller.decisions.runhistory import record_run, requeue_request
 from backgroundjobs.controller.decisions.state import (
     Decision,
@@ -186,7 +187,8 @@ def _queued(d: Decision, spec: BackgroundJobSpec) -> Plan:
 def _retry(d: Decision, spec: BackgroundJobSpec, nxt: retrypolicy.NextAttempt, why: str) -> Plan:
     """Under a retryPolicy: wait for the next attempt's time, then start it as any run
     starts (its queue admits it)."""
-    if retrypolicy.wait(d, spec, nxt, why):
+    waiting = retrypolicy.wait(d, spec, nxt, why)
+    if hold_retry(d, spec, nxt) or waiting:
         return d.plan
     d.plan.admission = Admission(spec.queue)
     if d.obs.admitted is False:
