@@ -45,6 +45,9 @@ def test_a_suspended_retry_gets_no_attempt_until_resumed() -> None:
     assert [j["metadata"]["name"] for j in plan.create] == ["job-1-a2"]
     assert plan.status["phase"] == "Running"
     assert cond_state(plan.status, "Suspended") == ("False", "Resumed")
+    # its lateness counts from the resume, not from the due time two hours ago
+    (lateness,) = [m for m in plan.metrics if m.name == "attempt_lateness"]
+    assert lateness.value == 0.0
 
 
 def test_resumed_before_the_due_time_waits_for_it_running() -> None:
@@ -62,8 +65,11 @@ def test_resumed_before_the_due_time_waits_for_it_running() -> None:
     assert cond_state(plan.status, "Running") == ("True", "Retrying")
     assert cond_state(plan.status, "Suspended") == ("False", "Resumed")
     assert plan.requeue_at == due
-    plan = with_termination(applied(body, plan), due, job, admitted=True)
+    plan = with_termination(applied(body, plan), due + timedelta(seconds=0.25), job, admitted=True)
     assert [j["metadata"]["name"] for j in plan.create] == ["job-1-a2"]
+    (lateness,) = [m for m in plan.metrics if m.name == "attempt_lateness"]
+    assert lateness.value == pytest.approx(0.25)  # from the due time: resumed before it
+    assert lateness.labels == {"queue": "default"}
 
 
 def test_suspend_until_resumes_the_held_retry_at_that_instant() -> None:

@@ -8,9 +8,23 @@ from __future__ import annotations
 
 from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reason
 from backgroundjobs.api.models import BackgroundJobSpec
-from backgroundjobs.api.times import format_time
+from backgroundjobs.api.times import format_time, parse_time
+from backgroundjobs.controller.decisions.plan import Metric, MetricName
 from backgroundjobs.controller.decisions.retrypolicy import NextAttempt
 from backgroundjobs.controller.decisions.state import Decision
+
+
+def attempt_lateness(d: Decision, spec: BackgroundJobSpec, nxt: NextAttempt) -> Metric:
+    """How late the attempt starts now: from its due time, or from its resume when suspend
+    held it past that time (the wait a user asked for is not lateness)."""
+    ready = nxt.due
+    resumed = d.condition(ConditionType.SUSPENDED)
+    if resumed is not None and resumed.status == "False" and resumed.reason == Reason.RESUMED:
+        at = parse_time(resumed.last_transition_time)
+        if at is not None and at > ready:
+            ready = at
+    late = max(0.0, (d.now - ready).total_seconds())
+    return Metric(MetricName.ATTEMPT_LATENESS, {"queue": spec.queue}, late)
 
 
 def hold_retry(d: Decision, spec: BackgroundJobSpec, nxt: NextAttempt) -> bool:

@@ -23,7 +23,7 @@ from backgroundjobs.controller.decisions.continuation import parent_env, wait_fo
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_pods
-from backgroundjobs.controller.decisions.retryhold import hold_retry
+from backgroundjobs.controller.decisions.retryhold import attempt_lateness, hold_retry
 from backgroundjobs.controller.decisions.runhistory import record_run, requeue_request
 from backgroundjobs.controller.decisions.state import (
     Decision,
@@ -194,6 +194,7 @@ def _retry(d: Decision, spec: BackgroundJobSpec, nxt: retrypolicy.NextAttempt, w
     if d.obs.admitted is False:
         return _queued(d, spec)
     parent = parent_env(d, spec)
+    d.plan.metrics.append(attempt_lateness(d, spec, nxt))
     return _start(d, spec, d.st.runs, Reason.STARTED, parent=parent, attempt=nxt.attempt)
 
 
