@@ -75,6 +75,7 @@ VALUE_SETS: dict[str, list[str]] = {
     "policy-off": [
         "--set", "podPolicy.enabled=false",
         "--set", "operatorPolicy.enabled=false",
+        "--set", "requesterPolicy.enabled=false",
     ],
 }  # fmt: skip
 POLICY_RULES = [
@@ -238,6 +239,21 @@ def test_settings_load_the_rendered_environment(rendered: tuple[str, list[Body]]
 
 
 @needs_helm
+def test_the_requester_policy_comes_with_the_operator_setting_that_trusts_it() -> None:
+    objs = render()
+    names = {o["metadata"]["name"] for o in find(objs, "ValidatingAdmissionPolicy")}
+    assert f"{RELEASE}-backgroundjobs-operator-requester"[:63] in names or any(
+        n.endswith("-requester") for n in names
+    )
+    assert config.load(plain_env(objs)).requester_checked is True
+    off = render("--set", "requesterPolicy.enabled=false")
+    assert not any(
+        o["metadata"]["name"].endswith("-requester") for o in find(off, "ValidatingAdmissionPolicy")
+    )
+    assert config.load(plain_env(off)).requester_checked is False
+
+
+@needs_helm
 def test_progress_values_reach_the_operator_settings() -> None:
     """progressInterval and progressMaxReads become the operator's progress settings
     (the defaults are the operator's own)."""
@@ -286,6 +302,8 @@ def test_default_install_is_ha_clusterwide_with_probes_and_resources() -> None:
             "ValidatingAdmissionPolicy",  # the pod policy
             "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicy",  # the operator's own writes
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy",  # who asked for a requeue
             "ValidatingAdmissionPolicyBinding",
             "Role",  # the Lease
             "RoleBinding",
