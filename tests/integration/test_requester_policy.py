@@ -1,6 +1,7 @@
 """The chart's requester policy on the local API server: a requeue annotation may name only
 the user who writes it (``<time> by <user>``); one naming nobody, and every other write,
-pass. The operator then records ``requesterSource: AdmissionPolicy``."""
+pass. (The operator side, requesterSource AdmissionPolicy with the setting the chart
+sets along, is in tests/unit/test_run_history.py.)"""
 
 from __future__ import annotations
 
