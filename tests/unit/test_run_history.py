@@ -136,3 +136,12 @@ def test_recurring_requeue_and_trigger_are_recorded() -> None:
     # the same annotation once more: no second run
     again = decide_at(applied(body, plan), T0, cronjob=cronjob_of(first))
     assert again.create == []
+
+
+def test_a_hostile_requeue_value_is_recorded_cut_and_decides_normally() -> None:
+    body, job = _failed_once()
+    value = "t by " + "x" * 200_000 + " by \u202e\x00"
+    body["metadata"]["annotations"] = {REQUEUE: value}
+    plan = decide_at(body, T0, [job])  # checked: the status is a valid BackgroundJobStatus
+    assert [j["metadata"]["name"] for j in plan.create] == ["job-2"]
+    assert plan.status["runHistory"][-1]["requestedBy"] == "x" * 512

@@ -824,8 +824,9 @@ class Attempt(_Model):
     )
 
 
-# How many runs status.runHistory keeps (the newest).
+# How many runs status.runHistory keeps (the newest), and how much of a requester's name.
 MAX_RUNS_KEPT = 10
+MAX_REQUESTER_LENGTH = 512
 
 
 class RunRecord(_Model):
@@ -848,7 +849,7 @@ class RunRecord(_Model):
     )
     requested_by: str | None = Field(
         None,
-        max_length=512,
+        max_length=MAX_REQUESTER_LENGTH,
         description="Who asked for a requeue: the user named in the requeue annotation.",
     )
     requester_source: str | None = Field(

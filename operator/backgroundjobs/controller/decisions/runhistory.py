@@ -4,7 +4,7 @@ built from and, for a requeue, who asked (issue 17 item 5)."""
 from __future__ import annotations
 
 from backgroundjobs.api.constants import Reason
-from backgroundjobs.api.models import MAX_RUNS_KEPT, RunRecord
+from backgroundjobs.api.models import MAX_REQUESTER_LENGTH, MAX_RUNS_KEPT, RunRecord
 from backgroundjobs.api.requester import RequesterSource, requester_of
 from backgroundjobs.controller.decisions.state import Decision
 
@@ -13,6 +13,8 @@ def record_run(d: Decision, run: int | None, job: str, reason: str, request: str
     """Append the run that starts now; ``request`` is the requeue annotation's value that
     asked for it (None: nobody asked, a first run or a trigger)."""
     user = requester_of(request) if request else None
+    if user is not None:
+        user = user[:MAX_REQUESTER_LENGTH]  # any annotation value fits (up to 256 KiB)
     source = None
     if user is not None:
         checked = d.settings.requester_checked
