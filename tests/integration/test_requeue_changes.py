@@ -216,5 +216,6 @@ def test_requeue_of_a_recurring_job_runs_it_once_now_schedule_unchanged(
     assert record["reason"] == "Requeued" and record["generation"] == 2
     job = wait_for("its Job", lambda: bgjobs.job(record["job"]), timeout=60)
     assert json.loads(_env(_handler_container(job))[c.ENV_KWARGS]) == {"full": True}
-    assert "Requeued" in bgjobs.event_reasons("nightly")
+    # the Event is posted after the status write that records the run
+    wait_for("the Requeued Event", lambda: "Requeued" in bgjobs.event_reasons("nightly"), 60)
     assert bgjobs.status("nightly")["dueAt"] == due
