@@ -13,6 +13,7 @@ from typing import Any
 from backgroundjobs.api.constants import LABEL_JOB_NAME, LABEL_RUN
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.cli.render.attempts import attempt_lines
+from backgroundjobs.cli.render.runs import run_lines
 from backgroundjobs.cli.render.text import age, clock, cut, due, one_line
 from backgroundjobs.client import JobInfo
 
@@ -188,6 +189,7 @@ def render_describe(
             else "<none>",
         ),
         *attempt_lines(job.raw.get("status") or {}, width),
+        *run_lines(job.raw.get("status") or {}, width),
         "",
         "Timeline:",
     ]
