@@ -243,3 +243,31 @@ def test_the_queue_gate_opens_while_other_listed_objects_keep_being_deleted() ->
         assert opened < 8 and h.loop.cache.slots.ready
 
     run(case)
+
+
+def test_with_its_own_watch_the_gate_waits_for_that_watchs_first_list_not_a_list_of_its_own() -> (
+    None
+):
+    """The loop's BackgroundJob watch delivers every object its first list reads: the gate
+    waits for that list to end, and the warm-up lists only Jobs (at 100,000 stored jobs a
+    second list of BackgroundJobs cost the API server about 40 s)."""
+
+    async def case() -> None:
+        h = harness()
+        h.kube.objects[(c.KIND, "stored")] = {
+            "metadata": {"name": "stored", "resourceVersion": "1"}
+        }
+        watch = asyncio.create_task(asyncio.sleep(3600))  # stands for the running watch
+        h.loop._watches.append(watch)
+        h.loop._first_lists.add(None)
+        task = asyncio.create_task(h.loop.warm_up(timeout=60, relist=0.2))
+        await asyncio.sleep(1.5)  # several relists: none of them opens the gate
+        assert not task.done()
+        h.loop._first_lists.discard(None)  # the watch's first list ended
+        await asyncio.wait_for(task, timeout=5)
+        assert h.loop.cache.slots.ready
+        assert ("list_versions", c.KIND) not in h.kube.calls
+        assert ("list_versions", "Job") in h.kube.calls
+        watch.cancel()
+
+    run(case)

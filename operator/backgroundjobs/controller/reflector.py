@@ -61,11 +61,13 @@ class Reflector:
         namespace: str | None,
         on_event: Callable[[Body], None],
         on_relisted: Callable[[], None],
+        on_first_list: Callable[[], None] | None = None,
     ) -> None:
         self.api = api
         self.namespace = namespace
         self.on_event = on_event
         self.on_relisted = on_relisted
+        self.on_first_list = on_first_list
         self.lists = 0
 
     async def run(self) -> None:
@@ -123,6 +125,8 @@ class Reflector:
         self.lists += 1
         if self.lists > 1:
             self.on_relisted()
+        elif self.on_first_list is not None:
+            self.on_first_list()  # every object listed has been passed on
         return version
 
     async def watch(self, version: str) -> str:
