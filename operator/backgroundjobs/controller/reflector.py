@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ log = logging.getLogger("backgroundjobs.operator")
 WATCH_SECONDS = 290  # the API server ends each watch after this; it is then started again
 # Seconds to wait after a failed list or watch: doubled up to the last, with jitter.
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)
+RELIST_AFTER = 3  # failures in a row
 
 
 class Gone(Exception):
@@ -44,7 +45,12 @@ class Gone(Exception):
 
 
 class WatchFailed(Exception):
-    """The API server ended a watch with an error other than 410."""
+    """The API server refused or ended a watch with an error other than 410."""
+
+    def __init__(self, status: int, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.retry_after = retry_after
 
 
 def path_of(namespace: str | None) -> str:
@@ -69,32 +75,40 @@ class Reflector:
         self.on_relisted = on_relisted
         self.on_first_list = on_first_list
         self.lists = 0
+        # the waits between failures (a test's own clock)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def run(self) -> None:
-        """List and watch until cancelled; a failure is logged and tried again later."""
+        """List and watch until cancelled; a failure is logged and tried again later, with
+        a growing wait; a list again after ``RELIST_AFTER`` failures in a row, except while
+        the API server says it is busy (429, e.g. its watch cache initialising: a list
+        then would only add to its load, and the version watched from is still good)."""
         failures = 0
         version = ""
         while True:
             try:
                 if not version:
                     version = await self.list()
-                failures = 0
                 version = await self.watch(version)
+                failures = 0  # a watch the API server ended in time: all well
             except asyncio.CancelledError:
                 raise
             except Gone:
                 version = ""  # list again at once: the history moved on
             except Exception as exc:
                 wait = BACKOFF[min(failures, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
+                busy = isinstance(exc, WatchFailed) and exc.status == 429
+                if isinstance(exc, WatchFailed) and busy:
+                    wait = max(wait, min(exc.retry_after, BACKOFF[-1]))
                 failures += 1
                 log.warning(
                     "watch of BackgroundJobs in %s: %s; again in %.0fs",
                     self.namespace or "all namespaces",
-                    exc or type(exc).__name__,
+                    " ".join(str(exc).split())[:300] or type(exc).__name__,
                     wait,
                 )
-                await asyncio.sleep(wait)
-                if failures >= 3:
+                await self.sleep(wait)
+                if failures % RELIST_AFTER == 0 and not busy:
                     version = ""  # a watch that keeps failing: from a fresh list
 
     async def list(self) -> str:
@@ -153,7 +167,12 @@ class Reflector:
             if resp.status == 410:
                 raise Gone()
             if resp.status >= 400:
-                raise WatchFailed(f"{resp.status} {(await resp.text())[:300]}")
+                retry_after = resp.headers.get("Retry-After") or ""
+                raise WatchFailed(
+                    resp.status,
+                    (await resp.text())[:300],
+                    float(retry_after) if retry_after.isdigit() else 0.0,
+                )
             async for line in _json.lines(resp.content.iter_any()):
                 event = _json.loads(line)
                 kind = event.get("type")
@@ -161,7 +180,7 @@ class Reflector:
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         raise Gone()
-                    raise WatchFailed(str(obj.get("message") or obj)[:300])
+                    raise WatchFailed(int(obj.get("code") or 500), str(obj.get("message") or obj))
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind != "BOOKMARK":
                     self.on_event({"type": kind, "object": obj})
