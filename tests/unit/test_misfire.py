@@ -364,3 +364,21 @@ def test_misfire_out_of_range_or_unknown_is_refused_by_the_model() -> None:
 
 def test_cronjob_name_is_the_job_name_prefix() -> None:
     assert builders.cronjob_name("nightly") == "nightly"
+
+
+def test_pending_catch_ups_are_skipped_when_the_policy_is_no_longer_all() -> None:
+    body = recurring(misfire={"policy": "All"}, concurrencyPolicy="Allow")
+    cj = cronjob_of(body, last=T0)
+    plan = decide_at(body, OUTAGE_END, cronjob=cj)
+    changed = applied(body, plan)
+    changed["spec"]["misfire"] = {"policy": "Skip"}
+    replaced = decide_at(changed, OUTAGE_END + timedelta(seconds=1), cronjob=cj)
+    assert replaced.replace_cronjob is not None  # Skip's deadline: times from now on count
+    after = decide_at(
+        applied(changed, replaced), OUTAGE_END + timedelta(seconds=2), cronjob=cronjob_of(changed)
+    )
+    assert catch_ups(after) == []
+    assert after.status["misfire"]["skipped"] == 3 and not after.status["misfire"]["pending"]
+    assert [(m.labels["action"], m.value) for m in after.metrics if m.name == "misfires"] == [
+        ("skipped", 3)
+    ]

@@ -146,15 +146,16 @@ def account(d: Decision, spec: BackgroundJobSpec, fresh: bool) -> None:
     if policy.policy != "All" and ms.pending:  # the policy changed: decided catch-ups are dropped
         ms.skipped += len(ms.pending)
         ms.last_skipped = (ms.last_skipped + ms.pending)[-MAX_TIMES_KEPT:]
+        d.plan.metrics.append(
+            Metric(MetricName.MISFIRES, {**labels, "action": "skipped"}, len(ms.pending))
+        )
         ms.pending = []
-    _create_pending(d, spec, ms, ran)
+    _create_pending(d, spec, ms)
     if ms != (old or MisfireStatus()):
         _store(d, ms)
 
 
-def _create_pending(
-    d: Decision, spec: BackgroundJobSpec, ms: MisfireStatus, ran: dict[int, ObservedJob]
-) -> None:
+def _create_pending(d: Decision, spec: BackgroundJobSpec, ms: MisfireStatus) -> None:
     """Create the pending catch-up Jobs: all of them under concurrencyPolicy Allow, else the
     oldest one when none of the job's runs is active."""
     if not ms.pending:
