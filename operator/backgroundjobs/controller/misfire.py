@@ -9,15 +9,17 @@ the next scheduled time, or the deadline if that comes first. The operator judge
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from croniter import CroniterBadDateError, croniter
 
 from backgroundjobs.api.durations import parse_duration
-from backgroundjobs.controller.schedule import next_run
+from backgroundjobs.controller.schedule import InvalidSchedule, next_run, zone
 
 SKIP_GRACE = timedelta(seconds=30)  # policy Skip without startingDeadline: the CronJob's deadline
-MAX_SCAN = 500  # scheduled times looked at per decision: a long outage takes several
+MAX_SCAN = 200  # times looked at per decision (about 40 ms): a long outage takes several
 DEFAULT_MARGIN = timedelta(seconds=10)
 
 
@@ -68,9 +70,10 @@ def scan(
     """
     missed: list[datetime] = []
     checked: datetime | None = None
-    at = next_run(schedule, time_zone, after)
+    times = scheduled_after(schedule, time_zone, after)
+    at = next(times)
     for _ in range(limit):
-        following = next_run(schedule, time_zone, at)
+        following = next(times)
         chance = min(following, at + grace) if grace is not None else following
         if at > now or chance + margin > now:
             return Scan(missed, checked, more=False)
@@ -78,6 +81,18 @@ def scan(
             missed.append(at)
         checked, at = at, following
     return Scan(missed, checked, more=True)
+
+
+def scheduled_after(schedule: str, time_zone: str | None, after: datetime) -> Iterator[datetime]:
+    """The scheduled times strictly after ``after``, in UTC: one croniter walked on (a new
+    one per time, as ``next_run`` makes, costs ten times more on a long outage)."""
+    it = croniter(schedule, after.astimezone(zone(time_zone)))
+    while True:
+        try:
+            at: datetime = it.get_next(datetime)
+        except CroniterBadDateError as exc:
+            raise InvalidSchedule(f"spec.schedule {schedule!r} never matches a date") from exc
+        yield at.astimezone(UTC)
 
 
 def judgement_time(
