@@ -7,7 +7,8 @@ after every object is deleted.
 Objects are what the API server returns for a job made by the client: managedFields, a
 finished status with four conditions, a small kwargs and a podTemplate with a handler
 container. ``--unpacked`` keeps args/kwargs/podTemplate parsed (the cache before they were
-kept as text), for the comparison. tracemalloc counts Python's heap only; the RSS of a real
+kept as text), ``--parsed-finished`` keeps finished objects parsed (the cache before
+``Finished``), for the comparisons. tracemalloc counts Python's heap only; the RSS of a real
 operator adds the interpreter, libraries and the allocator's slack (bench M6).
 """
 
@@ -147,9 +148,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[2000, 10000, 50000])
     parser.add_argument("--unpacked", action="store_true", help="keep args/kwargs parsed")
+    parser.add_argument(
+        "--parsed-finished",
+        action="store_true",
+        help="keep finished objects parsed too (the cache before the Finished form)",
+    )
     args = parser.parse_args()
     if args.unpacked:
         cache_module._pack = lambda spec: spec  # type: ignore[assignment]
+    if args.parsed_finished:
+        cache_module.Finished.of = classmethod(lambda cls, obj: None)
     points = []
     for n in args.sizes:
         per_object, left, leak = measure(n)

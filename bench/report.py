@@ -232,6 +232,9 @@ def render(r: dict[str, Any]) -> str:
     if r.get("b1"):
         out += ["", "## B1: N calls as one batch against N via enqueue_many (issue 16)", ""]
         out.append(batches_table(r["b1"]))
+    if r.get("r1"):
+        out += ["", "## R1: retryPolicy attempt lateness (bench/bench_retry.py, issue 17)", ""]
+        out += [f"    {line}" for line in r["r1"]]
     out += ["", "## The operator's requests per kind (count, mean time in the API server)", ""]
     for events in ("all", "failures"):
         m7 = r.get(f"m7_events_{events}")

@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -32,7 +33,7 @@ from bench.watcher import Watcher
 
 log = logging.getLogger("bench")
 BENCH_DIR = Path(__file__).resolve().parent
-ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5", "b1"]
+ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5", "b1", "r1"]
 
 
 def machine() -> dict[str, Any]:
@@ -231,6 +232,8 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
                 await phase("b1", _batches(ctx.admin_kubeconfig, n))
             finally:
                 op.stop()
+        if "r1" in only:  # issue 17: retryPolicy attempt lateness, with its own operator
+            await phase("r1", _retry_lateness(ctx.admin_kubeconfig, ctx.n(100, 20)))
         if only & {"m2", "m3", "m4", "m5"}:
             await latency_group(ctx, only, phase)
     finally:
@@ -240,6 +243,21 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
             await kube.delete_namespace(ns)
         await kube.close()
     return res
+
+
+async def _retry_lateness(kubeconfig: str, jobs: int) -> dict[str, Any]:
+    """bench/bench_retry.py as it runs by itself (its own operator and namespace): its
+    report lines."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench.bench_retry", "--jobs", str(jobs)],
+        env={**os.environ, "KUBECONFIG": kubeconfig},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("namespace ")]
+    if done.returncode != 0:
+        lines.append(f"failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return {"r1": lines}
 
 
 async def _batches(kubeconfig: str, n: int) -> dict[str, Any]:

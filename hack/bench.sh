@@ -9,8 +9,9 @@
 #                      cluster is not loaded and the audit log holds only the bench's traffic)
 #   BENCH_SCALE        object counts × scale (default 0.2: the whole run stays under 10 min
 #                      on 2 cores; 1 = the full sizes)
-#   BENCH_ONLY         comma-separated subset: probe,direct,m1,m2,m3,m4,m5,s5,b1 (b1: N calls
-#                      as one batch against N via enqueue_many, bench/bench_batches.py)
+#   BENCH_ONLY         comma-separated subset: probe,direct,m1,m2,m3,m4,m5,s5,b1,r1 (b1: N calls
+#                      as one batch against N via enqueue_many, bench/bench_batches.py;
+#                      r1: retryPolicy attempt lateness, bench/bench_retry.py)
 #   BENCH_PROFILE=1    run the operator under pyinstrument (bench/profiles/)
 #   BENCH_TUNE_CLUSTER raise the client QPS of kube-controller-manager and kube-scheduler
 #                      (default 1; see tune_cluster below)

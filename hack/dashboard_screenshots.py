@@ -187,7 +187,7 @@ def main() -> int:
         pages = [
             ("overview", "/", "[data-phase-count=total] .n"),
             ("failed", "/jobs?phase=Failed", "tr[data-job]"),
-            ("job", f"/jobs/{NAMESPACE}/import-orders", "#attempts tr[data-attempt]"),
+            ("job", f"/jobs/{NAMESPACE}/import-orders", '#attempts tr[data-attempt="3"]'),
             ("recurring", "/recurring", "#recurring table"),
             ("running", "/jobs?phase=Running", "tr[data-job] [data-progress]"),
             ("queues", "/queues", "tr[data-queue-row]"),

@@ -20,7 +20,7 @@ from backgroundjobs.errors import (
 )
 
 if TYPE_CHECKING:
-    from backgroundjobs.client import AsyncClient, Client, JobInfo
+    from backgroundjobs.client import AsyncClient, Client, JobInfo, RetryPolicy
     from backgroundjobs.cron import Cron
     from backgroundjobs.runtime import cancelled, parent_result, progress
 
@@ -31,6 +31,7 @@ _LAZY = {
     "AsyncClient": "backgroundjobs.client",
     "Client": "backgroundjobs.client",
     "JobInfo": "backgroundjobs.client",
+    "RetryPolicy": "backgroundjobs.client",
     "Cron": "backgroundjobs.cron",
     "cancelled": "backgroundjobs.runtime",
     "parent_result": "backgroundjobs.runtime",
@@ -60,6 +61,7 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "PermanentError",
+    "RetryPolicy",
     "SecretKey",
     "__version__",
     "cancelled",

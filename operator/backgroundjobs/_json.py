@@ -7,6 +7,8 @@ once per level and raise ``RecursionError`` near 1,000 (often much less). So:
 
 - ``loads`` decodes anything: the C decoder first, and when that runs out of recursion an
   iterative decoder (pure Python, slow, only for such documents);
+- ``lines`` splits a watch response into its lines whatever their length (aiohttp's own
+  line reader refuses a line over 128 KiB, and a BackgroundJob may be a megabyte);
 - ``deeper_than`` and ``check_depth`` measure a value without recursion, so that a value is
   refused by a clear error (``TooDeep``) before anything recursive touches it.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterable, AsyncIterator
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -156,3 +159,23 @@ def unstorable(value: Any, depth: int) -> str | None:
     except TypeError as exc:
         return f"not JSON ({exc})"
     return None
+
+
+async def lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The non-blank lines of a stream of ``chunks`` (a watch response's body, one JSON
+    document per line), each whole whatever its length."""
+    pending: list[bytes] = []
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            pending.append(chunk[start:end])
+            line = b"".join(pending)
+            pending.clear()
+            if line.strip():
+                yield line
+            start = end + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+    line = b"".join(pending)
+    if line.strip():
+        yield line

@@ -75,6 +75,7 @@ VALUE_SETS: dict[str, list[str]] = {
     "policy-off": [
         "--set", "podPolicy.enabled=false",
         "--set", "operatorPolicy.enabled=false",
+        "--set", "requesterPolicy.enabled=false",
     ],
 }  # fmt: skip
 POLICY_RULES = [
@@ -237,6 +238,33 @@ def test_settings_load_the_rendered_environment(rendered: tuple[str, list[Body]]
         assert cfg.lease_namespace == NAMESPACE
 
 
+@needs_helm
+def test_the_requester_policy_comes_with_the_operator_setting_that_trusts_it() -> None:
+    objs = render()
+    names = {o["metadata"]["name"] for o in find(objs, "ValidatingAdmissionPolicy")}
+    assert f"{RELEASE}-backgroundjobs-operator-requester"[:63] in names or any(
+        n.endswith("-requester") for n in names
+    )
+    assert config.load(plain_env(objs)).requester_checked is True
+    off = render("--set", "requesterPolicy.enabled=false")
+    assert not any(
+        o["metadata"]["name"].endswith("-requester") for o in find(off, "ValidatingAdmissionPolicy")
+    )
+    assert config.load(plain_env(off)).requester_checked is False
+
+
+@needs_helm
+def test_progress_values_reach_the_operator_settings() -> None:
+    """progressInterval and progressMaxReads become the operator's progress settings
+    (the defaults are the operator's own)."""
+    default = config.load(plain_env(render()))
+    assert (default.progress_interval, default.progress_max_reads) == (5.0, 100)
+    objs = render("--set", "progressInterval=2.5", "--set", "progressMaxReads=7")
+    cfg = config.load(plain_env(objs))
+    assert (cfg.progress_interval, cfg.progress_max_reads) == (2.5, 7)
+    assert config.load(plain_env(render("--set", "progressInterval=0"))).progress_interval == 0
+
+
 def test_pod_is_restricted(rendered: tuple[str, list[Body]]) -> None:
     """Pod Security Standard "restricted", a read-only root filesystem and a writable /tmp."""
     _, objs = rendered
@@ -274,6 +302,8 @@ def test_default_install_is_ha_clusterwide_with_probes_and_resources() -> None:
             "ValidatingAdmissionPolicy",  # the pod policy
             "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicy",  # the operator's own writes
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy",  # who asked for a requeue
             "ValidatingAdmissionPolicyBinding",
             "Role",  # the Lease
             "RoleBinding",
@@ -806,6 +836,9 @@ def test_operator_policy_keeps_the_operators_writes_to_its_own_jobs() -> None:
         (["--set", "statusHold=soon"], "at '/statusHold'"),
         (["--set", "podStartGrace=1 minute"], "at '/podStartGrace'"),
         (["--set", "unschedulableTimeout=never"], "at '/unschedulableTimeout'"),
+        (["--set", "progressInterval=-1"], "at '/progressInterval'"),
+        (["--set", "progressInterval=often"], "at '/progressInterval'"),
+        (["--set", "progressMaxReads=0"], "at '/progressMaxReads'"),
         (["--set", "metricsPort=70000"], "at '/metricsPort'"),
         (["--set", "leaderElection.leaseDuration=1"], "at '/leaderElection/leaseDuration'"),
         (["--set-json", 'namespaces=["a","a"]'], "at '/namespaces'"),

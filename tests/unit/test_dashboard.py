@@ -30,6 +30,7 @@ API_METRICS = {
     "backgroundjobs_jobs_finished_total": "counter",
     "backgroundjobs_job_duration_seconds": "histogram",
     "backgroundjobs_start_lateness_seconds": "histogram",
+    "backgroundjobs_attempt_lateness_seconds": "histogram",
     "backgroundjobs_jobs": "gauge",
     "backgroundjobs_retries_total": "counter",
     "backgroundjobs_reconcile_errors_total": "counter",

@@ -1000,13 +1000,17 @@ def test_recurring_trigger_creates_one_extra_job() -> None:
     assert again.create == []
 
 
-def test_recurring_requeue_is_ignored() -> None:
+def test_recurring_requeue_runs_once_now_schedule_unchanged() -> None:
     body = recurring()
     first = decide_at(body, T0)
     body = applied(body, first, annotations={REQUEUE: "r"})
     plan = decide_at(body, T0, cronjob=cronjob_of(first))
-    assert plan.create == []
-    assert reasons(plan) == ["RequeueIgnored"]
+    assert [j["metadata"]["name"] for j in plan.create] == [
+        builders.triggered_job_name("cleanup", "requeue r")
+    ]
+    assert reasons(plan) == ["Requeued"]
+    assert plan.status["dueAt"] == first.status["dueAt"]
+    assert plan.replace_cronjob is None
 
 
 def test_recurring_counts_new_jobs() -> None:

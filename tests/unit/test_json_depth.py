@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -81,3 +82,35 @@ def test_the_iterative_decoder_refuses_what_json_refuses(text: str) -> None:
         json.loads(text)
     with pytest.raises(json.JSONDecodeError):
         _json._loads_iterative(text)
+
+
+async def _chunks(parts: list[bytes]) -> Any:
+    for part in parts:
+        yield part
+
+
+def _lines_of(parts: list[bytes]) -> list[bytes]:
+    async def collect() -> list[bytes]:
+        return [line async for line in _json.lines(_chunks(parts))]
+
+    return asyncio.run(collect())
+
+
+@given(
+    st.lists(st.binary(min_size=0, max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
+    st.data(),
+)
+def test_watch_lines_come_back_whole_however_the_stream_is_cut(
+    lines: list[bytes], data: st.DataObject
+) -> None:
+    stream = b"".join(line + b"\n" for line in lines)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    parts = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _lines_of(parts) == [line for line in lines if line.strip()]
+
+
+def test_a_megabyte_line_and_a_last_line_without_newline() -> None:
+    big = json.dumps({"items": ["x" * 1000] * 1000}).encode()
+    stream = b'{"type":"ADDED"}\n\n' + big + b"\n" + b'{"type":"BOOKMARK"}'
+    parts = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
+    assert _lines_of(parts) == [b'{"type":"ADDED"}', big, b'{"type":"BOOKMARK"}']

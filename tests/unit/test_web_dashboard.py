@@ -5,13 +5,16 @@ records, Prometheus answers, and the settings that would open a hole."""
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import backgroundjobs.dashboard
 from backgroundjobs.dashboard._cron_words import describe
-from backgroundjobs.dashboard._details import attempts, log_record, timeline
+from backgroundjobs.dashboard._details import attempts, log_record, recorded_attempts, timeline
 from backgroundjobs.dashboard._prometheus import PrometheusError, points_from_matrix
 from backgroundjobs.dashboard._rows import row_from_object
 from backgroundjobs.dashboard._series import WINDOW_MINUTES, MinuteSeries
@@ -553,3 +556,68 @@ def test_store_lists_a_queue_s_waiting_jobs_in_admission_order_and_the_batches()
     store.apply("ADDED", bgj("elsewhere", "Running", items=[{}], namespace="other"), NOW)
     assert [r.name for r in store.batches("shop")] == ["new", "old"]  # newest first
     assert len(store.batches()) == 3
+
+
+def test_recorded_attempts_are_the_operator_s_records_with_the_run_s_total() -> None:
+    status = {
+        "runs": 2,
+        "attemptsTotal": 12,
+        "attempts": [
+            {"attempt": n, "run": 2, "job": "j-2", "pod": f"j-2-{n}", "node": "kwok-node-0",
+             "startedAt": stamp(100 - n), "finishedAt": stamp(90 - n), "exitCode": 1,
+             "reason": "Error", "message": "ConnectionError: SMTP down"}
+            for n in range(3, 13)
+        ] + ["not a record"],
+    }  # fmt: skip
+    status["attempts"][-2].update(pod=None, exitCode=None, reason="PodDeleted", message="")
+    out = recorded_attempts(status)
+    assert (out["total"], out["run"]) == (12, 2)
+    assert [r["attempt"] for r in out["records"]] == list(range(3, 13))
+    first = out["records"][0]
+    assert (first["pod"], first["node"], first["exitCode"]) == ("j-2-3", "kwok-node-0", 1)
+    assert first["started"] == stamp(97) and first["finished"] == stamp(87)
+    assert first["message"] == "ConnectionError: SMTP down"
+    assert (out["records"][-1]["pod"], out["records"][-1]["reason"]) == (None, "PodDeleted")
+    # Without attemptsTotal (an older operator) the total is what is recorded; no record: none.
+    del status["attemptsTotal"]
+    assert recorded_attempts(status)["total"] == 10
+    assert recorded_attempts({}) == {"total": 0, "run": None, "records": []}
+
+
+def test_the_front_end_loads_nothing_from_elsewhere() -> None:
+    """Issue 18 item 4: the page, its script and its style name no other origin (no CDN, no
+    web font); the only absolute URL is the SVG icon's XML namespace, which is not fetched."""
+    static = Path(backgroundjobs.dashboard.__file__).parent / "static"
+    files = sorted(static.iterdir())
+    assert {f.name for f in files} >= {"index.html", "app.js", "app.css"}
+    for f in files:
+        text = f.read_text()
+        urls = set(re.findall(r"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'\"`)]*", text))
+        urls.discard("http://www.w3.org/2000/svg")
+        assert not urls, f"{f.name} names another origin: {sorted(urls)}"
+        assert "@import" not in text and "import(" not in text, f.name
+
+
+def test_handler_filter_and_free_text_over_handler_arguments_message_and_result() -> None:
+    store = JobStore()
+    store.replace(
+        None,
+        [
+            bgj("mail-1", "Succeeded", args=["ann@example.com"], status={"result": {"id": 77}}),
+            bgj("mail-2", "Failed", args=["bob@example.com"],
+                status={"message": "failed: SMTPServerDisconnected"}),
+            bgj("report-1", "Running", handler="report.generate", args=["2026-Q3"]),
+        ],
+        NOW,
+    )  # fmt: skip
+
+    def names(query: Query) -> list[str]:
+        return sorted(i["name"] for i in store.query(query).items)
+
+    assert names(Query(handler="report.generate")) == ["report-1"]
+    assert names(Query(handler="mail.send")) == ["mail-1", "mail-2"]
+    assert names(Query(text="bob@")) == ["mail-2"]  # an argument
+    assert names(Query(text="smtpserver")) == ["mail-2"]  # the message, any case
+    assert names(Query(text="report.gen")) == ["report-1"]  # the handler
+    assert names(Query(text='"id": 77')) == ["mail-1"]  # the result
+    assert names(Query(text="nowhere")) == []

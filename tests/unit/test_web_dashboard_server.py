@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from kubernetes_asyncio import client as k8s
 from tests.unit.test_web_dashboard import NOW, bgj
@@ -285,5 +288,75 @@ def test_batches_api_lists_each_batch_with_its_items_by_state(tmp_path: Path) ->
             }  # fmt: skip
             assert news["progress"]["percent"] == 50.0
             assert news["continuations"] == 1
+
+    run(scenario)
+
+
+def test_the_24_hours_come_from_a_configured_prometheus_and_fall_back_to_the_watch(
+    tmp_path: Path,
+) -> None:
+    """``--prometheus URL``: the 24 h graph is a range query of the operator's
+    ``backgroundjobs_jobs_finished_total`` (one point a minute) answered in the Prometheus HTTP
+    API's JSON shape; when Prometheus fails the graph comes from the watch and says why. The
+    fake below is an aiohttp server speaking that shape (no Prometheus binary here)."""
+    asked: list[dict[str, str]] = []
+    failing = False
+
+    async def query_range(request: web.Request) -> web.Response:
+        asked.append(dict(request.query))
+        if failing:
+            return web.json_response({"status": "error", "errorType": "bad_data",
+                                      "error": "query timed out"}, status=422)  # fmt: skip
+        end = int(request.query["end"])
+        return web.json_response(
+            {
+                "status": "success",
+                "data": {
+                    "resultType": "matrix",
+                    "result": [
+                        {"metric": {"outcome": "succeeded"}, "values": [[end, "7"]]},
+                        {"metric": {"outcome": "failed"}, "values": [[end - 60, "2.0"]]},
+                    ],
+                },
+            }
+        )
+
+    async def scenario() -> None:
+        nonlocal failing
+        fake = web.Application()
+        fake.router.add_get("/prom/api/v1/query_range", query_range)
+        prometheus = TestServer(fake, host="127.0.0.1")
+        await prometheus.start_server()
+        try:
+            settings = Settings(
+                namespace=None, auth="none", read_only=True, address="0.0.0.0",
+                prometheus_url=str(prometheus.make_url("/prom/")),
+            )  # fmt: skip
+            async with served(settings, tmp_path) as (client, dashboard):
+                # The server's graph ends at the real now (not the tests' NOW).
+                finished = datetime.fromtimestamp(time.time() - 90, UTC).isoformat()
+                job = bgj("ok", "Succeeded", status={"finishedAt": finished})
+                dashboard.store.replace(None, [job], time.time())
+                day = await (await client.get("/api/series")).json()
+                assert day["source"] == "prometheus" and day["error"] is None
+                assert len(day["points"]) == 24 * 60
+                assert day["points"][-1][1:] == [7, 0]
+                assert day["points"][-2][1:] == [0, 2]
+                (query,) = asked
+                assert "backgroundjobs_jobs_finished_total" in query["query"]
+                assert query["step"] == "60"
+                assert int(query["end"]) - int(query["start"]) == (24 * 60 - 1) * 60
+                # Answered again from the dashboard's copy for a minute: no second query.
+                await client.get("/api/series")
+                assert len(asked) == 1
+
+                failing = True
+                dashboard._prometheus = None  # the minute has passed
+                day = await (await client.get("/api/series")).json()
+                assert day["source"] == "watch"
+                assert "query timed out" in day["error"]
+                assert sum(p[1] for p in day["points"]) == 1  # the job the watch saw finish
+        finally:
+            await prometheus.close()
 
     run(scenario)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller.loop import ControlLoop, routine
+from backgroundjobs.controller.cache import routine
+from backgroundjobs.controller.loop import ControlLoop
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import ROUTINE_EVERY, WorkQueue
 
@@ -193,3 +194,31 @@ def test_what_is_routine() -> None:
     assert not routine(job("Succeeded", generation=2))  # a changed spec not seen yet
     assert not routine(job("Succeeded", deletionTimestamp="2026-11-30T00:00:00Z"))
     assert not routine(job("Failed", annotations={c.ANNOTATION_REQUEUE: "1"}))
+
+
+def test_workers_give_the_event_loop_a_turn_between_steps_that_make_no_request() -> None:
+    """A finished job's visit awaits nothing, and get() does not suspend while keys wait:
+    the watches and probes must still run while thousands of them are visited."""
+
+    async def case() -> None:
+        r = _loop()
+        visited: list[tuple[str, str]] = []
+        all_visited = asyncio.Event()
+
+        async def reconcile(key: tuple[str, str]) -> None:
+            visited.append(key)  # no request: nothing awaited
+            if len(visited) == 2000:
+                all_visited.set()
+
+        r.reconciler.reconcile = reconcile  # type: ignore[method-assign]
+        for i in range(2000):
+            r.work.add(("ns", f"done-{i}"))
+        worker = asyncio.create_task(r._worker())
+        await asyncio.sleep(0)  # the worker starts; the watch's turn comes next
+        seen_at_first_turn = len(visited)
+        await asyncio.wait_for(all_visited.wait(), 60)
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        assert seen_at_first_turn < 10, seen_at_first_turn
+
+    asyncio.run(case())

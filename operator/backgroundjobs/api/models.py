@@ -832,6 +832,44 @@ class Attempt(_Model):
     )
 
 
+# How many runs status.runHistory keeps (the newest), and how much of a requester's name.
+MAX_RUNS_KEPT = 10
+MAX_REQUESTER_LENGTH = 512
+
+
+class RunRecord(_Model):
+    """One run the operator started: which spec it ran and who asked for it."""
+
+    run: int | None = Field(
+        None, ge=1, description="The run number (absent: an extra run of a Recurring job)."
+    )
+    job: str = Field(..., max_length=253, description="The batch/v1 Job of the run.")
+    generation: int | None = Field(
+        None, description="metadata.generation of the spec the run's Job was built from."
+    )
+    reason: str = Field(
+        ..., max_length=64, description="Created, Requeued or Triggered: why the run started."
+    )
+    started_at: str = Field(
+        ...,
+        description="When the operator created the run's Job (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    requested_by: str | None = Field(
+        None,
+        max_length=MAX_REQUESTER_LENGTH,
+        description="Who asked for a requeue: the user named in the requeue annotation.",
+    )
+    requester_source: str | None = Field(
+        None,
+        max_length=32,
+        description=(
+            "Where requestedBy came from: AdmissionPolicy (the API server checked it against"
+            " the requester's identity) or Client (as the client wrote it, unchecked)."
+        ),
+    )
+
+
 class BackgroundJobStatus(_Model):
     """What the operator observed and did."""
 
@@ -922,6 +960,14 @@ class BackgroundJobStatus(_Model):
     )
     misfire: MisfireStatus | None = Field(
         None, description="Recurring: the scheduled times it missed, skipped and caught up."
+    )
+    run_history: list[RunRecord] = Field(
+        default_factory=list,
+        max_length=MAX_RUNS_KEPT,
+        description=(
+            "The last 10 runs the operator started, oldest first: the spec generation each ran"
+            " with, and who asked for a requeue."
+        ),
     )
 
 

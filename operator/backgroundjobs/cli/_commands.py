@@ -22,6 +22,8 @@ from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
+from backgroundjobs.cli._requeue import requeue_changes
+from backgroundjobs.cli._retry import retry_policy_of
 from backgroundjobs.cli._values import (
     UsageError,
     parse_at,
@@ -169,6 +171,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
         "keep_succeeded": getattr(args, "keep_succeeded", None),
         "keep_failed": getattr(args, "keep_failed", None),
         "concurrency_key": args.concurrency_key,
+        "retry_policy": retry_policy_of(args),
     }
     if getattr(args, "name", None):
         options["name"] = args.name
@@ -256,6 +259,8 @@ async def cmd_action(client: AsyncClient, args: argparse.Namespace) -> int:
         try:
             if args.command == "delete":
                 await client.delete(name)
+            elif args.command == "requeue":
+                await client.requeue(name, **requeue_changes(args))
             else:
                 await getattr(client, args.command)(name)
         except JobNotFound as exc:

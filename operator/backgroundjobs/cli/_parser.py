@@ -10,6 +10,8 @@ from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import PHASES
 from backgroundjobs.cli._batch import add_batch_flags
 from backgroundjobs.cli._queues import add_queue_command
+from backgroundjobs.cli._requeue import add_requeue_flags
+from backgroundjobs.cli._retry import add_retry_flags
 from backgroundjobs.dashboard import add_arguments as add_dashboard_arguments
 
 EXIT_CODES = """\
@@ -93,6 +95,7 @@ def _job_flags(parser: argparse.ArgumentParser, *, with_name: bool = True) -> No
     group.add_argument(
         "--retries", type=int, help="pod failures retried (default: the handler's, else 3)"
     )
+    add_retry_flags(group)
     group.add_argument(
         "--concurrency-key", metavar="KEY",
         help="jobs with the same key (user-42) do not run at once (spec.concurrencyKey)",
@@ -232,6 +235,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ):
         sub = command(name, text)
         sub.add_argument("names", nargs="+", metavar="NAME")
+        if name == "requeue":
+            add_requeue_flags(sub)
 
     sub = command("suspend", "pause jobs: not started, no new recurring runs (until --until)")
     sub.add_argument("names", nargs="+", metavar="NAME")

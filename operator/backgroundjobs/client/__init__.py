@@ -23,6 +23,7 @@ from backgroundjobs.client._async import AsyncClient, Item  # noqa: E402
 from backgroundjobs.client._info import JobInfo  # noqa: E402
 from backgroundjobs.client._logs import LogLine  # noqa: E402
 from backgroundjobs.client._manifests import FIELD_MANAGER  # noqa: E402
+from backgroundjobs.client._retry import RetryPolicy  # noqa: E402
 from backgroundjobs.client._sync import Client  # noqa: E402
 from backgroundjobs.client._watch import WatchEvent  # noqa: E402
 
@@ -36,5 +37,6 @@ __all__ = [
     "Item",
     "JobInfo",
     "LogLine",
+    "RetryPolicy",
     "WatchEvent",
 ]

@@ -26,6 +26,7 @@ from backgroundjobs._connection import (
 from backgroundjobs._registry import handler_name
 from backgroundjobs.api.constants import (
     ACTION_ANNOTATIONS,
+    ANNOTATION_REQUEUE,
     FINISHED_PHASES,
     GROUP,
     KIND,
@@ -39,6 +40,7 @@ from backgroundjobs.api.constants import (
     VERSION,
 )
 from backgroundjobs.api.misfire import MisfirePolicyName
+from backgroundjobs.api.requester import requeue_value
 from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
 from backgroundjobs.client._batches import BatchItem, prepare_items
@@ -62,9 +64,21 @@ from backgroundjobs.client._options import (
     with_defaults,
     with_options,
 )
+from backgroundjobs.client._requeue import (
+    RequeueChanges,
+    changed_spec,
+    check_requeueable,
+    requeue_patch,
+)
 from backgroundjobs.client._suspend import RESUME_PATCH, Until, suspend_patch
 from backgroundjobs.client._watch import WatchEvent, label_selector, list_objects, watch_jobs
-from backgroundjobs.errors import BackgroundJobsError, InvalidArguments, InvalidSpec, JobNotFound
+from backgroundjobs.errors import (
+    BackgroundJobsError,
+    Conflict,
+    InvalidArguments,
+    InvalidSpec,
+    JobNotFound,
+)
 
 MAX_ATTEMPTS = 4  # one try and three retries of a transient failure
 LIST_PAGE_SIZE = 500
@@ -73,6 +87,10 @@ WATCH_SECONDS = 290  # below the API server's default --min-request-timeout * 2
 When = Literal["Succeeded", "Failed", "Finished"]
 Item = tuple[Sequence[Any], Mapping[str, Any]]
 """One job of ``enqueue_many``: ``(args, kwargs)`` for the handler."""
+
+
+# Reads and writes of a requeue with changes when others keep writing the object meanwhile.
+_REQUEUE_CONFLICT_TRIES = 5
 
 
 def _now_value() -> str:
@@ -115,6 +133,7 @@ class AsyncClient:
         self.namespace: str = namespace or default_namespace(self._source)
         """The namespace used when a method is not given ``namespace=``."""
         self._api_client: k8s.ApiClient | None = None
+        self._whoami: tuple[str | None] | None = None
         self._connecting: asyncio.Lock | None = None
 
     async def __aenter__(self) -> AsyncClient:
@@ -345,9 +364,65 @@ class AsyncClient:
         """Recurring: one extra run now, the schedule unchanged; Delayed: start now."""
         return await self._action("trigger", name, namespace)
 
-    async def requeue(self, name: str, *, namespace: str | None = None) -> JobInfo:
-        """Run a finished job again: a new Job, ``runs`` + 1."""
-        return await self._action("requeue", name, namespace)
+    async def requeue(
+        self,
+        name: str,
+        *,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        image: str | None = None,
+        env: Mapping[str, str] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+    ) -> JobInfo:
+        """Run a finished job again: a new Job, ``runs`` + 1 (a Recurring job: one extra run
+        now, its schedule unchanged). With changes, the new run uses them: ``args`` replace
+        the positional arguments, ``kwargs`` and ``env`` (the handler container's) are set
+        over the old ones, ``image`` replaces the image, ``resources`` ({"limits": {...}})
+        replaces the handler container's requests or limits it names. The changes and the
+        request are one write (``InvalidSpec`` naming the field, or ``Conflict``, and nothing
+        changed). status.runHistory records the run's spec generation and the requester."""
+        ns = namespace or self.namespace
+        changes = RequeueChanges(args, kwargs or {}, image, env or {}, resources)
+        request = requeue_value(_now_value(), await self._username())
+        if changes.empty():
+            patch = {"metadata": {"annotations": {ANNOTATION_REQUEUE: request}}}
+            return await self._merge_patch(name, patch, ns)
+        for _ in range(_REQUEUE_CONFLICT_TRIES - 1):
+            try:
+                return await self._requeue_changed(name, ns, changes, request)
+            except Conflict:
+                continue  # written since it was read: read it again
+        return await self._requeue_changed(name, ns, changes, request)
+
+    async def _requeue_changed(
+        self, name: str, ns: str, changes: RequeueChanges, request: str
+    ) -> JobInfo:
+        obj = await self._get_object(name, ns)
+        check_requeueable(obj)
+        ops = requeue_patch(obj, changed_spec(obj.get("spec") or {}, changes), request)
+        custom = await self._custom()
+        try:
+            patched = await custom.patch_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, name, ops,
+                _content_type="application/json-patch+json",
+            )  # fmt: skip
+        except ApiException as exc:
+            raise from_api_exception(exc, name=name, namespace=ns) from None
+        return JobInfo.from_object(patched)
+
+    async def _username(self) -> str | None:
+        """Who this client is to the API server (a SelfSubjectReview, asked once); None when
+        the API server does not say (older than 1.28, or the review is not allowed)."""
+        if self._whoami is None:
+            auth = k8s.AuthenticationV1Api(await self._api())
+            try:
+                review = await auth.create_self_subject_review(k8s.V1SelfSubjectReview())
+                user = review.status.user_info.username if review.status else None
+            except ApiException:
+                user = None
+            self._whoami = (user,)
+        return self._whoami[0]
 
     async def cancel(self, name: str, *, namespace: str | None = None) -> JobInfo:
         """Stop a pending or running job and keep its record (phase ``Cancelled``)."""

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 
 from backgroundjobs.api.constants import FINISHED_PHASES, JobType
-from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus, Condition
+from backgroundjobs.api.models import (
+    Attempt,
+    BackgroundJobSpec,
+    BatchStatus,
+    Condition,
+    RunRecord,
+)
 from backgroundjobs.api.times import parse_time
 
 
@@ -56,6 +62,15 @@ class JobInfo:
     batch: BatchStatus | None = None
     """A batch's item counts (``status.batch``): total, succeeded, failed, running,
     progress (``9870/10000``), failed_indexes, last_error."""
+    attempts: list[Attempt] = field(default_factory=list)
+    """The finished attempts (pods) of the current or last run, oldest first
+    (``status.attempts``, the last 10): attempt, job, pod, node, started_at, finished_at,
+    exit_code, reason, message."""
+    attempts_total: int = 0
+    """All finished attempts of the current or last run (``attempts`` holds the last 10)."""
+    run_history: list[RunRecord] = field(default_factory=list)
+    """The last 10 runs started (``status.runHistory``): run, job, generation, reason,
+    started_at, requested_by, requester_source."""
 
     @property
     def finished(self) -> bool:
@@ -113,6 +128,9 @@ class JobInfo:
             progress=_progress(status.get("progress")),
             raw=obj,
             batch=_batch(status.get("batch")),
+            attempts=_records(Attempt, status.get("attempts")),
+            attempts_total=total if isinstance(total := status.get("attemptsTotal"), int) else 0,
+            run_history=_records(RunRecord, status.get("runHistory")),
         )
 
 
@@ -132,6 +150,21 @@ def _batch(value: Any) -> BatchStatus | None:
         return BatchStatus.model_validate(value) if value else None
     except pydantic.ValidationError:
         return None  # not written by the operator
+
+
+_Record = TypeVar("_Record", bound=pydantic.BaseModel)
+
+
+def _records(model: type[_Record], items: Any) -> list[_Record]:
+    """The items of a status list that are ``model``; any other is left out (not written by
+    the operator)."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(model.model_validate(item))
+        except pydantic.ValidationError:
+            continue
+    return out
 
 
 def _conditions(items: Any) -> list[Condition]:

@@ -73,6 +73,15 @@ def duration_text(value: timedelta | str | None, field: str) -> str | None:
     raise InvalidSpec(f"spec.{field} must be a timedelta or a duration string like 90s or 1h30m")
 
 
+def _retry_policy_spec(policy: Any) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    if not hasattr(policy, "to_spec"):
+        raise InvalidSpec("retry_policy must be a RetryPolicy(initial=..., factor=..., max=...)")
+    spec: dict[str, Any] = policy.to_spec()
+    return spec
+
+
 def rfc3339(moment: datetime, field: str = "runAt") -> str:
     """An aware datetime as an RFC 3339 UTC string (``2030-01-02T03:04:05Z``)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -119,6 +128,7 @@ def build_manifest(
         "ttlAfterSucceeded": duration_text(options.get("keep_succeeded"), "keep_succeeded"),
         "ttlAfterFailed": duration_text(options.get("keep_failed"), "keep_failed"),
         "concurrencyKey": options.get("concurrency_key"),
+        "retryPolicy": _retry_policy_spec(options.get("retry_policy")),
     }
     fields.update({key: value for key, value in optional.items() if value is not None})
     try:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, TypedDict, TypeVar, cast
 
 from backgroundjobs.client._arguments import PreparedCall
+from backgroundjobs.client._retry import RetryPolicy
 from backgroundjobs.errors import InvalidArguments
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +43,9 @@ class ManifestOptions(TypedDict, total=False):
     """How long the job is kept once it failed or was cancelled (``spec.ttlAfterFailed``)."""
     concurrency_key: str | None
     """Jobs of a namespace with the same key (``f"user-{uid}"``) do not run at once."""
+    retry_policy: RetryPolicy | None
+    """Retry timing of your own (``spec.retryPolicy``): each attempt a Job the operator
+    creates when the backoff says; default the Job controller's backoff."""
 
 
 class JobOptions(ManifestOptions, total=False):

@@ -3,13 +3,13 @@ again when its history is gone (an informer without a cache)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from backgroundjobs import _json
 from backgroundjobs.api.constants import GROUP, PLURAL, VERSION
 from backgroundjobs.client._errors import from_api_exception
 from backgroundjobs.client._info import JobInfo
@@ -136,10 +136,8 @@ async def _watch_stream(
             exc = ApiException(status=response.status, reason=response.reason)
             exc.body = await response.read()
             raise from_api_exception(exc, namespace=ns)
-        async for raw_line in response.content:
-            if not raw_line.strip():
-                continue
-            event = json.loads(raw_line)
+        async for raw_line in _json.lines(response.content.iter_any()):
+            event = _json.loads(raw_line)  # any length, any depth
             if event.get("type") == "ERROR":
                 status = event.get("object") or {}
                 if status.get("code") == 410:

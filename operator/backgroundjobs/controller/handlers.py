@@ -81,6 +81,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if cfg.leader_election:
         memo["elector"] = await leader.elect(loop, cfg)  # acts only while it leads
     await loop.start()
+    loop.watch_backgroundjobs(api)  # its own watch, not kopf's (controller/reflector.py)
     memo["loop"] = loop
     metrics.serve(cfg.metrics_port)
     log.info(
@@ -120,11 +121,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 
 # Coroutines, not functions: kopf runs a sync handler in its thread pool, one hop per event.
-@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-async def backgroundjob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["loop"].on_bgj_event(dict(event))
-
-
+# BackgroundJobs are not among them: the loop lists and watches them itself (reflector.py).
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["loop"].on_job_event(dict(event))

@@ -24,17 +24,19 @@ from functools import partial
 from typing import Any
 
 import aiohttp
+from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import memory, metrics
-from backgroundjobs.controller.cache import DELETED, Cache
+from backgroundjobs.controller.cache import DELETED, Cache, routine
 from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.fence import FencedKube, NotLeading
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.progress import ProgressReader, ProgressReads
 from backgroundjobs.controller.reconciler import Finish, Reconciler, wake
+from backgroundjobs.controller.reflector import Reflector
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
 
@@ -45,22 +47,8 @@ log = logging.getLogger("backgroundjobs.operator")
 
 # Relists in a row that find the same objects missing before the queue gate opens anyway.
 STALLED_RELISTS = 3
-
-
-def routine(body: Body | None) -> bool:
-    """Whether nothing about this BackgroundJob is urgent: finished, its spec's generation
-    seen, no action asked, not being deleted (what a start or a relist finds by the
-    thousand: only its retention is left to plan). Anything else may be due now."""
-    if not body:
-        return False
-    meta, status = body.get("metadata") or {}, body.get("status") or {}
-    annotations = meta.get("annotations") or {}
-    return (
-        status.get("phase") in c.FINISHED_PHASES
-        and status.get("observedGeneration") == meta.get("generation")
-        and not meta.get("deletionTimestamp")
-        and not any(name in annotations for name in c.ACTION_ANNOTATIONS.values())
-    )
+# The warm-up's relists wait at least this many times as long as the last one took.
+RELIST_COST = 5
 
 
 class ControlLoop:
@@ -82,6 +70,7 @@ class ControlLoop:
         self.cache.slots.on_grant = metrics.observe_queue_wait
         self._queue_statuses: dict[tuple[str, str], Body] = {}
         self._queue_task: asyncio.Task[None] | None = None
+        self._watches: list[asyncio.Task[None]] = []
         self._warm_up_task: asyncio.Task[None] | None = None
         # While the queue gate warms up: every object a watch delivered, cached or not.
         self._warm_seen: set[tuple[str, Key]] | None = None
@@ -151,7 +140,20 @@ class ControlLoop:
         self._warm_up_task = asyncio.create_task(self.warm_up(), name="queue-warm-up")
         self._queue_task = asyncio.create_task(self._queues_forever(), name="queues")
 
+    def watch_backgroundjobs(self, api: ApiClient) -> None:
+        """Read the BackgroundJobs with this loop's own list and watch (``Reflector``), one
+        per scope the relists read: each watched namespace, or the whole cluster."""
+        for ns in self._list_scopes():
+            reflector = Reflector(api, ns, self.on_bgj_event, self._resync_soon.set)
+            name = f"watch-backgroundjobs-{ns or 'all'}"
+            self._watches.append(asyncio.create_task(reflector.run(), name=name))
+
     async def stop(self) -> None:
+        for watch in self._watches:
+            watch.cancel()
+        for watch in self._watches:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -206,7 +208,7 @@ class ControlLoop:
         self.leading = True
         metrics.set_leading(True)
         for key in list(self.cache.keys()):
-            self.work.add(key, routine=routine(self.cache.bgj(key)))
+            self.work.add(key, routine=self.cache.routine(key))
 
     def stop_leading(self) -> None:
         """Another replica leads (or may soon): stop acting at once. The steps and Events in
@@ -303,7 +305,9 @@ class ControlLoop:
         server lists (their first lists), then admit in order. An object counts once its watch
         event came, whether or not the cache took it (a Job of a CronJob not yet seen, an
         object refused as hostile). The lists are read again every ``relist`` seconds while
-        some object is missing: one deleted since (a namespace being torn down deletes many)
+        some object is missing (or, when a list takes longer, every ``RELIST_COST`` times
+        as long as the last one took, so that at 100,000 objects the relists do not take the
+        time the watches need): one deleted since (a namespace being torn down deletes many)
         no longer holds the gate. When ``STALLED_RELISTS`` relists in a row find that the
         watches brought none of the missing objects, what is still missing will not come and
         the gate opens. After ``timeout`` it admits anyway, with a warning (a list that cannot
@@ -313,19 +317,25 @@ class ControlLoop:
         self._warm_seen = set()
         listed = (0, 0)
         try:
+            took = time.monotonic()
             missing_bgjs, missing_jobs = await self._listed()
+            took = time.monotonic() - took
             listed = (len(missing_bgjs), len(missing_jobs))
-            next_list = time.monotonic() + relist
+            next_list = time.monotonic() + max(relist, RELIST_COST * took)
             stalled = 0  # relists in a row during which the watches brought nothing missing
             brought = False  # some missing object came since the last relist
             while time.monotonic() < deadline:
                 before = len(missing_bgjs) + len(missing_jobs)
+                checked = time.monotonic()
                 missing_bgjs, missing_jobs = self._still_missing(missing_bgjs, missing_jobs)
+                checked = time.monotonic() - checked
                 brought = brought or len(missing_bgjs) + len(missing_jobs) < before
                 if not missing_bgjs and not missing_jobs:
                     break
                 if time.monotonic() >= next_list:
+                    took = time.monotonic()
                     still_bgjs, still_jobs = await self._listed()
+                    took = time.monotonic() - took
                     missing_bgjs &= still_bgjs
                     missing_jobs &= still_jobs
                     stalled = 0 if brought else stalled + 1
@@ -341,8 +351,9 @@ class ControlLoop:
                             sorted(missing_bgjs | missing_jobs)[:3],
                         )
                         break
-                    next_list = time.monotonic() + relist
-                await asyncio.sleep(0.2)
+                    next_list = time.monotonic() + max(relist, RELIST_COST * took)
+                # a check over 100,000 missing keys takes tens of ms: not five times a second
+                await asyncio.sleep(max(0.2, 20 * checked))
             else:
                 log.warning("queues: not every listed object was seen after %.0fs", timeout)
         except asyncio.CancelledError:
@@ -528,6 +539,10 @@ class ControlLoop:
             key = await self.work.get()
             self.reconciles += 1
             await self._run_step(key, partial(self.reconciler.reconcile, key))
+            # A step that needed no request (a finished job's retention) never gave the
+            # event loop a turn, and neither does get() while keys wait: without this one
+            # worker went through thousands of them while the watches and probes waited.
+            await asyncio.sleep(0)
             # With nothing else to do, help write the statuses that wait.
             while not len(self.work) and not self._statuses.empty():
                 key, finish, _ = self._statuses.get_nowait()

@@ -63,6 +63,14 @@ START_LATENESS = Histogram(
     buckets=_LATENESS_BUCKETS,
     registry=REGISTRY,
 )
+ATTEMPT_LATENESS = Histogram(
+    "backgroundjobs_attempt_lateness_seconds",
+    "A retryPolicy attempt's Job created minus its due time (or its resume, when suspend held"
+    " it), by queue.",
+    ["queue"],
+    buckets=_LATENESS_BUCKETS,
+    registry=REGISTRY,
+)
 RETRIES = Counter(
     "backgroundjobs_retries_total",
     "Pod failures that were retried, by queue and handler.",
@@ -290,7 +298,11 @@ _COUNTERS = {
     MetricName.RETRIES: RETRIES,
     MetricName.RECONCILE_ERRORS: RECONCILE_ERRORS,
 }
-_HISTOGRAMS = {MetricName.DURATION: JOB_DURATION, MetricName.LATENESS: START_LATENESS}
+_HISTOGRAMS = {
+    MetricName.DURATION: JOB_DURATION,
+    MetricName.LATENESS: START_LATENESS,
+    MetricName.ATTEMPT_LATENESS: ATTEMPT_LATENESS,
+}
 
 
 # --------------------------------------------------------------------- API requests

@@ -95,6 +95,9 @@ class Settings:
     queue_aging: float = 60.0
     """BACKGROUNDJOBS_QUEUE_AGING: seconds a queue's first waiting job waits per priority
     level it gains against other queues (no starvation); 0 = no aging."""
+    requester_checked: bool = False
+    """BACKGROUNDJOBS_REQUESTER_CHECKED: the chart's admission policy checks the requester
+    named in a requeue annotation (status.runHistory says AdmissionPolicy, else Client)."""
 
     def queue(self, name: str) -> QueueConfig:
         return self.queues.get(name, QueueConfig())
@@ -213,6 +216,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_running=number("MAX_RUNNING", "0", int, 0) or None,
         concurrency_key_limit=number("CONCURRENCY_KEY_LIMIT", "1", int, 1),
         queue_aging=number("QUEUE_AGING", "60", float, 0),
+        requester_checked=flag("REQUESTER_CHECKED", "false"),
     )
 
 

@@ -1,5 +1,6 @@
 """What the job page shows, built from the objects the API server returns (pure functions):
-the timeline of conditions and Events, the attempts (pods) of each run, log lines."""
+the timeline of conditions and Events, the operator's record of the attempts, the pods of
+each run, log lines."""
 
 from __future__ import annotations
 
@@ -121,6 +122,38 @@ def attempts(runs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[dic
             }
         )
     return list(reversed(out))
+
+
+def recorded_attempts(status: dict[str, Any]) -> dict[str, Any]:
+    """The operator's record of the current or last run's finished attempts
+    (``status.attempts``, kept after their pods are gone; API.md "attempts"): the records as
+    they are, oldest first, how many attempts the run had in all, and that run."""
+    records = []
+    for record in status.get("attempts") or []:
+        if not isinstance(record, dict):
+            continue
+        records.append(
+            {
+                "attempt": record.get("attempt"),
+                "run": record.get("run"),
+                "job": record.get("job") or "",
+                "pod": record.get("pod") or None,
+                "node": record.get("node") or "",
+                "started": record.get("startedAt"),
+                "finished": record.get("finishedAt"),
+                "exitCode": record.get("exitCode"),
+                "reason": record.get("reason") or "",
+                "message": str(record.get("message") or ""),
+            }
+        )
+    total = status.get("attemptsTotal")
+    if not isinstance(total, int) or total < len(records):
+        total = len(records)  # an operator that predates attemptsTotal
+    return {
+        "total": total,
+        "run": records[-1]["run"] if records else None,
+        "records": records,
+    }
 
 
 def log_record(text: str, job: tuple[str, str] | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import aiohttp
 from kubernetes_asyncio import client as k8s
 from multidict import CIMultiDict
 
+from backgroundjobs import _json
 from backgroundjobs._connection import ConnectionSource, find_source, new_api_client
 from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import ACTION_ANNOTATIONS, GROUP, PLURAL, VERSION
@@ -183,10 +184,8 @@ class Kube:
             if response.status >= 400:
                 message, reason = _status_message(await response.read(), response.reason or "")
                 raise KubeError(response.status, message, reason)
-            async for line in response.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
+            async for line in _json.lines(response.content.iter_any()):
+                event = _json.loads(line)  # any length, any depth
                 if event.get("type") == "ERROR":
                     status = event.get("object") or {}
                     if status.get("code") == 410:

@@ -37,7 +37,7 @@ from backgroundjobs._version import __version__
 from backgroundjobs.api.constants import FINISHED_PHASES, PHASES, QUEUE_KIND, QUEUE_PLURAL, JobType
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.dashboard._cron_words import describe
-from backgroundjobs.dashboard._details import attempts, log_record, timeline
+from backgroundjobs.dashboard._details import attempts, log_record, recorded_attempts, timeline
 from backgroundjobs.dashboard._flags import AUTH_MODES
 from backgroundjobs.dashboard._kube import ACTIONS, Identity, Kube, KubeError
 from backgroundjobs.dashboard._prometheus import PrometheusError, fetch_day
@@ -552,6 +552,7 @@ class Dashboard:
                 if spec.get("schedule")
                 else None,
                 "timeline": timeline(obj, events),
+                "attempts": recorded_attempts(obj.get("status") or {}),
                 "runs": attempts(runs, pods),
                 "parents": self.store.ancestors(namespace, name),
                 "children": [c.to_json() for c in self.store.children(namespace, name)],

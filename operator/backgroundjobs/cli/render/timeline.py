@@ -14,6 +14,7 @@ from backgroundjobs.api.constants import LABEL_JOB_NAME, LABEL_RUN
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.cli.render.attempts import attempt_lines
 from backgroundjobs.cli.render.misfire import misfire_lines
+from backgroundjobs.cli.render.runs import run_lines
 from backgroundjobs.cli.render.text import age, clock, cut, due, one_line
 from backgroundjobs.client import JobInfo
 
@@ -190,6 +191,7 @@ def render_describe(
             else "<none>",
         ),
         *attempt_lines(job.raw.get("status") or {}, width),
+        *run_lines(job.raw.get("status") or {}, width),
         "",
         "Timeline:",
     ]

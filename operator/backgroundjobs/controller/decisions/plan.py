@@ -22,6 +22,7 @@ class MetricName(StrEnum):
     RETRIES = "retries"
     RECONCILE_ERRORS = "reconcile_errors"
     MISFIRES = "misfires"
+    ATTEMPT_LATENESS = "attempt_lateness"
 
 
 class Outcome(StrEnum):

@@ -12,6 +12,7 @@ from backgroundjobs.controller.decisions import misfire
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
+from backgroundjobs.controller.decisions.runhistory import record_run
 from backgroundjobs.controller.decisions.state import (
     REFUSALS,
     Decision,
@@ -63,16 +64,20 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         d.handle("trigger", actions["trigger"])
         job = builders.build_triggered_job(d.bgj, spec, d.settings, actions["trigger"])
         plan.create.append(job)
+        record_run(d, None, job["metadata"]["name"], Reason.TRIGGERED, None)
         d.note(
             EventReason.TRIGGERED,
             f"extra run {job['metadata']['name']} started now",
         )
     if "requeue" in actions:
-        d.handle("requeue", actions["requeue"])
-        d.note(
-            EventReason.REQUEUE_IGNORED,
-            "a Recurring job runs by schedule; use trigger for an extra run",
-        )
+        # One run now, like a trigger (the schedule unchanged), recorded as a requeue; its
+        # Job's name comes from the annotation's value, so a restart never doubles it.
+        value = actions["requeue"]
+        d.handle("requeue", value)
+        job = builders.build_triggered_job(d.bgj, spec, d.settings, "requeue " + value)
+        plan.create.append(job)
+        record_run(d, None, job["metadata"]["name"], Reason.REQUEUED, value)
+        d.note(EventReason.REQUEUED, f"extra run {job['metadata']['name']} started now")
     if "cancel" in actions:
         d.handle("cancel", actions["cancel"])
         running = [j.name for j in d.obs.jobs.values() if not j.finished]

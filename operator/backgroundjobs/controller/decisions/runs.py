@@ -23,6 +23,8 @@ from backgroundjobs.controller.decisions.continuation import parent_env, wait_fo
 from backgroundjobs.controller.decisions.observed import ObservedJob
 from backgroundjobs.controller.decisions.plan import Admission, Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_pods
+from backgroundjobs.controller.decisions.retryhold import attempt_lateness, hold_retry
+from backgroundjobs.controller.decisions.runhistory import record_run, requeue_request
 from backgroundjobs.controller.decisions.state import (
     Decision,
     error_text,
@@ -185,12 +187,14 @@ def _queued(d: Decision, spec: BackgroundJobSpec) -> Plan:
 def _retry(d: Decision, spec: BackgroundJobSpec, nxt: retrypolicy.NextAttempt, why: str) -> Plan:
     """Under a retryPolicy: wait for the next attempt's time, then start it as any run
     starts (its queue admits it)."""
-    if retrypolicy.wait(d, spec, nxt, why):
+    waiting = retrypolicy.wait(d, spec, nxt, why)
+    if hold_retry(d, spec, nxt) or waiting:
         return d.plan
     d.plan.admission = Admission(spec.queue)
     if d.obs.admitted is False:
         return _queued(d, spec)
     parent = parent_env(d, spec)
+    d.plan.metrics.append(attempt_lateness(d, spec, nxt))
     return _start(d, spec, d.st.runs, Reason.STARTED, parent=parent, attempt=nxt.attempt)
 
 
@@ -223,6 +227,8 @@ def _start(
         st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
     plan.create.append(job)
     st.runs = run
+    if attempt == 1:  # a retry attempt is the same run
+        record_run(d, run, name, reason, requeue_request(d, reason))
     st.job_name = name
     st.started_at = d.now_s
     st.failed_attempts = attempt - 1

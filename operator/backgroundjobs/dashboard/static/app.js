@@ -77,6 +77,14 @@ function badge(phase) {
   return `<span class="badge" data-phase="${esc(p)}" style="background:var(--${esc(p)}, var(--Pending))">${esc(p)}</span>`;
 }
 
+// The operator's record of the run's finished attempts (status.attempts), kept after the
+// pods are gone: one row each, its error in full (300 bytes at most) in the last column.
+function attemptsTable(records) {
+  if (!records.length) return '<div class="empty">no finished attempt recorded yet</div>';
+  const outcome = (a) => (a.exitCode === 0 && !['Evicted', 'DeadlineExceeded', 'PodDeleted'].includes(a.reason) ? 'Succeeded' : 'Failed');
+  return `<table class="list"><thead><tr><th class="num">#</th><th>run</th><th>Job</th><th>pod</th><th>node</th><th>started</th><th>took</th><th>outcome</th><th class="num">exit</th><th>reason</th><th>error</th></tr></thead><tbody>${records.map((a) => `<tr data-attempt="${esc(a.attempt)}"><td class="num">${esc(a.attempt)}</td><td class="num">${esc(a.run)}</td><td class="mono">${esc(a.job)}</td><td class="mono">${a.pod ? esc(a.pod) : '<span class="muted">&lt;gone&gt;</span>'}</td><td class="mono">${esc(a.node)}</td><td>${when(a.started)}</td><td>${duration(a.started, a.finished)}</td><td>${badge(outcome(a))}</td><td class="num">${a.exitCode ?? ''}</td><td>${esc(a.reason)}</td><td class="msg mono" data-error>${esc(a.message)}</td></tr>`).join('')}</tbody></table>`;
+}
+
 // A job's status.progress as a bar: percent when the total is known, else the count.
 function progressBar(progress) {
   if (!progress) return '<span class="muted">—</span>';
@@ -572,9 +580,10 @@ function renderJob(main, [ns, name]) {
         <div class="progress" id="progress" hidden><div class="bar" style="width:0"></div><div class="label"></div></div>
         <pre class="logs" id="logs"></pre>
       </div>
-      <div class="panel"><h2>Attempts</h2><div id="attempts">${d.runs.length ? d.runs.map((r) => `
+      <div class="panel"><h2>Attempts ${d.attempts.total ? `<span class="muted" data-attempts-total>${esc(d.attempts.total)} in run ${esc(d.attempts.run ?? '?')}${d.attempts.total > d.attempts.records.length ? ` (the last ${d.attempts.records.length} shown)` : ''}</span>` : ''}</h2><div id="attempts">${attemptsTable(d.attempts.records)}</div></div>
+      <div class="panel"><h2>Runs and their pods</h2><div id="runs">${d.runs.length ? d.runs.map((r) => `
         <div class="run" data-run="${esc(r.run || '')}"><div class="runhead"><b>run ${esc(r.run || '?')}</b><span class="mono">${esc(r.job)}</span>${badge(r.outcome)}<span class="muted">created ${when(r.created)}${r.finished ? `, finished ${when(r.finished)} (took ${duration(r.started || r.created, r.finished)})` : ''}</span></div>
-        ${r.attempts.length ? `<table class="list"><thead><tr><th>#</th><th>pod</th><th>phase</th><th>started</th><th>finished</th><th class="num">exit</th><th>reason</th><th>message</th></tr></thead><tbody>${r.attempts.map((a, i) => `<tr data-attempt="${i + 1}"><td>${i + 1}</td><td class="mono">${esc(a.pod)}</td><td>${badge(a.phase)}</td><td>${when(a.started)}</td><td>${when(a.finished)}</td><td class="num">${a.exitCode ?? ''}</td><td>${esc(a.reason)}</td><td class="msg mono">${esc(a.message)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">no pod yet</div>'}</div>`).join('') : '<div class="empty">no run yet</div>'}</div></div>
+        ${r.attempts.length ? `<table class="list"><thead><tr><th>#</th><th>pod</th><th>phase</th><th>started</th><th>finished</th><th class="num">exit</th><th>reason</th><th>message</th></tr></thead><tbody>${r.attempts.map((a, i) => `<tr data-pod="${esc(a.pod)}"><td>${i + 1}</td><td class="mono">${esc(a.pod)}</td><td>${badge(a.phase)}</td><td>${when(a.started)}</td><td>${when(a.finished)}</td><td class="num">${a.exitCode ?? ''}</td><td>${esc(a.reason)}</td><td class="msg mono">${esc(a.message)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">no pod yet</div>'}</div>`).join('') : '<div class="empty">no run yet</div>'}</div></div>
       <div class="panel"><h2>Timeline</h2><ol class="timeline">${d.timeline.map((e) => `<li class="${e.source} ${esc(e.type)}"><div class="when">${when(e.time)} · ${esc(e.kind)} ${esc(e.object)}</div><b>${esc(e.title)}</b>${e.reason && e.reason !== e.title ? ` <span class="muted">${esc(e.reason)}</span>` : ''} ${esc(e.message)}${e.count > 1 ? ` <span class="muted">×${e.count}</span>` : ''}</li>`).join('') || '<li>nothing yet</li>'}</ol></div>
       <div class="panel"><details><summary><b>Spec</b> and metadata</summary>${json({ metadata: job.metadata, spec })}</details></div>`;
     document.getElementById('log-run').value = logRun || '';
