@@ -192,6 +192,7 @@ def test_spec_fields_match_api_md(spec: Body) -> None:
         "ttlAfterFailed",
         "concurrencyKey",
         "retryPolicy",
+        "misfire",
     }
     assert spec["required"] == ["handler"]
 
@@ -286,7 +287,9 @@ def test_at_most_one_when_field_rule(spec: Body) -> None:
         assert f"spec.{field}" in rule["message"]
 
 
-@pytest.mark.parametrize("field", ["timeZone", "concurrencyPolicy", "startingDeadline", "history"])
+@pytest.mark.parametrize(
+    "field", ["timeZone", "concurrencyPolicy", "startingDeadline", "history", "misfire"]
+)
 def test_schedule_only_rules(spec: Body, field: str) -> None:
     rules = [r for r in rules_of(spec) if r["rule"] == f"!has(self.{field}) || has(self.schedule)"]
     assert len(rules) == 1, field

@@ -42,6 +42,7 @@ API_METRICS = {
     "backgroundjobs_api_requests_total": "counter",
     "backgroundjobs_queue_pending": "gauge",
     "backgroundjobs_queue_wait_seconds": "histogram",
+    "backgroundjobs_recurring_misfires_total": "counter",
 }
 # Metrics the alerts once read before the operator exported them (issue 20): now exported.
 PROPOSED_METRICS = {

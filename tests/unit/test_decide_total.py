@@ -156,6 +156,16 @@ when_fields = st.one_of(
             "history": st.one_of(
                 json_values, st.fixed_dictionaries({"succeeded": st.integers(-1, 200)})
             ),
+            "misfire": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "policy": st.sampled_from(["Latest", "Skip", "All", "Strict"]),
+                        "maxCatchUp": st.one_of(st.integers(-1, 200), json_scalars),
+                    },
+                ),
+            ),
         },
     ),
     st.fixed_dictionaries(
@@ -262,6 +272,19 @@ statuses = st.one_of(
             "parentUid": st.text(max_size=5),
             "attempt": st.integers(-2, 200),
             "nextAttemptAt": rfc3339,
+            "misfire": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "checkedUntil": rfc3339,
+                        "skipped": st.integers(-1, 5),
+                        "caughtUp": st.integers(-1, 5),
+                        "pending": st.lists(rfc3339, max_size=3),
+                        "lastSkipped": st.lists(rfc3339, max_size=6),
+                    },
+                ),
+            ),
         },
     ),
 )
@@ -288,7 +311,13 @@ def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
     return ObservedJob(
         name=draw(
             st.sampled_from(
-                [f"{bgj_name}-{run}", f"{bgj_name}-{run}-a2", f"{bgj_name}-cron-1", "stray"]
+                [
+                    f"{bgj_name}-{run}",
+                    f"{bgj_name}-{run}-a2",
+                    f"{bgj_name}-cron-1",
+                    f"{bgj_name}-31557600{run}",  # a scheduled or catch-up run's minute
+                    "stray",
+                ]
             )
         ),
         uid=f"uid-{run}",
@@ -307,6 +336,15 @@ def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
         failure_time=draw(st.none() | instants),
         scheduled_time=draw(st.none() | instants),
     )
+
+
+cronjobs = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries({}, optional={"creationTimestamp": rfc3339}),
+        "spec": st.fixed_dictionaries({}, optional={"suspend": st.booleans()}),
+        "status": st.fixed_dictionaries({}, optional={"lastScheduleTime": rfc3339}),
+    }
+)
 
 
 @st.composite
@@ -348,6 +386,7 @@ def observations(draw: st.DrawFn) -> Observed:
         ),
         termination={j.name: draw(termination_messages) for j in jobs if draw(st.booleans())},
         admitted=draw(st.sampled_from([None, True, False])),
+        cronjob=draw(st.none() | cronjobs),
     )
     return obs
 

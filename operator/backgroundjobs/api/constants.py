@@ -236,6 +236,8 @@ class EventReason(StrEnum):
     TRIGGER_IGNORED = "TriggerIgnored"
     CANCEL_IGNORED = "CancelIgnored"
     RESULT_AS_TEXT = "ResultAsText"
+    MISFIRE_SKIPPED = "MisfireSkipped"
+    MISFIRE_CATCH_UP = "MisfireCatchUp"
     # Warnings: the run's pod cannot start (it waits, or the job fails with Failed).
     UNSCHEDULABLE = "Unschedulable"
     QUOTA_EXCEEDED = "QuotaExceeded"

@@ -25,6 +25,7 @@ from backgroundjobs.api.constants import (
     Phase,
 )
 from backgroundjobs.api.durations import DURATION_PATTERN, parse_duration
+from backgroundjobs.api.misfire import Misfire, MisfireStatus
 
 CRON_PATTERN = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
@@ -347,7 +348,7 @@ class RetryPolicy(_Model):
 
 
 _WHEN_FIELDS = "[has(self.delay), has(self.runAt), has(self.schedule), has(self.after)]"
-_SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history")
+_SCHEDULE_ONLY = ("timeZone", "concurrencyPolicy", "startingDeadline", "history", "misfire")
 
 SPEC_RULES: list[Any] = [
     _cel(
@@ -670,6 +671,13 @@ class BackgroundJobSpec(_Model):
             " controller retries the pod (10s doubling, at most 6m)."
         ),
     )
+    misfire: Misfire | None = Field(
+        None,
+        description=(
+            "Recurring: what happens to scheduled times missed while the controller-manager"
+            " or the cluster was down (Latest, Skip, All). Only with schedule."
+        ),
+    )
 
     @property
     def job_type(self) -> JobType:
@@ -949,6 +957,9 @@ class BackgroundJobStatus(_Model):
     )
     attempts_total: int = Field(
         0, ge=0, description="Finished attempts of the current or last run (attempts holds 10)."
+    )
+    misfire: MisfireStatus | None = Field(
+        None, description="Recurring: the scheduled times it missed, skipped and caught up."
     )
     run_history: list[RunRecord] = Field(
         default_factory=list,

@@ -226,7 +226,14 @@ async def cmd_recurring(client: AsyncClient, args: argparse.Namespace) -> int:
         import_handler_modules()
         values = [parse_value(a) for a in args.args]
         name = await client.add_or_update_recurring(
-            args.id, args.handler, *values, cron=args.cron, time_zone=args.tz, **_job_options(args)
+            args.id,
+            args.handler,
+            *values,
+            cron=args.cron,
+            time_zone=args.tz,
+            misfire=args.misfire,
+            max_catch_up=args.max_catch_up,
+            **_job_options(args),
         )
         await _print_created(client, name, args.output, "configured")
     elif args.recurring_command == "remove":

@@ -198,6 +198,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     _job_flags(sub, with_name=False)
     sub.add_argument("--cron", required=True, metavar="EXPR", help="'0 2 * * *', @hourly, ...")
     sub.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (default UTC)")
+    sub.add_argument(
+        "--misfire",
+        choices=("Latest", "Skip", "All"),
+        help="times missed while the cluster was down: Latest (default) runs the most recent"
+        " once, Skip none, All each once",
+    )
+    sub.add_argument(
+        "--max-catch-up",
+        type=int,
+        metavar="N",
+        help="with --misfire All: at most N catch-up runs waiting at once (1-100, default 10)",
+    )
     for action, text in (
         ("remove", "delete a recurring job (absent is fine)"),
         ("trigger", "run a recurring job once now"),

@@ -39,6 +39,7 @@ from backgroundjobs.api.constants import (
     SELECTABLE_FIELDS,
     VERSION,
 )
+from backgroundjobs.api.misfire import MisfirePolicyName
 from backgroundjobs.api.requester import requeue_value
 from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
@@ -56,6 +57,7 @@ from backgroundjobs.client._manifests import (
     rfc3339,
     slug,
 )
+from backgroundjobs.client._misfire import misfire_spec
 from backgroundjobs.client._options import (
     JobOptions,
     split_options,
@@ -202,10 +204,16 @@ class AsyncClient:
         *args: Any,
         cron: str,
         time_zone: str = "UTC",
+        misfire: MisfirePolicyName | None = None,
+        max_catch_up: int | None = None,
         **kwargs: Any,
     ) -> str:
         """Create or update the recurring job ``recurring_id`` (its name) running on ``cron``
         (``Cron.daily(2)``, ``"0 2 * * *"``, ``"@hourly"``) in ``time_zone``.
+
+        ``misfire`` says what happens to the times missed while the cluster was down:
+        ``"Latest"`` (default: one run, for the most recent), ``"Skip"`` (none) or ``"All"``
+        (each once, oldest first, at most ``max_catch_up`` waiting at once; default 10).
 
         Idempotent (server-side apply, like Hangfire's ``RecurringJob.AddOrUpdate``): calling
         it again at every start-up updates the one object; options not given any more are
@@ -219,7 +227,7 @@ class AsyncClient:
             name=recurring_id,
             namespace=ns,
             call=call,
-            when={"schedule": cron, "timeZone": time_zone},
+            when={"schedule": cron, "timeZone": time_zone, **misfire_spec(misfire, max_catch_up)},
             **with_defaults(call, options),
         )
         await self._apply(manifest, ns)

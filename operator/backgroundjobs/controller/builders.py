@@ -14,6 +14,7 @@ from typing import Any
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.controller import misfire
 from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
@@ -308,6 +309,11 @@ def build_cronjob(bgj: Body, spec: BackgroundJobSpec, settings: Settings) -> Bod
         cron_spec["startingDeadlineSeconds"] = max(
             1, int(parse_duration(spec.starting_deadline).total_seconds())
         )
+    skip_deadline = misfire.skip_deadline_seconds(
+        spec.misfire.policy if spec.misfire else None, spec.starting_deadline
+    )
+    if skip_deadline is not None:  # misfire policy Skip: a late run is a skipped one
+        cron_spec["startingDeadlineSeconds"] = skip_deadline
     digest = _short_hash(json.dumps(cron_spec, sort_keys=True), 16)
     return {
         "apiVersion": "batch/v1",

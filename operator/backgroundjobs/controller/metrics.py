@@ -284,7 +284,15 @@ def record(name: MetricName, labels: dict[str, str], value: float) -> None:
         _HISTOGRAMS[name].labels(**_labels(labels)).observe(value)
 
 
+RECURRING_MISFIRES = Counter(
+    "backgroundjobs_recurring_misfires_total",
+    "Missed scheduled times of Recurring jobs, by queue and action (skipped, caught_up).",
+    ["queue", "action"],
+    registry=REGISTRY,
+)
+
 _COUNTERS = {
+    MetricName.MISFIRES: RECURRING_MISFIRES,
     MetricName.STARTED: JOBS_STARTED,
     MetricName.FINISHED: JOBS_FINISHED,
     MetricName.RETRIES: RETRIES,

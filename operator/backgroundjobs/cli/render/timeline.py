@@ -13,6 +13,7 @@ from typing import Any
 from backgroundjobs.api.constants import LABEL_JOB_NAME, LABEL_RUN
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.cli.render.attempts import attempt_lines
+from backgroundjobs.cli.render.misfire import misfire_lines
 from backgroundjobs.cli.render.runs import run_lines
 from backgroundjobs.cli.render.text import age, clock, cut, due, one_line
 from backgroundjobs.client import JobInfo
@@ -170,6 +171,7 @@ def render_describe(
     ]
     if job.schedule:
         lines.append(_field("Schedule", f"{job.schedule} ({job.time_zone or 'UTC'})"))
+        lines += misfire_lines(job.raw.get("spec") or {}, job.raw.get("status") or {}, width)
     if job.parent:
         lines.append(_field("After", f"{job.parent} ({job.parent_when})"))
     lines += [

@@ -21,6 +21,7 @@ class MetricName(StrEnum):
     LATENESS = "lateness"
     RETRIES = "retries"
     RECONCILE_ERRORS = "reconcile_errors"
+    MISFIRES = "misfires"
     ATTEMPT_LATENESS = "attempt_lateness"
 
 

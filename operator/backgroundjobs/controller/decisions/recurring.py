@@ -8,6 +8,7 @@ from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reas
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
+from backgroundjobs.controller.decisions import misfire
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
@@ -87,6 +88,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         )
 
     _observe_runs(d, spec)
+    misfire.account(d, spec, fresh=observed is None or plan.replace_cronjob is not None)
 
     if spec.suspend:
         st.due_at = None
