@@ -360,8 +360,11 @@ def main() -> None:
             took = seed(etcd, namespaces, have, n)
             have = n
             t0 = time.monotonic()
-            while listed(custom) < n + len(rows) or not watch_ready(custom):
-                time.sleep(1)  # (+ the probe jobs of earlier sizes)
+            ready = 0  # checks in a row: after a clear the cache lags etcd for a while
+            while ready < 3:
+                ok = listed(custom) >= n + len(rows) and watch_ready(custom)  # + the probes
+                ready = ready + 1 if ok else 0
+                time.sleep(1)
             print(
                 f"{n} objects stored ({took:.0f} s into etcd, listed after"
                 f" {time.monotonic() - t0:.0f} s more)",
