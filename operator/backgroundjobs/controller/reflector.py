@@ -111,6 +111,18 @@ class Reflector:
                 if failures % RELIST_AFTER == 0 and not busy:
                     version = ""  # a watch that keeps failing: from a fresh list
 
+    async def _get(self, query: list[tuple[str, Any]], **options: Any) -> Any:
+        """A GET of this scope's BackgroundJobs (list or watch); the raw response."""
+        return await self.api.call_api(
+            path_of(self.namespace),
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            **options,
+        )
+
     async def list(self) -> str:
         """Pass on every object, in pages; the list's resourceVersion (to watch from)."""
         token = ""
@@ -119,15 +131,7 @@ class Reflector:
             query: list[tuple[str, Any]] = [("limit", LIST_PAGE)]
             if token:
                 query.append(("continue", token))
-            resp = await self.api.call_api(
-                path_of(self.namespace),
-                "GET",
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-            )
-            page = await response_json(resp)
+            page = await response_json(await self._get(query))
             for obj in page.get("items") or []:
                 self.on_event({"type": None, "object": obj})
             meta = page.get("metadata") or {}
@@ -152,17 +156,8 @@ class Reflector:
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", WATCH_SECONDS),
         ]
-        resp = await self.api.call_api(
-            path_of(self.namespace),
-            "GET",
-            query_params=query,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=30, sock_read=WATCH_SECONDS + 30
-            ),
-        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=WATCH_SECONDS + 30)
+        resp = await self._get(query, _request_timeout=timeout)
         try:
             if resp.status == 410:
                 raise Gone()
