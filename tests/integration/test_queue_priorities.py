@@ -3,6 +3,7 @@ operator of its own: the session's is paused for this module."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +17,30 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
+def capped_namespace(core_v1: client.CoreV1Api) -> Iterator[str]:
+    """The one namespace the capped operator serves: the cap counts every run it serves,
+    and runs of earlier tests' namespaces still being deleted (1 h jobs among them) held a
+    slot of the cap, so the test waited for a second free slot that never came."""
+    name = f"t-priorities-{uuid.uuid4().hex[:6]}"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(
+        "the namespace's default ServiceAccount",
+        lambda: any(
+            sa.metadata.name == "default"
+            for sa in core_v1.list_namespaced_service_account(name).items
+        ),
+        timeout=120,
+    )
+    yield name
+    core_v1.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
 def capped_operator(
     kubeconfig: str,
     crd: dict,
     session_operator_paused: None,
+    capped_namespace: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     op = OperatorProcess(
@@ -30,6 +51,7 @@ def capped_operator(
             "BACKGROUNDJOBS_QUEUE_AGING": "0",  # no aging: the order is priority alone
             "BACKGROUNDJOBS_POD_POLICY_CHECK": "false",
         },
+        namespaces=[capped_namespace],
     )
     op.start()
     yield op
@@ -37,8 +59,9 @@ def capped_operator(
 
 
 def test_the_higher_priority_queue_gets_the_freed_slots_of_the_cap_first(
-    capped_operator: OperatorProcess, api_client: client.ApiClient, namespace: str
+    capped_operator: OperatorProcess, api_client: client.ApiClient, capped_namespace: str
 ) -> None:
+    namespace = capped_namespace
     jobs = Jobs(api_client, namespace)
     queues = Queues(api_client, namespace)
     queues.create("hi", priority=10)
