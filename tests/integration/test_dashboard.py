@@ -86,12 +86,22 @@ def open_page(driver: webdriver.Chrome, dash: DashboardProcess, path: str) -> No
 
 
 def click_action(driver: webdriver.Chrome, scope_css: str, action: str) -> None:
-    button = poll(
-        f"the {action} button", lambda: find(driver, f'{scope_css} button[data-action="{action}"]')
+    """Click the action's button, then confirm. The page re-renders the job's head on each
+    change it is sent (a status write right after the previous action), so a button found
+    may be replaced before the click reaches it (StaleElementReferenceException, seen in
+    CI): ``poll`` tries the click again on the button that is there now."""
+
+    def click(css: str) -> bool:
+        button = find(driver, css)
+        if button is None:
+            return False
+        button.click()
+        return True
+
+    poll(
+        f"the {action} button clicked", lambda: click(f'{scope_css} button[data-action="{action}"]')
     )
-    button.click()
-    poll("the confirmation", lambda: find(driver, "dialog#confirm[open]"))
-    driver.find_element(By.CSS_SELECTOR, "dialog#confirm button[data-confirm]").click()
+    poll("the confirmation clicked", lambda: click("dialog#confirm[open] button[data-confirm]"))
 
 
 def phase_counts(driver: webdriver.Chrome) -> dict[str, int]:
