@@ -74,11 +74,14 @@ def test_outage_all_catches_up_once_skip_runs_none_latest_runs_the_last(  # type
         lambda: len(bgjobs.batch.list_namespaced_cron_job(bgjobs.ns).items) == len(POLICIES),
     )
 
-    # Freeze the controller-manager a few seconds after a minute boundary M0; keep it so over
-    # M1, M2, M3; resume it 35 s after M3 (after Skip's 30 s deadline, before M4).
+    # Freeze the controller-manager 15 s before a minute boundary M1; keep it so over M1, M2,
+    # M3; resume it 35 s after M3 (after Skip's 30 s deadline, before M4). 2 min 50 s in all:
+    # frozen longer than its --node-monitor-grace-period (3 min 20 s), it marked every node
+    # unknown when it woke, and the nodes lost their addresses, so later tests of the session
+    # could read no pod's log ("no preferred addresses found", seen in CI).
     now = datetime.now(UTC)
     m0 = minute_floor(now) + timedelta(minutes=1)
-    sleep_until(m0 + timedelta(seconds=5))
+    sleep_until(m0 + timedelta(seconds=45))
     missed = [m0 + timedelta(minutes=k) for k in (1, 2, 3)]
     # Frozen, not stopped: a stopped process frees its port, which another cluster on the
     # machine may take meanwhile (seen: another cluster's etcd); resumed, it finds its lease
