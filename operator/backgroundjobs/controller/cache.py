@@ -116,7 +116,11 @@ class Cache:
                 return
         self._bgjs[key] = Finished.of(obj) or _slim(obj)
         waiting = _waiting_want(obj)
-        if waiting is not None and not self.slots.holds(key):
+        if (
+            waiting is not None
+            and not self.slots.holds(key)
+            and not self.queue_policy((key[0], waiting.queue)).kueue_local_queue
+        ):
             self.slots.register(key, waiting)
         after = ((obj.get("spec") or {}).get("after") or {}).get("name")
         if after:
@@ -265,7 +269,8 @@ class Cache:
         self._job_versions[(ns, name)] = version
         if job.finished:
             return JobChange(key, self._release(key, name))
-        if labels.get(c.LABEL_TYPE) != JobType.RECURRING:
+        if labels.get(c.LABEL_TYPE) != JobType.RECURRING and c.KUEUE_QUEUE_LABEL not in labels:
+            # (Kueue admits a Job with its label: it holds no slot of the operator's.)
             turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
             return JobChange(key, turns)
         return JobChange(key, [])
@@ -321,6 +326,7 @@ class Cache:
                 rate_per_second=float(rate["perSecond"]) if rate.get("perSecond") else None,
                 burst=max(1, int(rate.get("burst") or 1)),
                 priority_class_name=spec.get("priorityClassName") or None,
+                kueue_local_queue=(spec.get("kueue") or {}).get("localQueue") or None,
             )
         except (TypeError, ValueError):
             return None  # the CRD's schema keeps such objects out

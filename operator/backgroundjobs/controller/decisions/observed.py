@@ -13,6 +13,7 @@ from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.decisions.podattempts import PodAttempt
 from backgroundjobs.controller.decisions.podstate import JobPods
+from backgroundjobs.controller.decisions.workload import WorkloadState
 
 Body = dict[str, Any]
 
@@ -39,6 +40,7 @@ class ObservedJob:
     completed_indexes: str = ""
     failed_indexes: str = ""
     failure_target: str | None = None
+    suspended: bool = False  # spec.suspend: Kueue holds it (a queue with spec.kueue)
 
     @property
     def finished(self) -> bool:
@@ -93,6 +95,7 @@ class ObservedJob:
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
             failure_target=failure_target,
+            suspended=bool((job.get("spec") or {}).get("suspend")),
         )
 
 
@@ -126,6 +129,9 @@ class Observed:
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
+    # A queue with spec.kueue: its LocalQueue, and the Workload of the run's Job once read.
+    kueue_local_queue: str | None = None
+    workload: WorkloadState | None = None
 
 
 # Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms

@@ -1,0 +1,152 @@
+"""The Kueue hand-off on the cluster: Kueue's manager (built from Go modules by
+hack/kueue.sh, run as a local process) admits the Jobs of a queue with ``spec.kueue``, and
+the operator follows its admission. Kueue missing or failing to start fails this module: it
+is never skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
+from tests.integration.harness import REPO_ROOT
+from tests.integration.queue_helpers import Queues
+
+from backgroundjobs.api import constants as c
+
+pytestmark = pytest.mark.integration
+Body = dict[str, Any]
+
+CLUSTER_QUEUE = "bgj-test"
+CPU_QUOTA = 2  # each test job asks for 1 CPU: at most 2 run at once
+
+
+@pytest.fixture(scope="module")
+def kueue(kubeconfig: str) -> Iterator[str]:
+    """Kueue's CRDs, a ClusterQueue of ``CPU_QUOTA`` CPUs and its manager running."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "VENV": os.environ.get("VENV", str(os.path.dirname(os.path.dirname(sys.executable)))),
+        "KUEUE_CLUSTER_QUEUE": CLUSTER_QUEUE,
+        "KUEUE_CPU": str(CPU_QUOTA),
+    }
+    script = str(REPO_ROOT / "hack" / "kueue.sh")
+    up = subprocess.run(["bash", script, "up"], env=env, capture_output=True, text=True)
+    if up.returncode != 0:
+        pytest.fail(f"hack/kueue.sh up failed:\n{up.stdout}\n{up.stderr}")
+    yield CLUSTER_QUEUE
+    subprocess.run(["bash", script, "down"], env=env, check=False)
+
+
+class Admissions:
+    """The namespace's Jobs as a watch shows them: the most running at once (unsuspended and
+    not finished), and the order Kueue unsuspended them in."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.batch = client.BatchV1Api(api)
+        self.ns = namespace
+        self.running: set[str] = set()
+        self.max_running = 0
+        self.unsuspended: list[str] = []
+        self.created_suspended: set[str] = set()
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+
+    def __enter__(self) -> Admissions:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        version = self.batch.list_namespaced_job(self.ns).metadata.resource_version
+        self._ready.set()
+        while not self._watch._stop:
+            try:
+                for event in self._watch.stream(
+                    self.batch.list_namespaced_job, self.ns, resource_version=version
+                ):
+                    self._seen(event["type"], event["object"])
+                    version = event["object"].metadata.resource_version
+            except Exception:  # a dropped watch: go on from where it was
+                continue
+
+    def _seen(self, kind: str, job: Any) -> None:
+        name = job.metadata.name
+        if kind == "ADDED" and job.spec.suspend:
+            self.created_suspended.add(name)
+        finished = {
+            cnd.type for cnd in job.status.conditions or [] if cnd.status == "True"
+        } & {"Complete", "Failed"}
+        if kind != "DELETED" and not job.spec.suspend and not finished:
+            if name not in self.unsuspended:
+                self.unsuspended.append(name)
+            self.running.add(name)
+        else:
+            self.running.discard(name)
+        self.max_running = max(self.max_running, len(self.running))
+
+
+def test_kueue_admits_the_queue_and_the_operator_follows(
+    kueue: str, bgjobs: Jobs, api_client: client.ApiClient
+) -> None:
+    custom = client.CustomObjectsApi(api_client)
+    custom.create_namespaced_custom_object(
+        "kueue.x-k8s.io",
+        "v1beta2",
+        bgjobs.ns,
+        "localqueues",
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta2",
+            "kind": "LocalQueue",
+            "metadata": {"name": "team"},
+            "spec": {"clusterQueue": kueue},
+        },
+    )
+    # maxConcurrency 1 is Kueue's business now: the quota (2 CPUs) is the only limit.
+    Queues(api_client, bgjobs.ns).create("batch", kueue={"localQueue": "team"}, maxConcurrency=1)
+    names = [f"k-{i}" for i in range(6)]
+    handler = {"name": c.HANDLER_CONTAINER, "resources": {"requests": {"cpu": "1"}}}
+    with Admissions(api_client, bgjobs.ns) as seen:
+        for name in names:
+            body = manifest(name, queue="batch", pod_annotations={RUN_FOR: "4s"})
+            body["spec"]["podTemplate"]["spec"] = {"containers": [handler]}
+            bgjobs.create(body)
+        waiting = wait_for(
+            "a job waiting for Kueue's quota",
+            lambda: next(
+                (
+                    (n, cnd)
+                    for n in names
+                    if (cnd := bgjobs.condition(n, "Queued"))
+                    and cnd["status"] == "True"
+                    and cnd["reason"] == c.Reason.WAITING_FOR_QUOTA
+                    and "insufficient" in cnd["message"]
+                ),
+                None,
+            ),
+            timeout=120,
+        )
+        assert bgjobs.status(waiting[0])["phase"] == "Queued"
+        for name in names:
+            bgjobs.wait_phase(name, "Succeeded", timeout=300)
+    jobs = {f"{n}-1" for n in names}
+    assert seen.created_suspended == jobs  # every Job was made for Kueue to admit
+    assert set(seen.unsuspended) == jobs  # and Kueue admitted every one
+    assert seen.max_running <= CPU_QUOTA  # never more than the ClusterQueue's quota
+    for name in names:
+        admitted = bgjobs.condition(name, "Admitted")
+        assert admitted is not None and admitted["status"] == "True", name
+        assert admitted["reason"] == c.Reason.ADMITTED and kueue in admitted["message"]
+        job = bgjobs.batch.read_namespaced_job(f"{name}-1", bgjobs.ns)
+        assert job.metadata.labels[c.KUEUE_QUEUE_LABEL] == "team"
