@@ -85,9 +85,10 @@ class Admissions:
         name = job.metadata.name
         if kind == "ADDED" and job.spec.suspend:
             self.created_suspended.add(name)
-        finished = {
-            cnd.type for cnd in job.status.conditions or [] if cnd.status == "True"
-        } & {"Complete", "Failed"}
+        finished = {cnd.type for cnd in job.status.conditions or [] if cnd.status == "True"} & {
+            "Complete",
+            "Failed",
+        }
         if kind != "DELETED" and not job.spec.suspend and not finished:
             if name not in self.unsuspended:
                 self.unsuspended.append(name)
