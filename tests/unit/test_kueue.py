@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from tests.unit.test_decisions import T0, applied, bgj, cond_state, decide_at, view
+from tests.unit.test_reconciler import NS, Harness, run
+from tests.unit.test_reconciler import bgj as rbgj
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller.decisions.kueue import why_held
@@ -66,7 +68,7 @@ def held_status(state: WorkloadState | None) -> Body:
         workload=state,
     )
     assert plan.create == [] and plan.delete_jobs == []
-    assert plan.requeue_at is not None and plan.requeue_at <= later + timedelta(seconds=15)
+    assert plan.requeue_at is not None and plan.requeue_at <= later + timedelta(seconds=30)
     return plan.status
 
 
@@ -175,3 +177,74 @@ def test_workload_state_reads_the_newest_workload() -> None:
         f"waiting for quota (LocalQueue {LQ}): new",
     )
     assert workload_state([]) == WorkloadState()
+
+
+# ------------------------------------------------------------------ through the reconciler
+
+
+def kueue_queue(h: Harness, name: str, **spec: Any) -> None:
+    h.loop.cache.observe_queue(
+        "ADDED",
+        {
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"kueue": {"localQueue": LQ}, **spec},
+        },
+    )
+
+
+def test_a_kueue_queue_makes_every_job_at_once_suspended_holding_no_slot_of_its_own() -> None:
+    async def case() -> None:
+        h = Harness()
+        kueue_queue(h, "kq", maxConcurrency=1)  # Kueue's business: not applied
+        names = ["a", "b", "c"]
+        for name in names:
+            h.apply(rbgj(name, queue="kq"))
+            await h.reconcile(name)
+        for name in names:
+            job = h.kube.objects[("Job", f"{name}-1")]
+            assert job["spec"]["suspend"] is True
+            assert job["metadata"]["labels"][c.KUEUE_QUEUE_LABEL] == LQ
+            h.watch_brings("Job", f"{name}-1")
+            assert h.status(name)["phase"] == "Queued"
+        slots = h.loop.cache.slots
+        assert slots.running((NS, "kq")) == 0 and slots.pending((NS, "kq")) == 0
+
+        # Kueue is not installed: said in the condition
+        h.kube.workload_lists["uid-Job-a-1"] = None
+        await h.reconcile("a")
+        assert cond_state(h.status("a"), "Queued") == ("True", "KueueNotInstalled")
+
+        # Kueue admits b: its Job unsuspended, its Workload Admitted
+        h.kube.workload_lists["uid-Job-b-1"] = [
+            workload(
+                "job-b-1-x",
+                "2030-01-01T12:00:01Z",
+                ("QuotaReserved", "True", "QuotaReserved", ""),
+                ("Admitted", "True", "Admitted", ""),
+                cq="cq-1",
+            )
+        ]
+        admitted_job = h.kube.objects[("Job", "b-1")]
+        admitted_job["spec"]["suspend"] = False
+        admitted_job["status"] = {"active": 1}
+        h.kube._stamp(admitted_job)
+        h.watch_brings("Job", "b-1")
+        await h.reconcile("b")
+        status = h.status("b")
+        assert status["phase"] == "Running"
+        assert cond_state(status, "Admitted") == ("True", "Admitted")
+        assert "cq-1" in status["message"]
+
+    run(case)
+
+
+def test_a_paused_kueue_queue_makes_no_job() -> None:
+    async def case() -> None:
+        h = Harness()
+        kueue_queue(h, "kq", paused=True)
+        h.apply(rbgj("a", queue="kq"))
+        await h.reconcile("a")
+        assert ("Job", "a-1") not in h.kube.objects
+        assert cond_state(h.status("a"), "Queued") == ("True", "QueuePaused")
+
+    run(case)

@@ -24,7 +24,7 @@ Body = dict[str, Any]
 
 # A held run is looked at again this often: Kueue makes its Workload after the Job, and a
 # Workload's waiting message changes without the Job changing.
-LOOK_AGAIN = timedelta(seconds=15)
+LOOK_AGAIN = timedelta(seconds=30)
 
 
 def hand_off(job: Body, local_queue: str) -> Body:
