@@ -4,6 +4,8 @@
 #
 #   hack/kueue.sh build     build the manager into the cache (once; a second run is instant)
 #                           and keep its CRDs (the module's config/components/crd/bases)
+#   hack/kueue.sh crds      only the CRDs, from the module source (no build), and print
+#                           their directory
 #   hack/kueue.sh up        build, install the CRDs, a ResourceFlavor, a ClusterQueue with a
 #                           small CPU quota and a LocalQueue, then start the manager (or reuse
 #                           the running one) and wait until the ClusterQueue is Active
@@ -47,6 +49,16 @@ NAMESPACE=${KUEUE_NAMESPACE:-default}
 log() { echo "[kueue:$NAME] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+cmd_crds() {  # Kueue's CRDs from its module source, into $CRDS
+  [[ -d $CRDS ]] && return 0
+  local src
+  src=$(GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local} go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || die "cannot download sigs.k8s.io/kueue@$KUEUE_VERSION"
+  rm -rf "$CRDS.tmp"; mkdir -p "$CRDS.tmp"
+  cp "$src"/config/components/crd/bases/*.yaml "$CRDS.tmp/"
+  mv "$CRDS.tmp" "$CRDS"
+}
+
 cmd_build() {
   local stamp=$BIN/.kueue.stamp
   if [[ -f $stamp && "$(cat "$stamp")" == "$KUEUE_VERSION" && -x $BIN/kueue && -d $CRDS ]]; then
@@ -62,10 +74,7 @@ cmd_build() {
   (cd "$dir" && go get "sigs.k8s.io/kueue@$KUEUE_VERSION" \
     && go build -trimpath -ldflags "$ld" -o "$BIN/kueue" sigs.k8s.io/kueue/cmd/kueue) \
     || die "building kueue $KUEUE_VERSION failed; see the go output above"
-  local src
-  src=$(cd "$dir" && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
-  rm -rf "$CRDS"; mkdir -p "$CRDS"
-  cp "$src"/config/components/crd/bases/*.yaml "$CRDS/"
+  cmd_crds
   echo "$KUEUE_VERSION" > "$stamp"
   log "kueue: built in $((SECONDS - t0))s -> $BIN/kueue"
 }
@@ -191,8 +200,9 @@ cmd_status() {
 
 case ${1:-} in
   build) cmd_build ;;
+  crds) cmd_crds; echo "$CRDS" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
 esac

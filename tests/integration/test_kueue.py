@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -96,6 +97,176 @@ class Admissions:
         else:
             self.running.discard(name)
         self.max_running = max(self.max_running, len(self.running))
+
+
+@pytest.fixture(scope="module")
+def kueue_crds(kubeconfig: str) -> None:
+    """Kueue's CRDs (from its module source: no build) applied to the cluster."""
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    crds = subprocess.run(
+        ["bash", str(REPO_ROOT / "hack" / "kueue.sh"), "crds"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if crds.returncode != 0:
+        pytest.fail(f"hack/kueue.sh crds failed:\n{crds.stderr}")
+    kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
+    for args in (
+        ["apply", "--server-side", "--force-conflicts", "-f", crds.stdout.strip()],
+        ["wait", "--for=condition=Established", "--timeout=60s", "-f", crds.stdout.strip()],
+    ):
+        done = subprocess.run([kubectl, *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(ctype: str, status: bool, reason: str, message: str) -> Body:
+    return {
+        "type": ctype,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": _now(),
+    }
+
+
+class FakeKueue:
+    """Plays Kueue's part for one namespace: a Workload for each suspended Job of the
+    LocalQueue, admitted (Workload conditions, Job unsuspended) at most ``quota`` at a time
+    in the Jobs' creation order; and a preemption on demand."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, quota: int) -> None:
+        self.batch = client.BatchV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.ns = namespace
+        self.quota = quota
+        self.workload_of: dict[str, str] = {}  # Job name -> its Workload's name
+        self.admitted: set[str] = set()
+        self.max_running = 0
+
+    def _status(self, workload: str, *conditions: Body) -> None:
+        self.custom.patch_namespaced_custom_object_status(
+            "kueue.x-k8s.io",
+            "v1beta2",
+            self.ns,
+            "workloads",
+            workload,
+            {"status": {"conditions": list(conditions)}},
+        )
+
+    def step(self) -> None:
+        jobs = sorted(
+            self.batch.list_namespaced_job(self.ns).items,
+            key=lambda j: (j.metadata.creation_timestamp, j.metadata.name),
+        )
+        running = 0
+        for job in jobs:
+            done = job.status.succeeded or job.status.failed
+            if not job.spec.suspend and not done:
+                running += 1
+            if job.metadata.name in self.workload_of or not job.spec.suspend:
+                continue
+            name = f"job-{job.metadata.name}"
+            self.custom.create_namespaced_custom_object(
+                "kueue.x-k8s.io",
+                "v1beta2",
+                self.ns,
+                "workloads",
+                {
+                    "apiVersion": "kueue.x-k8s.io/v1beta2",
+                    "kind": "Workload",
+                    "metadata": {"name": name, "labels": {c.KUEUE_JOB_UID_LABEL: job.metadata.uid}},
+                    "spec": {
+                        "queueName": "team",
+                        "podSets": [
+                            {
+                                "name": "main",
+                                "count": 1,
+                                "template": {"spec": {"containers": [{"name": "h", "image": "x"}]}},
+                            }
+                        ],
+                    },
+                },
+            )
+            self._status(
+                name,
+                _condition("QuotaReserved", False, "Pending", "insufficient unused quota for cpu"),
+            )
+            self.workload_of[job.metadata.name] = name
+        self.max_running = max(self.max_running, running)
+        for job in jobs:
+            if running >= self.quota:
+                break
+            name = job.metadata.name
+            if not job.spec.suspend or name not in self.workload_of or name in self.admitted:
+                continue
+            self._status(
+                self.workload_of[name],
+                _condition("QuotaReserved", True, "QuotaReserved", "quota reserved"),
+                _condition("Admitted", True, "Admitted", "admitted by ClusterQueue fake-cq"),
+            )
+            self.batch.patch_namespaced_job(name, self.ns, {"spec": {"suspend": False}})
+            self.admitted.add(name)
+            running += 1
+
+    def preempt(self, job: str) -> None:
+        """Kueue's preemption: the Job suspended again, its Workload Evicted and Preempted."""
+        self.batch.patch_namespaced_job(job, self.ns, {"spec": {"suspend": True}})
+        self._status(
+            self.workload_of[job],
+            _condition("QuotaReserved", False, "Pending", "preempted"),
+            _condition("Evicted", True, "Preempted", "preempted to fit another workload"),
+            _condition("Preempted", True, "InClusterQueue", "to fit ns/urgent"),
+        )
+        self.admitted.discard(job)
+
+
+def test_a_fake_kueue_admission_is_what_the_operator_follows(
+    kueue_crds: None, bgjobs: Jobs, api_client: client.ApiClient
+) -> None:
+    """Kueue's part played by the test: the operator's side of the hand-off on the real API
+    server, whatever the Kueue build (its Workload API served from Kueue's own CRDs)."""
+    Queues(api_client, bgjobs.ns).create("fake", kueue={"localQueue": "team"})
+    names = [f"f-{i}" for i in range(4)]
+    for name in names:  # the first runs long enough to be preempted while it runs
+        run_for = "20s" if name == names[0] else "3s"
+        bgjobs.create(manifest(name, queue="fake", pod_annotations={RUN_FOR: run_for}))
+    fake = FakeKueue(api_client, bgjobs.ns, quota=2)
+
+    def waits_for_quota(name: str) -> Body | None:
+        fake.step()
+        cnd = bgjobs.condition(name, "Queued")
+        ok = (
+            cnd and cnd["reason"] == c.Reason.WAITING_FOR_QUOTA and "insufficient" in cnd["message"]
+        )
+        return cnd if ok else None
+
+    wait_for("the last job waiting for quota", lambda: waits_for_quota(names[-1]), timeout=120)
+    # the first admitted runs; preempted, it waits again with Kueue's reason
+    wait_for("f-0 running", lambda: fake.step() or bgjobs.status("f-0").get("phase") == "Running")
+    fake.preempt("f-0-1")
+    preempted = wait_for(
+        "f-0 preempted",
+        lambda: (cnd := bgjobs.condition("f-0", "Queued")) and cnd["reason"] == "Preempted" and cnd,
+        timeout=120,
+    )
+    assert "to fit ns/urgent" in preempted["message"]
+    assert bgjobs.status("f-0")["phase"] == "Queued"
+
+    def all_succeeded() -> bool:
+        fake.step()
+        return all(bgjobs.status(n).get("phase") == "Succeeded" for n in names)
+
+    wait_for("every job Succeeded", all_succeeded, timeout=300, interval=1)
+    assert fake.max_running <= 2
+    for name in names:
+        assert bgjobs.status(name)["runs"] == 1  # a preempted run is the same run, resumed
+        admitted = bgjobs.condition(name, "Admitted")
+        assert admitted is not None and admitted["status"] == "True", name
 
 
 def test_kueue_admits_the_queue_and_the_operator_follows(
