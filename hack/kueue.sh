@@ -90,6 +90,12 @@ install_queues() {
   "$KUBECTL" apply --server-side --force-conflicts -f "$CRDS" >/dev/null
   "$KUBECTL" wait --for=condition=Established --timeout=60s -f "$CRDS" >/dev/null
   "$KUBECTL" apply --server-side --force-conflicts -f - >/dev/null <<YAML
+# The manager's own namespace (its configuration's default), where it would keep its objects.
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: kueue-system
+---
 apiVersion: kueue.x-k8s.io/v1beta2
 kind: ResourceFlavor
 metadata:
