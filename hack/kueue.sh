@@ -14,7 +14,7 @@
 #
 # Environment: BGJ_CLUSTER (the cluster of hack/cluster.sh, its kubeconfig unless KUBECONFIG
 # is set), KUEUE_CLUSTER_QUEUE (default backgroundjobs), KUEUE_CPU (its CPU quota, default 2),
-# KUEUE_LOCAL_QUEUE (default backgroundjobs), KUEUE_NAMESPACE (of the LocalQueue, default
+# KUEUE_LOCAL_QUEUE (default: the ClusterQueue's name), KUEUE_NAMESPACE (of the LocalQueue, default
 # default).
 #
 # No image, no webhook: the operator creates its Jobs already suspended with the LocalQueue's
@@ -43,7 +43,7 @@ RUN=$CLUSTER_DIR/kueue
 CRDS=$CACHE/kueue-$KUEUE_VERSION/crds
 CLUSTER_QUEUE=${KUEUE_CLUSTER_QUEUE:-backgroundjobs}
 CPU=${KUEUE_CPU:-2}
-LOCAL_QUEUE=${KUEUE_LOCAL_QUEUE:-backgroundjobs}
+LOCAL_QUEUE=${KUEUE_LOCAL_QUEUE:-$CLUSTER_QUEUE}
 NAMESPACE=${KUEUE_NAMESPACE:-default}
 
 log() { echo "[kueue:$NAME] $*" >&2; }

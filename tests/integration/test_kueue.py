@@ -147,6 +147,7 @@ class FakeKueue:
         self.workload_of: dict[str, str] = {}  # Job name -> its Workload's name
         self.admitted: set[str] = set()
         self.max_running = 0
+        self.admitting = False  # until set: Workloads made, nothing admitted
 
     def _status(self, workload: str, *conditions: Body) -> None:
         self.custom.patch_namespaced_custom_object_status(
@@ -199,7 +200,7 @@ class FakeKueue:
             self.workload_of[job.metadata.name] = name
         self.max_running = max(self.max_running, running)
         for job in jobs:
-            if running >= self.quota:
+            if running >= self.quota or not self.admitting:
                 break
             name = job.metadata.name
             if not job.spec.suspend or name not in self.workload_of or name in self.admitted:
@@ -246,6 +247,7 @@ def test_a_fake_kueue_admission_is_what_the_operator_follows(
         return cnd if ok else None
 
     wait_for("the last job waiting for quota", lambda: waits_for_quota(names[-1]), timeout=120)
+    fake.admitting = True
     # the first admitted runs; preempted, it waits again with Kueue's reason
     wait_for("f-0 running", lambda: fake.step() or bgjobs.status("f-0").get("phase") == "Running")
     fake.preempt("f-0-1")
@@ -291,7 +293,7 @@ def test_kueue_admits_the_queue_and_the_operator_follows(
     handler = {"name": c.HANDLER_CONTAINER, "resources": {"requests": {"cpu": "1"}}}
     with Admissions(api_client, bgjobs.ns) as seen:
         for name in names:
-            body = manifest(name, queue="batch", pod_annotations={RUN_FOR: "4s"})
+            body = manifest(name, queue="batch", pod_annotations={RUN_FOR: "8s"})
             body["spec"]["podTemplate"]["spec"] = {"containers": [handler]}
             bgjobs.create(body)
         waiting = wait_for(

@@ -22,9 +22,11 @@ from backgroundjobs.controller.decisions.workload import WorkloadState
 
 Body = dict[str, Any]
 
-# A held run is looked at again this often: Kueue makes its Workload after the Job, and a
-# Workload's waiting message changes without the Job changing.
+# A held run is looked at again this often: a Workload's waiting message changes without the
+# Job changing. Sooner while Kueue has not made the Job's Workload yet (it does within
+# moments), so that the reason Kueue gives shows at once.
 LOOK_AGAIN = timedelta(seconds=30)
+LOOK_AGAIN_NO_WORKLOAD = timedelta(seconds=2)
 
 
 def hand_off(job: Body, local_queue: str) -> Body:
@@ -70,7 +72,9 @@ def held(d: Decision, local_queue: str, job: ObservedJob) -> Plan:
     d.set(ConditionType.QUEUED, True, reason, msg)
     d.set(ConditionType.ADMITTED, False, reason, msg)
     d.unset(ConditionType.RUNNING, reason, msg)
-    d.plan.look_again(d.now + LOOK_AGAIN)
+    state = d.obs.workload
+    soon = state is not None and state.installed and not state.found
+    d.plan.look_again(d.now + (LOOK_AGAIN_NO_WORKLOAD if soon else LOOK_AGAIN))
     return d.plan
 
 
