@@ -47,6 +47,9 @@ LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 # Set by the Job controller on the pods of a Job, with the Job's uid.
 LABEL_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+# On the Jobs of a Recurring job (its CronJob's template, its catch-up runs): the spec
+# generation they were built from, for status.runHistory.
+ANNOTATION_GENERATION = f"{GROUP}/generation"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
 ANNOTATION_REQUEUE = f"{GROUP}/requeue"

@@ -848,7 +848,12 @@ class RunRecord(_Model):
         None, description="metadata.generation of the spec the run's Job was built from."
     )
     reason: str = Field(
-        ..., max_length=64, description="Created, Requeued or Triggered: why the run started."
+        ...,
+        max_length=64,
+        description=(
+            "Why the run started: Created, Requeued or Triggered; for a Recurring job also"
+            " Scheduled (its CronJob ran it) or MisfireCatchUp (a missed time run late)."
+        ),
     )
     started_at: str = Field(
         ...,

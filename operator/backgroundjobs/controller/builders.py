@@ -315,6 +315,11 @@ def build_cronjob(bgj: Body, spec: BackgroundJobSpec, settings: Settings) -> Bod
     if skip_deadline is not None:  # misfire policy Skip: a late run is a skipped one
         cron_spec["startingDeadlineSeconds"] = skip_deadline
     digest = _short_hash(json.dumps(cron_spec, sort_keys=True), 16)
+    # Outside the hash: a spec change that leaves the CronJob as it is (retention, misfire)
+    # does not rewrite it, so its runs keep the generation it was last written from.
+    cron_spec["jobTemplate"]["metadata"]["annotations"] = {
+        c.ANNOTATION_GENERATION: str(bgj["metadata"].get("generation"))
+    }
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

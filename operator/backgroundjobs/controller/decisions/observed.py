@@ -17,6 +17,13 @@ from backgroundjobs.controller.decisions.podstate import JobPods
 Body = dict[str, Any]
 
 
+def _int_or_none(text: Any) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ObservedJob:
     """The parts of an observed batch/v1 Job that decisions need."""
@@ -39,6 +46,8 @@ class ObservedJob:
     completed_indexes: str = ""
     failed_indexes: str = ""
     failure_target: str | None = None
+    generation: int | None = None  # c.ANNOTATION_GENERATION: the spec a Recurring run ran
+    catch_up: bool = False  # made by the misfire policy All, not by the CronJob
 
     @property
     def finished(self) -> bool:
@@ -93,6 +102,8 @@ class ObservedJob:
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
             failure_target=failure_target,
+            generation=_int_or_none(annotations.get(c.ANNOTATION_GENERATION)),
+            catch_up=(meta.get("labels") or {}).get(c.LABEL_RUN) == "catch-up",
         )
 
 

@@ -12,7 +12,7 @@ from backgroundjobs.controller.decisions import misfire
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
-from backgroundjobs.controller.decisions.runhistory import record_run
+from backgroundjobs.controller.decisions.runhistory import record_recurring_run, record_run
 from backgroundjobs.controller.decisions.state import (
     REFUSALS,
     Decision,
@@ -122,10 +122,11 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     ]
     if new_runs:
         newest = new_runs[-1]
-        st.runs += len(new_runs)
         st.last_run_at = format_time(newest.created or d.now)
         st.job_name = newest.name
         for j in new_runs:
+            st.runs += 1
+            record_recurring_run(d, st.runs, j)
             d.note(EventReason.STARTED, f"run {j.name} started")
             plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
             if j.scheduled_time is not None and j.created is not None:
