@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs import _json
 from backgroundjobs._connection import find_source, new_api_client
+from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
 from backgroundjobs.controller import metrics
@@ -27,12 +28,15 @@ MERGE_PATCH = "application/merge-patch+json"
 # A list of the objects' metadata only (names and versions for a relist, not their bodies).
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 LIST_PAGE = 500
+USER_AGENT = "backgroundjobs-operator"
 
 
 async def operator_api_client() -> client.ApiClient:
     """The operator's API client: the pod's service account, else the kubeconfig; its
-    requests are counted in ``backgroundjobs_api_requests_total``."""
+    requests are counted in ``backgroundjobs_api_requests_total`` and carry a User-Agent of
+    their own, so an audit log tells them from other clients of the same account."""
     api = await new_api_client(find_source(in_cluster_first=True))
+    api.user_agent = f"{USER_AGENT}/{__version__}"
     metrics.count_requests(api)
     return api
 
