@@ -401,15 +401,7 @@ class AsyncClient:
         obj = await self._get_object(name, ns)
         check_requeueable(obj)
         ops = requeue_patch(obj, changed_spec(obj.get("spec") or {}, changes), request)
-        custom = await self._custom()
-        try:
-            patched = await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, name, ops,
-                _content_type="application/json-patch+json",
-            )  # fmt: skip
-        except ApiException as exc:
-            raise from_api_exception(exc, name=name, namespace=ns) from None
-        return JobInfo.from_object(patched)
+        return await self._patch(name, ops, ns, "application/json-patch+json")
 
     async def _username(self) -> str | None:
         """Who this client is to the API server (a SelfSubjectReview, asked once); None when
@@ -720,13 +712,17 @@ class AsyncClient:
     async def _merge_patch(
         self, name: str, patch: dict[str, Any], namespace: str | None
     ) -> JobInfo:
+        return await self._patch(name, patch, namespace, "application/merge-patch+json")
+
+    async def _patch(
+        self, name: str, patch: Any, namespace: str | None, content_type: str
+    ) -> JobInfo:
         ns = namespace or self.namespace
         custom = await self._custom()
         try:
             obj = await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, name, patch,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
+                GROUP, VERSION, ns, PLURAL, name, patch, _content_type=content_type
+            )
         except ApiException as exc:
             raise from_api_exception(exc, name=name, namespace=ns) from None
         return JobInfo.from_object(obj)
