@@ -19,6 +19,7 @@ from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, L
 from backgroundjobs.cli import render
 from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._group import continue_group
 from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
@@ -212,7 +213,11 @@ async def cmd_create(client: AsyncClient, args: argparse.Namespace) -> int:
             name = await client.schedule(args.handler, *values, at=parse_at(args.at), **options)
         else:
             name = await client.schedule(args.handler, *values, delay=args.delay, **options)
+    elif args.group is not None:
+        name = await continue_group(client, args, values, options)
     else:
+        if args.handler is None:
+            raise UsageError("continue: HANDLER is required (bgjobs continue PARENT HANDLER)")
         name = await client.continue_with(
             args.parent, args.handler, *values, when=args.when, **options
         )

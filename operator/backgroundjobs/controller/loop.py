@@ -276,7 +276,7 @@ class ControlLoop:
             self.work.forget(key)
             self.work.add_all(self.cache.forget_bgj(key))
             return
-        self.cache.store_bgj(key, obj)
+        self.work.add_all(self.cache.store_bgj(key, obj))
         self.work.add(key, routine=routine(obj))
 
     def _serves(self, namespace: str) -> bool:

@@ -178,7 +178,7 @@ class Reconciler:
                     self._observed_job(found)
                     jobs[current] = ObservedJob.from_body(found)
         cycle = None
-        if spec is not None and spec.after is not None:
+        if spec is not None and spec.after is not None and spec.after.name is not None:
             parent = await self._parent(key, body, spec.after.name)
             cycle = self.cache.cycle(key)
         return Observed(
@@ -188,6 +188,7 @@ class Reconciler:
             cronjob=cronjob,
             parent=parent,
             cycle=cycle,
+            group=self.cache.group(key),
         )
 
     async def _parent(self, key: Key, body: Body, parent_name: str) -> Body | None:

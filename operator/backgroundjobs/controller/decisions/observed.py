@@ -110,7 +110,9 @@ class Observed:
     name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
     queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
     ConcurrencyKeyBusy, OperatorStarting. ``attempt_pods``: a Job's finished pods, by Job
-    name, once read (asked with ``need_attempts``; ``decisions.attempts``).
+    name, once read (asked with ``need_attempts``; ``decisions.attempts``). ``group``: the
+    members (name -> phase) of the group a continuation waits for (``spec.after.selector``),
+    as the cache knows them.
     """
 
     bgj: Body
@@ -126,6 +128,7 @@ class Observed:
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
+    group: dict[str, str] | None = None
 
 
 # Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms
