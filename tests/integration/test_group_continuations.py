@@ -21,7 +21,7 @@ from backgroundjobs.api.times import parse_time
 from backgroundjobs.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "job_images" / "examples"))
-from bgj_examples import notifications  # noqa: E402  (registers the handlers)
+from bgj_examples import notifications  # registers the handlers
 
 pytestmark = pytest.mark.integration
 
@@ -112,8 +112,7 @@ def test_operator_killed_while_the_group_runs(bgjobs: Jobs, operator: OperatorPr
             "the members' Jobs to complete with no operator",
             lambda: all(
                 any(
-                    x.type == "Complete" and x.status == "True"
-                    for x in (j.status.conditions or [])
+                    x.type == "Complete" and x.status == "True" for x in (j.status.conditions or [])
                 )
                 for name in members
                 for j in bgjobs.jobs(name)

@@ -796,6 +796,21 @@ class HandledActions(_Model):
     cancel: str | None = Field(None, description="Last backgroundjobs.dev/cancel handled.")
 
 
+MAX_ITEM_ERRORS = 50
+MAX_ITEM_ERROR_BYTES = 300
+
+
+class ItemError(_Model):
+    """The last error of one failed item of a batch."""
+
+    index: int = Field(..., ge=0, description="The item's index (0-based).")
+    error: str = Field(
+        "",
+        max_length=MAX_ITEM_ERROR_BYTES,
+        description="The error its last pod reported (type: message), cut short.",
+    )
+
+
 class BatchStatus(_Model):
     """A batch's items, counted from its Indexed Job's status."""
 
@@ -813,6 +828,15 @@ class BatchStatus(_Model):
     )
     last_error: str | None = Field(
         None, max_length=4096, description="The error of one failed item, once the batch ended."
+    )
+    item_errors: list[ItemError] | None = Field(
+        None,
+        max_length=MAX_ITEM_ERRORS,
+        description=(
+            f"The last error of each failed item (its first {MAX_ITEM_ERROR_BYTES} bytes),"
+            f" for at most {MAX_ITEM_ERRORS} failed items (the lowest indexes), once the"
+            " batch ended; read from the failed pods' termination messages."
+        ),
     )
 
 
