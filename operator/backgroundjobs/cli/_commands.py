@@ -36,6 +36,7 @@ from backgroundjobs.cli._values import (
     pod_template_of,
 )
 from backgroundjobs.cli.render import jsonpath
+from backgroundjobs.cli.render.topbatches import render_batches
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
 from backgroundjobs.runtime.logrecord import is_progress, parse_record
@@ -481,7 +482,8 @@ async def _frames(
 ) -> AsyncIterator[str]:
     while True:
         jobs = await client.list(all_namespaces=all_ns)
-        yield render.render_top(jobs, _now(), scope, width=table_width() or 80)
+        width = table_width() or 80
+        yield render.render_top(jobs, _now(), scope, width=width) + render_batches(jobs, width)
         if once:
             return
         await asyncio.sleep(max(interval, 0.2))

@@ -232,6 +232,23 @@ class Cache:
             spec = body.get("spec") or {}
             yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
 
+    def batch_items(self) -> dict[tuple[str, str], int]:
+        """(queue, state) -> items of the batches not finished yet (state: total,
+        succeeded, failed, running), for the ``backgroundjobs_batch_items`` gauge. A
+        finished object is stored compressed and never looked at."""
+        out: dict[tuple[str, str], int] = {}
+        for body in list(self._bgjs.values()):  # a copy: called from the metrics thread
+            if isinstance(body, Finished):
+                continue
+            status = body.get("status") or {}
+            batch = status.get("batch")
+            if not isinstance(batch, dict) or status.get("phase") in c.FINISHED_PHASES:
+                continue
+            queue = (body.get("spec") or {}).get("queue") or "default"
+            for state in ("total", "succeeded", "failed", "running"):
+                out[(queue, state)] = out.get((queue, state), 0) + _int(batch.get(state))
+        return out
+
     def recurring_overdue(self, now: datetime) -> dict[str, float]:
         """By queue, the seconds since the most overdue Recurring job's last scheduled run
         was due with no run (a Job, or ``status.lastRunAt``) at or after it; 0 for a queue
