@@ -10,6 +10,7 @@ from tests.unit.test_decisions import T0, applied, bgj, cond_state, decide_at, e
 
 from backgroundjobs.api.constants import LABEL_BATCH
 from backgroundjobs.cli._group import parse_group
+from backgroundjobs.cli._parser import build_parser
 from backgroundjobs.cli._values import UsageError
 from backgroundjobs.client._groups import group_after
 from backgroundjobs.controller.cache import Cache
@@ -150,3 +151,22 @@ def test_cli_group_syntax() -> None:
     assert parse_group("team=a, tier=b") == {"team": "a", "tier": "b"}
     with pytest.raises(UsageError):
         parse_group("team=a,b")
+
+
+def test_cli_continue_group_takes_the_first_positional_as_the_handler() -> None:
+    args = build_parser().parse_args(
+        ["continue", "--group", "notify-x", "--count", "3", "mail.summary", "7"]
+    )
+    assert (args.group, args.count, args.parent, args.handler) == (
+        "notify-x",
+        3,
+        "mail.summary",
+        "7",
+    )
+    named = build_parser().parse_args(["continue", "parent", "mail.summary", "7"])
+    assert (named.group, named.parent, named.handler, named.args) == (
+        None,
+        "parent",
+        "mail.summary",
+        ["7"],
+    )
