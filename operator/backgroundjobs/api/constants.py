@@ -184,6 +184,12 @@ class Reason(StrEnum):
     PARENT_SUCCEEDED = "ParentSucceeded"
     PARENT_FAILED = "ParentFailed"
     PARENT_DELETED = "ParentDeleted"
+    # A continuation after a group (spec.after.selector): fewer than count members exist
+    # yet, or they have not all reached after.when.
+    GROUP_INCOMPLETE = "GroupIncomplete"
+    GROUP_RUNNING = "GroupRunning"
+    GROUP_SUCCEEDED = "GroupSucceeded"
+    GROUP_FAILED = "GroupFailed"
     POD_FAILED = "PodFailed"
     COMPLETED = "Completed"
     NON_RETRYABLE_EXIT_CODE = "NonRetryableExitCode"

@@ -45,6 +45,7 @@ from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
 from backgroundjobs.client._batches import BatchItem, prepare_items
 from backgroundjobs.client._errors import from_api_exception, is_transient
+from backgroundjobs.client._groups import Group, group_after
 from backgroundjobs.client._info import JobInfo
 from backgroundjobs.client._logs import LogLine, controlled_by, job_logs, pods_of_jobs
 from backgroundjobs.client._manifests import (
@@ -194,6 +195,28 @@ class AsyncClient:
 
         The parent need not exist yet: the child waits for it."""
         return await self._submit(handler, args, kwargs, {"after": {"name": parent, "when": when}})
+
+    @with_options()
+    async def continue_batch_with(
+        self,
+        group: Group,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        count: int | None = None,
+        when: When = "Succeeded",
+        **kwargs: Any,
+    ) -> str:
+        """Create a continuation after a group of jobs (Hangfire's ContinueBatchWith): it
+        starts once ``count`` members exist and every one reached ``when`` (Succeeded: all
+        succeeded; Failed: all finished, one or more failed; Finished: all finished).
+        Returns the child's name.
+
+        ``group`` is what ``enqueue_many`` returned (``count`` defaults to the jobs it
+        created), its ``name_prefix``, or a mapping of labels every member carries (then
+        ``count`` is required). For a batch made by ``enqueue_batch``, use ``continue_with``."""
+        after = group_after(group, count, when)
+        return await self._submit(handler, args, kwargs, {"after": after})
 
     @with_options(without=("name",))
     async def add_or_update_recurring(

@@ -32,6 +32,7 @@ from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.builders import cronjob_name
 from backgroundjobs.controller.decisions import ObservedJob
+from backgroundjobs.controller.groups import GroupIndex
 from backgroundjobs.controller.queueing import Admitter, QueueId, QueuePolicy, Want, want_of
 from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
 from backgroundjobs.controller.settings import QueueConfig, Settings
@@ -63,6 +64,7 @@ class Cache:
         self._cronjob_owner: dict[Key, Key] = {}
         self._children: dict[Key, set[str]] = {}
         self._parent_of: dict[Key, Key] = {}
+        self.groups = GroupIndex()
         # BackgroundJobQueue objects by (namespace, name), as the policy they set.
         self._queues: dict[QueueId, QueuePolicy] = {}
         self._queue_bodies: dict[QueueId, Body] = {}
@@ -104,8 +106,10 @@ class Cache:
     def keys(self) -> list[Key]:
         return list(self._bgjs)
 
-    def store_bgj(self, key: Key, obj: Body) -> None:
-        """Keep ``obj``, unless an answer of the API (a patch response) showed a newer one."""
+    def store_bgj(self, key: Key, obj: Body) -> list[Key]:
+        """Keep ``obj``, unless an answer of the API (a patch response) showed a newer one.
+        Returns the group continuations to wake (``obj`` joined, left or moved on in their
+        group)."""
         cached = self._bgjs.get(key)
         if cached is not None:
             if isinstance(cached, Finished):
@@ -113,7 +117,7 @@ class Cache:
             else:
                 uid, version = cached["metadata"].get("uid"), _version(cached)
             if uid == obj["metadata"].get("uid") and 0 < _version(obj) < version:
-                return
+                return []
         self._bgjs[key] = Finished.of(obj) or _slim(obj)
         waiting = _waiting_want(obj)
         if waiting is not None and not self.slots.holds(key):
@@ -127,6 +131,48 @@ class Cache:
                     self._drop_child(old_parent, key[1])
                 self._children.setdefault(parent, set()).add(key[1])
                 self._parent_of[key] = parent
+        return self._observe_group(key, obj)
+
+    def _observe_group(self, key: Key, obj: Body) -> list[Key]:
+        """Index ``obj``'s own group while it waits for one; keep the groups it is in."""
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        after = (obj.get("spec") or {}).get("after") or {}
+        selector = (after.get("selector") or {}).get("matchLabels")
+        if isinstance(selector, dict) and selector and not status.get("runs"):
+            if self.groups.watched(key) != selector:
+                self.groups.watch(key, selector, self._labelled(key[0]))
+        else:
+            self.groups.unwatch(key)
+        return self.groups.observe(key, meta.get("labels") or {}, str(status.get("phase") or ""))
+
+    def _labelled(self, namespace: str) -> Iterator[tuple[str, dict[str, str], str]]:
+        """(name, labels, phase) of every cached BackgroundJob of ``namespace``."""
+        for (ns, name), body in list(self._bgjs.items()):
+            if ns != namespace:
+                continue
+            if isinstance(body, Finished):
+                labels = (body.body().get("metadata") or {}).get("labels") or {}
+                yield name, labels, body.phase
+            else:
+                labels = (body.get("metadata") or {}).get("labels") or {}
+                yield name, labels, str((body.get("status") or {}).get("phase") or "")
+
+    def phase(self, key: Key) -> str | None:
+        """The cached phase of ``key`` ("" before its first status); None when not cached."""
+        body = self._bgjs.get(key)
+        if body is None:
+            return None
+        if isinstance(body, Finished):
+            return body.phase
+        return str((body.get("status") or {}).get("phase") or "")
+
+    def group(self, child: Key) -> dict[str, str] | None:
+        """Member name -> phase (as cached now) of the group ``child`` waits for; None when
+        it waits for none."""
+        members = self.groups.members(child)
+        if members is None:
+            return None
+        return {name: self.phase((child[0], name)) or "" for name in members}
 
     def show_status(self, key: Key, body: Body, status: Body) -> None:
         """Show ``body`` with ``status`` before the API has it (an early hand-off)."""
@@ -147,11 +193,13 @@ class Cache:
         woken = self.slots.forget(key, time.monotonic(), time.time()).keys
         if body is not None:
             woken += self.children(key)
+        woken += [child for child in self.groups.forget(key) if child not in woken]
         return woken
 
     def children(self, key: Key) -> list[Key]:
-        """The continuations that wait for ``key``."""
-        return [(key[0], child) for child in self._children.get(key, ())]
+        """The continuations that wait for ``key`` (by name, or as a member of their group)."""
+        named = [(key[0], child) for child in self._children.get(key, ())]
+        return named + self.groups.waiters(key)
 
     def cycle(self, key: Key) -> list[str] | None:
         """The names of a chain of parents (``spec.after``) from ``key`` back to ``key``, as
@@ -183,6 +231,23 @@ class Cache:
             status = body.get("status") or {}
             spec = body.get("spec") or {}
             yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
+
+    def batch_items(self) -> dict[tuple[str, str], int]:
+        """(queue, state) -> items of the batches not finished yet (state: total,
+        succeeded, failed, running), for the ``backgroundjobs_batch_items`` gauge. A
+        finished object is stored compressed and never looked at."""
+        out: dict[tuple[str, str], int] = {}
+        for body in list(self._bgjs.values()):  # a copy: called from the metrics thread
+            if isinstance(body, Finished):
+                continue
+            status = body.get("status") or {}
+            batch = status.get("batch")
+            if not isinstance(batch, dict) or status.get("phase") in c.FINISHED_PHASES:
+                continue
+            queue = (body.get("spec") or {}).get("queue") or "default"
+            for state in ("total", "succeeded", "failed", "running"):
+                out[(queue, state)] = out.get((queue, state), 0) + _int(batch.get(state))
+        return out
 
     def recurring_overdue(self, now: datetime) -> dict[str, float]:
         """By queue, the seconds since the most overdue Recurring job's last scheduled run

@@ -116,6 +116,7 @@ class ControlLoop:
             )
         self._progress_task: asyncio.Task[None] | None = None
         metrics.register_phase_source(self.cache.phases)
+        metrics.register_batch_items(self.cache.batch_items)
         metrics.register_overdue(lambda: self.cache.recurring_overdue(datetime.now(UTC)))
         metrics.register_pending(
             lambda: {"reconcile": len(self.work), "status": self._statuses.qsize()}
@@ -276,7 +277,7 @@ class ControlLoop:
             self.work.forget(key)
             self.work.add_all(self.cache.forget_bgj(key))
             return
-        self.cache.store_bgj(key, obj)
+        self.work.add_all(self.cache.store_bgj(key, obj))
         self.work.add(key, routine=routine(obj))
 
     def _serves(self, namespace: str) -> bool:

@@ -34,6 +34,7 @@ from backgroundjobs.controller.decisions import (
     invalid_spec_plan,
     parse_spec,
 )
+from backgroundjobs.controller.decisions.itemerrors import indexes_of, item_errors
 from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.events import EventPoster
@@ -178,7 +179,7 @@ class Reconciler:
                     self._observed_job(found)
                     jobs[current] = ObservedJob.from_body(found)
         cycle = None
-        if spec is not None and spec.after is not None:
+        if spec is not None and spec.after is not None and spec.after.name is not None:
             parent = await self._parent(key, body, spec.after.name)
             cycle = self.cache.cycle(key)
         return Observed(
@@ -188,6 +189,7 @@ class Reconciler:
             cronjob=cronjob,
             parent=parent,
             cycle=cycle,
+            group=self.cache.group(key),
         )
 
     async def _parent(self, key: Key, body: Body, parent_name: str) -> Body | None:
@@ -210,6 +212,13 @@ class Reconciler:
 
     async def _fetch_termination(self, key: Key, obs: Observed, job_name: str) -> None:
         job = obs.jobs[job_name]
+        if job.failed_indexes:  # a batch with failed items: each one's error, same list
+            pods = await self.kube.owned_job_pods(
+                key[0], job.uid, not_older_than=self.cache.job_version(key[0], job_name)
+            )
+            obs.termination[job_name] = termination_message_of(pods, succeeded=job.complete)
+            obs.item_errors[job_name] = item_errors(pods, indexes_of(job.failed_indexes))
+            return
         obs.termination[job_name] = await self.kube.termination_message(
             key[0],
             job_name,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.models import BackgroundJobSpec, ItemError
 from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.decisions.podattempts import PodAttempt
@@ -121,7 +121,10 @@ class Observed:
     name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
     queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
     ConcurrencyKeyBusy, OperatorStarting. ``attempt_pods``: a Job's finished pods, by Job
-    name, once read (asked with ``need_attempts``; ``decisions.attempts``).
+    name, once read (asked with ``need_attempts``; ``decisions.attempts``). ``group``: the
+    members (name -> phase) of the group a continuation waits for (``spec.after.selector``),
+    as the cache knows them. ``item_errors``: a finished batch Job's failed items and their
+    last errors, by Job name, read with its termination message.
     """
 
     bgj: Body
@@ -137,6 +140,8 @@ class Observed:
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
+    group: dict[str, str] | None = None
+    item_errors: dict[str, list[ItemError]] = field(default_factory=dict)
 
 
 # Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms
