@@ -81,6 +81,14 @@ class FakeKube:
         self._check("delete_job", name)
         self.objects.pop(("Job", name), None)
 
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+        self._check("unsuspend_job", name)
+        found = self.objects.get(("Job", name))
+        if found is None:
+            return None
+        found["spec"]["suspend"] = False
+        return self._stamp(found)
+
     async def termination_message(
         self,
         namespace: str,

@@ -39,6 +39,8 @@ class ObservedJob:
     completed_indexes: str = ""
     failed_indexes: str = ""
     failure_target: str | None = None
+    # spec.suspend: a recurring run held by its queue (controller.heldruns)
+    suspended: bool = False
 
     @property
     def finished(self) -> bool:
@@ -93,6 +95,7 @@ class ObservedJob:
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
             failure_target=failure_target,
+            suspended=bool((job.get("spec") or {}).get("suspend")),
         )
 
 
