@@ -91,7 +91,8 @@ def main() -> int:
         mean_lifetime = sum(lifetimes) / len(lifetimes) if lifetimes else float("nan")
         rank = {name: i for i, name in enumerate(names)}
         order = [rank[n] for n in log.created if n in rank]
-        violations = sum(1 for a, b in itertools.pairwise(order) if a > b)
+        against = [(names[a], names[b]) for a, b in itertools.pairwise(order) if a > b]
+        violations = len(against)
         print(
             json.dumps(
                 {
@@ -99,6 +100,7 @@ def main() -> int:
                     "limit": args.limit,
                     "run_for": args.run_for,
                     "order_violations": violations,
+                    "violations_first": against[:5],
                     "jobs_seen": len(order),
                     "max_running_observed": log.max_running,
                     "create_seconds": round(created_in, 1),

@@ -56,10 +56,10 @@ class JobLog:
                 ):
                     self._seen(event["type"], event["object"])
                     version = event["object"].metadata.resource_version
-                return
             except Exception:  # a dropped watch: go on from where it was
-                if self._watch._stop:
-                    return
+                pass
+            if self._watch._stop:  # else the server ended the watch (timeout_seconds): again
+                return
 
     def _seen(self, kind: str, job: Any) -> None:
         name = job.metadata.name
