@@ -66,7 +66,14 @@ def main() -> int:
         operator.start()
         cpu_at_start = procs.cpu_seconds(operator.pid)
         peak_rss = procs.rss_bytes(operator.pid)
-        Queues(api, ns).create("bulk", maxConcurrency=args.limit)
+        queues = Queues(api, ns)
+        queues.create("bulk", maxConcurrency=args.limit)
+        # Jobs that arrive before the operator has seen the queue object run under the
+        # defaults (no limit, so in no set order): wait for its status first.
+        wait_for(
+            "the operator to see the queue",
+            lambda: (queues.get("bulk").get("status") or {}).get("observedGeneration"),
+        )
         names = [f"q-{i:06d}" for i in range(args.jobs)]
         with JobLog(api, ns) as log:
             t0 = time.monotonic()
