@@ -33,6 +33,12 @@ from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.builders import cronjob_name
 from backgroundjobs.controller.decisions import ObservedJob
 from backgroundjobs.controller.groups import GroupIndex
+from backgroundjobs.controller.heldruns import (
+    is_suspended,
+    owners,
+    run_key,
+    want_of_job,
+)
 from backgroundjobs.controller.queueing import Admitter, QueueId, QueuePolicy, Want, want_of
 from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
 from backgroundjobs.controller.settings import QueueConfig, Settings
@@ -62,6 +68,8 @@ class Cache:
         self._job_versions: dict[Key, str] = {}
         self._cronjobs: dict[Key, Body] = {}
         self._cronjob_owner: dict[Key, Key] = {}
+        # What each held recurring run waits for (controller.heldruns), by its admission key.
+        self._run_wants: dict[Key, Want] = {}
         self._children: dict[Key, set[str]] = {}
         self._parent_of: dict[Key, Key] = {}
         self.groups = GroupIndex()
@@ -190,7 +198,7 @@ class Cache:
         parent = self._parent_of.pop(key, None)
         if parent:
             self._drop_child(parent, key[1])
-        woken = self.slots.forget(key, time.monotonic(), time.time()).keys
+        woken = owners(self.slots.forget(key, time.monotonic(), time.time()).keys)
         if body is not None:
             woken += self.children(key)
         woken += [child for child in self.groups.forget(key) if child not in woken]
@@ -311,6 +319,7 @@ class Cache:
         version = meta.get("resourceVersion") or ""
         labels = meta.get("labels") or {}
         queue = labels.get(c.LABEL_QUEUE, "default")
+        recurring = labels.get(c.LABEL_TYPE) == JobType.RECURRING
         if event_type == DELETED:
             jobs = self._jobs.get(key)
             if jobs is not None:
@@ -318,6 +327,8 @@ class Cache:
                 if not jobs:
                     del self._jobs[key]
             self._job_versions.pop((ns, name), None)
+            if recurring:
+                return JobChange(key, self._end_run(key, name))
             return JobChange(key, self._release(key, name))
         if (
             version
@@ -328,19 +339,55 @@ class Cache:
         job = ObservedJob.from_body(obj)
         self._jobs.setdefault(key, {})[name] = job
         self._job_versions[(ns, name)] = version
+        if recurring:
+            return JobChange(key, self._observe_run(key, obj, job.finished, queue, labels))
         if job.finished:
             return JobChange(key, self._release(key, name))
-        if labels.get(c.LABEL_TYPE) != JobType.RECURRING:
-            turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
-            return JobChange(key, turns)
-        return JobChange(key, [])
+        turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
+        return JobChange(key, owners(turns))
+
+    def _observe_run(
+        self, key: Key, obj: Body, finished: bool, queue: str, labels: dict[str, str]
+    ) -> list[Key]:
+        """A Job of a Recurring job is a run of its own in its queue (controller.heldruns):
+        waiting while suspended, holding a slot while it runs, none once finished."""
+        name = obj["metadata"].get("name", "")
+        if finished:
+            return self._end_run(key, name)
+        run = run_key(key, name)
+        concurrency_key = labels.get(c.LABEL_CONCURRENCY_KEY)
+        if not is_suspended(obj):
+            self._run_wants.pop(run, None)
+            return owners(self.slots.hold(run, (key[0], queue), concurrency_key))
+        if not self.slots.holds(run):
+            want = self._run_wants[run] = want_of_job(run, obj, queue, concurrency_key)
+            self.slots.register(run, want)
+        return []
+
+    def run_want(self, run: Key) -> Want | None:
+        """What a held recurring run asks its queue for (None: its Job is not seen held)."""
+        return self._run_wants.get(run)
+
+    def _end_run(self, key: Key, job_name: str) -> list[Key]:
+        """A recurring run finished or its Job is gone: it waits no more, its slot is free."""
+        run = run_key(key, job_name)
+        self._run_wants.pop(run, None)
+        forgotten = self.slots.forget(run, time.monotonic(), time.time())
+        return owners(forgotten.keys)
+
+    def held_runs(self, key: Key) -> list[str]:
+        """The suspended, unfinished Jobs of Recurring job ``key`` (runs waiting for their
+        queue or granted a slot and not yet unsuspended), oldest first."""
+        jobs = self._jobs.get(key, {})
+        held = [j for j in jobs.values() if j.suspended and not j.finished]
+        return [j.name for j in sorted(held, key=lambda j: (j.created is None, j.created, j.name))]
 
     def _release(self, key: Key, job_name: str) -> list[Key]:
         """The run of Job ``job_name`` ended: its slot is free unless another unfinished Job
         of ``key`` holds it (a requeue's); the runs to wake."""
         if any(not j.finished for n, j in self._jobs.get(key, {}).items() if n != job_name):
             return []
-        return self.slots.release(key, time.monotonic(), time.time()).keys
+        return owners(self.slots.release(key, time.monotonic(), time.time()).keys)
 
     # ------------------------------------------------------------ queues
 
@@ -362,7 +409,8 @@ class Cache:
         policy = self._queues.get((key[0], name))
         if policy is None:
             return settings
-        config = QueueConfig(policy.priority_class_name, policy.max_concurrency)
+        holds = policy.paused or policy.rate_per_second is not None
+        config = QueueConfig(policy.priority_class_name, policy.max_concurrency, holds)
         return replace(settings, queues={**settings.queues, name: config})
 
     def queue_objects(self) -> dict[QueueId, Body]:
@@ -396,6 +444,11 @@ class Cache:
 
     def cronjob(self, key: Key) -> Body | None:
         return self._cronjobs.get(key)
+
+    def recurring_in(self, queue: QueueId) -> list[Key]:
+        """The Recurring jobs of ``queue`` (with a CronJob): whether their runs are made
+        held depends on its policy (controller.heldruns)."""
+        return [k for k in self._cronjobs if k[0] == queue[0] and self.queue(k) == queue[1]]
 
     def observe_cronjob(self, event_type: str, obj: Body) -> Key | None:
         """A CronJob was seen; its BackgroundJob (None when it has none)."""

@@ -126,6 +126,7 @@ class KubeApi(Protocol):
     async def get(self, kind: str, namespace: str, name: str) -> Body | None: ...
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
     async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None: ...
     async def termination_message(
         self,
         namespace: str,
@@ -225,6 +226,24 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+        """Set the Job's ``spec.suspend`` false (a held recurring run admitted); the Job as
+        it is now, None when it is gone."""
+        try:
+            return await response_json(
+                await self.batch.patch_namespaced_job(
+                    name,
+                    namespace,
+                    {"spec": {"suspend": False}},
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
 
     async def termination_message(
         self,

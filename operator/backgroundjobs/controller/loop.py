@@ -33,6 +33,7 @@ from backgroundjobs.controller.cache import DELETED, Cache, routine
 from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.fence import FencedKube, NotLeading
+from backgroundjobs.controller.heldruns import owners
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.progress import ProgressReader, ProgressReads
 from backgroundjobs.controller.reconciler import Finish, Reconciler, wake
@@ -305,6 +306,8 @@ class ControlLoop:
         queue = self.cache.observe_queue(event.get("type") or "", event.get("object") or {})
         if queue is not None and self._serves(queue[0]):
             self._admit_now()
+            # their CronJobs make held runs, or no longer, as the new policy says
+            self.work.add_all(self.cache.recurring_in(queue))
 
     def _admit_now(self) -> None:
         """A round of granting: the runs admitted are reconciled (and so started)."""
@@ -435,7 +438,8 @@ class ControlLoop:
             if not self.leading:
                 continue
             self._admit_now()
-            self.work.add_all(self.cache.slots.first_unstarted())  # in case a wake was lost
+            # in case a wake was lost
+            self.work.add_all(owners(self.cache.slots.first_unstarted()))
             try:
                 await self.write_queue_statuses()
             except asyncio.CancelledError:

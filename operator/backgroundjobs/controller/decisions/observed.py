@@ -48,6 +48,8 @@ class ObservedJob:
     failure_target: str | None = None
     generation: int | None = None  # c.ANNOTATION_GENERATION: the spec a Recurring run ran
     catch_up: bool = False  # made by the misfire policy All, not by the CronJob
+    # spec.suspend: a recurring run held by its queue (controller.heldruns)
+    suspended: bool = False
 
     @property
     def finished(self) -> bool:
@@ -104,6 +106,7 @@ class ObservedJob:
             failure_target=failure_target,
             generation=_int_or_none(annotations.get(c.ANNOTATION_GENERATION)),
             catch_up=(meta.get("labels") or {}).get(c.LABEL_RUN) == "catch-up",
+            suspended=bool((job.get("spec") or {}).get("suspend")),
         )
 
 
