@@ -7,7 +7,11 @@ creates the jobs one after the other (so creation order is the queue's order), a
 the namespace's Jobs from outside the operator. Prints one JSON line: order violations
 (adjacent Jobs created against the queue's order, must be 0), the most Jobs running at once
 (a Job counts from its ADDED until it is seen Complete or Failed: never above the limit),
-the wall time from the first create to the last Succeeded, and the admission rate.
+the wall time from the first create to the last Succeeded, and the admission rate; against
+what the cluster allows: ``limit`` Jobs at once, each taking the mean seen from its ADDED to
+its Complete, so ``limit / mean`` Jobs per second at best (``cluster_bound_per_second``);
+the operator's CPU time per admission (all its CPU from its start to the last Succeeded over
+the Jobs created) and its peak RSS. The suite runs it as ``q1`` (bench/suite.py).
 
 Run no other operator against the cluster meanwhile: two would both act.
 """
@@ -30,6 +34,7 @@ from tests.integration.harness import QUEUE_CRD_FILE, OperatorProcess, apply_crd
 from tests.integration.queue_helpers import JobLog, Queues
 
 from backgroundjobs.api import constants as c
+from bench import procs
 from bench.scratch import delete_namespace_quietly
 
 
@@ -59,7 +64,16 @@ def main() -> int:
             "the default ServiceAccount", lambda: core.list_namespaced_service_account(ns).items
         )
         operator.start()
-        Queues(api, ns).create("bulk", maxConcurrency=args.limit)
+        cpu_at_start = procs.cpu_seconds(operator.pid)
+        peak_rss = procs.rss_bytes(operator.pid)
+        queues = Queues(api, ns)
+        queues.create("bulk", maxConcurrency=args.limit)
+        # Jobs that arrive before the operator has seen the queue object run under the
+        # defaults (no limit, so in no set order): wait for its status first.
+        wait_for(
+            "the operator to see the queue",
+            lambda: (queues.get("bulk").get("status") or {}).get("observedGeneration"),
+        )
         names = [f"q-{i:06d}" for i in range(args.jobs)]
         with JobLog(api, ns) as log:
             t0 = time.monotonic()
@@ -69,15 +83,23 @@ def main() -> int:
             created_in = time.monotonic() - t0
 
             def all_succeeded() -> bool:
+                nonlocal peak_rss
+                peak_rss = max(peak_rss, procs.rss_bytes(operator.pid))
                 items = custom.list_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL)
                 phases = [(i.get("status") or {}).get("phase") for i in items["items"]]
                 return phases.count("Succeeded") == len(names)
 
             wait_for("every job Succeeded", all_succeeded, timeout=3600, interval=2)
             wall = time.monotonic() - t0
+            cpu = procs.cpu_seconds(operator.pid) - cpu_at_start
+        lifetimes = [
+            log.finished_at[n] - log.added_at[n] for n in log.finished_at if n in log.added_at
+        ]
+        mean_lifetime = sum(lifetimes) / len(lifetimes) if lifetimes else float("nan")
         rank = {name: i for i, name in enumerate(names)}
         order = [rank[n] for n in log.created if n in rank]
-        violations = sum(1 for a, b in itertools.pairwise(order) if a > b)
+        against = [(names[a], names[b]) for a, b in itertools.pairwise(order) if a > b]
+        violations = len(against)
         print(
             json.dumps(
                 {
@@ -85,11 +107,17 @@ def main() -> int:
                     "limit": args.limit,
                     "run_for": args.run_for,
                     "order_violations": violations,
+                    "violations_first": against[:5],
                     "jobs_seen": len(order),
                     "max_running_observed": log.max_running,
                     "create_seconds": round(created_in, 1),
                     "wall_seconds": round(wall, 1),
                     "admitted_per_second": round(len(order) / wall, 2),
+                    "job_mean_seconds": round(mean_lifetime, 2),
+                    "cluster_bound_per_second": round(args.limit / mean_lifetime, 2),
+                    "operator_cpu_seconds": round(cpu, 1),
+                    "cpu_ms_per_admission": round(1000 * cpu / max(1, len(order)), 2),
+                    "operator_peak_rss_mib": round(peak_rss / 2**20, 1),
                     "operator_log": str(operator.log_path),
                 }
             )

@@ -8,8 +8,11 @@ with ``retries`` and a backoff of ``initial``, factor 2, jitter 0.5. For every a
 the first: lateness = its Job seen ADDED by a separate watch (this process's clock) minus its
 due time (the previous attempt Job's Failed condition time plus the policy's delay, as the
 operator computes it); early = seen before due, or a creationTimestamp before the due second.
-Alongside, ``--delayed`` Delayed jobs due over the same seconds (runAt): their lateness is the
-floor the same operator, machine and load give a timer-driven start.
+The operator's cost per attempt over the same window: its CPU seconds (from /proc) and its
+API requests in the namespace (the audit log next to $KUBECONFIG, told by the operator's
+User-Agent) divided by the attempt Jobs made. Then ``--delayed`` Delayed jobs due over a few
+seconds (runAt): their lateness is the floor the same operator and machine give a
+timer-driven start.
 
 Run no other operator against the cluster meanwhile: two would both act.
 """
@@ -21,9 +24,9 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ from tests.integration.harness import OperatorProcess, apply_crd
 from backgroundjobs.api import constants as c
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.retry import Backoff
+from backgroundjobs.controller.kube import USER_AGENT
+from bench import audit, procs
 from bench.bench_handoff import JobWatch, describe
 from bench.scratch import delete_namespace_quietly
 
@@ -68,8 +73,12 @@ def measure(
     count: int,
     retries: int,
     initial: str,
+    operator_pid: int,
+    log: audit.AuditLog,
 ) -> None:
     backoff = Backoff.parse(initial, 2, "1h", 0.5)
+    mark = log.mark() if log.exists() else None
+    cpu_before = procs.cpu_seconds(operator_pid)
     policy = {"backoff": {"initial": initial, "factor": 2, "max": "1h", "jitter": 0.5}}
     uids = {}
     for i in range(count):
@@ -87,6 +96,19 @@ def measure(
 
     expected = backoff.base_delay(1).total_seconds() * (2**retries)
     jobs = wait_for(f"{count} jobs through {retries + 1} attempts", all_failed, 120 + expected * 2)
+    attempts = count * (retries + 1)
+    cpu = procs.cpu_seconds(operator_pid) - cpu_before
+    print(f"operator cost per attempt, {attempts} attempt Jobs ({count} jobs x {retries + 1}):")
+    line = f"  CPU {cpu * 1000 / attempts:.1f} ms"
+    if mark is not None:
+        sent = Counter(
+            audit.resource_of(e) + " " + e.get("verb", "")
+            for e in log.since(mark, None, ns)
+            if audit.component(e).startswith(USER_AGENT)
+        )
+        line += f", API requests {sum(sent.values()) / attempts:.2f}"
+        line += " (" + ", ".join(f"{k} {n / attempts:.2f}" for k, n in sent.most_common(6)) + ")"
+    print(line)
     lateness: list[float] = []
     early = 0
     for name, uid in uids.items():
@@ -135,14 +157,20 @@ def main() -> int:
         jw.start()
         jw.ready.wait(30)
         print(f"namespace {ns}; operator log {operator.log_path}")
-        waiter = threading.Thread(
-            target=measure,
-            args=(custom, client.BatchV1Api(api), jw, ns, args.jobs, args.retries, args.initial),
+        log = audit.AuditLog(audit.audit_path(os.environ["KUBECONFIG"]))
+        measure(
+            custom,
+            client.BatchV1Api(api),
+            jw,
+            ns,
+            args.jobs,
+            args.retries,
+            args.initial,
+            operator.pid,
+            log,
         )
-        waiter.start()
         if args.delayed:
             delayed_floor(custom, jw, ns, args.delayed)
-        waiter.join()
     finally:
         jw.stop()
         operator.stop()

@@ -232,6 +232,13 @@ def render(r: dict[str, Any]) -> str:
     if r.get("b1"):
         out += ["", "## B1: N calls as one batch against N via enqueue_many (issue 16)", ""]
         out.append(batches_table(r["b1"]))
+    if r.get("q1"):
+        out += [
+            "",
+            "## Q1: N jobs into a queue of maxConcurrency 20 (bench/bench_queue.py, issue 15)",
+            "",
+        ]
+        out += [f"    {k}: {v}" for k, v in r["q1"].items()]
     if r.get("r1"):
         out += ["", "## R1: retryPolicy attempt lateness (bench/bench_retry.py, issue 17)", ""]
         out += [f"    {line}" for line in r["r1"]]

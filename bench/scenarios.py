@@ -638,7 +638,7 @@ async def run_enqueue_many(ctx: Ctx, op: Operator) -> dict[str, Any]:
         "s5_succeeded": ctx.watcher.phase_counts[ns].get("Succeeded", 0),
         "s5_rate": ctx.watcher.phase_counts[ns].get("Succeeded", 0) / (finished - t0),
         "s5_cpu": meter.share(),
-        "s5_events": op.env.get("BACKGROUNDJOBS_EVENTS", ""),
+        "s5_events": op.extra_env.get("BACKGROUNDJOBS_EVENTS", ""),
     }
     if mark is not None:
         cost = audit.cost(ctx.audit.since(mark, OPERATOR_USER, ns))

@@ -33,7 +33,7 @@ from bench.watcher import Watcher
 
 log = logging.getLogger("bench")
 BENCH_DIR = Path(__file__).resolve().parent
-ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5", "b1", "r1"]
+ALL = ["probe", "direct", "m1", "m2", "m3", "m4", "m5", "s5", "b1", "r1", "q1"]
 
 
 def machine() -> dict[str, Any]:
@@ -234,6 +234,8 @@ async def suite(args: argparse.Namespace) -> dict[str, Any]:
                 op.stop()
         if "r1" in only:  # issue 17: retryPolicy attempt lateness, with its own operator
             await phase("r1", _retry_lateness(ctx.admin_kubeconfig, ctx.n(100, 20)))
+        if "q1" in only:  # issue 15: N jobs into a queue of maxConcurrency 20, own operator
+            await phase("q1", _limited_queue(ctx.admin_kubeconfig, ctx.n(10_000, 100)))
         if only & {"m2", "m3", "m4", "m5"}:
             await latency_group(ctx, only, phase)
     finally:
@@ -258,6 +260,21 @@ async def _retry_lateness(kubeconfig: str, jobs: int) -> dict[str, Any]:
     if done.returncode != 0:
         lines.append(f"failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return {"r1": lines}
+
+
+async def _limited_queue(kubeconfig: str, jobs: int) -> dict[str, Any]:
+    """bench/bench_queue.py as it runs by itself (its own operator and namespace): its
+    JSON line."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench.bench_queue", "--jobs", str(jobs), "--limit", "20"],
+        env={**os.environ, "KUBECONFIG": kubeconfig},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"q1": {"failed": done.returncode, "stderr": done.stderr.strip()[-500:]}}
+    return {"q1": json.loads(lines[-1])}
 
 
 async def _batches(kubeconfig: str, n: int) -> dict[str, Any]:

@@ -23,9 +23,11 @@ class JobLog:
         self.ns = namespace
         self.created: list[str] = []
         self.created_at: list[float] = []  # the watch's monotonic time of each ADDED
+        self.added_at: dict[str, float] = {}  # the same, by Job name
         self.owner_of: dict[str, str] = {}
         self.key_of: dict[str, str | None] = {}
         self.running: set[str] = set()
+        self.finished_at: dict[str, float] = {}  # monotonic time each was seen finished
         self.max_running = 0
         self.max_by_key: dict[str, int] = {}
         self._watch = watch.Watch()
@@ -54,10 +56,10 @@ class JobLog:
                 ):
                     self._seen(event["type"], event["object"])
                     version = event["object"].metadata.resource_version
-                return
             except Exception:  # a dropped watch: go on from where it was
-                if self._watch._stop:
-                    return
+                pass
+            if self._watch._stop:  # else the server ended the watch (timeout_seconds): again
+                return
 
     def _seen(self, kind: str, job: Any) -> None:
         name = job.metadata.name
@@ -65,12 +67,14 @@ class JobLog:
         if kind == "ADDED" and name not in self.owner_of:
             self.created.append(labels.get(c.LABEL_NAME, name))
             self.created_at.append(time.monotonic())
+            self.added_at[name] = self.created_at[-1]
             self.owner_of[name] = labels.get(c.LABEL_NAME, name)
             self.key_of[name] = labels.get(c.LABEL_CONCURRENCY_KEY)
             self.running.add(name)
         conditions = {cond.type for cond in (job.status.conditions or []) if cond.status == "True"}
         if kind == "DELETED" or conditions & {"Complete", "Failed"}:
             self.running.discard(name)
+            self.finished_at.setdefault(name, time.monotonic())
         self.max_running = max(self.max_running, len(self.running))
         keys: dict[str, int] = {}
         for running in self.running:

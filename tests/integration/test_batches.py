@@ -98,6 +98,10 @@ def test_failed_items_within_the_budget_succeed_with_their_indexes(bgjobs: Jobs)
     b = st["batch"]
     assert (b["succeeded"], b["failed"], b["failedIndexes"]) == (4, 2, "1,4")
     assert b["lastError"] == "KeyError: no such user"
+    assert b["itemErrors"] == [
+        {"index": 1, "error": "KeyError: no such user"},
+        {"index": 4, "error": "KeyError: no such user"},
+    ]
     indexes = [p.metadata.annotations[COMPLETION_INDEX] for p in bgjobs.pods("budget-1")]
     assert sorted(indexes) == ["0", "1", "1", "2", "3", "4", "4", "5"]  # one retry per failure
     (job,) = bgjobs.jobs("budget")

@@ -103,6 +103,11 @@ def test_every_minute_creates_an_owned_cronjob_and_records_the_run(bgjobs: Jobs)
     assert job is not None
     assert job.metadata.owner_references[0].kind == "CronJob"  # a run of the CronJob itself
     assert st["phase"] == "Scheduled"  # still waiting for the next run
+    # the CronJob's run is in the run history, with the spec generation it was built from
+    record = next(r for r in st["runHistory"] if r["job"] == st["jobName"])
+    assert record["reason"] == "Scheduled"
+    assert record["generation"] == bgj["metadata"]["generation"]
+    assert record["run"] == st["runs"]
 
 
 def test_trigger_runs_once_now_and_keeps_the_schedule(bgjobs: Jobs) -> None:

@@ -98,7 +98,32 @@ INVALID: list[tuple[str, Body, list[str]]] = [
     ("schedule-every", {"schedule": "@every 5m"}, ["spec.schedule", "5-field cron"]),
     ("after-name", {"after": {"name": "Bad_Name"}}, ["spec.after.name", "after.name must be"]),
     ("after-when", {"after": {"name": "p", "when": "Sometimes"}}, ["spec.after.when"]),
-    ("after-no-name", {"after": {"when": "Failed"}}, ["spec.after.name", "Required value"]),
+    ("after-no-name", {"after": {"when": "Failed"}}, ["spec.after", "exactly one of after.name"]),
+    (
+        "after-name-and-selector",
+        {"after": {"name": "p", "selector": {"matchLabels": {"a": "b"}}, "count": 2}},
+        ["spec.after", "exactly one of after.name"],
+    ),
+    (
+        "after-selector-without-count",
+        {"after": {"selector": {"matchLabels": {"a": "b"}}}},
+        ["spec.after.count", "is required with after.selector"],
+    ),
+    (
+        "after-count-zero",
+        {"after": {"selector": {"matchLabels": {"a": "b"}}, "count": 0}},
+        ["spec.after.count"],
+    ),
+    (
+        "after-selector-empty",
+        {"after": {"selector": {"matchLabels": {}}, "count": 1}},
+        ["spec.after.selector.matchLabels", "one or more labels"],
+    ),
+    (
+        "after-selector-bad-value",
+        {"after": {"selector": {"matchLabels": {"a": "not a label!"}}, "count": 1}},
+        ["spec.after.selector.matchLabels", "label values"],
+    ),
     ("missing-handler", {"handler": None}, ["spec.handler", "Required value"]),
     (
         "concurrency-policy",

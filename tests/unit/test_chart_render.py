@@ -183,7 +183,7 @@ OPERATOR_VERBS = {
     ("backgroundjobs.dev", "backgroundjobs/finalizers"): {"update"},
     ("backgroundjobs.dev", "backgroundjobqueues"): {"get", "list", "watch"},
     ("backgroundjobs.dev", "backgroundjobqueues/status"): {"patch"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "update"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},

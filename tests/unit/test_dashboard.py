@@ -43,6 +43,7 @@ API_METRICS = {
     "backgroundjobs_queue_pending": "gauge",
     "backgroundjobs_queue_wait_seconds": "histogram",
     "backgroundjobs_recurring_misfires_total": "counter",
+    "backgroundjobs_batch_items": "gauge",
 }
 # Metrics the alerts once read before the operator exported them (issue 20): now exported.
 PROPOSED_METRICS = {
@@ -59,6 +60,7 @@ def exported_series() -> set[str]:
     families += list(metrics.pending_gauge(lambda: {"status": 0}).collect())
     families += list(metrics.overdue_gauge(lambda: {"default": 0.0}).collect())
     families += list(metrics.queue_pending_gauge(lambda: {"default": 0}).collect())
+    families += list(metrics.batch_items_gauge(lambda: {("default", "total"): 1}).collect())
     names: set[str] = set()
     for family in families:
         if not family.name.startswith("backgroundjobs_"):

@@ -256,7 +256,8 @@ def test_all_creates_one_catch_up_per_missed_time_named_like_the_cronjob_control
     assert job["metadata"]["ownerReferences"][0]["uid"] == UID
     assert job["metadata"]["labels"]["backgroundjobs.dev/run"] == "catch-up"
     assert job["metadata"]["annotations"] == {
-        "batch.kubernetes.io/cronjob-scheduled-timestamp": format_time(T0 + timedelta(minutes=1))
+        "batch.kubernetes.io/cronjob-scheduled-timestamp": format_time(T0 + timedelta(minutes=1)),
+        "backgroundjobs.dev/generation": "1",  # for status.runHistory
     }
     assert plan.status["misfire"]["pending"] == [
         format_time(T0 + timedelta(minutes=m)) for m in (1, 2, 3)

@@ -82,6 +82,14 @@ class FakeKube:
         self._check("delete_job", name)
         self.objects.pop(("Job", name), None)
 
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+        self._check("unsuspend_job", name)
+        found = self.objects.get(("Job", name))
+        if found is None:
+            return None
+        found["spec"]["suspend"] = False
+        return self._stamp(found)
+
     async def termination_message(
         self,
         namespace: str,
@@ -668,5 +676,55 @@ def test_a_job_the_admission_policy_checked_runs_and_one_it_did_not_is_denied() 
         failed = next(x for x in h.status("alone")["conditions"] if x["type"] == "Failed")
         assert failed["reason"] == "PolicyDenied"
         assert ("alone", "PolicyDenied") in await h.posted()
+
+    run(case)
+
+
+# ------------------------------------------------------------------ recurring runs held
+
+
+def held_run(name: str, owner: str) -> Body:
+    """A Job the CronJob made from its suspended template (controller.heldruns)."""
+    ref = {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": owner, "controller": True}
+    labels = {c.LABEL_NAME: owner, c.LABEL_TYPE: c.JobType.RECURRING, c.LABEL_QUEUE: "bulk"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": labels,
+            "ownerReferences": [{**ref, "uid": f"uid-{c.KIND}-{owner}"}],
+        },
+        "spec": {"suspend": True},
+    }
+
+
+def test_a_held_recurring_run_waits_queued_and_is_unsuspended_when_the_slot_frees() -> None:
+    async def case() -> None:
+        h = one_slot()
+        h.apply(bgj("first", queue="bulk"))
+        await h.reconcile("first")
+        h.apply(bgj("tick", queue="bulk", schedule="* * * * *"))
+        await h.reconcile("tick")
+        cronjob = h.kube.objects[("CronJob", "tick")]
+        assert cronjob["spec"]["jobTemplate"]["spec"]["suspend"] is True
+        h.watch_brings("CronJob", "tick")
+        h.kube.add(held_run("tick-1", "tick"))
+        h.watch_brings("Job", "tick-1")
+        await h.reconcile("tick")
+        assert h.kube.objects[("Job", "tick-1")]["spec"]["suspend"] is True
+        queued = next(cd for cd in h.status("tick")["conditions"] if cd["type"] == "Queued")
+        assert (queued["status"], queued["reason"]) == ("True", "QueueFull")
+        assert "tick-1" in queued["message"]
+
+        h.kube.finish_job("first-1")
+        h.watch_brings("Job", "first-1")
+        assert (NS, "tick") in h.queued()  # the owner is woken for its run's slot
+        await h.reconcile("tick")
+        assert h.kube.objects[("Job", "tick-1")]["spec"]["suspend"] is False
+        assert h.loop.cache.slots.running((NS, "bulk")) == 1
+        queued = next(cd for cd in h.status("tick")["conditions"] if cd["type"] == "Queued")
+        assert queued["status"] == "False"
 
     run(case)

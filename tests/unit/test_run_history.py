@@ -18,6 +18,7 @@ from tests.unit.test_decisions import (
     decide_at,
     env_of,
     recurring,
+    scheduled_job,
     view,
 )
 
@@ -145,3 +146,82 @@ def test_a_hostile_requeue_value_is_recorded_cut_and_decides_normally() -> None:
     plan = decide_at(body, T0, [job])  # checked: the status is a valid BackgroundJobStatus
     assert [j["metadata"]["name"] for j in plan.create] == ["job-2"]
     assert plan.status["runHistory"][-1]["requestedBy"] == "x" * 512
+
+
+def test_the_cronjob_stamps_its_jobs_with_the_spec_generation() -> None:
+    cj = cronjob_of(decide_at(bgj(name="cleanup", generation=4, schedule="0 2 * * *"), T0))
+    template = cj["spec"]["jobTemplate"]["metadata"]
+    assert template["annotations"] == {"backgroundjobs.dev/generation": "4"}
+
+
+def test_scheduled_runs_are_recorded_once_each_with_their_generation() -> None:
+    body = recurring()
+    first = decide_at(body, T0)
+    body = applied(body, first)
+    cronjob = cronjob_of(first)
+    # the operator was down across two scheduled times: both runs are seen at once
+    two = [
+        scheduled_job(1, T0 + timedelta(minutes=1), generation=1, complete=True),
+        scheduled_job(2, T0 + timedelta(minutes=2), generation=1),
+    ]
+    plan = decide_at(body, T0 + timedelta(minutes=2), two, cronjob=cronjob)
+    assert plan.status["runHistory"] == [
+        {
+            "run": 1,
+            "job": "cleanup-1",
+            "generation": 1,
+            "reason": "Scheduled",
+            "startedAt": "2030-01-01T12:01:00Z",
+        },
+        {
+            "run": 2,
+            "job": "cleanup-2",
+            "generation": 1,
+            "reason": "Scheduled",
+            "startedAt": "2030-01-01T12:02:00Z",
+        },
+    ]
+    body = applied(body, plan)
+    again = decide_at(body, T0 + timedelta(minutes=3), two, cronjob=cronjob)
+    assert [r["job"] for r in again.status["runHistory"]] == ["cleanup-1", "cleanup-2"]
+
+
+def test_a_triggered_run_seen_later_keeps_its_one_record() -> None:
+    body = recurring()
+    first = decide_at(body, T0)
+    body = applied(body, first, annotations={"backgroundjobs.dev/trigger": "t1"})
+    plan = decide_at(body, T0, cronjob=cronjob_of(first))
+    (job,) = plan.create
+    body = applied(body, plan)
+    seen = view(job["metadata"]["name"], created=T0)
+    later = decide_at(body, T0 + timedelta(seconds=5), [seen], cronjob=cronjob_of(first))
+    (record,) = later.status["runHistory"]
+    assert record["reason"] == "Triggered"
+    assert "run" not in record
+
+
+def test_a_catch_up_run_is_recorded_as_one_and_a_bad_stamp_as_no_generation() -> None:
+    body = recurring()
+    first = decide_at(body, T0)
+    body = applied(body, first)
+    job = ObservedJob.from_body(
+        {
+            "metadata": {
+                "name": "cleanup-29000000",
+                "uid": "u1",
+                "creationTimestamp": "2030-01-01T12:01:00Z",
+                "labels": {"backgroundjobs.dev/run": "catch-up"},
+                "annotations": {"backgroundjobs.dev/generation": "\u202e" * 3},
+                "ownerReferences": [{"uid": "x", "controller": True}],
+            }
+        }
+    )
+    assert job.catch_up and job.generation is None
+    plan = decide_at(body, T0 + timedelta(minutes=1), [job], cronjob=cronjob_of(first))
+    (record,) = plan.status["runHistory"]
+    assert (record["reason"], record["run"], record["job"]) == (
+        "MisfireCatchUp",
+        1,
+        "cleanup-29000000",
+    )
+    assert "generation" not in record

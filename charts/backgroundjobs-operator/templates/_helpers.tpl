@@ -97,7 +97,8 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
   backgroundjobs/finalizers  update: the Jobs' and CronJobs' ownerReferences set
                           blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement
                           admission plugin allows only to who may update the owner's finalizers
-  jobs                    get/list/watch, create, delete (cancel, retention)
+  jobs                    get/list/watch, create, delete (cancel, retention), patch (a
+                          held recurring run admitted: spec.suspend false)
   cronjobs                get/list/watch, create, update (add-or-update of a Recurring job)
   pods                    list (the handler's termination message: the result; what keeps
                           a run's pod from starting; the running pods, for their progress)
@@ -125,7 +126,7 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
   verbs: ["patch"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
   verbs: ["get", "list", "watch", "create", "update"]

@@ -50,6 +50,9 @@ LABEL_JOB_NAME = "batch.kubernetes.io/job-name"
 # Set by the Job controller on the pods of a Job, with the Job's uid.
 LABEL_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
 ANNOTATION_CRONJOB_SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+# On the Jobs of a Recurring job (its CronJob's template, its catch-up runs): the spec
+# generation they were built from, for status.runHistory.
+ANNOTATION_GENERATION = f"{GROUP}/generation"
 
 # Action annotations (the Flux requestedAt pattern): a new value asks for the action once.
 ANNOTATION_REQUEUE = f"{GROUP}/requeue"
@@ -192,6 +195,12 @@ class Reason(StrEnum):
     PARENT_SUCCEEDED = "ParentSucceeded"
     PARENT_FAILED = "ParentFailed"
     PARENT_DELETED = "ParentDeleted"
+    # A continuation after a group (spec.after.selector): fewer than count members exist
+    # yet, or they have not all reached after.when.
+    GROUP_INCOMPLETE = "GroupIncomplete"
+    GROUP_RUNNING = "GroupRunning"
+    GROUP_SUCCEEDED = "GroupSucceeded"
+    GROUP_FAILED = "GroupFailed"
     POD_FAILED = "PodFailed"
     COMPLETED = "Completed"
     NON_RETRYABLE_EXIT_CODE = "NonRetryableExitCode"

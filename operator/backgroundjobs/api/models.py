@@ -96,11 +96,56 @@ class History(_Model):
     )
 
 
-class After(_Model):
-    """The parent of a Continuation job."""
+MAX_GROUP_COUNT = 100_000
+MAX_GROUP_LABELS = 16
+_LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
-    name: str = Field(
+
+class GroupSelector(_Model):
+    """The members of a group of separate BackgroundJobs, by their labels."""
+
+    match_labels: dict[str, str] = Field(
         ...,
+        description=(
+            "Labels every member carries (all of them), e.g."
+            " {backgroundjobs.dev/batch: <prefix>} for the jobs of one enqueue_many."
+        ),
+        json_schema_extra={
+            "maxProperties": MAX_GROUP_LABELS,
+            "additionalProperties": {"type": "string", "maxLength": 63},
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.size() >= 1 && self.all(k, k.size() <= 317"
+                    f" && self[k].matches({_cel_re(_LABEL_VALUE_PATTERN)}))",
+                    "after.selector.matchLabels needs one or more labels, whose values are"
+                    " label values (at most 63 letters, digits, - _ .)",
+                )
+            ],
+        },
+    )
+
+
+AFTER_RULES: list[Any] = [
+    _cel(
+        "has(self.name) != has(self.selector)",
+        "spec.after needs exactly one of after.name (one parent) and after.selector (a group)",
+    ),
+    _cel(
+        "has(self.selector) == has(self.count)",
+        "spec.after.count (the number of members the group will have) is required with"
+        " after.selector, and only allowed with it",
+        ".count",
+    ),
+]
+
+
+class After(_Model):
+    """The parent of a Continuation job: one BackgroundJob (name) or a group (selector)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": AFTER_RULES})
+
+    name: str | None = Field(
+        None,
         min_length=1,
         max_length=253,
         description="Name of the parent BackgroundJob, in the same namespace.",
@@ -118,7 +163,26 @@ class After(_Model):
         description=(
             "When the child starts: Succeeded (default: only if the parent succeeds; it keeps"
             " waiting if the parent failed, since a requeue may still succeed), Failed, or"
-            " Finished (either)."
+            " Finished (either). For a group: Succeeded when every member succeeded, Failed"
+            " when every member finished and one or more failed, Finished when every member"
+            " finished."
+        ),
+    )
+    selector: GroupSelector | None = Field(
+        None,
+        description=(
+            "Continuation after a group: the BackgroundJobs (same namespace) whose labels"
+            " match. Not with name; needs count."
+        ),
+    )
+    count: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_GROUP_COUNT,
+        description=(
+            "With selector: how many members the group has. The child never starts while"
+            " fewer than this many match (a group still being created); then when= is judged"
+            " over every member that matches."
         ),
     )
 
@@ -392,7 +456,8 @@ SPEC_RULES: list[Any] = [
 
 ROOT_RULES: list[Any] = [
     _cel(
-        "!has(self.spec.after) || self.spec.after.name != self.metadata.name",
+        "!has(self.spec.after) || !has(self.spec.after.name)"
+        " || self.spec.after.name != self.metadata.name",
         "spec.after.name cannot name the job itself",
         ".spec.after.name",
     ),
@@ -731,6 +796,21 @@ class HandledActions(_Model):
     cancel: str | None = Field(None, description="Last backgroundjobs.dev/cancel handled.")
 
 
+MAX_ITEM_ERRORS = 50
+MAX_ITEM_ERROR_BYTES = 300
+
+
+class ItemError(_Model):
+    """The last error of one failed item of a batch."""
+
+    index: int = Field(..., ge=0, description="The item's index (0-based).")
+    error: str = Field(
+        "",
+        max_length=MAX_ITEM_ERROR_BYTES,
+        description="The error its last pod reported (type: message), cut short.",
+    )
+
+
 class BatchStatus(_Model):
     """A batch's items, counted from its Indexed Job's status."""
 
@@ -748,6 +828,15 @@ class BatchStatus(_Model):
     )
     last_error: str | None = Field(
         None, max_length=4096, description="The error of one failed item, once the batch ended."
+    )
+    item_errors: list[ItemError] | None = Field(
+        None,
+        max_length=MAX_ITEM_ERRORS,
+        description=(
+            f"The last error of each failed item (its first {MAX_ITEM_ERROR_BYTES} bytes),"
+            f" for at most {MAX_ITEM_ERRORS} failed items (the lowest indexes), once the"
+            " batch ended; read from the failed pods' termination messages."
+        ),
     )
 
 
@@ -848,7 +937,12 @@ class RunRecord(_Model):
         None, description="metadata.generation of the spec the run's Job was built from."
     )
     reason: str = Field(
-        ..., max_length=64, description="Created, Requeued or Triggered: why the run started."
+        ...,
+        max_length=64,
+        description=(
+            "Why the run started: Created, Requeued or Triggered; for a Recurring job also"
+            " Scheduled (its CronJob ran it) or MisfireCatchUp (a missed time run late)."
+        ),
     )
     started_at: str = Field(
         ...,

@@ -19,6 +19,7 @@ from backgroundjobs.api.constants import ENV_HANDLER_MODULES, FINISHED_PHASES, L
 from backgroundjobs.cli import render
 from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
+from backgroundjobs.cli._group import continue_group
 from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
@@ -35,6 +36,7 @@ from backgroundjobs.cli._values import (
     pod_template_of,
 )
 from backgroundjobs.cli.render import jsonpath
+from backgroundjobs.cli.render.topbatches import render_batches
 from backgroundjobs.client import AsyncClient
 from backgroundjobs.errors import JobNotFound
 from backgroundjobs.runtime.logrecord import is_progress, parse_record
@@ -212,7 +214,11 @@ async def cmd_create(client: AsyncClient, args: argparse.Namespace) -> int:
             name = await client.schedule(args.handler, *values, at=parse_at(args.at), **options)
         else:
             name = await client.schedule(args.handler, *values, delay=args.delay, **options)
+    elif args.group is not None:
+        name = await continue_group(client, args, values, options)
     else:
+        if args.handler is None:
+            raise UsageError("continue: HANDLER is required (bgjobs continue PARENT HANDLER)")
         name = await client.continue_with(
             args.parent, args.handler, *values, when=args.when, **options
         )
@@ -476,7 +482,8 @@ async def _frames(
 ) -> AsyncIterator[str]:
     while True:
         jobs = await client.list(all_namespaces=all_ns)
-        yield render.render_top(jobs, _now(), scope, width=table_width() or 80)
+        width = table_width() or 80
+        yield render.render_top(jobs, _now(), scope, width=width) + render_batches(jobs, width)
         if once:
             return
         await asyncio.sleep(max(interval, 0.2))

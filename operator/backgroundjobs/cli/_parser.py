@@ -219,12 +219,26 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         sub.add_argument("id", metavar="ID")
 
     sub = command("continue", "run a handler when another job finishes (continuation)")
-    sub.add_argument("parent", metavar="PARENT", help="the parent job's name")
-    sub.add_argument("handler", metavar="HANDLER")
+    sub.add_argument(
+        "parent", metavar="PARENT", help="the parent job's name (with --group: the HANDLER)"
+    )
+    sub.add_argument("handler", metavar="HANDLER", nargs="?")
     _job_flags(sub)
     sub.add_argument(
         "--when", choices=["Succeeded", "Failed", "Finished"], default="Succeeded",
         help="the parent's state that starts this job (default Succeeded)",
+    )  # fmt: skip
+    sub.add_argument(
+        "--group", metavar="PREFIX|KEY=VALUE,...",
+        help="continue after a group of jobs instead of one parent: an enqueue_many's name"
+        " prefix (its backgroundjobs.dev/batch label) or labels every member has; then"
+        " the first argument is the HANDLER: bgjobs continue --group notify-x --count 200"
+        " report.send",
+    )  # fmt: skip
+    sub.add_argument(
+        "--count", type=int, metavar="N",
+        help="with --group: how many jobs the group has (required); the child waits until"
+        " that many exist",
     )  # fmt: skip
 
     for name, text in (

@@ -45,6 +45,7 @@ from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
 from backgroundjobs.client._batches import BatchItem, prepare_items
 from backgroundjobs.client._errors import from_api_exception, is_transient
+from backgroundjobs.client._groups import Group, group_after
 from backgroundjobs.client._info import JobInfo
 from backgroundjobs.client._logs import LogLine, controlled_by, job_logs, pods_of_jobs
 from backgroundjobs.client._manifests import (
@@ -194,6 +195,28 @@ class AsyncClient:
 
         The parent need not exist yet: the child waits for it."""
         return await self._submit(handler, args, kwargs, {"after": {"name": parent, "when": when}})
+
+    @with_options()
+    async def continue_batch_with(
+        self,
+        group: Group,
+        handler: HandlerRef,
+        /,
+        *args: Any,
+        count: int | None = None,
+        when: When = "Succeeded",
+        **kwargs: Any,
+    ) -> str:
+        """Create a continuation after a group of jobs (Hangfire's ContinueBatchWith): it
+        starts once ``count`` members exist and every one reached ``when`` (Succeeded: all
+        succeeded; Failed: all finished, one or more failed; Finished: all finished).
+        Returns the child's name.
+
+        ``group`` is what ``enqueue_many`` returned (``count`` defaults to the jobs it
+        created), its ``name_prefix``, or a mapping of labels every member carries (then
+        ``count`` is required). For a batch made by ``enqueue_batch``, use ``continue_with``."""
+        after = group_after(group, count, when)
+        return await self._submit(handler, args, kwargs, {"after": after})
 
     @with_options(without=("name",))
     async def add_or_update_recurring(
@@ -401,15 +424,7 @@ class AsyncClient:
         obj = await self._get_object(name, ns)
         check_requeueable(obj)
         ops = requeue_patch(obj, changed_spec(obj.get("spec") or {}, changes), request)
-        custom = await self._custom()
-        try:
-            patched = await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, name, ops,
-                _content_type="application/json-patch+json",
-            )  # fmt: skip
-        except ApiException as exc:
-            raise from_api_exception(exc, name=name, namespace=ns) from None
-        return JobInfo.from_object(patched)
+        return await self._patch(name, ops, ns, "application/json-patch+json")
 
     async def _username(self) -> str | None:
         """Who this client is to the API server (a SelfSubjectReview, asked once); None when
@@ -720,13 +735,17 @@ class AsyncClient:
     async def _merge_patch(
         self, name: str, patch: dict[str, Any], namespace: str | None
     ) -> JobInfo:
+        return await self._patch(name, patch, namespace, "application/merge-patch+json")
+
+    async def _patch(
+        self, name: str, patch: Any, namespace: str | None, content_type: str
+    ) -> JobInfo:
         ns = namespace or self.namespace
         custom = await self._custom()
         try:
             obj = await custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, name, patch,
-                _content_type="application/merge-patch+json",
-            )  # fmt: skip
+                GROUP, VERSION, ns, PLURAL, name, patch, _content_type=content_type
+            )
         except ApiException as exc:
             raise from_api_exception(exc, name=name, namespace=ns) from None
         return JobInfo.from_object(obj)

@@ -207,6 +207,7 @@ class Client:
     enqueue = _sync(AsyncClient.enqueue)
     schedule = _sync(AsyncClient.schedule)
     continue_with = _sync(AsyncClient.continue_with)
+    continue_batch_with = _sync(AsyncClient.continue_batch_with)
     add_or_update_recurring = _sync(AsyncClient.add_or_update_recurring)
     remove_recurring = _sync(AsyncClient.remove_recurring)
     enqueue_many = _sync(AsyncClient.enqueue_many)

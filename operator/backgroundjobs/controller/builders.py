@@ -15,6 +15,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api.durations import parse_duration
 from backgroundjobs.api.models import BackgroundJobSpec
 from backgroundjobs.controller import misfire
+from backgroundjobs.controller.heldruns import holds_recurring_runs
 from backgroundjobs.controller.settings import Settings
 
 Body = dict[str, Any]
@@ -305,6 +306,8 @@ def build_cronjob(bgj: Body, spec: BackgroundJobSpec, settings: Settings) -> Bod
             "spec": job_spec(bgj, spec, settings, "scheduled"),
         },
     }
+    if holds_recurring_runs(settings, spec.queue):  # admitted by the operator: heldruns
+        cron_spec["jobTemplate"]["spec"]["suspend"] = True
     if spec.starting_deadline:
         cron_spec["startingDeadlineSeconds"] = max(
             1, int(parse_duration(spec.starting_deadline).total_seconds())
@@ -315,6 +318,11 @@ def build_cronjob(bgj: Body, spec: BackgroundJobSpec, settings: Settings) -> Bod
     if skip_deadline is not None:  # misfire policy Skip: a late run is a skipped one
         cron_spec["startingDeadlineSeconds"] = skip_deadline
     digest = _short_hash(json.dumps(cron_spec, sort_keys=True), 16)
+    # Outside the hash: a spec change that leaves the CronJob as it is (retention, misfire)
+    # does not rewrite it, so its runs keep the generation it was last written from.
+    cron_spec["jobTemplate"]["metadata"]["annotations"] = {
+        c.ANNOTATION_GENERATION: str(bgj["metadata"].get("generation"))
+    }
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -335,6 +343,8 @@ def build_triggered_job(bgj: Body, spec: BackgroundJobSpec, settings: Settings, 
     labels[c.LABEL_RUN] = "triggered"
     job_spec_body = job_spec(bgj, spec, settings, "triggered")
     job_spec_body["ttlSecondsAfterFinished"] = int(settings.retention.total_seconds())
+    if holds_recurring_runs(settings, spec.queue):
+        job_spec_body["suspend"] = True
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -32,6 +32,13 @@ from backgroundjobs.api.constants import MAX_VALUE_DEPTH, JobType, Phase
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.builders import cronjob_name
 from backgroundjobs.controller.decisions import ObservedJob
+from backgroundjobs.controller.groups import GroupIndex
+from backgroundjobs.controller.heldruns import (
+    is_suspended,
+    owners,
+    run_key,
+    want_of_job,
+)
 from backgroundjobs.controller.queueing import Admitter, QueueId, QueuePolicy, Want, want_of
 from backgroundjobs.controller.schedule import InvalidSchedule, previous_run
 from backgroundjobs.controller.settings import QueueConfig, Settings
@@ -61,8 +68,11 @@ class Cache:
         self._job_versions: dict[Key, str] = {}
         self._cronjobs: dict[Key, Body] = {}
         self._cronjob_owner: dict[Key, Key] = {}
+        # What each held recurring run waits for (controller.heldruns), by its admission key.
+        self._run_wants: dict[Key, Want] = {}
         self._children: dict[Key, set[str]] = {}
         self._parent_of: dict[Key, Key] = {}
+        self.groups = GroupIndex()
         # BackgroundJobQueue objects by (namespace, name), as the policy they set.
         self._queues: dict[QueueId, QueuePolicy] = {}
         self._queue_bodies: dict[QueueId, Body] = {}
@@ -104,8 +114,10 @@ class Cache:
     def keys(self) -> list[Key]:
         return list(self._bgjs)
 
-    def store_bgj(self, key: Key, obj: Body) -> None:
-        """Keep ``obj``, unless an answer of the API (a patch response) showed a newer one."""
+    def store_bgj(self, key: Key, obj: Body) -> list[Key]:
+        """Keep ``obj``, unless an answer of the API (a patch response) showed a newer one.
+        Returns the group continuations to wake (``obj`` joined, left or moved on in their
+        group)."""
         cached = self._bgjs.get(key)
         if cached is not None:
             if isinstance(cached, Finished):
@@ -113,7 +125,7 @@ class Cache:
             else:
                 uid, version = cached["metadata"].get("uid"), _version(cached)
             if uid == obj["metadata"].get("uid") and 0 < _version(obj) < version:
-                return
+                return []
         self._bgjs[key] = Finished.of(obj) or _slim(obj)
         waiting = _waiting_want(obj)
         if (
@@ -131,6 +143,48 @@ class Cache:
                     self._drop_child(old_parent, key[1])
                 self._children.setdefault(parent, set()).add(key[1])
                 self._parent_of[key] = parent
+        return self._observe_group(key, obj)
+
+    def _observe_group(self, key: Key, obj: Body) -> list[Key]:
+        """Index ``obj``'s own group while it waits for one; keep the groups it is in."""
+        meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+        after = (obj.get("spec") or {}).get("after") or {}
+        selector = (after.get("selector") or {}).get("matchLabels")
+        if isinstance(selector, dict) and selector and not status.get("runs"):
+            if self.groups.watched(key) != selector:
+                self.groups.watch(key, selector, self._labelled(key[0]))
+        else:
+            self.groups.unwatch(key)
+        return self.groups.observe(key, meta.get("labels") or {}, str(status.get("phase") or ""))
+
+    def _labelled(self, namespace: str) -> Iterator[tuple[str, dict[str, str], str]]:
+        """(name, labels, phase) of every cached BackgroundJob of ``namespace``."""
+        for (ns, name), body in list(self._bgjs.items()):
+            if ns != namespace:
+                continue
+            if isinstance(body, Finished):
+                labels = (body.body().get("metadata") or {}).get("labels") or {}
+                yield name, labels, body.phase
+            else:
+                labels = (body.get("metadata") or {}).get("labels") or {}
+                yield name, labels, str((body.get("status") or {}).get("phase") or "")
+
+    def phase(self, key: Key) -> str | None:
+        """The cached phase of ``key`` ("" before its first status); None when not cached."""
+        body = self._bgjs.get(key)
+        if body is None:
+            return None
+        if isinstance(body, Finished):
+            return body.phase
+        return str((body.get("status") or {}).get("phase") or "")
+
+    def group(self, child: Key) -> dict[str, str] | None:
+        """Member name -> phase (as cached now) of the group ``child`` waits for; None when
+        it waits for none."""
+        members = self.groups.members(child)
+        if members is None:
+            return None
+        return {name: self.phase((child[0], name)) or "" for name in members}
 
     def show_status(self, key: Key, body: Body, status: Body) -> None:
         """Show ``body`` with ``status`` before the API has it (an early hand-off)."""
@@ -148,14 +202,16 @@ class Cache:
         parent = self._parent_of.pop(key, None)
         if parent:
             self._drop_child(parent, key[1])
-        woken = self.slots.forget(key, time.monotonic(), time.time()).keys
+        woken = owners(self.slots.forget(key, time.monotonic(), time.time()).keys)
         if body is not None:
             woken += self.children(key)
+        woken += [child for child in self.groups.forget(key) if child not in woken]
         return woken
 
     def children(self, key: Key) -> list[Key]:
-        """The continuations that wait for ``key``."""
-        return [(key[0], child) for child in self._children.get(key, ())]
+        """The continuations that wait for ``key`` (by name, or as a member of their group)."""
+        named = [(key[0], child) for child in self._children.get(key, ())]
+        return named + self.groups.waiters(key)
 
     def cycle(self, key: Key) -> list[str] | None:
         """The names of a chain of parents (``spec.after``) from ``key`` back to ``key``, as
@@ -187,6 +243,23 @@ class Cache:
             status = body.get("status") or {}
             spec = body.get("spec") or {}
             yield (status.get("phase") or Phase.PENDING, spec.get("queue") or "default")
+
+    def batch_items(self) -> dict[tuple[str, str], int]:
+        """(queue, state) -> items of the batches not finished yet (state: total,
+        succeeded, failed, running), for the ``backgroundjobs_batch_items`` gauge. A
+        finished object is stored compressed and never looked at."""
+        out: dict[tuple[str, str], int] = {}
+        for body in list(self._bgjs.values()):  # a copy: called from the metrics thread
+            if isinstance(body, Finished):
+                continue
+            status = body.get("status") or {}
+            batch = status.get("batch")
+            if not isinstance(batch, dict) or status.get("phase") in c.FINISHED_PHASES:
+                continue
+            queue = (body.get("spec") or {}).get("queue") or "default"
+            for state in ("total", "succeeded", "failed", "running"):
+                out[(queue, state)] = out.get((queue, state), 0) + _int(batch.get(state))
+        return out
 
     def recurring_overdue(self, now: datetime) -> dict[str, float]:
         """By queue, the seconds since the most overdue Recurring job's last scheduled run
@@ -250,6 +323,7 @@ class Cache:
         version = meta.get("resourceVersion") or ""
         labels = meta.get("labels") or {}
         queue = labels.get(c.LABEL_QUEUE, "default")
+        recurring = labels.get(c.LABEL_TYPE) == JobType.RECURRING
         if event_type == DELETED:
             jobs = self._jobs.get(key)
             if jobs is not None:
@@ -257,6 +331,8 @@ class Cache:
                 if not jobs:
                     del self._jobs[key]
             self._job_versions.pop((ns, name), None)
+            if recurring:
+                return JobChange(key, self._end_run(key, name))
             return JobChange(key, self._release(key, name))
         if (
             version
@@ -267,20 +343,57 @@ class Cache:
         job = ObservedJob.from_body(obj)
         self._jobs.setdefault(key, {})[name] = job
         self._job_versions[(ns, name)] = version
+        if recurring:
+            return JobChange(key, self._observe_run(key, obj, job.finished, queue, labels))
         if job.finished:
             return JobChange(key, self._release(key, name))
-        if labels.get(c.LABEL_TYPE) != JobType.RECURRING and c.KUEUE_QUEUE_LABEL not in labels:
-            # (Kueue admits a Job with its label: it holds no slot of the operator's.)
-            turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
-            return JobChange(key, turns)
-        return JobChange(key, [])
+        if c.KUEUE_QUEUE_LABEL in labels:
+            return JobChange(key, [])  # Kueue admits a Job with its label: no slot of ours
+        turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
+        return JobChange(key, owners(turns))
+
+    def _observe_run(
+        self, key: Key, obj: Body, finished: bool, queue: str, labels: dict[str, str]
+    ) -> list[Key]:
+        """A Job of a Recurring job is a run of its own in its queue (controller.heldruns):
+        waiting while suspended, holding a slot while it runs, none once finished."""
+        name = obj["metadata"].get("name", "")
+        if finished:
+            return self._end_run(key, name)
+        run = run_key(key, name)
+        concurrency_key = labels.get(c.LABEL_CONCURRENCY_KEY)
+        if not is_suspended(obj):
+            self._run_wants.pop(run, None)
+            return owners(self.slots.hold(run, (key[0], queue), concurrency_key))
+        if not self.slots.holds(run):
+            want = self._run_wants[run] = want_of_job(run, obj, queue, concurrency_key)
+            self.slots.register(run, want)
+        return []
+
+    def run_want(self, run: Key) -> Want | None:
+        """What a held recurring run asks its queue for (None: its Job is not seen held)."""
+        return self._run_wants.get(run)
+
+    def _end_run(self, key: Key, job_name: str) -> list[Key]:
+        """A recurring run finished or its Job is gone: it waits no more, its slot is free."""
+        run = run_key(key, job_name)
+        self._run_wants.pop(run, None)
+        forgotten = self.slots.forget(run, time.monotonic(), time.time())
+        return owners(forgotten.keys)
+
+    def held_runs(self, key: Key) -> list[str]:
+        """The suspended, unfinished Jobs of Recurring job ``key`` (runs waiting for their
+        queue or granted a slot and not yet unsuspended), oldest first."""
+        jobs = self._jobs.get(key, {})
+        held = [j for j in jobs.values() if j.suspended and not j.finished]
+        return [j.name for j in sorted(held, key=lambda j: (j.created is None, j.created, j.name))]
 
     def _release(self, key: Key, job_name: str) -> list[Key]:
         """The run of Job ``job_name`` ended: its slot is free unless another unfinished Job
         of ``key`` holds it (a requeue's); the runs to wake."""
         if any(not j.finished for n, j in self._jobs.get(key, {}).items() if n != job_name):
             return []
-        return self.slots.release(key, time.monotonic(), time.time()).keys
+        return owners(self.slots.release(key, time.monotonic(), time.time()).keys)
 
     # ------------------------------------------------------------ queues
 
@@ -302,7 +415,8 @@ class Cache:
         policy = self._queues.get((key[0], name))
         if policy is None:
             return settings
-        config = QueueConfig(policy.priority_class_name, policy.max_concurrency)
+        holds = policy.paused or policy.rate_per_second is not None
+        config = QueueConfig(policy.priority_class_name, policy.max_concurrency, holds)
         return replace(settings, queues={**settings.queues, name: config})
 
     def queue_objects(self) -> dict[QueueId, Body]:
@@ -337,6 +451,11 @@ class Cache:
 
     def cronjob(self, key: Key) -> Body | None:
         return self._cronjobs.get(key)
+
+    def recurring_in(self, queue: QueueId) -> list[Key]:
+        """The Recurring jobs of ``queue`` (with a CronJob): whether their runs are made
+        held depends on its policy (controller.heldruns)."""
+        return [k for k in self._cronjobs if k[0] == queue[0] and self.queue(k) == queue[1]]
 
     def observe_cronjob(self, event_type: str, obj: Body) -> Key | None:
         """A CronJob was seen; its BackgroundJob (None when it has none)."""

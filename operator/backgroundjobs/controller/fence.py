@@ -84,6 +84,10 @@ class FencedKube:
         self._check("delete_job")
         await self.inner.delete_job(namespace, name)
 
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+        self._check("unsuspend_job")
+        return await self.inner.unsuspend_job(namespace, name)
+
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
     ) -> Body:

@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs import _json
 from backgroundjobs._connection import find_source, new_api_client
+from backgroundjobs._version import __version__
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.times import micro_time
 from backgroundjobs.controller import metrics
@@ -27,6 +28,7 @@ MERGE_PATCH = "application/merge-patch+json"
 # A list of the objects' metadata only (names and versions for a relist, not their bodies).
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 LIST_PAGE = 500
+USER_AGENT = "backgroundjobs-operator"
 # Kueue's API group and the version of its Workloads read (a queue with spec.kueue).
 KUEUE_GROUP = "kueue.x-k8s.io"
 KUEUE_VERSION = "v1beta2"
@@ -34,8 +36,10 @@ KUEUE_VERSION = "v1beta2"
 
 async def operator_api_client() -> client.ApiClient:
     """The operator's API client: the pod's service account, else the kubeconfig; its
-    requests are counted in ``backgroundjobs_api_requests_total``."""
+    requests are counted in ``backgroundjobs_api_requests_total`` and carry a User-Agent of
+    their own, so an audit log tells them from other clients of the same account."""
     api = await new_api_client(find_source(in_cluster_first=True))
+    api.user_agent = f"{USER_AGENT}/{__version__}"
     metrics.count_requests(api)
     return api
 
@@ -125,6 +129,7 @@ class KubeApi(Protocol):
     async def get(self, kind: str, namespace: str, name: str) -> Body | None: ...
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
     async def delete_job(self, namespace: str, name: str) -> None: ...
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None: ...
     async def termination_message(
         self,
         namespace: str,
@@ -225,6 +230,24 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+        """Set the Job's ``spec.suspend`` false (a held recurring run admitted); the Job as
+        it is now, None when it is gone."""
+        try:
+            return await response_json(
+                await self.batch.patch_namespaced_job(
+                    name,
+                    namespace,
+                    {"spec": {"suspend": False}},
+                    _content_type=MERGE_PATCH,
+                    _preload_content=False,
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return None
 
     async def termination_message(
         self,

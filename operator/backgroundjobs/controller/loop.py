@@ -33,6 +33,7 @@ from backgroundjobs.controller.cache import DELETED, Cache, routine
 from backgroundjobs.controller.decisions import MetricName
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.fence import FencedKube, NotLeading
+from backgroundjobs.controller.heldruns import owners
 from backgroundjobs.controller.kube import KubeApi
 from backgroundjobs.controller.progress import ProgressReader, ProgressReads
 from backgroundjobs.controller.reconciler import Finish, Reconciler, wake
@@ -116,6 +117,7 @@ class ControlLoop:
             )
         self._progress_task: asyncio.Task[None] | None = None
         metrics.register_phase_source(self.cache.phases)
+        metrics.register_batch_items(self.cache.batch_items)
         metrics.register_overdue(lambda: self.cache.recurring_overdue(datetime.now(UTC)))
         metrics.register_pending(
             lambda: {"reconcile": len(self.work), "status": self._statuses.qsize()}
@@ -276,7 +278,7 @@ class ControlLoop:
             self.work.forget(key)
             self.work.add_all(self.cache.forget_bgj(key))
             return
-        self.cache.store_bgj(key, obj)
+        self.work.add_all(self.cache.store_bgj(key, obj))
         self.work.add(key, routine=routine(obj))
 
     def _serves(self, namespace: str) -> bool:
@@ -304,6 +306,8 @@ class ControlLoop:
         queue = self.cache.observe_queue(event.get("type") or "", event.get("object") or {})
         if queue is not None and self._serves(queue[0]):
             self._admit_now()
+            # their CronJobs make held runs, or no longer, as the new policy says
+            self.work.add_all(self.cache.recurring_in(queue))
 
     def _admit_now(self) -> None:
         """A round of granting: the runs admitted are reconciled (and so started)."""
@@ -434,7 +438,8 @@ class ControlLoop:
             if not self.leading:
                 continue
             self._admit_now()
-            self.work.add_all(self.cache.slots.first_unstarted())  # in case a wake was lost
+            # in case a wake was lost
+            self.work.add_all(owners(self.cache.slots.first_unstarted()))
             try:
                 await self.write_queue_statuses()
             except asyncio.CancelledError:

@@ -360,3 +360,19 @@ def observe_reconcile(seconds: float, outcome: str) -> None:
 def serve(port: int) -> None:
     if port:
         start_http_server(port, registry=REGISTRY)
+
+
+def batch_items_gauge(source: Callable[[], dict[tuple[str, str], int]]) -> CallbackGauge:
+    """``backgroundjobs_batch_items{queue,state}``: the items of the batches still running
+    (total, succeeded, failed, running), from the operator's cache at scrape time."""
+    return CallbackGauge(
+        "backgroundjobs_batch_items",
+        "Items of the batches not finished yet, by queue and state (total, succeeded,"
+        " failed, running).",
+        ["queue", "state"],
+        lambda: (((queue, state), count) for (queue, state), count in source().items()),
+    )
+
+
+def register_batch_items(source: Callable[[], dict[tuple[str, str], int]]) -> None:
+    _register(batch_items_gauge(source))

@@ -34,12 +34,14 @@ from backgroundjobs.controller.decisions import (
     invalid_spec_plan,
     parse_spec,
 )
+from backgroundjobs.controller.decisions.itemerrors import indexes_of, item_errors
 from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.decisions.workload import WorkloadState, workload_state
 from backgroundjobs.controller.events import EventPoster
+from backgroundjobs.controller.heldruns import owner_key, owners, run_key
 from backgroundjobs.controller.kube import KubeApi, termination_message_of
-from backgroundjobs.controller.queueing import Dispatch, want_of
+from backgroundjobs.controller.queueing import Dispatch, Verdict, want_of
 from backgroundjobs.controller.settings import Settings
 from backgroundjobs.controller.workqueue import WorkQueue
 
@@ -89,6 +91,8 @@ class Reconciler:
         except ValidationError:
             spec = None  # decide says why (InvalidSpec)
         obs = await self._gather(key, body, spec)
+        if spec is not None and spec.job_type == JobType.RECURRING:
+            await self._admit_held_runs(key, obs)
         settings = self.cache.settings_for(key, self.settings)
         waits_turn = False
         plan = decide(obs, settings)
@@ -157,6 +161,34 @@ class Reconciler:
         obs.wait_reason = verdict.reason
         obs.wait_message = verdict.message or None
 
+    async def _admit_held_runs(self, key: Key, obs: Observed) -> None:
+        """The recurring runs of ``key`` held suspended by their queue (controller.heldruns):
+        each asks for a slot in its place; those granted one are unsuspended. Why the
+        first still waits goes to ``obs`` (the Queued condition)."""
+        slots = self.cache.slots
+        for name in self.cache.held_runs(key):
+            run = run_key(key, name)
+            want = self.cache.run_want(run)
+            if name not in obs.jobs or want is None:
+                continue
+            if not slots.holds(run):
+                if not slots.ready:  # asked again once admission opens
+                    slots.register(run, want)
+                    self.deferred.add(key)
+                    verdict = Verdict(False, c.Reason.OPERATOR_STARTING, "the operator is starting")
+                else:
+                    verdict, dispatch = slots.want(run, want, time.monotonic(), time.time())
+                    wake(self.work, dispatch, but=run)
+                if not verdict.admitted:
+                    if obs.wait_reason is None:
+                        obs.wait_reason, obs.wait_message = verdict.reason, verdict.message
+                    continue
+            job = await self.kube.unsuspend_job(key[0], name)
+            if job is not None:  # else gone: its deletion frees the slot (observe_job)
+                self._observed_job(job)
+                obs.jobs[name] = ObservedJob.from_body(job)
+                log.info("recurring run %s/%s admitted", key[0], name)
+
     # ---------------------------------------------------------------- gather
 
     async def _gather(self, key: Key, body: Body, spec: BackgroundJobSpec | None) -> Observed:
@@ -188,7 +220,7 @@ class Reconciler:
                     self._observed_job(found)
                     jobs[current] = ObservedJob.from_body(found)
         cycle = None
-        if spec is not None and spec.after is not None:
+        if spec is not None and spec.after is not None and spec.after.name is not None:
             parent = await self._parent(key, body, spec.after.name)
             cycle = self.cache.cycle(key)
         obs = Observed(
@@ -198,6 +230,7 @@ class Reconciler:
             cronjob=cronjob,
             parent=parent,
             cycle=cycle,
+            group=self.cache.group(key),
         )
         if spec is not None and spec.job_type != JobType.RECURRING:
             await self._gather_kueue(key, obs, spec.queue)
@@ -247,6 +280,13 @@ class Reconciler:
 
     async def _fetch_termination(self, key: Key, obs: Observed, job_name: str) -> None:
         job = obs.jobs[job_name]
+        if job.failed_indexes:  # a batch with failed items: each one's error, same list
+            pods = await self.kube.owned_job_pods(
+                key[0], job.uid, not_older_than=self.cache.job_version(key[0], job_name)
+            )
+            obs.termination[job_name] = termination_message_of(pods, succeeded=job.complete)
+            obs.item_errors[job_name] = item_errors(pods, indexes_of(job.failed_indexes))
+            return
         obs.termination[job_name] = await self.kube.termination_message(
             key[0],
             job_name,
@@ -467,10 +507,10 @@ class Reconciler:
 def wake(work: WorkQueue, dispatch: Dispatch, but: Key | None = None) -> None:
     """Reconcile the runs a round of granting admitted (``but`` the one asking), and the
     first run of a rate-limited queue when its next token comes."""
-    work.add_all([k for k in dispatch.keys if k != but])
+    work.add_all(owners([k for k in dispatch.keys if k != but]))
     if dispatch.retry_at is not None and dispatch.retry_key is not None:
         delay = max(0.0, dispatch.retry_at - time.monotonic())
-        work.add_at(dispatch.retry_key, datetime.now(UTC) + timedelta(seconds=delay))
+        work.add_at(owner_key(dispatch.retry_key), datetime.now(UTC) + timedelta(seconds=delay))
 
 
 def _diff(old: Body, new: Body) -> Body:

@@ -23,6 +23,8 @@ class QueueConfig:
 
     priority_class_name: str | None = None
     max_concurrency: int | None = None
+    # The queue's BackgroundJobQueue can hold a run otherwise (a rate limit, a pause).
+    holds: bool = False
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def _display_names(
 
 def _field(label: str, value: str, width: int | None = None, wrap: bool = False) -> str:
     """``Label:     value``; a long value wrapped (``wrap``) or cut to ``width``."""
-    head = f"{label + ':':<12}"
+    head = f"{label + ':' if label else '':<12}"  # no label: a continuation line
     if width is None or len(head) + len(value) <= width:
         return head + value
     if not wrap:
@@ -142,8 +142,12 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+DESCRIBED_ITEM_ERRORS = 10  # of status.batch.itemErrors (at most 50): the rest stay in -o yaml
+
+
 def batch_fields(job: JobInfo, width: int) -> list[str]:
-    """A batch's lines of ``describe``: its progress, failed items and last error."""
+    """A batch's lines of ``describe``: its progress, failed items, last error and the
+    error of each failed item."""
     b = job.batch
     if b is None:
         return []
@@ -153,6 +157,14 @@ def batch_fields(job: JobInfo, width: int) -> list[str]:
         lines.append(_field("Failed", "items " + b.failed_indexes, width, wrap=True))
     if b.last_error:
         lines.append(_field("Last error", one_line(b.last_error), width, wrap=True))
+    errors = b.item_errors or []
+    for item in errors[:DESCRIBED_ITEM_ERRORS]:
+        label = "Errors" if item is errors[0] else ""
+        text = f"#{item.index}: {one_line(item.error) or '(no message)'}"
+        lines.append(_field(label, text, width, wrap=True))
+    if len(errors) > DESCRIBED_ITEM_ERRORS:
+        more = len(errors) - DESCRIBED_ITEM_ERRORS
+        lines.append(_field("", f"... {more} more in status.batch.itemErrors", width))
     return lines
 
 

@@ -19,7 +19,13 @@ from typing import Any
 from backgroundjobs import _json
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import Phase, Reason
-from backgroundjobs.api.models import BackgroundJobSpec, BatchItem, BatchStatus, Progress
+from backgroundjobs.api.models import (
+    BackgroundJobSpec,
+    BatchItem,
+    BatchStatus,
+    ItemError,
+    Progress,
+)
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.observed import Body, ObservedJob
@@ -126,7 +132,12 @@ def count_indexes(intervals: str) -> int:
     return total
 
 
-def batch_status(job: ObservedJob, total: int, last_error: str | None = None) -> BatchStatus:
+def batch_status(
+    job: ObservedJob,
+    total: int,
+    last_error: str | None = None,
+    item_errors: list[ItemError] | None = None,
+) -> BatchStatus:
     """The batch's counts from its Job's status."""
     succeeded = count_indexes(job.completed_indexes) if job.completed_indexes else job.succeeded
     failed = count_indexes(job.failed_indexes) if job.failed_indexes else 0
@@ -142,6 +153,7 @@ def batch_status(job: ObservedJob, total: int, last_error: str | None = None) ->
         progress=f"{succeeded + failed}/{total}",
         failed_indexes=failed_indexes,
         last_error=(last_error or None) and last_error[:4096],
+        item_errors=item_errors or None,
     )
 
 
@@ -171,7 +183,8 @@ def observe_batch(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Pla
         st.batch = counts
         return plan
     last_error = error_text(d.obs.termination.get(job.name)) if counts.failed else None
-    st.batch = batch_status(job, total, last_error)
+    errors = d.obs.item_errors.get(job.name) if counts.failed else None
+    st.batch = batch_status(job, total, last_error, errors)
     b = st.batch
     st.progress = batch_progress(b)
     summary: dict[str, int | str] = {"total": b.total, "succeeded": b.succeeded, "failed": b.failed}

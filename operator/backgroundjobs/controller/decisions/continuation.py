@@ -14,6 +14,7 @@ from backgroundjobs.api.constants import (
     Reason,
 )
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.controller.decisions.groupwait import wait_for_group
 from backgroundjobs.controller.decisions.observed import Body, parse_spec
 from backgroundjobs.controller.decisions.plan import Outcome, Plan
 from backgroundjobs.controller.decisions.state import Decision
@@ -21,7 +22,7 @@ from backgroundjobs.controller.decisions.state import Decision
 
 def parent_env(d: Decision, spec: BackgroundJobSpec) -> tuple[str, Any] | None:
     """The parent's name and result, for the child's BACKGROUNDJOBS_PARENT(_RESULT)."""
-    if spec.after is None:
+    if spec.after is None or spec.after.name is None:
         return None
     result = ((d.obs.parent or {}).get("status") or {}).get("result")
     return spec.after.name, result
@@ -40,6 +41,8 @@ def parent_outcome(parent: Body) -> Literal["Succeeded", "Failed"] | None:
 def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     """None when the child may start now; else the plan that keeps it waiting (or fails it)."""
     assert spec.after is not None
+    if spec.after.name is None:
+        return wait_for_group(d, spec)
     plan, st = d.plan, d.st
     parent_name = spec.after.name
     parent = d.obs.parent

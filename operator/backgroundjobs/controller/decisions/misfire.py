@@ -44,7 +44,10 @@ def build_catch_up_job(d: Decision, spec: BackgroundJobSpec, at: datetime) -> Bo
     cronjob_name = builders.cronjob_name(d.name)
     job["metadata"]["name"] = f"{cronjob_name}-{arithmetic.minute_of(at)}"
     job["metadata"]["labels"][c.LABEL_RUN] = "catch-up"
-    job["metadata"]["annotations"] = {c.ANNOTATION_CRONJOB_SCHEDULED: format_time(at)}
+    job["metadata"]["annotations"] = {
+        c.ANNOTATION_CRONJOB_SCHEDULED: format_time(at),
+        c.ANNOTATION_GENERATION: str(d.generation),
+    }
     return job
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from backgroundjobs.api import constants as c
-from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.models import BackgroundJobSpec, ItemError
 from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.decisions.podattempts import PodAttempt
@@ -16,6 +16,13 @@ from backgroundjobs.controller.decisions.podstate import JobPods
 from backgroundjobs.controller.decisions.workload import WorkloadState
 
 Body = dict[str, Any]
+
+
+def _int_or_none(text: Any) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,11 @@ class ObservedJob:
     completed_indexes: str = ""
     failed_indexes: str = ""
     failure_target: str | None = None
-    suspended: bool = False  # spec.suspend: Kueue holds it (a queue with spec.kueue)
+    generation: int | None = None  # c.ANNOTATION_GENERATION: the spec a Recurring run ran
+    catch_up: bool = False  # made by the misfire policy All, not by the CronJob
+    # spec.suspend: a recurring run held by its queue (controller.heldruns), or a Job
+    # Kueue holds (a queue with spec.kueue)
+    suspended: bool = False
 
     @property
     def finished(self) -> bool:
@@ -95,6 +106,8 @@ class ObservedJob:
             completed_indexes=str(status.get("completedIndexes") or ""),
             failed_indexes=str(status.get("failedIndexes") or ""),
             failure_target=failure_target,
+            generation=_int_or_none(annotations.get(c.ANNOTATION_GENERATION)),
+            catch_up=(meta.get("labels") or {}).get(c.LABEL_RUN) == "catch-up",
             suspended=bool((job.get("spec") or {}).get("suspend")),
         )
 
@@ -113,7 +126,10 @@ class Observed:
     name, once read (asked with ``need_pods``). ``wait_reason``/``wait_message``: why the
     queue did not admit the run (``admitted`` False): QueueFull, QueuePaused, RateLimited,
     ConcurrencyKeyBusy, OperatorStarting. ``attempt_pods``: a Job's finished pods, by Job
-    name, once read (asked with ``need_attempts``; ``decisions.attempts``).
+    name, once read (asked with ``need_attempts``; ``decisions.attempts``). ``group``: the
+    members (name -> phase) of the group a continuation waits for (``spec.after.selector``),
+    as the cache knows them. ``item_errors``: a finished batch Job's failed items and their
+    last errors, by Job name, read with its termination message.
     """
 
     bgj: Body
@@ -129,6 +145,8 @@ class Observed:
     wait_reason: c.Reason | None = None
     wait_message: str | None = None
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
+    group: dict[str, str] | None = None
+    item_errors: dict[str, list[ItemError]] = field(default_factory=dict)
     # A queue with spec.kueue: its LocalQueue, and the Workload of the run's Job once read.
     kueue_local_queue: str | None = None
     workload: WorkloadState | None = None

@@ -10,9 +10,10 @@ from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import misfire
 from backgroundjobs.controller.decisions.attempts import record_attempts
+from backgroundjobs.controller.decisions.heldruns import show_held_runs
 from backgroundjobs.controller.decisions.plan import Metric, MetricName, Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_recurring_run
-from backgroundjobs.controller.decisions.runhistory import record_run
+from backgroundjobs.controller.decisions.runhistory import record_recurring_run, record_run
 from backgroundjobs.controller.decisions.state import (
     REFUSALS,
     Decision,
@@ -88,6 +89,7 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         )
 
     _observe_runs(d, spec)
+    show_held_runs(d)
     misfire.account(d, spec, fresh=observed is None or plan.replace_cronjob is not None)
 
     if spec.suspend:
@@ -122,10 +124,11 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     ]
     if new_runs:
         newest = new_runs[-1]
-        st.runs += len(new_runs)
         st.last_run_at = format_time(newest.created or d.now)
         st.job_name = newest.name
         for j in new_runs:
+            st.runs += 1
+            record_recurring_run(d, st.runs, j)
             d.note(EventReason.STARTED, f"run {j.name} started")
             plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
             if j.scheduled_time is not None and j.created is not None:
@@ -138,7 +141,7 @@ def _observe_runs(d: Decision, spec: BackgroundJobSpec) -> None:
     if newest_run is not None:  # the attempts of the newest run (decisions.attempts)
         record_attempts(d, newest_run)
 
-    running = [j for j in jobs if not j.finished]
+    running = [j for j in jobs if not j.finished and not j.suspended]  # held: heldruns
     if running:
         names = ", ".join(j.name for j in running)
         d.set(ConditionType.RUNNING, True, Reason.RUN_ACTIVE, f"running: {names}")
