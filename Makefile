@@ -29,6 +29,12 @@ cluster-up: setup ## Start (or reuse) the local kwok cluster (REAL_NODES=1: plus
 cluster-down: ## Stop the local cluster
 	@bash hack/cluster.sh down
 
+kueue-up: cluster-up ## Kueue's manager (built from Go modules) with a ClusterQueue and LocalQueue, on the local cluster
+	@bash hack/kueue.sh up
+
+kueue-down: ## Stop the local Kueue manager
+	@bash hack/kueue.sh down
+
 kubeconfig: ## Print the local cluster's kubeconfig path (use with make -s)
 	@bash hack/cluster.sh kubeconfig
 
@@ -95,4 +101,4 @@ promtool: ## Build promtool (PromQL checks of the chart's alerts and dashboard) 
 helm-docs: ## Build helm-docs (the chart README's values table) into the cache
 	@bash hack/helm-docs.sh
 
-.PHONY: help setup venv cluster-tools node-tools cluster-up cluster-down kubeconfig crd install-crd run lint test test-reliability e2e e2e-cluster e2e-down e2e-kind test-unit images demo bench chart dist promtool helm-docs
+.PHONY: help setup venv cluster-tools node-tools cluster-up cluster-down kueue-up kueue-down kubeconfig crd install-crd run lint test test-reliability e2e e2e-cluster e2e-down e2e-kind test-unit images demo bench chart dist promtool helm-docs

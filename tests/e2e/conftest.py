@@ -229,6 +229,7 @@ _MODULE_ORDER = (
     "test_cluster_failures",
     "test_cluster_scenarios",
     "test_cluster_examples",
+    "test_cluster_kueue",
     "test_cluster_upgrade",  # last: it rolls the operator's Deployment
 )
 

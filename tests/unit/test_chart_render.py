@@ -189,6 +189,7 @@ OPERATOR_VERBS = {
     ("", "pods/log"): {"get"},
     ("", "events"): {"create", "list"},
     ("", "configmaps"): {"create", "get"},
+    ("kueue.x-k8s.io", "workloads"): {"get", "list"},
 }
 
 

@@ -26,6 +26,7 @@ from backgroundjobs._json import deeper_than
 from backgroundjobs.api import crd
 from backgroundjobs.api.times import format_time
 from backgroundjobs.controller.decisions import Observed, ObservedJob, Plan, decide
+from backgroundjobs.controller.decisions.workload import WorkloadCondition, WorkloadState
 from backgroundjobs.controller.settings import QueueConfig, Settings
 
 pytestmark = pytest.mark.unit
@@ -304,6 +305,20 @@ termination_messages = st.one_of(
 )
 
 
+workload_conditions = st.dictionaries(
+    st.sampled_from(["QuotaReserved", "Admitted", "Evicted", "Preempted", "Finished"]),
+    st.builds(WorkloadCondition, st.booleans(), st.text(max_size=8), st.text(max_size=20)),
+    max_size=4,
+)
+workload_states = st.builds(
+    WorkloadState,
+    installed=st.booleans(),
+    found=st.booleans(),
+    cluster_queue=st.none() | st.just("cq"),
+    conditions=workload_conditions,
+)
+
+
 @st.composite
 def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
     run = draw(st.integers(1, 3))
@@ -335,6 +350,7 @@ def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
         failure_message=draw(st.text(max_size=10)),
         failure_time=draw(st.none() | instants),
         scheduled_time=draw(st.none() | instants),
+        suspended=draw(st.booleans()),
     )
 
 
@@ -387,6 +403,8 @@ def observations(draw: st.DrawFn) -> Observed:
         termination={j.name: draw(termination_messages) for j in jobs if draw(st.booleans())},
         admitted=draw(st.sampled_from([None, True, False])),
         cronjob=draw(st.none() | cronjobs),
+        kueue_local_queue=draw(st.sampled_from([None, "team-a"])),
+        workload=draw(st.none() | workload_states),
     )
     return obs
 

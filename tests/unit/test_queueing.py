@@ -203,7 +203,15 @@ def test_the_committed_queue_crd_is_generated_from_the_models() -> None:
     assert committed.read_text() == queues.render(), "run `make crd` and commit the result"
     version = queues.build_crd()["spec"]["versions"][0]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-    assert set(spec) == {"maxConcurrency", "priority", "priorityClassName", "rateLimit", "paused"}
+    assert set(spec) == {
+        "maxConcurrency",
+        "priority",
+        "priorityClassName",
+        "rateLimit",
+        "paused",
+        "kueue",
+    }
+    assert spec["kueue"]["required"] == ["localQueue"]
     assert spec["rateLimit"]["required"] == ["perSecond"]
     assert [col["name"] for col in version["additionalPrinterColumns"]][:5] == [
         "Max",

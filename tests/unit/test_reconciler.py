@@ -39,6 +39,7 @@ class FakeKube:
         self.termination: dict[str, str] = {}  # Job name -> its handler's termination message
         self.pods: dict[str, list[Body]] = {}  # Job name -> its pods
         self.job_events_by_uid: dict[str, list[Body]] = {}  # Job uid -> Events about it
+        self.workload_lists: dict[str, list[Body] | None] = {}  # Job uid -> Kueue Workloads
         self.fail: dict[str, ApiException] = {}  # call -> the error its next use raises
         self.patch_gate: asyncio.Event | None = None  # when set: patch_status waits for it
         self._versions = itertools.count(100)
@@ -109,6 +110,10 @@ class FakeKube:
     async def job_pods(self, namespace: str, job_name: str) -> list[Body]:
         self._check("job_pods", job_name)
         return copy.deepcopy(self.pods.get(job_name, []))
+
+    async def workloads(self, namespace: str, job_uid: str) -> list[Body] | None:
+        self._check("workloads", job_uid)
+        return copy.deepcopy(self.workload_lists.get(job_uid, []))
 
     async def owned_job_pods(
         self, namespace: str, job_uid: str, not_older_than: str | None = None

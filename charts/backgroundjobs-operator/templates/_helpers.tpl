@@ -142,6 +142,11 @@ controller/kube.py and kopf (on.event handlers only: no finalizers, no progress 
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "get"]
+# A queue handed to Kueue (spec.kueue): the Workloads of its Jobs, for their phase. Harmless
+# where Kueue is not installed (the operator then says so in the job's condition).
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list"]
 {{- end -}}
 
 {{/* Refuse values the schema cannot express. */}}

@@ -35,6 +35,9 @@ SELECTABLE_FIELDS = {
 LABEL_NAME = f"{GROUP}/name"
 LABEL_TYPE = f"{GROUP}/type"
 LABEL_QUEUE = f"{GROUP}/queue"
+# Kueue's: the LocalQueue of a Job it admits; and the label of a Workload naming its Job.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
 LABEL_CONCURRENCY_KEY = f"{GROUP}/concurrency-key"
 LABEL_RUN = f"{GROUP}/run"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -159,6 +162,7 @@ class ConditionType(StrEnum):
     # kstatus' two (Flux, kpt, Config Sync wait on them), derived from the phase.
     RECONCILING = "Reconciling"  # a run is being started or runs
     STALLED = "Stalled"  # the job has failed: nothing more happens until someone acts
+    ADMITTED = "Admitted"  # Kueue admitted the run's Workload (a queue with spec.kueue)
 
 
 class Reason(StrEnum):
@@ -178,6 +182,13 @@ class Reason(StrEnum):
     RATE_LIMITED = "RateLimited"
     CONCURRENCY_KEY_BUSY = "ConcurrencyKeyBusy"
     OPERATOR_STARTING = "OperatorStarting"
+    # A queue with spec.kueue: the run's Workload, as Kueue's conditions say.
+    WAITING_FOR_QUOTA = "WaitingForQuota"
+    QUOTA_RESERVED = "QuotaReserved"
+    ADMITTED = "Admitted"
+    EVICTED = "Evicted"
+    PREEMPTED = "Preempted"
+    KUEUE_NOT_INSTALLED = "KueueNotInstalled"
     PARENT_NOT_FOUND = "ParentNotFound"
     PARENT_PENDING = "ParentPending"
     PARENT_RUNNING = "ParentRunning"

@@ -36,6 +36,26 @@ class RateLimit(_Model):
     )
 
 
+class KueueHandOff(_Model):
+    """Admission left to Kueue: the queue's Jobs are made suspended in this LocalQueue."""
+
+    local_queue: str = Field(
+        ...,
+        min_length=1,
+        max_length=63,
+        description="The Kueue LocalQueue (in the job's namespace) whose ClusterQueue admits"
+        " this queue's runs: the label kueue.x-k8s.io/queue-name of their Jobs.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches({_cel_re(c.DNS_LABEL_PATTERN)})",
+                    "kueue.localQueue must be a LocalQueue name (a DNS label like team-a)",
+                )
+            ]
+        },
+    )
+
+
 class BackgroundJobQueueSpec(_Model):
     """How a queue admits its jobs' runs."""
 
@@ -75,6 +95,12 @@ class BackgroundJobQueueSpec(_Model):
         False,
         description="True: running jobs finish, no new run starts; waiting jobs show QueuePaused.",
     )
+    kueue: KueueHandOff | None = Field(
+        None,
+        description="Leave admission to Kueue: Jobs are created suspended with the LocalQueue's"
+        " label, and Kueue's ClusterQueue decides when they run (maxConcurrency, priority,"
+        " rateLimit and the operator-wide cap do not apply to them; paused does).",
+    )
 
 
 class BackgroundJobQueueStatus(_Model):
@@ -101,6 +127,7 @@ QUEUE_PRINTER_COLUMNS = (
     PrinterColumn("Oldest", ".status.oldestPendingSince", "date"),
     PrinterColumn("Rate", ".spec.rateLimit.perSecond", "number", priority=1),
     PrinterColumn("Class", ".spec.priorityClassName", priority=1),
+    PrinterColumn("Kueue", ".spec.kueue.localQueue", priority=1),
 )
 
 

@@ -128,7 +128,11 @@ class Cache:
                 return []
         self._bgjs[key] = Finished.of(obj) or _slim(obj)
         waiting = _waiting_want(obj)
-        if waiting is not None and not self.slots.holds(key):
+        if (
+            waiting is not None
+            and not self.slots.holds(key)
+            and not self.queue_policy((key[0], waiting.queue)).kueue_local_queue
+        ):
             self.slots.register(key, waiting)
         after = ((obj.get("spec") or {}).get("after") or {}).get("name")
         if after:
@@ -343,6 +347,8 @@ class Cache:
             return JobChange(key, self._observe_run(key, obj, job.finished, queue, labels))
         if job.finished:
             return JobChange(key, self._release(key, name))
+        if c.KUEUE_QUEUE_LABEL in labels:
+            return JobChange(key, [])  # Kueue admits a Job with its label: no slot of ours
         turns = self.slots.hold(key, (ns, queue), labels.get(c.LABEL_CONCURRENCY_KEY))
         return JobChange(key, owners(turns))
 
@@ -434,6 +440,7 @@ class Cache:
                 rate_per_second=float(rate["perSecond"]) if rate.get("perSecond") else None,
                 burst=max(1, int(rate.get("burst") or 1)),
                 priority_class_name=spec.get("priorityClassName") or None,
+                kueue_local_queue=(spec.get("kueue") or {}).get("localQueue") or None,
             )
         except (TypeError, ValueError):
             return None  # the CRD's schema keeps such objects out

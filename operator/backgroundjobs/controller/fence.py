@@ -58,6 +58,9 @@ class FencedKube:
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]:
         return await self.inner.job_events(namespace, job_uid, reason)
 
+    async def workloads(self, namespace: str, job_uid: str) -> list[Body] | None:
+        return await self.inner.workloads(namespace, job_uid)
+
     async def owned_job_pods(
         self, namespace: str, job_uid: str, not_older_than: str | None = None
     ) -> list[Body]:

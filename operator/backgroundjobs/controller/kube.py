@@ -29,6 +29,9 @@ MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 LIST_PAGE = 500
 USER_AGENT = "backgroundjobs-operator"
+# Kueue's API group and the version of its Workloads read (a queue with spec.kueue).
+KUEUE_GROUP = "kueue.x-k8s.io"
+KUEUE_VERSION = "v1beta2"
 
 
 async def operator_api_client() -> client.ApiClient:
@@ -143,6 +146,7 @@ class KubeApi(Protocol):
         self, namespace: str, job_uid: str, not_older_than: str | None = None
     ) -> list[Body]: ...
     async def job_events(self, namespace: str, job_uid: str, reason: str) -> list[Body]: ...
+    async def workloads(self, namespace: str, job_uid: str) -> list[Body] | None: ...
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
     ) -> Body: ...
@@ -360,6 +364,26 @@ class Kube:
             return str(await resp.text())
         finally:
             resp.release()
+
+    # --- Kueue ---
+    async def workloads(self, namespace: str, job_uid: str) -> list[Body] | None:
+        """Kueue's Workloads of the Job ``job_uid``; None when Kueue's Workload API is not
+        served (Kueue not installed)."""
+        try:
+            resp = await self.custom.list_namespaced_custom_object(
+                KUEUE_GROUP,
+                KUEUE_VERSION,
+                namespace,
+                "workloads",
+                label_selector=f"{c.KUEUE_JOB_UID_LABEL}={job_uid}",
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        items = (await response_json(resp)).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
 
     # --- relists ---
     async def list_versions(

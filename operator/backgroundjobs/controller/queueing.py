@@ -45,6 +45,7 @@ class QueuePolicy:
     rate_per_second: float | None = None
     burst: int = 1
     priority_class_name: str | None = None
+    kueue_local_queue: str | None = None  # admission left to Kueue (decisions.kueue)
 
 
 @dataclass(frozen=True, order=True)

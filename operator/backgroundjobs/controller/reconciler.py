@@ -37,6 +37,7 @@ from backgroundjobs.controller.decisions import (
 from backgroundjobs.controller.decisions.itemerrors import indexes_of, item_errors
 from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
+from backgroundjobs.controller.decisions.workload import WorkloadState, workload_state
 from backgroundjobs.controller.events import EventPoster
 from backgroundjobs.controller.heldruns import owner_key, owners, run_key
 from backgroundjobs.controller.kube import KubeApi, termination_message_of
@@ -142,7 +143,16 @@ class Reconciler:
 
     def _admit(self, key: Key, body: Body, queue: str, obs: Observed) -> None:
         """Ask ``queue`` for a slot (before any await: two workers never take the last one):
-        ``obs.admitted``, and why not; the runs this round admitted are woken."""
+        ``obs.admitted``, and why not; the runs this round admitted are woken. A queue
+        handed to Kueue admits at once (unless paused): Kueue holds the Job it makes."""
+        if obs.kueue_local_queue is not None:
+            policy = self.cache.queue_policy((key[0], queue))
+            wake(self.work, self.cache.slots.withdraw(key, time.monotonic(), time.time()))
+            obs.admitted = not policy.paused
+            if policy.paused:
+                obs.wait_reason = c.Reason.QUEUE_PAUSED
+                obs.wait_message = f"queue {queue} is paused"
+            return
         verdict, dispatch = self.cache.slots.want(
             key, want_of(body, queue), time.monotonic(), time.time()
         )
@@ -213,7 +223,7 @@ class Reconciler:
         if spec is not None and spec.after is not None and spec.after.name is not None:
             parent = await self._parent(key, body, spec.after.name)
             cycle = self.cache.cycle(key)
-        return Observed(
+        obs = Observed(
             bgj=body,
             now=datetime.now(UTC),
             jobs=jobs,
@@ -222,6 +232,33 @@ class Reconciler:
             cycle=cycle,
             group=self.cache.group(key),
         )
+        if spec is not None and spec.job_type != JobType.RECURRING:
+            await self._gather_kueue(key, obs, spec.queue)
+        return obs
+
+    async def _gather_kueue(self, key: Key, obs: Observed, queue: str) -> None:
+        """A queue handed to Kueue: its LocalQueue, and the Workload of the run's unfinished
+        Job while Kueue holds it (or has not yet been seen to admit it)."""
+        obs.kueue_local_queue = self.cache.queue_policy((key[0], queue)).kueue_local_queue
+        if obs.kueue_local_queue is None:
+            return
+        status = obs.bgj.get("status") or {}
+        job = obs.jobs.get(status.get("jobName") or "")
+        if job is None or job.finished:
+            return
+        admitted = any(
+            cnd.get("type") == c.ConditionType.ADMITTED and cnd.get("status") == "True"
+            for cnd in status.get("conditions") or []
+        )
+        if admitted and not job.suspended:
+            return
+        try:
+            found = await self.kube.workloads(key[0], job.uid)
+        except ApiException as exc:
+            # Kueue's API unreadable (RBAC, a hung server): decided without it, and said.
+            log.warning("%s/%s: cannot read Kueue's Workloads: %s", *key, exc.reason)
+            return
+        obs.workload = WorkloadState(installed=False) if found is None else workload_state(found)
 
     async def _parent(self, key: Key, body: Body, parent_name: str) -> Body | None:
         """The parent of a continuation. Before the first run: to decide whether to start. On

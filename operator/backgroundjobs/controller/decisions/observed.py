@@ -13,6 +13,7 @@ from backgroundjobs.api.podpolicy import AdmissionInForce
 from backgroundjobs.api.times import parse_time
 from backgroundjobs.controller.decisions.podattempts import PodAttempt
 from backgroundjobs.controller.decisions.podstate import JobPods
+from backgroundjobs.controller.decisions.workload import WorkloadState
 
 Body = dict[str, Any]
 
@@ -48,7 +49,8 @@ class ObservedJob:
     failure_target: str | None = None
     generation: int | None = None  # c.ANNOTATION_GENERATION: the spec a Recurring run ran
     catch_up: bool = False  # made by the misfire policy All, not by the CronJob
-    # spec.suspend: a recurring run held by its queue (controller.heldruns)
+    # spec.suspend: a recurring run held by its queue (controller.heldruns), or a Job
+    # Kueue holds (a queue with spec.kueue)
     suspended: bool = False
 
     @property
@@ -145,6 +147,9 @@ class Observed:
     attempt_pods: dict[str, tuple[PodAttempt, ...]] = field(default_factory=dict)
     group: dict[str, str] | None = None
     item_errors: dict[str, list[ItemError]] = field(default_factory=dict)
+    # A queue with spec.kueue: its LocalQueue, and the Workload of the run's Job once read.
+    kueue_local_queue: str | None = None
+    workload: WorkloadState | None = None
 
 
 # Parsed specs of large batches, by (uid, generation): a 10,000-item spec takes about 70 ms

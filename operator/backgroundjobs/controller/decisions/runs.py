@@ -17,7 +17,7 @@ from backgroundjobs.api.constants import (
 from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
-from backgroundjobs.controller.decisions import batch, retrypolicy
+from backgroundjobs.controller.decisions import batch, kueue, retrypolicy
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
@@ -225,6 +225,8 @@ def _start(
         job = batch.make_indexed(job, spec)
         total = len(spec.items)
         st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
+    if d.obs.kueue_local_queue is not None:
+        job = kueue.hand_off(job, d.obs.kueue_local_queue)
     plan.create.append(job)
     st.runs = run
     if attempt == 1:  # a retry attempt is the same run
@@ -248,6 +250,8 @@ def _start(
     event = EventReason.REQUEUED if reason == Reason.REQUEUED else EventReason.STARTED
     d.note(event, msg)
     plan.metrics.append(Metric(MetricName.STARTED, spec.metric_labels()))
+    if d.obs.kueue_local_queue is not None:
+        kueue.created_held(d, d.obs.kueue_local_queue, name)
     if due is None and spec.job_type == JobType.IMMEDIATE and run == 1 and attempt == 1:
         due = parse_time(d.meta.get("creationTimestamp"))
     if due is not None and reason != Reason.TRIGGERED:
@@ -257,6 +261,10 @@ def _start(
 
 
 def _observe_job(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Plan:
+    if d.obs.kueue_local_queue is not None and not job.finished:
+        if job.suspended:
+            return kueue.held(d, d.obs.kueue_local_queue, job)
+        kueue.admitted(d, job)
     if spec.items is not None:
         return batch.observe_batch(d, spec, job)
     plan, st = d.plan, d.st
