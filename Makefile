@@ -62,6 +62,12 @@ test: setup ## Run unit + integration + e2e tests (e2e where Docker and a real n
 test-reliability: setup ## Fault tests (tests/reliability) on a cluster of their own; RELIABILITY_SCALE=0.2 for the small version
 	@BGJ_CLUSTER=$${BGJ_RELIABILITY_CLUSTER:-backgroundjobs-reliability} $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
+test-kueue: setup ## Kueue's own manager admitting a queue's runs (marker kueue; builds Kueue once, 10-40 min cold)
+	@bash hack/kueue.sh build
+	@bash hack/cluster.sh up
+	@KUBECONFIG=$$(bash hack/cluster.sh kubeconfig) $(PY) -m pytest -m "kueue and integration" tests/integration $(PYTEST_ARGS)
+	@KUBECONFIG= $(PY) -m pytest -m "kueue and e2e" tests/e2e $(PYTEST_ARGS)
+
 e2e: setup ## e2e tests: the images, and the chart and scenarios on a real node (hack/e2e.sh)
 	@bash hack/e2e.sh $(PYTEST_ARGS)
 
@@ -101,4 +107,4 @@ promtool: ## Build promtool (PromQL checks of the chart's alerts and dashboard) 
 helm-docs: ## Build helm-docs (the chart README's values table) into the cache
 	@bash hack/helm-docs.sh
 
-.PHONY: help setup venv cluster-tools node-tools cluster-up cluster-down kueue-up kueue-down kubeconfig crd install-crd run lint test test-reliability e2e e2e-cluster e2e-down e2e-kind test-unit images demo bench chart dist promtool helm-docs
+.PHONY: help setup venv cluster-tools node-tools cluster-up cluster-down kueue-up kueue-down kubeconfig crd install-crd run lint test test-reliability test-kueue e2e e2e-cluster e2e-down e2e-kind test-unit images demo bench chart dist promtool helm-docs

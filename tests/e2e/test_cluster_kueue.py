@@ -16,7 +16,7 @@ from kubernetes import client
 from tests.e2e.conftest import OperatorRelease
 from tests.e2e.realcluster import Jobs, apply, background_job, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.e2e, pytest.mark.kueue, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_QUEUE = "bgj-e2e"

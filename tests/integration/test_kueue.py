@@ -271,6 +271,7 @@ def test_a_fake_kueue_admission_is_what_the_operator_follows(
         assert admitted is not None and admitted["status"] == "True", name
 
 
+@pytest.mark.kueue  # make test-kueue: Kueue's manager must be built (hack/kueue.sh build)
 def test_kueue_admits_the_queue_and_the_operator_follows(
     kueue: str, bgjobs: Jobs, api_client: client.ApiClient
 ) -> None:
