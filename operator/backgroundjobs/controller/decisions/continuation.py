@@ -8,13 +8,12 @@ from pydantic import ValidationError
 
 from backgroundjobs.api.constants import (
     ConditionType,
-    EventReason,
     JobType,
     Phase,
     Reason,
 )
 from backgroundjobs.api.models import BackgroundJobSpec
-from backgroundjobs.controller.decisions.groupwait import wait_for_group
+from backgroundjobs.controller.decisions.groupwait import keep_waiting, wait_for_group
 from backgroundjobs.controller.decisions.observed import Body, parse_spec
 from backgroundjobs.controller.decisions.plan import Outcome, Plan
 from backgroundjobs.controller.decisions.state import Decision
@@ -43,18 +42,10 @@ def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     assert spec.after is not None
     if spec.after.name is None:
         return wait_for_group(d, spec)
-    plan, st = d.plan, d.st
+    st = d.st
     parent_name = spec.after.name
     parent = d.obs.parent
     seen_uid = st.parent_uid
-
-    def wait(reason: Reason, msg: str) -> Plan:
-        waiting = d.condition(ConditionType.WAITING)
-        if d.old_phase != Phase.WAITING or waiting is None or waiting.reason != reason:
-            d.note(EventReason.WAITING, msg)
-        d.phase(Phase.WAITING, msg)
-        d.set(ConditionType.WAITING, True, reason, msg)
-        return plan
 
     def fail(msg: str) -> Plan:
         return d.finish(
@@ -69,8 +60,10 @@ def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     if parent is None:
         if seen_uid:
             return fail(f"parent {parent_name} was deleted before it let this job start")
-        return wait(
-            Reason.PARENT_NOT_FOUND, f"waiting for parent {parent_name}, which does not exist yet"
+        return keep_waiting(
+            d,
+            Reason.PARENT_NOT_FOUND,
+            f"waiting for parent {parent_name}, which does not exist yet",
         )
     parent_uid = (parent.get("metadata") or {}).get("uid")
     if seen_uid and parent_uid != seen_uid:
@@ -91,15 +84,18 @@ def wait_for_parent(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     if outcome is not None and (when == "Finished" or when == outcome):
         return None
     if outcome == "Failed":
-        return wait(
-            Reason.PARENT_FAILED, f"parent {parent_name} failed; waiting in case it is requeued"
+        return keep_waiting(
+            d, Reason.PARENT_FAILED, f"parent {parent_name} failed; waiting in case it is requeued"
         )
     if outcome == "Succeeded":
-        return wait(
+        return keep_waiting(
+            d,
             Reason.PARENT_SUCCEEDED,
             f"parent {parent_name} succeeded; this job runs only if it fails",
         )
     parent_phase = (parent.get("status") or {}).get("phase") or Phase.PENDING
     if parent_phase == Phase.RUNNING:
-        return wait(Reason.PARENT_RUNNING, f"waiting for parent {parent_name} (Running)")
-    return wait(Reason.PARENT_PENDING, f"waiting for parent {parent_name} ({parent_phase})")
+        return keep_waiting(d, Reason.PARENT_RUNNING, f"waiting for parent {parent_name} (Running)")
+    return keep_waiting(
+        d, Reason.PARENT_PENDING, f"waiting for parent {parent_name} ({parent_phase})"
+    )

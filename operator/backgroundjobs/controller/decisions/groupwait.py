@@ -16,6 +16,17 @@ def selector_text(labels: dict[str, str]) -> str:
     return ",".join(f"{name}={value}" for name, value in sorted(labels.items()))
 
 
+def keep_waiting(d: Decision, reason: Reason, msg: str) -> Plan:
+    """A continuation's plan while it waits: phase and condition Waiting with ``reason``,
+    an Event when the reason is new."""
+    waiting = d.condition(ConditionType.WAITING)
+    if d.old_phase != Phase.WAITING or waiting is None or waiting.reason != reason:
+        d.note(EventReason.WAITING, msg)
+    d.phase(Phase.WAITING, msg)
+    d.set(ConditionType.WAITING, True, reason, msg)
+    return d.plan
+
+
 def wait_for_group(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     """None when the child may start now; else the plan that keeps it waiting.
 
@@ -27,23 +38,17 @@ def wait_for_group(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     group = selector_text(after.selector.match_labels)
     members = d.obs.group or {}
 
-    def wait(reason: Reason, msg: str) -> Plan:
-        waiting = d.condition(ConditionType.WAITING)
-        if d.old_phase != Phase.WAITING or waiting is None or waiting.reason != reason:
-            d.note(EventReason.WAITING, msg)
-        d.phase(Phase.WAITING, msg)
-        d.set(ConditionType.WAITING, True, reason, msg)
-        return d.plan
-
     if len(members) < after.count:
-        return wait(
+        return keep_waiting(
+            d,
             Reason.GROUP_INCOMPLETE,
             f"waiting for group {group}: {len(members)} of {after.count} members exist",
         )
     succeeded = sum(1 for phase in members.values() if phase == Phase.SUCCEEDED)
     failed = sum(1 for phase in members.values() if phase in _FAILED_PHASES)
     if succeeded + failed < len(members):
-        return wait(
+        return keep_waiting(
+            d,
             Reason.GROUP_RUNNING,
             f"waiting for group {group}: {succeeded + failed} of {len(members)} members"
             f" finished ({failed} failed)",
@@ -52,12 +57,14 @@ def wait_for_group(d: Decision, spec: BackgroundJobSpec) -> Plan | None:
     if after.when in ("Finished", outcome):
         return None
     if outcome == "Failed":
-        return wait(
+        return keep_waiting(
+            d,
             Reason.GROUP_FAILED,
             f"group {group}: {failed} of {len(members)} members failed; waiting in case"
             " they are requeued",
         )
-    return wait(
+    return keep_waiting(
+        d,
         Reason.GROUP_SUCCEEDED,
         f"group {group}: every member succeeded; this job runs only if one fails",
     )
