@@ -61,7 +61,7 @@ def delayed_floor(custom: client.CustomObjectsApi, jw: JobWatch, ns: str, count:
     jobs = [builders.job_name(name, 1) for name in due]
     wait_for(f"{count} delayed Jobs", lambda: all(j in jw.added for j in jobs), 120)
     lateness = [jw.added[builders.job_name(name, 1)] - at for name, at in due.items()]
-    print(f"delayed-job lateness alongside (Job ADDED - runAt), {count} jobs:")
+    print(f"delayed-job lateness after them (Job ADDED - runAt), {count} jobs:")
     print(f"  {describe(lateness)}")
 
 
