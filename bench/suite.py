@@ -296,6 +296,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     res = asyncio.run(suite(args))
     raw = Path(args.results).with_suffix(".json")
+    raw.parent.mkdir(parents=True, exist_ok=True)  # a run's results are lost if it cannot
     raw.write_text(json.dumps(res, indent=1, default=str) + "\n")
     Path(args.results).write_text(report.render(res))
     log.info("wrote %s and %s (%.0fs)", args.results, raw, res["total_seconds"])
