@@ -162,12 +162,8 @@ class Cache:
         for (ns, name), body in list(self._bgjs.items()):
             if ns != namespace:
                 continue
-            if isinstance(body, Finished):
-                labels = (body.body().get("metadata") or {}).get("labels") or {}
-                yield name, labels, body.phase
-            else:
-                labels = (body.get("metadata") or {}).get("labels") or {}
-                yield name, labels, str((body.get("status") or {}).get("phase") or "")
+            meta = (body.body() if isinstance(body, Finished) else body).get("metadata") or {}
+            yield name, meta.get("labels") or {}, self.phase((ns, name)) or ""
 
     def phase(self, key: Key) -> str | None:
         """The cached phase of ``key`` ("" before its first status); None when not cached."""
