@@ -97,7 +97,7 @@ class Cost:
         )
 
 
-def _stamp(text: str) -> float:
+def stamp(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -111,7 +111,7 @@ def cost(events: Iterator[dict[str, Any]]) -> Cost:
         by_kind[key] += 1
         if verb != "watch":
             with contextlib.suppress(KeyError, ValueError):
-                took = _stamp(ev["stageTimestamp"]) - _stamp(ev["requestReceivedTimestamp"])
+                took = stamp(ev["stageTimestamp"]) - stamp(ev["requestReceivedTimestamp"])
                 seconds[key] += took
         if verb in WRITE_VERBS:
             writes += 1

@@ -40,7 +40,10 @@ SCHEDULED = c.ANNOTATION_CRONJOB_SCHEDULED
 
 
 class JobWatch(threading.Thread):
-    """Arrival times (time.time()) of Job ADDED and first-seen-Complete events in a namespace."""
+    """Arrival times (time.time()) of Job ADDED, first-seen-Complete and first-seen-Failed
+    events in a namespace. Events are read as plain JSON, not as the client's model objects:
+    turning a Job into a V1Job holds the GIL for milliseconds, and in a burst of the Job
+    controller's updates that lag, not the operator, was what a late arrival measured."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         super().__init__(daemon=True)
@@ -48,6 +51,7 @@ class JobWatch(threading.Thread):
         self.ns = namespace
         self.added: dict[str, float] = {}
         self.complete: dict[str, float] = {}
+        self.failed: dict[str, float] = {}
         self.scheduled: dict[str, str] = {}
         self.owner: dict[str, str] = {}
         self.ready = threading.Event()
@@ -65,23 +69,15 @@ class JobWatch(threading.Thread):
                     resource_version=rv,
                     timeout_seconds=60,
                     allow_watch_bookmarks=True,
+                    deserialize=False,
                 ):
                     now = time.time()
                     job = event["object"]
-                    rv = job.metadata.resource_version
+                    meta = job.get("metadata") or {}
+                    rv = meta.get("resourceVersion") or rv
                     if event["type"] == "BOOKMARK":
                         continue
-                    name = job.metadata.name
-                    if event["type"] == "ADDED":
-                        self.added.setdefault(name, now)
-                        labels = job.metadata.labels or {}
-                        self.owner[name] = labels.get(c.LABEL_NAME, "")
-                        stamp = (job.metadata.annotations or {}).get(SCHEDULED)
-                        if stamp:
-                            self.scheduled[name] = stamp
-                    conditions = (job.status and job.status.conditions) or []
-                    if any(x.type == "Complete" and x.status == "True" for x in conditions):
-                        self.complete.setdefault(name, now)
+                    self._seen(event["type"], meta, job.get("status") or {}, now)
             except ApiException as exc:
                 if exc.status == 410:  # expired: start over from a fresh list
                     rv = self.batch.list_namespaced_job(self.ns).metadata.resource_version
@@ -92,6 +88,22 @@ class JobWatch(threading.Thread):
                 if not self.stopped.is_set():
                     raise
                 return  # the stream was closed by stop()
+
+    def _seen(self, kind: str, meta: dict[str, Any], status: dict[str, Any], now: float) -> None:
+        name = meta.get("name", "")
+        if kind == "ADDED":
+            self.added.setdefault(name, now)
+            self.owner[name] = (meta.get("labels") or {}).get(c.LABEL_NAME, "")
+            stamp = (meta.get("annotations") or {}).get(SCHEDULED)
+            if stamp:
+                self.scheduled[name] = stamp
+        for cond in status.get("conditions") or []:
+            if cond.get("status") != "True":
+                continue
+            if cond.get("type") == "Complete":
+                self.complete.setdefault(name, now)
+            elif cond.get("type") == "Failed":
+                self.failed.setdefault(name, now)
 
     def stop(self) -> None:
         self.stopped.set()
