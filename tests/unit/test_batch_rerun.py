@@ -62,6 +62,7 @@ def test_intervals_round_trip(indexes: list[int]) -> None:
     text = intervals(indexes)
     assert parse_indexes(text, 1000) == set(indexes)
     assert intervals([5, 4, 3, 1]) == "1,3-5"
+    assert intervals([0, 1, 3, 4, 6]) == "0,1,3,4,6"  # as the Job controller writes it
 
 
 def finished_job(name: str, completed: str, failed: str, reason: str) -> ObservedJob:
@@ -74,7 +75,7 @@ def test_items_to_rerun_are_the_failed_and_the_never_started() -> None:
     job = finished_job("news-1", "0,2", "1,4", "MaxFailedIndexesExceeded")
     assert items_to_rerun(job, None, 5) == [1, 3, 4]
     # a rerun's Job speaks in completion indexes: position 1 of (1, 3, 4) is item 3
-    rerun = BatchRerun(from_run=1, items=3, indexes="1,3-4")
+    rerun = BatchRerun(from_run=1, items=3, indexes="1,3,4")
     last = BatchStatus(total=5, succeeded=4, failed=1, rerun=rerun)
     again = finished_job("news-2", "0,2", "1", "FailedIndexes")
     assert items_to_rerun(again, last, 5) == [3]

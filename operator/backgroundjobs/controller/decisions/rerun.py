@@ -48,18 +48,18 @@ def parse_indexes(text: str, limit: int) -> set[int] | None:
 
 
 def intervals(indexes: Iterable[int]) -> str:
-    """Indexes as the Job's interval list: [1, 3, 4, 5] is "1,3-5"."""
-    parts: list[str] = []
-    run: list[int] = []
+    """Indexes as the Job controller writes its interval lists: [1, 3, 4, 6, 7, 8] is
+    "1,3,4,6-8" (a range from three indexes on)."""
+    spans: list[list[int]] = []
     for index in sorted(set(indexes)):
-        if run and index == run[-1] + 1:
-            run.append(index)
-            continue
-        if run:
-            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
-        run = [index]
-    if run:
-        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+        if spans and index == spans[-1][1] + 1:
+            spans[-1][1] = index
+        else:
+            spans.append([index, index])
+    parts = [
+        f"{low}-{high}" if high - low >= 2 else ",".join(map(str, range(low, high + 1)))
+        for low, high in spans
+    ]
     return ",".join(parts)
 
 
