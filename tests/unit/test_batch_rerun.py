@@ -5,6 +5,7 @@ counts over the whole batch in the user's indexes, the refusals, and the runtime
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ from tests.unit.test_decisions import T0, bgj, reasons, view
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.models import BatchRerun, BatchStatus, ItemError
 from backgroundjobs.api.requester import is_failed_only, requester_of
+from backgroundjobs.cli._parser import build_parser
+from backgroundjobs.cli._requeue import requeue_changes
+from backgroundjobs.cli.render.timeline import batch_fields
+from backgroundjobs.client import JobInfo
 from backgroundjobs.controller.decisions import ObservedJob
 from backgroundjobs.controller.decisions.rerun import (
     intervals,
@@ -268,3 +273,22 @@ def test_a_failed_only_requeue_reruns_exactly_the_items_that_did_not_succeed(
     assert [x["args"] for x in lines] == [ITEMS[i]["args"] for i in expected]
     assert created["spec"]["completions"] == len(expected)
     assert plan.status["batch"]["succeeded"] == 5 - len(expected)
+
+
+def test_describe_says_which_items_a_rerun_runs() -> None:
+    rerun = BatchRerun(from_run=1, items=3, indexes="1,3,4")
+    b = BatchStatus(total=6, succeeded=5, failed=1, failed_indexes="3", rerun=rerun)
+    info = JobInfo(name="b", namespace="ns", handler="h", type="Batch", phase="Failed", batch=b)
+    text = "\n".join(batch_fields(info, 80))
+    assert "Rerun:      3 items of run 1 (items 1,3,4)" in text
+    assert "Failed:     items 3" in text
+    plain = replace(info, batch=BatchStatus(total=6, succeeded=6))
+    assert "Rerun" not in "\n".join(batch_fields(plain, 80))
+
+
+def test_cli_failed_only_flag_becomes_the_clients_keyword() -> None:
+    parse = build_parser("bgjobs").parse_args
+    assert requeue_changes(parse(["requeue", "b", "--failed-only"])) == {"failed_only": True}
+    changed = requeue_changes(parse(["requeue", "b", "--failed-only", "--image", "img:2"]))
+    assert changed == {"failed_only": True, "image": "img:2"}
+    assert "failed_only" not in requeue_changes(parse(["requeue", "b"]))
