@@ -292,3 +292,14 @@ def test_cli_failed_only_flag_becomes_the_clients_keyword() -> None:
     changed = requeue_changes(parse(["requeue", "b", "--failed-only", "--image", "img:2"]))
     assert changed == {"failed_only": True, "image": "img:2"}
     assert "failed_only" not in requeue_changes(parse(["requeue", "b"]))
+
+
+def test_a_failed_only_requeue_held_by_its_queue_waits_then_runs_the_same_items() -> None:
+    body, job = failed_first_run()
+    held = decide_batch(body, [job], admitted=False)
+    assert held.create == [] and held.status["phase"] == "Queued"
+    assert held.status.get("handledActions", {}).get("requeue") != FAILED_ONLY  # still pending
+    body["status"] = held.status
+    plan = decide_batch(body, [job], admitted=True)
+    assert plan.status["batch"]["rerun"] == {"fromRun": 1, "items": 2, "indexes": "1,4"}
+    assert plan.create[1]["spec"]["completions"] == 2
