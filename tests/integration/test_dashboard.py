@@ -250,6 +250,20 @@ def test_requeue_on_a_failed_job_runs_it_again(
     poll("run 2 on the page", lambda: find(browser, '#runs .run[data-run="2"]'), timeout=30)
 
 
+def test_requeue_failed_on_a_batch_reruns_only_its_failed_items(
+    bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
+) -> None:
+    items = [{"args": [f"user-{i}"]} for i in range(3)]
+    bgjobs.create(manifest("partly", pod_annotations={FAIL_INDEXES: "2"}, items=items, retries=0))
+    bgjobs.wait_phase("partly", "Failed", timeout=120)
+    open_page(browser, dashboard, f"/jobs/{namespace}/partly")
+    poll("the Failed badge", lambda: find(browser, 'h1 .badge[data-phase="Failed"]'))
+    click_action(browser, ".jobhead", "requeue-failed")
+    wait_for("a second run", lambda: bgjobs.status("partly").get("runs") == 2, timeout=60)
+    rerun = bgjobs.status("partly")["batch"].get("rerun")
+    assert rerun == {"fromRun": 1, "items": 1, "indexes": "2"}
+
+
 def test_suspend_resume_cancel_and_delete_from_the_job_page(
     bgjobs: Jobs, namespace: str, browser: webdriver.Chrome, dashboard: DashboardProcess
 ) -> None:

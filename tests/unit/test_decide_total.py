@@ -181,6 +181,23 @@ when_fields = st.one_of(
         }
     ),
 )
+# interval lists as a Job's status writes them (the Job controller's own, well-formed)
+job_intervals = st.sampled_from(["", "0", "1", "0,2", "1,3-4", "0-2", "0-9"])
+# and as a status written by hand may hold them
+status_intervals = job_intervals | st.sampled_from(["5-1", "x", "0-99999999999", "1,..."])
+batch_items = st.one_of(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "args": st.one_of(st.lists(json_values, max_size=2), json_values),
+                "kwargs": st.one_of(st.dictionaries(st.text(max_size=5), json_values), json_values),
+            },
+        ),
+        max_size=5,
+    ),
+    json_values,
+)
 specs = st.builds(
     lambda base, when, extra: {**base, **when, **extra},
     st.fixed_dictionaries(
@@ -200,6 +217,9 @@ specs = st.builds(
             "ttlAfterFinished": durations,
             "suspend": st.one_of(st.booleans(), json_scalars),
             "podTemplate": pod_templates,
+            "items": batch_items,
+            "maxFailed": st.one_of(st.integers(-1, 5), json_scalars),
+            "parallelism": st.one_of(st.integers(-1, 5), json_scalars),
             "retryPolicy": st.one_of(
                 json_values,
                 st.fixed_dictionaries(
@@ -273,6 +293,27 @@ statuses = st.one_of(
             "parentUid": st.text(max_size=5),
             "attempt": st.integers(-2, 200),
             "nextAttemptAt": rfc3339,
+            "batch": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"total": st.integers(-1, 6)},
+                    optional={
+                        "succeeded": st.integers(-1, 6),
+                        "failed": st.integers(-1, 6),
+                        "failedIndexes": status_intervals,
+                        "rerun": st.one_of(
+                            json_values,
+                            st.fixed_dictionaries(
+                                {
+                                    "fromRun": st.integers(0, 4),
+                                    "items": st.integers(0, 6),
+                                    "indexes": status_intervals,
+                                }
+                            ),
+                        ),
+                    },
+                ),
+            ),
             "misfire": st.one_of(
                 json_values,
                 st.fixed_dictionaries(
@@ -293,7 +334,7 @@ annotations = st.dictionaries(
     st.sampled_from(
         ["backgroundjobs.dev/requeue", "backgroundjobs.dev/trigger", "backgroundjobs.dev/cancel"]
     ),
-    st.text(min_size=1, max_size=10),
+    st.text(min_size=1, max_size=10) | st.sampled_from(["failed-only", "failed-only by bob"]),
 )
 termination_messages = st.one_of(
     st.none(),
@@ -344,13 +385,24 @@ def observed_jobs(draw: st.DrawFn, bgj_name: str) -> ObservedJob:
         succeeded=draw(st.integers(0, 2)),
         failed=draw(st.integers(0, 5)),
         complete=finished == "complete",
-        failure_reason=draw(st.sampled_from(["BackoffLimitExceeded", "PodFailurePolicy"]))
+        failure_reason=draw(
+            st.sampled_from(
+                [
+                    "BackoffLimitExceeded",
+                    "PodFailurePolicy",
+                    "FailedIndexes",
+                    "MaxFailedIndexesExceeded",
+                ]
+            )
+        )
         if finished == "failed"
         else None,
         failure_message=draw(st.text(max_size=10)),
         failure_time=draw(st.none() | instants),
         scheduled_time=draw(st.none() | instants),
         suspended=draw(st.booleans()),
+        completed_indexes=draw(job_intervals),
+        failed_indexes=draw(job_intervals),
     )
 
 

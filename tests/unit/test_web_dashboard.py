@@ -465,6 +465,19 @@ def test_settings_refuse_an_unauthenticated_write_path() -> None:
     ("obj", "expected"),
     [
         (bgj("j", "Succeeded"), ["requeue", "delete"]),
+        (
+            bgj(
+                "b",
+                "Failed",
+                status={"batch": {"total": 4, "succeeded": 2, "failed": 2}},
+                items=[{}] * 4,
+            ),
+            ["requeue", "requeue-failed", "delete"],
+        ),
+        (
+            bgj("b", "Succeeded", status={"batch": {"total": 4, "succeeded": 4}}, items=[{}] * 4),
+            ["requeue", "delete"],
+        ),
         (bgj("j", "Running"), ["cancel", "delete"]),
         (bgj("j", "Scheduled", delay="1h"), ["trigger", "cancel", "suspend", "delete"]),
         (bgj("j", "Scheduled", schedule="@daily"), ["trigger", "cancel", "suspend", "delete"]),

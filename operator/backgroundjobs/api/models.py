@@ -811,8 +811,25 @@ class ItemError(_Model):
     )
 
 
+MAX_RERUN_INDEXES_TEXT = 65536
+
+
+class BatchRerun(_Model):
+    """A run that reran only the failed items of the run before it (a ``failed-only``
+    requeue)."""
+
+    from_run: int = Field(..., ge=1, description="The run whose failed items this run reruns.")
+    items: int = Field(..., ge=1, description="How many items this run runs.")
+    indexes: str = Field(
+        ...,
+        max_length=MAX_RERUN_INDEXES_TEXT,
+        description="The indexes (0-based, in spec.items) of the items this run runs (1,3-5).",
+    )
+
+
 class BatchStatus(_Model):
-    """A batch's items, counted from its Indexed Job's status."""
+    """A batch's items, counted from its Indexed Job's status; after a ``failed-only`` rerun,
+    over the whole batch: the items that succeeded in an earlier run count as succeeded."""
 
     total: int = Field(..., description="Items in the batch.")
     succeeded: int = Field(0, description="Items that succeeded.")
@@ -837,6 +854,9 @@ class BatchStatus(_Model):
             f" for at most {MAX_ITEM_ERRORS} failed items (the lowest indexes), once the"
             " batch ended; read from the failed pods' termination messages."
         ),
+    )
+    rerun: BatchRerun | None = Field(
+        None, description="Set when this run reran only the failed items of an earlier run."
     )
 
 

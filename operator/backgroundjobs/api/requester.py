@@ -7,6 +7,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 REQUESTER_SEPARATOR = " by "
+# A requeue value whose first word this is reruns only a batch's failed items.
+FAILED_ONLY = "failed-only"
 
 
 class RequesterSource(StrEnum):
@@ -21,6 +23,13 @@ class RequesterSource(StrEnum):
 def requeue_value(stamp: str, user: str | None) -> str:
     """The requeue annotation's value: a fresh ``stamp``, and the requester when known."""
     return f"{stamp}{REQUESTER_SEPARATOR}{user}" if user else stamp
+
+
+def is_failed_only(value: str) -> bool:
+    """Whether a requeue annotation's value asks for a failed-only rerun (``failed-only``,
+    or ``failed-only <anything that makes it new>``)."""
+    words = value.split(maxsplit=1)
+    return bool(words) and words[0] == FAILED_ONLY
 
 
 def requester_of(value: str) -> str | None:

@@ -1,5 +1,6 @@
-"""``bgjobs requeue NAME --kwarg K=V --image I --env K=V --limits cpu=1``: the flags of a
-requeue with changes, turned into the client's ``requeue()`` keyword arguments."""
+"""``bgjobs requeue NAME --kwarg K=V --image I --env K=V --limits cpu=1 --failed-only``: the
+flags of a requeue with changes (or of a batch's failed items only), turned into the client's
+``requeue()`` keyword arguments."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from backgroundjobs.cli._values import UsageError, parse_kwargs, split_pair
 
 
 def add_requeue_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--failed-only",
+        action="store_true",
+        help="a batch: run again only the items the last run did not succeed",
+    )
     group = parser.add_argument_group("changes for the new run (one write with the requeue)")
     group.add_argument("--args", metavar="JSON", help="new positional arguments: a JSON array")
     group.add_argument(
@@ -35,6 +41,8 @@ def requeue_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``client.requeue`` for the flags given (none: a plain
     requeue)."""
     out: dict[str, Any] = {}
+    if args.failed_only:
+        out["failed_only"] = True
     if args.args is not None:
         try:
             positional = json.loads(args.args)

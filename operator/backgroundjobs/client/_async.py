@@ -40,7 +40,7 @@ from backgroundjobs.api.constants import (
     VERSION,
 )
 from backgroundjobs.api.misfire import MisfirePolicyName
-from backgroundjobs.api.requester import requeue_value
+from backgroundjobs.api.requester import FAILED_ONLY, requeue_value
 from backgroundjobs.api.times import micro_time
 from backgroundjobs.client._arguments import HandlerRef, PreparedCall, prepare_call
 from backgroundjobs.client._batches import BatchItem, prepare_items
@@ -396,10 +396,14 @@ class AsyncClient:
         image: str | None = None,
         env: Mapping[str, str] | None = None,
         resources: Mapping[str, Any] | None = None,
+        failed_only: bool = False,
         namespace: str | None = None,
     ) -> JobInfo:
         """Run a finished job again: a new Job, ``runs`` + 1 (a Recurring job: one extra run
-        now, its schedule unchanged). With changes, the new run uses them: ``args`` replace
+        now, its schedule unchanged). ``failed_only``, for a batch: the new run runs only
+        the items the last run did not succeed (status.batch.rerun names them; a job that is
+        not a batch, or has nothing to rerun, is not run again and gets a RequeueIgnored
+        Warning Event). With changes, the new run uses them: ``args`` replace
         the positional arguments, ``kwargs`` and ``env`` (the handler container's) are set
         over the old ones, ``image`` replaces the image, ``resources`` ({"limits": {...}})
         replaces the handler container's requests or limits it names. The changes and the
@@ -408,6 +412,8 @@ class AsyncClient:
         ns = namespace or self.namespace
         changes = RequeueChanges(args, kwargs or {}, image, env or {}, resources)
         request = requeue_value(_now_value(), await self._username())
+        if failed_only:
+            request = f"{FAILED_ONLY} {request}"
         if changes.empty():
             patch = {"metadata": {"annotations": {ANNOTATION_REQUEUE: request}}}
             return await self._merge_patch(name, patch, ns)

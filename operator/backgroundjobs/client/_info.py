@@ -61,7 +61,8 @@ class JobInfo:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     batch: BatchStatus | None = None
     """A batch's item counts (``status.batch``): total, succeeded, failed, running,
-    progress (``9870/10000``), failed_indexes, last_error, item_errors (index, error)."""
+    progress (``9870/10000``), failed_indexes, last_error, item_errors (index, error), and
+    rerun (from_run, items, indexes) when the run reran only the failed items."""
     attempts: list[Attempt] = field(default_factory=list)
     """The finished attempts (pods) of the current or last run, oldest first
     (``status.attempts``, the last 10): attempt, job, pod, node, started_at, finished_at,

@@ -22,13 +22,21 @@ from multidict import CIMultiDict
 from backgroundjobs import _json
 from backgroundjobs._connection import ConnectionSource, find_source, new_api_client
 from backgroundjobs._version import __version__
-from backgroundjobs.api.constants import ACTION_ANNOTATIONS, GROUP, PLURAL, VERSION
+from backgroundjobs.api.constants import (
+    ACTION_ANNOTATIONS,
+    ANNOTATION_REQUEUE,
+    GROUP,
+    PLURAL,
+    VERSION,
+)
+from backgroundjobs.api.requester import FAILED_ONLY
 from backgroundjobs.errors import BackgroundJobsError
 
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 290  # below the API server's --min-request-timeout (1800 s) randomised floor
 USER_AGENT = f"backgroundjobs-dashboard/{__version__}"
-ACTIONS = ("trigger", "requeue", "cancel", "delete", "suspend", "resume")
+# requeue-failed: a failed-only requeue of a batch (its items that did not succeed)
+ACTIONS = ("trigger", "requeue", "requeue-failed", "cancel", "delete", "suspend", "resume")
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,9 @@ class Kube:
         patch: dict[str, Any]
         if action in ("suspend", "resume"):
             patch = {"spec": {"suspend": action == "suspend"}}
+        elif action == "requeue-failed":
+            value = f"{FAILED_ONLY} {_now_value()}"
+            patch = {"metadata": {"annotations": {ANNOTATION_REQUEUE: value}}}
         elif action in ACTION_ANNOTATIONS:
             patch = {"metadata": {"annotations": {ACTION_ANNOTATIONS[action]: _now_value()}}}
         else:

@@ -126,6 +126,8 @@ def available_actions(row: JobRow) -> list[str]:
         out.append("trigger")
     if finished and not recurring:
         out.append("requeue")
+        if row.batch and row.batch["succeeded"] < row.batch["total"]:
+            out.append("requeue-failed")  # a batch with items that did not succeed
     if recurring or not finished:
         out.append("cancel")
     if row.suspend:

@@ -1,4 +1,5 @@
-"""A batch's item: the pod of completion index i runs line i of the mounted items file."""
+"""A batch's item: the pod of completion index i runs line i of the mounted items file (a
+rerun of failed items: line i names the item's index in the batch, which the job reports)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ class InvalidBatchItem(ValueError):
 
 
 def batch_item(environ: Mapping[str, str]) -> tuple[int, list[Any], dict[str, Any]] | None:
-    """The index, args and kwargs of this pod's item, or None when the job is not a batch."""
+    """The index (in the batch), args and kwargs of this pod's item, or None when the job is
+    not a batch."""
     path = environ.get(ENV_ITEMS_FILE)
     if not path:
         return None
@@ -36,7 +38,11 @@ def batch_item(environ: Mapping[str, str]) -> tuple[int, list[Any], dict[str, An
     kwargs = item.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise InvalidBatchItem(f"item {index}: args must be an array and kwargs an object")
-    return index, args, kwargs
+    # A rerun of failed items holds only those: each line names its index in the batch.
+    original = item.get("index", index)
+    if type(original) is not int or original < 0:
+        raise InvalidBatchItem(f"item {index}: index must be a non-negative integer")
+    return original, args, kwargs
 
 
 def _line(path: str, index: int) -> str:

@@ -146,13 +146,16 @@ DESCRIBED_ITEM_ERRORS = 10  # of status.batch.itemErrors (at most 50): the rest 
 
 
 def batch_fields(job: JobInfo, width: int) -> list[str]:
-    """A batch's lines of ``describe``: its progress, failed items, last error and the
-    error of each failed item."""
+    """A batch's lines of ``describe``: its progress, the items a failed-only rerun runs,
+    failed items, last error and the error of each failed item."""
     b = job.batch
     if b is None:
         return []
     counts = f"{b.progress} done ({b.succeeded} succeeded, {b.failed} failed, {b.running} running)"
     lines = [_field("Items", counts)]
+    if b.rerun is not None:  # a failed-only requeue: counts over the whole batch
+        rerun = f"{b.rerun.items} items of run {b.rerun.from_run} (items {b.rerun.indexes})"
+        lines.append(_field("Rerun", rerun, width, wrap=True))
     if b.failed_indexes:
         lines.append(_field("Failed", "items " + b.failed_indexes, width, wrap=True))
     if b.last_error:

@@ -22,6 +22,7 @@ from backgroundjobs.api.constants import Phase, Reason
 from backgroundjobs.api.models import (
     BackgroundJobSpec,
     BatchItem,
+    BatchRerun,
     BatchStatus,
     ItemError,
     Progress,
@@ -31,6 +32,7 @@ from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions.observed import Body, ObservedJob
 from backgroundjobs.controller.decisions.plan import Outcome, Plan
 from backgroundjobs.controller.decisions.pods import check_pods
+from backgroundjobs.controller.decisions.rerun import over_whole_batch, rerun_items_jsonl
 from backgroundjobs.controller.decisions.state import Decision, error_text, failure_reason
 
 # The Job's failure reasons when indexes failed: all finished with some failed (within or
@@ -71,9 +73,13 @@ def items_problem(spec: BackgroundJobSpec, raw_items: Any) -> str | None:
     return None
 
 
-def items_configmap(bgj: Body, spec: BackgroundJobSpec, job_name: str) -> Body:
-    """The ConfigMap of a run's items: named like its Job, owned by the BackgroundJob."""
+def items_configmap(
+    bgj: Body, spec: BackgroundJobSpec, job_name: str, rerun: BatchRerun | None = None
+) -> Body:
+    """The ConfigMap of a run's items (a rerun's: only those it reruns): named like its Job,
+    owned by the BackgroundJob."""
     assert spec.items is not None
+    data = items_jsonl(spec.items) if rerun is None else rerun_items_jsonl(spec.items, rerun)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -83,20 +89,22 @@ def items_configmap(bgj: Body, spec: BackgroundJobSpec, job_name: str) -> Body:
             "labels": builders.child_labels(bgj, spec),
             "ownerReferences": [builders.owner_reference(bgj)],
         },
-        "data": {c.BATCH_ITEMS_KEY: items_jsonl(spec.items)},
+        "data": {c.BATCH_ITEMS_KEY: data},
         "immutable": True,
     }
 
 
-def make_indexed(job: Body, spec: BackgroundJobSpec) -> Body:
-    """Turn a run's Job into the batch's Indexed Job: one completion per item, retries per
-    item, the failure budget, and the items ConfigMap mounted in the handler container."""
+def make_indexed(job: Body, spec: BackgroundJobSpec, rerun: BatchRerun | None = None) -> Body:
+    """Turn a run's Job into the batch's Indexed Job: one completion per item (a rerun's:
+    per item it reruns), retries per item, the failure budget, and the items ConfigMap
+    mounted in the handler container."""
     assert spec.items is not None
+    count = len(spec.items) if rerun is None else rerun.items
     job_spec: Body = job["spec"]
     job_spec.pop("backoffLimit", None)  # a Job-wide limit would count every item's failures
     job_spec["completionMode"] = "Indexed"
-    job_spec["completions"] = len(spec.items)
-    job_spec["parallelism"] = min(spec.parallelism or c.DEFAULT_BATCH_PARALLELISM, len(spec.items))
+    job_spec["completions"] = count
+    job_spec["parallelism"] = min(spec.parallelism or c.DEFAULT_BATCH_PARALLELISM, count)
     job_spec["backoffLimitPerIndex"] = spec.retries
     if spec.max_failed is not None:
         job_spec["maxFailedIndexes"] = spec.max_failed
@@ -166,6 +174,8 @@ def batch_progress(b: BatchStatus) -> Progress:
 
 def _summary(b: BatchStatus) -> str:
     text = f"{b.succeeded} of {b.total} items succeeded, {b.failed} failed"
+    if b.rerun is not None:
+        text = f"rerun of {b.rerun.items} items of run {b.rerun.from_run}: {text}"
     return text + (f" (indexes {b.failed_indexes})" if b.failed_indexes else "")
 
 
@@ -174,17 +184,27 @@ def observe_batch(d: Decision, spec: BackgroundJobSpec, job: ObservedJob) -> Pla
     assert spec.items is not None
     plan, st = d.plan, d.st
     total = len(spec.items)
+    rerun = st.batch.rerun if st.batch is not None else None
+
+    def counted(
+        last_error: str | None = None, errors: list[ItemError] | None = None
+    ) -> BatchStatus:
+        if rerun is None:
+            return batch_status(job, total, last_error, errors)
+        by_position = batch_status(job, rerun.items, last_error, errors)
+        return over_whole_batch(by_position, job.failed_indexes, rerun, total)
+
     if job.start_time is not None and not st.started_at:
         st.started_at = format_time(job.start_time)
     st.failed_attempts = job.failed
-    counts = batch_status(job, total)
+    counts = counted()
     if job.finished and counts.failed and job.name not in d.obs.termination:
         plan.need_termination = job.name  # one failed item's error, read once at the end
         st.batch = counts
         return plan
     last_error = error_text(d.obs.termination.get(job.name)) if counts.failed else None
     errors = d.obs.item_errors.get(job.name) if counts.failed else None
-    st.batch = batch_status(job, total, last_error, errors)
+    st.batch = counted(last_error, errors)
     b = st.batch
     st.progress = batch_progress(b)
     summary: dict[str, int | str] = {"total": b.total, "succeeded": b.succeeded, "failed": b.failed}

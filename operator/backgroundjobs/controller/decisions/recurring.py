@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from backgroundjobs.api.constants import ConditionType, EventReason, Phase, Reason
 from backgroundjobs.api.models import BackgroundJobSpec
+from backgroundjobs.api.requester import is_failed_only
 from backgroundjobs.api.times import format_time, later, parse_time
 from backgroundjobs.controller import builders
 from backgroundjobs.controller.decisions import misfire
@@ -75,10 +76,17 @@ def decide_recurring(d: Decision, spec: BackgroundJobSpec) -> Plan:
         # Job's name comes from the annotation's value, so a restart never doubles it.
         value = actions["requeue"]
         d.handle("requeue", value)
-        job = builders.build_triggered_job(d.bgj, spec, d.settings, "requeue " + value)
-        plan.create.append(job)
-        record_run(d, None, job["metadata"]["name"], Reason.REQUEUED, value)
-        d.note(EventReason.REQUEUED, f"extra run {job['metadata']['name']} started now")
+        if is_failed_only(value):
+            d.warn(
+                EventReason.REQUEUE_IGNORED,
+                "failed-only requeue: a Recurring job's runs are not batches: requeue it"
+                " without failed-only for an extra run",
+            )
+        else:
+            job = builders.build_triggered_job(d.bgj, spec, d.settings, "requeue " + value)
+            plan.create.append(job)
+            record_run(d, None, job["metadata"]["name"], Reason.REQUEUED, value)
+            d.note(EventReason.REQUEUED, f"extra run {job['metadata']['name']} started now")
     if "cancel" in actions:
         d.handle("cancel", actions["cancel"])
         running = [j.name for j in d.obs.jobs.values() if not j.finished]

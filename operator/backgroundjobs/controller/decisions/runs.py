@@ -14,10 +14,11 @@ from backgroundjobs.api.constants import (
     Phase,
     Reason,
 )
-from backgroundjobs.api.models import BackgroundJobSpec, BatchStatus
+from backgroundjobs.api.models import BackgroundJobSpec, BatchRerun, BatchStatus
+from backgroundjobs.api.requester import is_failed_only
 from backgroundjobs.api.times import format_time, parse_time
 from backgroundjobs.controller import builders
-from backgroundjobs.controller.decisions import batch, kueue, retrypolicy
+from backgroundjobs.controller.decisions import batch, kueue, rerun, retrypolicy
 from backgroundjobs.controller.decisions.attempts import record_attempts
 from backgroundjobs.controller.decisions.continuation import parent_env, wait_for_parent
 from backgroundjobs.controller.decisions.observed import ObservedJob
@@ -71,14 +72,23 @@ def decide_run(d: Decision, spec: BackgroundJobSpec) -> Plan:
     if "requeue" in actions:
         # A requeue held by its queue waits Queued, its annotation not yet handled.
         held = st.phase == Phase.QUEUED and run > 0 and (job is None or job.finished)
-        if (finished or held) and not d.is_invalid_for_generation():
+        startable = (finished or held) and not d.is_invalid_for_generation()
+        again: BatchRerun | None = None
+        refused = False
+        if startable and is_failed_only(actions["requeue"]):
+            again = rerun.choose(d, spec.items, job)  # None: refused, with a Warning
+            startable = again is not None
+            refused = again is None
+        if startable:
             plan.admission = Admission(spec.queue)
             if d.obs.admitted is False:
                 return _queued(d, spec)
             d.handle("requeue", actions["requeue"])
-            return _start(d, spec, run + 1, Reason.REQUEUED, parent=parent_env(d, spec))
+            parent = parent_env(d, spec)
+            return _start(d, spec, run + 1, Reason.REQUEUED, parent=parent, rerun=again)
         d.handle("requeue", actions["requeue"])
-        if not finished:  # (an invalid spec fails again at once: the user must fix it first)
+        # (an invalid spec fails again at once: the user must fix it first)
+        if not finished and not refused:
             d.warn(
                 EventReason.REQUEUE_IGNORED,
                 f"only a finished job can be requeued; this one is {st.phase or Phase.PENDING}",
@@ -206,6 +216,7 @@ def _start(
     parent: tuple[str, Any] | None = None,
     due: datetime | None = None,
     attempt: int = 1,
+    rerun: BatchRerun | None = None,
 ) -> Plan:
     plan, st = d.plan, d.st
     if spec.items is not None:
@@ -221,10 +232,18 @@ def _start(
     st.next_attempt_at = None
     name = job["metadata"]["name"]
     if spec.items is not None:  # its items first: the Job's pods mount them
-        plan.create.append(batch.items_configmap(d.bgj, spec, name))
-        job = batch.make_indexed(job, spec)
+        plan.create.append(batch.items_configmap(d.bgj, spec, name, rerun))
+        job = batch.make_indexed(job, spec, rerun)
         total = len(spec.items)
-        st.batch = BatchStatus(total=total, succeeded=0, failed=0, running=0, progress=f"0/{total}")
+        done = total - rerun.items if rerun else 0  # a rerun's other items had succeeded
+        st.batch = BatchStatus(
+            total=total,
+            succeeded=done,
+            failed=0,
+            running=0,
+            progress=f"{done}/{total}",
+            rerun=rerun,
+        )
     if d.obs.kueue_local_queue is not None:
         job = kueue.hand_off(job, d.obs.kueue_local_queue)
     plan.create.append(job)

@@ -21,6 +21,8 @@ const ACTION_TEXT = {
     ? [`Trigger ${j.name}?`, 'One extra run starts now; the schedule is unchanged.']
     : [`Start ${j.name} now?`, 'The job starts now instead of at its due time.'],
   requeue: (j) => [`Requeue ${j.name}?`, `The job runs again: a new Job is created (run ${(j.runs || 0) + 1}).`],
+  'requeue-failed': (j) => [`Requeue the failed items of ${j.name}?`,
+    `Only the items that did not succeed run again, under their own indexes (run ${(j.runs || 0) + 1}).`],
   cancel: (j) => [`Cancel ${j.name}?`, j.type === 'Recurring'
     ? 'Its running Jobs are deleted; the schedule goes on.'
     : 'Its Job is deleted and the record kept (phase Cancelled).'],
@@ -29,7 +31,7 @@ const ACTION_TEXT = {
     ? 'No new runs start until it is resumed.' : 'It does not start until it is resumed.'],
   resume: (j) => [`Resume ${j.name}?`, 'It is scheduled again.'],
 };
-const ACTION_LABEL = { trigger: 'Trigger', requeue: 'Requeue', cancel: 'Cancel', delete: 'Delete', suspend: 'Suspend', resume: 'Resume' };
+const ACTION_LABEL = { trigger: 'Trigger', requeue: 'Requeue', 'requeue-failed': 'Requeue failed', cancel: 'Cancel', delete: 'Delete', suspend: 'Suspend', resume: 'Resume' };
 
 const state = {
   info: null,
