@@ -183,11 +183,23 @@ class Reconciler:
                     if obs.wait_reason is None:
                         obs.wait_reason, obs.wait_message = verdict.reason, verdict.message
                     continue
+            turn_in = slots.has_turn(run, time.monotonic())
+            if turn_in is not None:  # a run granted before it starts first (woken then)
+                self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=turn_in))
+                continue
             job = await self.kube.unsuspend_job(key[0], name)
             if job is not None:  # else gone: its deletion frees the slot (observe_job)
                 self._observed_job(job)
                 obs.jobs[name] = ObservedJob.from_body(job)
                 log.info("recurring run %s/%s admitted", key[0], name)
+
+    def turns_failed(self, key: Key) -> None:
+        """A reconcile of ``key`` failed: its runs granted a slot that still have their Job
+        to make (or to unsuspend) stop holding back the runs granted after them once
+        ``queueing.TURN_PATIENCE`` has passed."""
+        now = time.monotonic()
+        for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+            self.cache.slots.turn_failed(run, now)
 
     # ---------------------------------------------------------------- gather
 
