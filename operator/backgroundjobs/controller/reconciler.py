@@ -39,7 +39,7 @@ from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.decisions.workload import WorkloadState, workload_state
 from backgroundjobs.controller.events import EventPoster
-from backgroundjobs.controller.heldruns import owner_key, owners, run_key
+from backgroundjobs.controller.heldruns import admitted_message, owner_key, owners, run_key
 from backgroundjobs.controller.kube import KubeApi, termination_message_of
 from backgroundjobs.controller.queueing import Dispatch, Verdict, want_of
 from backgroundjobs.controller.settings import Settings
@@ -187,11 +187,18 @@ class Reconciler:
             if turn_in is not None:  # a run granted before it starts first (woken then)
                 self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=turn_in))
                 continue
-            job = await self.kube.unsuspend_job(key[0], name)
+            job, unsuspended = await self.kube.unsuspend_job(key[0], name)
             if job is not None:  # else gone: its deletion frees the slot (observe_job)
                 self._observed_job(job)
                 obs.jobs[name] = ObservedJob.from_body(job)
+            if unsuspended:  # by this call only: the Event is posted once per run
                 log.info("recurring run %s/%s admitted", key[0], name)
+                await self.events.post_now(
+                    obs.bgj,
+                    "Normal",
+                    c.EventReason.ADMITTED,
+                    admitted_message(name, want, time.time()),
+                )
 
     def turns_failed(self, key: Key) -> None:
         """A reconcile of ``key`` failed: its runs granted a slot that still have their Job
