@@ -765,6 +765,30 @@ def test_a_held_run_admitted_again_from_a_stale_list_posts_no_second_event() -> 
     run(case)
 
 
+def test_a_job_being_deleted_gives_its_unused_grant_to_the_next_run() -> None:
+    """Its Job will not be made: the next run must not wait for it (a finalizer may keep the
+    object for long)."""
+
+    async def case() -> None:
+        h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+        slots = h.loop.cache.slots
+        for name in ("a", "b"):
+            body = h.apply(bgj(name, queue="bulk"))
+            slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
+        assert slots.has_turn((NS, "b"), time.monotonic()) == TURN_PATIENCE
+        deleting = copy.deepcopy(h.kube.objects[(c.KIND, "a")])
+        deleting["metadata"].update(
+            deletionTimestamp="2026-11-30T00:00:00Z", finalizers=["example.com/keep"]
+        )
+        h.loop.on_bgj_event({"type": "MODIFIED", "object": deleting})
+        await h.reconcile("a")
+        assert not slots.holds((NS, "a"))
+        assert slots.has_turn((NS, "b"), time.monotonic()) is None
+        assert ("Job", "a-1") not in h.kube.objects
+
+    run(case)
+
+
 def test_a_grant_whose_reconcile_fails_stops_blocking_the_next_after_patience() -> None:
     async def case() -> None:
         h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})

@@ -84,7 +84,14 @@ class Reconciler:
         """Reconcile ``key``. When it created a Job, the rest (status, Events) is returned to
         be done after it: starting work first is what is late-sensitive."""
         body = self.cache.bgj(key)
-        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        if body is None:
+            return None
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
+            # Being deleted (a finalizer may keep it for long): a slot granted for a Job it
+            # will not make or unsuspend goes to the next run, which would wait for it.
+            now, wall = time.monotonic(), time.time()
+            for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+                wake(self.work, self.cache.slots.withdraw(run, now, wall))
             return None
         try:
             spec: BackgroundJobSpec | None = parse_spec(body)
