@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backgroundjobs.api.constants import Reason
-from backgroundjobs.controller.queueing import Admitter, Place, QueuePolicy, Want
+from backgroundjobs.controller.queueing import TURN_PATIENCE, Admitter, Place, QueuePolicy, Want
 
 pytestmark = pytest.mark.unit
 
@@ -123,18 +123,51 @@ def test_runs_granted_in_one_round_make_their_jobs_in_the_order_granted() -> Non
     adm.hold((NS, "j0000"), (NS, "q"), None)
     policies["q"] = QueuePolicy(max_concurrency=4)
     assert adm.dispatch(0, 0).keys == [(NS, "j0001"), (NS, "j0002"), (NS, "j0003")]
-    assert [adm.has_turn((NS, f"j{i:04d}"), 1.0) for i in (1, 2, 3)] == [None, 4.0, 4.0]
+    assert [adm.has_turn((NS, f"j{i:04d}"), 1.0) for i in (1, 2, 3)] == [None, 5.0, 5.0]
     assert adm.hold((NS, "j0002"), (NS, "q"), None) == []  # not its turn: nothing to wake
     assert adm.hold((NS, "j0001"), (NS, "q"), None) == [(NS, "j0003")]
     assert adm.first_unstarted() == [(NS, "j0003")]
     assert adm.has_turn((NS, "j0003"), 1.0) is None
-    # a first grant whose Job does not come holds the next back only so long
-    adm.hold((NS, "j0003"), (NS, "q"), None)
-    policies["q"] = QueuePolicy(max_concurrency=6)
-    for i in (4, 5):
-        adm.want((NS, f"j{i:04d}"), want("q", i), 10.0, 0)
-    assert adm.has_turn((NS, "j0005"), 12.0) == 3.0
-    assert adm.has_turn((NS, "j0005"), 15.0) is None
+
+
+def test_a_slow_but_healthy_first_grant_is_waited_for_however_long_it_takes() -> None:
+    """The order violation once seen in bench q1: the first grant's reconcile took more
+    than TURN_PATIENCE on a loaded machine and the second made its Job first."""
+    adm = admitter({"q": QueuePolicy(max_concurrency=2)})
+    first, second = (NS, "j0001"), (NS, "j0002")
+    adm.want(first, want("q", 1), 0.0, 0)
+    adm.want(second, want("q", 2), 0.0, 0)
+    for mono in (1.0, TURN_PATIENCE + 1, 3600.0):
+        assert adm.has_turn(second, mono) == TURN_PATIENCE  # asks again later, still waits
+    assert adm.hold(first, (NS, "q"), None) == [second]  # its turn: woken
+    assert adm.has_turn(second, 3600.0) is None
+
+
+def test_a_first_grant_whose_reconcile_failed_holds_the_next_back_only_so_long() -> None:
+    adm = admitter({"q": QueuePolicy(max_concurrency=3)})
+    keys = [(NS, f"j{i:04d}") for i in (1, 2, 3)]
+    for i, key in enumerate(keys, 1):
+        adm.want(key, want("q", i), 0.0, 0)
+    adm.turn_failed(keys[0], 100.0)
+    adm.turn_failed(keys[0], 103.0)  # failing again: patience counts from the first failure
+    assert adm.has_turn(keys[1], 102.0) == TURN_PATIENCE - 2
+    assert adm.has_turn(keys[1], 100.0 + TURN_PATIENCE) is None
+    assert adm.hold(keys[1], (NS, "q"), None) == []  # not the first: nobody else woken
+    assert adm.has_turn(keys[2], 100.0 + TURN_PATIENCE) is None
+
+
+def test_a_failure_marks_only_a_grant_still_to_make_its_job() -> None:
+    adm = admitter({"q": QueuePolicy(max_concurrency=3)})
+    first, second, third = (NS, "j0001"), (NS, "j0002"), (NS, "j0003")
+    for i, key in enumerate((first, second, third), 1):
+        adm.want(key, want("q", i), 0.0, 0)
+    adm.turn_failed((NS, "nobody"), 1.0)  # no slot: nothing to mark
+    adm.turn_failed(second, 1.0)  # not first: its failure does not let the third pass the first
+    assert adm.has_turn(third, 100.0) == TURN_PATIENCE
+    assert adm.hold(first, (NS, "q"), None) == [second]
+    adm.turn_failed(first, 2.0)  # its Job was made: nothing to mark
+    assert adm.has_turn(third, 2.0) == TURN_PATIENCE - 1.0  # behind the failed second
+    assert adm.has_turn(third, 6.0) is None
 
 
 Step = tuple[str, int, int, str | None]  # ("want"|"end", job, queue index, key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from backgroundjobs.api import constants as c
 from backgroundjobs.api.podpolicy import AdmissionPolicy, PodPolicy
 from backgroundjobs.api.times import format_time
 from backgroundjobs.controller.loop import ControlLoop
+from backgroundjobs.controller.queueing import TURN_PATIENCE, want_of
 from backgroundjobs.controller.settings import QueueConfig, Settings
 
 pytestmark = pytest.mark.unit
@@ -82,13 +84,15 @@ class FakeKube:
         self._check("delete_job", name)
         self.objects.pop(("Job", name), None)
 
-    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+    async def unsuspend_job(self, namespace: str, name: str) -> tuple[Body | None, bool]:
         self._check("unsuspend_job", name)
         found = self.objects.get(("Job", name))
         if found is None:
-            return None
+            return None, False
+        if not found["spec"].get("suspend"):
+            return copy.deepcopy(found), False
         found["spec"]["suspend"] = False
-        return self._stamp(found)
+        return self._stamp(found), True
 
     async def termination_message(
         self,
@@ -726,5 +730,80 @@ def test_a_held_recurring_run_waits_queued_and_is_unsuspended_when_the_slot_free
         assert h.loop.cache.slots.running((NS, "bulk")) == 1
         queued = next(cd for cd in h.status("tick")["conditions"] if cd["type"] == "Queued")
         assert queued["status"] == "False"
+        admitted = [(n, m) for n, r, m in h.kube.events if r == "Admitted"]
+        assert len(admitted) == 1 and admitted[0][0] == "tick"
+        assert admitted[0][1].startswith("run tick-1 admitted by queue bulk after waiting ")
+
+    run(case)
+
+
+def test_a_held_run_admitted_again_from_a_stale_list_posts_no_second_event() -> None:
+    """The Admitted Event follows the one unsuspend that changed the Job: an operator that
+    sees the Job suspended from a stale list (after a restart) does not repeat it."""
+
+    async def case() -> None:
+        h = one_slot()
+        h.apply(bgj("tick", queue="bulk", schedule="* * * * *"))
+        await h.reconcile("tick")
+        h.watch_brings("CronJob", "tick")
+        h.kube.add(held_run("tick-1", "tick"))
+        stale = copy.deepcopy(h.kube.objects[("Job", "tick-1")])
+        h.watch_brings("Job", "tick-1")
+        await h.reconcile("tick")
+        assert h.kube.objects[("Job", "tick-1")]["spec"]["suspend"] is False
+        # a second operator (a restart, a leader handover) that lists the Job stale
+        h2 = one_slot()
+        h2.kube.objects = h.kube.objects
+        h2.loop.on_bgj_event({"type": "ADDED", "object": h.kube.objects[(c.KIND, "tick")]})
+        h2.watch_brings("CronJob", "tick")
+        h2.loop.on_job_event({"type": "ADDED", "object": stale})
+        await h2.reconcile("tick")
+        assert h2.kube.count("unsuspend_job") == 1  # it tried: the Job was already running
+        assert [r for _, r, _ in h2.kube.events].count("Admitted") == 0
+        assert [r for _, r, _ in h.kube.events].count("Admitted") == 1
+
+    run(case)
+
+
+def test_a_job_being_deleted_gives_its_unused_grant_to_the_next_run() -> None:
+    """Its Job will not be made: the next run must not wait for it (a finalizer may keep the
+    object for long)."""
+
+    async def case() -> None:
+        h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+        slots = h.loop.cache.slots
+        for name in ("a", "b"):
+            body = h.apply(bgj(name, queue="bulk"))
+            slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
+        assert slots.has_turn((NS, "b"), time.monotonic()) == TURN_PATIENCE
+        deleting = copy.deepcopy(h.kube.objects[(c.KIND, "a")])
+        deleting["metadata"].update(
+            deletionTimestamp="2026-11-30T00:00:00Z", finalizers=["example.com/keep"]
+        )
+        h.loop.on_bgj_event({"type": "MODIFIED", "object": deleting})
+        await h.reconcile("a")
+        assert not slots.holds((NS, "a"))
+        assert slots.has_turn((NS, "b"), time.monotonic()) is None
+        assert ("Job", "a-1") not in h.kube.objects
+
+    run(case)
+
+
+def test_a_grant_whose_reconcile_fails_stops_blocking_the_next_after_patience() -> None:
+    async def case() -> None:
+        h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+        slots = h.loop.cache.slots
+        for name in ("a", "b"):
+            body = h.apply(bgj(name, queue="bulk"))
+            slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
+        assert slots.has_turn((NS, "b"), time.monotonic() + 3600) == TURN_PATIENCE
+
+        async def failing() -> None:  # "a"'s reconcile fails before making its Job
+            raise ApiException(status=503, reason="Unavailable")
+
+        await h.loop._run_step((NS, "a"), failing)
+        assert h.loop._failures[(NS, "a")] == 1
+        assert slots.has_turn((NS, "b"), time.monotonic()) is not None  # a retry may come
+        assert slots.has_turn((NS, "b"), time.monotonic() + TURN_PATIENCE) is None
 
     run(case)

@@ -258,6 +258,7 @@ class EventReason(StrEnum):
     RESULT_AS_TEXT = "ResultAsText"
     MISFIRE_SKIPPED = "MisfireSkipped"
     MISFIRE_CATCH_UP = "MisfireCatchUp"
+    ADMITTED = "Admitted"  # a recurring run held by its queue was let start
     # Warnings: the run's pod cannot start (it waits, or the job fails with Failed).
     UNSCHEDULABLE = "Unschedulable"
     QUOTA_EXCEEDED = "QuotaExceeded"

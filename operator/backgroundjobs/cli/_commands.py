@@ -20,6 +20,7 @@ from backgroundjobs.cli import render
 from backgroundjobs.cli._batch import create_batch
 from backgroundjobs.cli._dryrun import ManifestCollector
 from backgroundjobs.cli._group import continue_group
+from backgroundjobs.cli._heldruns import held_run_lines, with_held_runs
 from backgroundjobs.cli._pause import cmd_pause
 from backgroundjobs.cli._queues import cmd_queue, queue_position
 from backgroundjobs.cli._requests import apply_request_flags
@@ -325,6 +326,8 @@ async def cmd_get(client: AsyncClient, args: argparse.Namespace) -> int:
             print(render.resource_name(job.name), file=_out())
     elif jobs:
         wide = output == "wide"
+        if wide:  # where held recurring runs stand, in the MESSAGE column
+            jobs = [await with_held_runs(client, job) for job in jobs]
         table = render.render_jobs(
             jobs, _now(), wide=wide, namespaces=all_ns, width=table_width(wide)
         )
@@ -386,6 +389,8 @@ async def cmd_describe(client: AsyncClient, args: argparse.Namespace) -> int:
     position = await queue_position(client, job)
     if position is not None:
         _out().write(f"Waiting:     {position}\n")
+    for held in await held_run_lines(client, job):
+        _out().write(f"Waiting:     {held}\n")
     return 0
 
 

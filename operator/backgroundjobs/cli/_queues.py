@@ -12,6 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import Phase
+from backgroundjobs.cli._heldruns import queue_order
 from backgroundjobs.client import AsyncClient, JobInfo
 from backgroundjobs.errors import JobNotFound
 
@@ -112,12 +113,8 @@ async def queue_position(client: AsyncClient, job: JobInfo) -> str | None:
     the order the operator admits (creation time, then name); None when it does not wait."""
     if job.phase != Phase.QUEUED:
         return None
-    waiting = await client.list(namespace=job.namespace, queue=job.queue, phase=Phase.QUEUED)
-    # RFC 3339 UTC timestamps sort as the times they are
-    ordered = sorted(
-        waiting, key=lambda j: (j.raw["metadata"].get("creationTimestamp", ""), j.name)
-    )
-    names = [j.name for j in ordered]
+    # with the held runs of Recurring jobs (cli._heldruns); RFC 3339 UTC sorts as the time
+    names = [name for _, name in sorted(set(await queue_order(client, job.namespace, job.queue)))]
     position = names.index(job.name) + 1 if job.name in names else len(names) + 1
     queued: Body = next(
         (cond for cond in job.raw.get("status", {}).get("conditions") or []

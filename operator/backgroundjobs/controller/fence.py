@@ -84,7 +84,7 @@ class FencedKube:
         self._check("delete_job")
         await self.inner.delete_job(namespace, name)
 
-    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
+    async def unsuspend_job(self, namespace: str, name: str) -> tuple[Body | None, bool]:
         self._check("unsuspend_job")
         return await self.inner.unsuspend_job(namespace, name)
 

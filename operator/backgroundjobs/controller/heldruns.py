@@ -58,3 +58,12 @@ def want_of_job(key: Key, job: Body, queue: str, concurrency_key: str | None) ->
         concurrency_key or None,
         at.timestamp() if at is not None else 0.0,
     )
+
+
+def admitted_message(job_name: str, want: Want, now: float) -> str:
+    """The ``Admitted`` Event's text: which run started, in which queue, and how long it
+    was held (from its Job's creation to ``now``, wall-clock seconds)."""
+    if not want.ready_since:
+        return f"run {job_name} admitted by queue {want.queue}"
+    held = max(0.0, now - want.ready_since)
+    return f"run {job_name} admitted by queue {want.queue} after waiting {held:.0f}s"

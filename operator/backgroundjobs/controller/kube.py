@@ -25,6 +25,7 @@ Body = dict[str, Any]
 log = logging.getLogger("backgroundjobs.kube")
 
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 # A list of the objects' metadata only (names and versions for a relist, not their bodies).
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 LIST_PAGE = 500
@@ -129,7 +130,7 @@ class KubeApi(Protocol):
     async def get(self, kind: str, namespace: str, name: str) -> Body | None: ...
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body: ...
     async def delete_job(self, namespace: str, name: str) -> None: ...
-    async def unsuspend_job(self, namespace: str, name: str) -> Body | None: ...
+    async def unsuspend_job(self, namespace: str, name: str) -> tuple[Body | None, bool]: ...
     async def termination_message(
         self,
         namespace: str,
@@ -231,23 +232,30 @@ class Kube:
             if exc.status != 404:
                 raise
 
-    async def unsuspend_job(self, namespace: str, name: str) -> Body | None:
-        """Set the Job's ``spec.suspend`` false (a held recurring run admitted); the Job as
-        it is now, None when it is gone."""
+    async def unsuspend_job(self, namespace: str, name: str) -> tuple[Body | None, bool]:
+        """Set the Job's ``spec.suspend`` false (a held recurring run admitted), only if it
+        is still true (a JSON Patch test: of two tries, after a restart or with a stale
+        cache, one only does it): the Job as it is now (None when gone), and whether this
+        call unsuspended it."""
+        ops = [
+            {"op": "test", "path": "/spec/suspend", "value": True},
+            {"op": "replace", "path": "/spec/suspend", "value": False},
+        ]
         try:
             return await response_json(
                 await self.batch.patch_namespaced_job(
-                    name,
-                    namespace,
-                    {"spec": {"suspend": False}},
-                    _content_type=MERGE_PATCH,
-                    _preload_content=False,
+                    name, namespace, ops, _content_type=JSON_PATCH, _preload_content=False
                 )
-            )
+            ), True
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status == 404:
+                return None, False
+            if exc.status != 422:
                 raise
-            return None
+            job = await self.get("Job", namespace, name)
+            if job is not None and (job.get("spec") or {}).get("suspend"):
+                raise  # refused for another reason (an admission policy): retried
+        return job, False  # unsuspended already
 
     async def termination_message(
         self,

@@ -613,6 +613,7 @@ class ControlLoop:
             pass  # the replica that leads now reconciles the key
         except Exception as exc:
             metrics.observe_reconcile(time.perf_counter() - started, "error")
+            self.reconciler.turns_failed(key)
             if transient(exc):
                 self._failed(key, exc)
             else:

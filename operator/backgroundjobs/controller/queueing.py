@@ -27,7 +27,8 @@ from typing import Any
 from backgroundjobs.api.constants import Reason
 from backgroundjobs.api.times import parse_time
 
-# Seconds a granted run waits for the runs of its queue granted before it to make their Jobs.
+# Seconds a granted run waits for a run of its queue granted before it whose reconcile failed
+# (a healthy one, however slow, is waited for: that keeps the order exact under load).
 TURN_PATIENCE = 5.0
 
 Key = tuple[str, str]
@@ -159,9 +160,9 @@ class Admitter:
         self._parked_keys: set[Key] = set()
         self._buckets: dict[QueueId, _Bucket] = {}
         # Granted runs whose Job is not seen yet, by queue, in the order granted, with the
-        # monotonic time of the grant: Jobs are made in that order (``has_turn``), so runs
-        # granted in one round start in order.
-        self._unstarted: dict[QueueId, dict[Key, float]] = {}
+        # monotonic time their reconcile first failed (None while none did): Jobs are made in
+        # that order (``has_turn``), so runs granted in one round start in order.
+        self._unstarted: dict[QueueId, dict[Key, float | None]] = {}
 
     # ------------------------------------------------------------ asking
 
@@ -256,9 +257,10 @@ class Admitter:
     def has_turn(self, key: Key, mono: float) -> float | None:
         """None when ``key`` may make its Job now: no run of its queue granted before it
         still has its Job to make (in a queue with a limit, or under the operator-wide
-        cap; a grant waits for earlier ones at most ``TURN_PATIENCE`` seconds, so that one
-        run whose reconcile keeps failing cannot hold its queue back). Else the seconds
-        left to wait."""
+        cap). Else the seconds after which to ask again (it is also woken when its turn
+        comes). The first such run is waited for however slow its reconcile is; only once
+        that reconcile failed (``turn_failed``) does the wait end, ``TURN_PATIENCE``
+        seconds later, so that one failing run cannot hold its queue back for ever."""
         holder = self._holders.get(key)
         if holder is None:
             return None
@@ -267,9 +269,22 @@ class Admitter:
         unstarted = self._unstarted.get(holder.queue)
         if not unstarted:
             return None
-        first, granted_at = next(iter(unstarted.items()))
-        left = granted_at + TURN_PATIENCE - mono
-        return None if first == key or left <= 0 else left
+        first, failed_at = next(iter(unstarted.items()))
+        if first == key:
+            return None
+        if failed_at is None:
+            return TURN_PATIENCE
+        left = failed_at + TURN_PATIENCE - mono
+        return None if left <= 0 else left
+
+    def turn_failed(self, key: Key, mono: float) -> None:
+        """A reconcile of ``key`` failed while it held a slot and had its Job to make: the
+        runs granted after it wait for it only ``TURN_PATIENCE`` seconds more (counted from
+        its first failure; a retry that makes the Job ends the wait too)."""
+        holder = self._holders.get(key)
+        unstarted = self._unstarted.get(holder.queue) if holder is not None else None
+        if unstarted is not None and key in unstarted and unstarted[key] is None:
+            unstarted[key] = mono
 
     def first_unstarted(self) -> list[Key]:
         """The first granted run still to make its Job, of every queue."""
@@ -361,7 +376,7 @@ class Admitter:
         if not self._waiting[queue]:
             del self._waiting[queue]
         self._take(key, queue, want.concurrency_key)
-        self._unstarted.setdefault(queue, {})[key] = mono
+        self._unstarted.setdefault(queue, {})[key] = None
         policy = self.policy_of(queue)
         if policy.rate_per_second is not None:
             self._bucket(queue, policy, mono).tokens -= 1

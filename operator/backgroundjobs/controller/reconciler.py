@@ -39,7 +39,7 @@ from backgroundjobs.controller.decisions.podattempts import pod_attempts
 from backgroundjobs.controller.decisions.retrypolicy import current_job_name
 from backgroundjobs.controller.decisions.workload import WorkloadState, workload_state
 from backgroundjobs.controller.events import EventPoster
-from backgroundjobs.controller.heldruns import owner_key, owners, run_key
+from backgroundjobs.controller.heldruns import admitted_message, owner_key, owners, run_key
 from backgroundjobs.controller.kube import KubeApi, termination_message_of
 from backgroundjobs.controller.queueing import Dispatch, Verdict, want_of
 from backgroundjobs.controller.settings import Settings
@@ -84,7 +84,14 @@ class Reconciler:
         """Reconcile ``key``. When it created a Job, the rest (status, Events) is returned to
         be done after it: starting work first is what is late-sensitive."""
         body = self.cache.bgj(key)
-        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        if body is None:
+            return None
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
+            # Being deleted (a finalizer may keep it for long): a slot granted for a Job it
+            # will not make or unsuspend goes to the next run, which would wait for it.
+            now, wall = time.monotonic(), time.time()
+            for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+                wake(self.work, self.cache.slots.withdraw(run, now, wall))
             return None
         try:
             spec: BackgroundJobSpec | None = parse_spec(body)
@@ -183,11 +190,30 @@ class Reconciler:
                     if obs.wait_reason is None:
                         obs.wait_reason, obs.wait_message = verdict.reason, verdict.message
                     continue
-            job = await self.kube.unsuspend_job(key[0], name)
+            turn_in = slots.has_turn(run, time.monotonic())
+            if turn_in is not None:  # a run granted before it starts first (woken then)
+                self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=turn_in))
+                continue
+            job, unsuspended = await self.kube.unsuspend_job(key[0], name)
             if job is not None:  # else gone: its deletion frees the slot (observe_job)
                 self._observed_job(job)
                 obs.jobs[name] = ObservedJob.from_body(job)
+            if unsuspended:  # by this call only: the Event is posted once per run
                 log.info("recurring run %s/%s admitted", key[0], name)
+                await self.events.post_now(
+                    obs.bgj,
+                    "Normal",
+                    c.EventReason.ADMITTED,
+                    admitted_message(name, want, time.time()),
+                )
+
+    def turns_failed(self, key: Key) -> None:
+        """A reconcile of ``key`` failed: its runs granted a slot that still have their Job
+        to make (or to unsuspend) stop holding back the runs granted after them once
+        ``queueing.TURN_PATIENCE`` has passed."""
+        now = time.monotonic()
+        for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+            self.cache.slots.turn_failed(run, now)
 
     # ---------------------------------------------------------------- gather
 
