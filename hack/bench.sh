@@ -75,7 +75,9 @@ export KUBECONFIG
 if [[ ${BENCH_TUNE_CLUSTER:-1} == 1 ]]; then
   tune_cluster
 fi
-kubectl apply --server-side -f "$repo/crds/" >/dev/null
+# --force-conflicts: the standalone benches (bench_retry, bench_queue) write the CRD with the
+# Python client, which then owns its fields; without it a changed CRD is refused here.
+kubectl apply --server-side --force-conflicts -f "$repo/crds/" >/dev/null
 cd "$repo"
 log "cluster $BGJ_CLUSTER, scale $BENCH_SCALE; audit log $WORKDIR/logs/audit.log"
 exec "$VENV/bin/python" -m bench.suite "$@"

@@ -76,6 +76,10 @@ class FakeKube:
         found = self.objects.get((kind, name))
         return copy.deepcopy(found) if found is not None else None
 
+    async def list_queues(self, namespace: str | None) -> list[Body]:
+        self._check("list_queues", namespace or "")
+        return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == c.QUEUE_KIND]
+
     async def replace_cronjob(self, obj: Body, observed: Body) -> Body:
         self._check("replace_cronjob", obj["metadata"]["name"])
         return self.add(obj)

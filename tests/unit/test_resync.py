@@ -184,6 +184,41 @@ def test_the_queue_gate_opens_when_a_listed_object_is_deleted_before_it_is_seen(
     run(case)
 
 
+def test_admission_opens_with_the_queue_objects_read_not_the_defaults() -> None:
+    """A BackgroundJobQueue the watch has not brought yet is read before admission opens: a
+    run admitted under the defaults (no limit) would not be taken back. A queue the watch
+    brought newer than the list is kept as the watch brought it."""
+
+    async def case() -> None:
+        h = harness()
+        for name, limit, version in (("limited", 1, "5"), ("edited", 2, "6")):
+            h.kube.objects[(c.QUEUE_KIND, name)] = {
+                "metadata": {"namespace": NS, "name": name, "resourceVersion": version},
+                "spec": {"maxConcurrency": limit},
+            }
+        newer = {
+            "metadata": {"namespace": NS, "name": "edited", "resourceVersion": "9"},
+            "spec": {"maxConcurrency": 7},
+        }
+        h.loop.on_queue_event({"type": "MODIFIED", "object": newer})
+        await asyncio.wait_for(h.loop.warm_up(timeout=60, relist=0.2), timeout=30)
+        assert h.loop.cache.slots.ready
+        assert h.loop.cache.queue_policy((NS, "limited")).max_concurrency == 1
+        assert h.loop.cache.queue_policy((NS, "edited")).max_concurrency == 7
+
+    run(case)
+
+
+def test_a_queue_list_that_fails_does_not_keep_admission_closed() -> None:
+    async def case() -> None:
+        h = harness()
+        h.kube.fail["list_queues"] = ApiException(status=403, reason="Forbidden")
+        await asyncio.wait_for(h.loop.warm_up(timeout=60, relist=0.2), timeout=30)
+        assert h.loop.cache.slots.ready
+
+    run(case)
+
+
 def test_the_queue_gate_opens_when_listed_objects_stay_uncached() -> None:
     """A listed object the cache never takes (here a Job nobody owns) holds the gate only for
     a few relists, not for the warm-up's timeout."""

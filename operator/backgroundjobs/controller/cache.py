@@ -418,6 +418,14 @@ class Cache:
     def queue_objects(self) -> dict[QueueId, Body]:
         return dict(self._queue_bodies)
 
+    def observe_listed_queue(self, obj: Body) -> QueueId | None:
+        """A BackgroundJobQueue read by a list: kept unless the watch brought it newer."""
+        meta = obj.get("metadata") or {}
+        cached = self._queue_bodies.get((meta.get("namespace", ""), meta.get("name", "")))
+        if cached is not None and _version(cached) >= _version(obj):
+            return None
+        return self.observe_queue("ADDED", obj)
+
     def observe_queue(self, event_type: str, obj: Body) -> QueueId | None:
         """A BackgroundJobQueue was seen; its id (None when it cannot be read)."""
         meta = obj.get("metadata") or {}

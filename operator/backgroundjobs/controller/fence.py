@@ -71,6 +71,9 @@ class FencedKube:
     ) -> tuple[dict[tuple[str, str], str], int]:
         return await self.inner.list_versions(kind, namespace, label_selector)
 
+    async def list_queues(self, namespace: str | None) -> list[Body]:
+        return await self.inner.list_queues(namespace)
+
     # writes
     async def create(self, obj: Body) -> Body:
         self._check("create")

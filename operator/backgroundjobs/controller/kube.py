@@ -157,6 +157,7 @@ class KubeApi(Protocol):
     async def list_versions(
         self, kind: str, namespace: str | None, label_selector: str | None = None
     ) -> tuple[dict[tuple[str, str], str], int]: ...
+    async def list_queues(self, namespace: str | None) -> list[Body]: ...
     async def close(self) -> None: ...
 
 
@@ -438,6 +439,26 @@ class Kube:
                 return out, as_of
 
     # --- BackgroundJobQueues ---
+    async def list_queues(self, namespace: str | None) -> list[Body]:
+        """Every BackgroundJobQueue in ``namespace`` (None: all), whole (there are few);
+        none when their CRD is not installed."""
+        base = f"/apis/{c.GROUP}/{c.VERSION}"
+        plural = c.QUEUE_PLURAL
+        path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+        try:
+            resp = await self.api.call_api(
+                path,
+                "GET",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return list((await response_json(resp)).get("items") or [])
+
     async def patch_queue_status(self, namespace: str, name: str, status: Body) -> None:
         """Merge ``status`` into the queue object's status (a queue deleted meanwhile: 404,
         ignored)."""

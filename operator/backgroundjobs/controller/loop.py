@@ -382,6 +382,7 @@ class ControlLoop:
             log.warning("queues: could not list what runs (%s); admitting anyway", exc)
         finally:
             self._warm_seen = None
+        await self._read_queues()
         if self._watches:  # what the own watch's first list brought (the cache)
             listed = (len(self.cache.keys()), listed[1])
         log.info(
@@ -394,6 +395,19 @@ class ControlLoop:
         self._admit_now()
         self.work.add_all(sorted(self.reconciler.deferred))
         self.reconciler.deferred.clear()
+
+    async def _read_queues(self) -> None:
+        """Read every BackgroundJobQueue before admission opens: until their watch brings
+        them, a queue would run under the operator's defaults (often no limit), and a run
+        admitted then is not taken back."""
+        try:
+            for ns in self._list_scopes():
+                for obj in await self.kube.list_queues(ns):
+                    self.cache.observe_listed_queue(obj)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("queues: could not read the BackgroundJobQueues (%s); admitting", exc)
 
     def _still_missing(self, bgjs: set[Key], jobs: set[Key]) -> tuple[set[Key], set[Key]]:
         """Of ``bgjs`` and ``jobs``, those neither cached nor delivered by a watch."""
