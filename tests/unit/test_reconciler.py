@@ -769,16 +769,22 @@ def test_a_held_run_admitted_again_from_a_stale_list_posts_no_second_event() -> 
     run(case)
 
 
+def granted_a_then_b() -> Harness:
+    """Jobs "a" then "b" of a queue of two slots, both granted, neither Job made yet."""
+    h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+    for name in ("a", "b"):
+        body = h.apply(bgj(name, queue="bulk"))
+        h.loop.cache.slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
+    return h
+
+
 def test_a_job_being_deleted_gives_its_unused_grant_to_the_next_run() -> None:
     """Its Job will not be made: the next run must not wait for it (a finalizer may keep the
     object for long)."""
 
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+        h = granted_a_then_b()
         slots = h.loop.cache.slots
-        for name in ("a", "b"):
-            body = h.apply(bgj(name, queue="bulk"))
-            slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
         assert slots.has_turn((NS, "b"), time.monotonic()) == TURN_PATIENCE
         deleting = copy.deepcopy(h.kube.objects[(c.KIND, "a")])
         deleting["metadata"].update(
@@ -795,11 +801,8 @@ def test_a_job_being_deleted_gives_its_unused_grant_to_the_next_run() -> None:
 
 def test_a_grant_whose_reconcile_fails_stops_blocking_the_next_after_patience() -> None:
     async def case() -> None:
-        h = Harness(queues={"bulk": QueueConfig(max_concurrency=2)})
+        h = granted_a_then_b()
         slots = h.loop.cache.slots
-        for name in ("a", "b"):
-            body = h.apply(bgj(name, queue="bulk"))
-            slots.want((NS, name), want_of(body, "bulk"), time.monotonic(), time.time())
         assert slots.has_turn((NS, "b"), time.monotonic() + 3600) == TURN_PATIENCE
 
         async def failing() -> None:  # "a"'s reconcile fails before making its Job
