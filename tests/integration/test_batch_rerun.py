@@ -102,27 +102,25 @@ def test_failed_only_reruns_those_items_under_their_indexes(
 
     # nothing failed in run 3: refused with a Warning, no run 4
     jobs.requeue("mails", failed_only=True)
-    wait_for(
-        "the refusal",
-        lambda: any(
-            e.reason == "RequeueIgnored" and "nothing to rerun" in (e.message or "")
-            for e in bgjobs.events("mails")
-        ),
-    )
+    wait_refused(bgjobs, "mails", "nothing to rerun")
     st = bgjobs.status("mails")
     assert st["runs"] == 3 and st["phase"] == "Succeeded"
     assert bgjobs.job("mails-4") is None
+
+
+def wait_refused(bgjobs: Jobs, name: str, why: str) -> None:
+    """Wait for the RequeueIgnored Warning on ``name`` whose message says ``why``."""
+    wait_for(
+        "the refusal",
+        lambda: any(
+            e.reason == "RequeueIgnored" and why in (e.message or "") for e in bgjobs.events(name)
+        ),
+    )
 
 
 def test_failed_only_on_a_job_that_is_not_a_batch_is_refused(bgjobs: Jobs, jobs: Client) -> None:
     bgjobs.create(manifest("single", args=[1]))
     bgjobs.wait_phase("single", "Succeeded")
     jobs.requeue("single", failed_only=True)
-    wait_for(
-        "the refusal",
-        lambda: any(
-            e.reason == "RequeueIgnored" and "not a batch" in (e.message or "")
-            for e in bgjobs.events("single")
-        ),
-    )
+    wait_refused(bgjobs, "single", "not a batch")
     assert bgjobs.status("single")["runs"] == 1 and bgjobs.job("single-2") is None

@@ -147,11 +147,18 @@ def test_a_reruns_counts_are_over_the_whole_batch_in_the_users_indexes() -> None
     assert plan.status["result"] == {"total": 5, "succeeded": 4, "failed": 1, "failedIndexes": "4"}
 
 
-def test_a_rerun_of_a_rerun_takes_only_what_failed_again() -> None:
+def rerun_failed_again() -> tuple[dict[str, object], ObservedJob, ObservedJob]:
+    """A batch whose failed-only rerun (run 2) failed its one item again: the object, its
+    first run's Job and its rerun's Job."""
     body, job = failed_first_run()
     body["status"] = decide_batch(body, [job], admitted=True).status
     done = finished_job("news-2", "0", "1", "FailedIndexes")
     body["status"] = decide_batch(body, [job, done], termination={"news-2": "boom"}).status
+    return body, job, done
+
+
+def test_a_rerun_of_a_rerun_takes_only_what_failed_again() -> None:
+    body, job, done = rerun_failed_again()
     body["metadata"]["annotations"] = {c.ANNOTATION_REQUEUE: "failed-only again"}
     plan = decide_batch(body, [job, done], admitted=True)
     cm, created = plan.create
@@ -226,10 +233,7 @@ def test_runtime_reports_the_items_index_in_the_batch(tmp_path: Path) -> None:
 
 
 def test_a_full_batch_requeue_clears_the_rerun_record() -> None:
-    body, job = failed_first_run()
-    body["status"] = decide_batch(body, [job], admitted=True).status
-    done = finished_job("news-2", "0", "1", "FailedIndexes")
-    body["status"] = decide_batch(body, [job, done], termination={"news-2": "boom"}).status
+    body, job, done = rerun_failed_again()
     body["metadata"]["annotations"] = {c.ANNOTATION_REQUEUE: "plain"}
     plan = decide_batch(body, [job, done], admitted=True)
     assert plan.create[1]["spec"]["completions"] == 5
