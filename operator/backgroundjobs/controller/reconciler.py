@@ -90,7 +90,7 @@ class Reconciler:
             # Being deleted (a finalizer may keep it for long): a slot granted for a Job it
             # will not make or unsuspend goes to the next run, which would wait for it.
             now, wall = time.monotonic(), time.time()
-            for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+            for run in self._admission_keys(key):
                 wake(self.work, self.cache.slots.withdraw(run, now, wall))
             return None
         try:
@@ -207,12 +207,16 @@ class Reconciler:
                     admitted_message(name, want, time.time()),
                 )
 
+    def _admission_keys(self, key: Key) -> list[Key]:
+        """``key`` and its held recurring runs: what may hold a grant of its queue."""
+        return [key, *(run_key(key, name) for name in self.cache.held_runs(key))]
+
     def turns_failed(self, key: Key) -> None:
         """A reconcile of ``key`` failed: its runs granted a slot that still have their Job
         to make (or to unsuspend) stop holding back the runs granted after them once
         ``queueing.TURN_PATIENCE`` has passed."""
         now = time.monotonic()
-        for run in [key, *(run_key(key, name) for name in self.cache.held_runs(key))]:
+        for run in self._admission_keys(key):
             self.cache.slots.turn_failed(run, now)
 
     # ---------------------------------------------------------------- gather
