@@ -1,6 +1,6 @@
 """N notifications as one batch against N via ``enqueue_many`` (issue 16), side by side.
 
-    KUBECONFIG=... python -m bench.bench_batches [--n 500] [--parallelism 50]
+    KUBECONFIG=... python -m bench.bench_batches [--n 500] [--parallelism 50 [200 ...]]
 
 Needs the operator running against the cluster in $KUBECONFIG (all namespaces). Each way
 runs in a fresh namespace: the client submits N calls of ``bench.noop`` (``enqueue_many``:
@@ -21,6 +21,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ async def _wait(jobs: AsyncClient, done: Any, timeout: float) -> None:  # noqa: 
         await asyncio.sleep(1)
 
 
-async def measure(kubeconfig: str, way: str, n: int, parallelism: int) -> dict[str, Any]:
+async def measure(kubeconfig: str, way: str, n: int, parallelism: int = 0) -> dict[str, Any]:
     """One way (``many`` or ``batch``) of running ``n`` calls, in a namespace of its own."""
     ns = f"bench-batches-{way}-{uuid.uuid4().hex[:6]}"
     api = await k8s_config.new_client_from_config(config_file=kubeconfig)
@@ -89,6 +90,8 @@ async def measure(kubeconfig: str, way: str, n: int, parallelism: int) -> dict[s
             seconds = time.monotonic() - t0
         await asyncio.sleep(3)  # the last status writes and Events land
         out: dict[str, Any] = {"way": way, "n": n, "seconds": round(seconds, 1)}
+        if way == "batch":
+            out["parallelism"] = parallelism
         out.update(await _stored(api, ns))
         if mark is not None:
             cost = audit.cost(log.since(mark, None, ns))
@@ -104,26 +107,44 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|---|---|---|---|---|---|"]
     for r in rows:
         kinds = ", ".join(f"{r[k]} {k}" for k in ("BackgroundJob", "Job", "ConfigMap", "Pod"))
+        way = r["way"] + (f" (parallelism {r['parallelism']})" if r.get("parallelism") else "")
         lines.append(
-            f"| {r['way']} | {r['n']} | {r['seconds']} s | {r['objects']} ({kinds},"
+            f"| {way} | {r['n']} | {r['seconds']} s | {r['objects']} ({kinds},"
             f" {r['Event']} Event) | {r['bytes'] / 1e6:.2f} MB |"
             f" {r.get('requests', 'n/a')} ({r.get('writes', '?')} writes) |"
         )
+    many = next((r for r in rows if r["way"] == "many"), None)
+    for r in rows:
+        if many is None or r["way"] != "batch" or not r["seconds"]:
+            continue
+        line = (
+            f"- batch at parallelism {r.get('parallelism')}: {many['seconds'] / r['seconds']:.1f}x"
+            f" faster to all done than enqueue_many, {many['objects'] / r['objects']:.1f}x"
+            " fewer objects stored"
+        )
+        if r.get("requests") and many.get("requests"):
+            line += f", {many['requests'] / r['requests']:.1f}x fewer API requests"
+        lines.append(("\n" if lines[-1].startswith("|") else "") + line)
     return "\n".join(lines) + "\n"
 
 
-async def compare(kubeconfig: str, n: int, parallelism: int) -> list[dict[str, Any]]:
-    """Both ways, one after the other (the batch first: the other leaves more to clean up)."""
-    return [
-        await measure(kubeconfig, "batch", n, parallelism),
-        await measure(kubeconfig, "many", n, parallelism),
-    ]
+async def compare(
+    kubeconfig: str, n: int, parallelisms: Sequence[int] = (50,)
+) -> list[dict[str, Any]]:
+    """Both ways, one after the other (the batch first: the other leaves more to clean up);
+    the batch once per parallelism. The batch runs at most ``parallelism`` items at once
+    (18 items/s at 50 on the kwok cluster, RESULTS-batches.md), while enqueue_many's jobs
+    are not limited at all: a second parallelism shows what that limit, not the batch,
+    costs."""
+    rows = [await measure(kubeconfig, "batch", n, p) for p in parallelisms]
+    rows.append(await measure(kubeconfig, "many", n))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--parallelism", type=int, default=50)
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[50])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     kubeconfig = os.environ["KUBECONFIG"]

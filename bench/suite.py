@@ -3,7 +3,7 @@
 Needs KUBECONFIG pointing at the local cluster (hack/bench.sh starts it and applies the CRD).
 Environment: BENCH_SCALE (default 1.0) scales the object counts; BENCH_ONLY=probe,direct,m1,
 m2,m3,m4,m5,s5 runs a subset (m2: M2 at half M1's rate, and M2s at 10 jobs/s with M7);
-BENCH_PROFILE=1 runs the operator under pyinstrument in M1 and S5 (profiles in
+BENCH_PROFILE=1 runs the operator under pyinstrument in M1, S5 and M2-M5 (profiles in
 bench/profiles/; timings of a profiled run are not comparable); BENCH_WORKERS / BENCH_EVENTS
 set the operator's BACKGROUNDJOBS_WORKERS / _EVENTS.
 """
@@ -79,7 +79,7 @@ ESTIMATES = {"m2s": 26.0, "m5": 31.0, "m3": 40.0}
 async def latency_group(ctx: sc.Ctx, only: set[str], phase: Any) -> None:
     """M4's CronJobs first; M2 at a sustained rate (with M7), M5 and M3 between its two minute
     boundaries; M2 at the issue's rate (half of M1's) last, as it leaves minutes of backlog."""
-    op = ctx.operator("latency")
+    op = ctx.operator("latency", profile=ctx.profile)
     op.start()
     try:
         # M2s or M3 may come first: not behind the new operator's pass over earlier objects
@@ -278,7 +278,8 @@ async def _limited_queue(kubeconfig: str, jobs: int) -> dict[str, Any]:
 
 
 async def _batches(kubeconfig: str, n: int) -> dict[str, Any]:
-    return {"b1": await bench_batches.compare(kubeconfig, n, parallelism=50)}
+    # 50, and 200: enqueue_many's jobs run with no limit, the batch only `parallelism` at once
+    return {"b1": await bench_batches.compare(kubeconfig, n, parallelisms=(50, 200))}
 
 
 def main() -> None:

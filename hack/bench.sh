@@ -12,7 +12,7 @@
 #   BENCH_ONLY         comma-separated subset: probe,direct,m1,m2,m3,m4,m5,s5,b1,r1 (b1: N calls
 #                      as one batch against N via enqueue_many, bench/bench_batches.py;
 #                      r1: retryPolicy attempt lateness, bench/bench_retry.py)
-#   BENCH_PROFILE=1    run the operator under pyinstrument (bench/profiles/)
+#   BENCH_PROFILE=1    run the operator under pyinstrument (bench/profiles/; M1, S5, M2-M5)
 #   BENCH_TUNE_CLUSTER raise the client QPS of kube-controller-manager and kube-scheduler
 #                      (default 1; see tune_cluster below)
 set -euo pipefail
