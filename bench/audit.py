@@ -38,6 +38,15 @@ class AuditLog:
         st = self.path.stat()
         return Mark(st.st_ino, st.st_size)
 
+    def covers(self, mark: Mark) -> bool:
+        """Whether every request since ``mark`` is still on disk: the marked file is the
+        current one or its one kept rotation (the API server keeps ``audit-log-maxbackup``
+        old files; a long run can outlive them, and its count would be only the tail)."""
+        if self.path.stat().st_ino == mark.inode:
+            return True
+        pattern = self.path.stem + "-*" + self.path.suffix
+        return any(p.stat().st_ino == mark.inode for p in self.path.parent.glob(pattern))
+
     def _files_since(self, mark: Mark) -> Iterator[tuple[Path, int]]:
         current = self.path.stat()
         if current.st_ino == mark.inode:

@@ -93,7 +93,9 @@ async def measure(kubeconfig: str, way: str, n: int, parallelism: int = 0) -> di
         if way == "batch":
             out["parallelism"] = parallelism
         out.update(await _stored(api, ns))
-        if mark is not None:
+        if mark is not None and not log.covers(mark):
+            out["requests_lost"] = "the audit log rotated away part of this run"
+        elif mark is not None:
             cost = audit.cost(log.since(mark, None, ns))
             out.update(requests=cost.writes + cost.reads, writes=cost.writes, reads=cost.reads)
         return out
@@ -111,7 +113,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {way} | {r['n']} | {r['seconds']} s | {r['objects']} ({kinds},"
             f" {r['Event']} Event) | {r['bytes'] / 1e6:.2f} MB |"
-            f" {r.get('requests', 'n/a')} ({r.get('writes', '?')} writes) |"
+            + (
+                f" {r['requests']} ({r['writes']} writes) |"
+                if "requests" in r
+                else f" n/a ({r.get('requests_lost', 'no audit log')}) |"
+            )
         )
     many = next((r for r in rows if r["way"] == "many"), None)
     for r in rows:
