@@ -38,24 +38,28 @@ class AuditLog:
         st = self.path.stat()
         return Mark(st.st_ino, st.st_size)
 
-    def covers(self, mark: Mark) -> bool:
-        """Whether every request since ``mark`` is still on disk: the marked file is the
-        current one or its one kept rotation (the API server keeps ``audit-log-maxbackup``
-        old files; a long run can outlive them, and its count would be only the tail)."""
+    def _marked_file(self, mark: Mark) -> Path | None:
+        """The file ``mark`` was taken in: the current one or a kept rotation (None: rotated
+        away, as the API server keeps only ``audit-log-maxbackup`` old files)."""
         if self.path.stat().st_ino == mark.inode:
-            return True
+            return self.path
         pattern = self.path.stem + "-*" + self.path.suffix
-        return any(p.stat().st_ino == mark.inode for p in self.path.parent.glob(pattern))
+        return next(
+            (p for p in sorted(self.path.parent.glob(pattern)) if p.stat().st_ino == mark.inode),
+            None,
+        )
+
+    def covers(self, mark: Mark) -> bool:
+        """Whether every request since ``mark`` is still on disk (a long run can outlive the
+        kept rotations, and its count would be only the tail)."""
+        return self._marked_file(mark) is not None
 
     def _files_since(self, mark: Mark) -> Iterator[tuple[Path, int]]:
-        current = self.path.stat()
-        if current.st_ino == mark.inode:
-            yield self.path, mark.offset
-            return
-        for rotated in sorted(self.path.parent.glob(self.path.stem + "-*" + self.path.suffix)):
-            if rotated.stat().st_ino == mark.inode:
-                yield rotated, mark.offset
-        yield self.path, 0
+        marked = self._marked_file(mark)
+        if marked is not None:
+            yield marked, mark.offset
+        if marked != self.path:
+            yield self.path, 0
 
     def since(
         self, mark: Mark, user: str | None, namespace: str | None = None
