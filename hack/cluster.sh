@@ -294,7 +294,9 @@ while [[ -f $workdir/kwok.yaml ]]; do
       if [[ ${last_pid[$c]:-} != "$pid" ]]; then  # a new process: remember how it was run
         last_pid[$c]=$pid
         started[$c]=$SECONDS
+        # (a process killed meanwhile reads as an empty command line: keep the last one)
         cp "/proc/$pid/cmdline" "$workdir/supervise/$c.argv.tmp" 2>/dev/null \
+          && [[ -s $workdir/supervise/$c.argv.tmp ]] \
           && mv "$workdir/supervise/$c.argv.tmp" "$workdir/supervise/$c.argv"
       fi
       continue
@@ -341,7 +343,8 @@ supervisor_start() {
   local c pid
   for c in "${SUPERVISED[@]}"; do  # the command lines of the running components
     pid=$(cat "$WORKDIR/pids/$c.pid" 2>/dev/null || true)
-    [[ -n $pid && -r /proc/$pid/cmdline ]] && cp "/proc/$pid/cmdline" "$SUPERVISE/$c.argv"
+    [[ -n $pid && -r /proc/$pid/cmdline ]] && cp "/proc/$pid/cmdline" "$SUPERVISE/$c.argv.tmp" \
+      && [[ -s $SUPERVISE/$c.argv.tmp ]] && mv "$SUPERVISE/$c.argv.tmp" "$SUPERVISE/$c.argv"
   done
   setsid bash -c "$SUPERVISOR_LOOP" "bgj-supervise-cluster $NAME" "$WORKDIR" "${SUPERVISED[@]}" \
     >>"$WORKDIR/logs/supervisor.log" 2>&1 </dev/null 9>&- &
