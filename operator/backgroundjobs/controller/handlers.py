@@ -17,7 +17,7 @@ from kopf._cogs.clients import api as kopf_api
 
 from backgroundjobs import _json
 from backgroundjobs.api import constants as c
-from backgroundjobs.controller import crdcheck, leader, metrics
+from backgroundjobs.controller import crdcheck, leader, memory, metrics
 from backgroundjobs.controller import settings as config
 from backgroundjobs.controller.kube import Kube, operator_api_client
 from backgroundjobs.controller.loop import ControlLoop
@@ -84,11 +84,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     loop.watch_backgroundjobs(api)  # its own watch, not kopf's (controller/reflector.py)
     memo["loop"] = loop
     metrics.serve(cfg.metrics_port)
+    frozen = memory.freeze_start_up()  # out of every full collection's scan (memory.py)
     log.info(
-        "backgroundjobs operator started: namespaces=%s workers=%d metrics=:%d",
+        "backgroundjobs operator started: namespaces=%s workers=%d metrics=:%d"
+        " (%d start-up objects frozen)",
         ",".join(cfg.namespaces) or "all",
         cfg.workers,
         cfg.metrics_port,
+        frozen,
     )
 
 
