@@ -1,8 +1,10 @@
 """API cost from the API server's audit log (hack/kwok/audit-policy.yaml: Metadata level).
 
 ``mark()`` remembers where the log ends; ``since(mark)`` reads what was written after it,
-following one rotation (lumberjack renames audit.log to audit-<time>.log). Only the
-``ResponseComplete`` stage is counted (a watch also logs ``ResponseStarted``).
+across the rotations the API server kept (lumberjack renames audit.log to audit-<time>.log;
+``--audit-log-maxbackup``, hack/cluster.sh's BGJ_AUDIT_LOG_BACKUPS). ``covers(mark)`` says
+whether all of it is still there. Only the ``ResponseComplete`` stage is counted (a watch
+also logs ``ResponseStarted``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,7 @@ class AuditLog:
         away, as the API server keeps only ``audit-log-maxbackup`` old files)."""
         if self.path.stat().st_ino == mark.inode:
             return self.path
-        pattern = self.path.stem + "-*" + self.path.suffix
-        return next(
-            (p for p in sorted(self.path.parent.glob(pattern)) if p.stat().st_ino == mark.inode),
-            None,
-        )
+        return next((p for p in self._rotations() if p.stat().st_ino == mark.inode), None)
 
     def covers(self, mark: Mark) -> bool:
         """Whether every request since ``mark`` is still on disk (a long run can outlive the
@@ -55,11 +53,20 @@ class AuditLog:
         return self._marked_file(mark) is not None
 
     def _files_since(self, mark: Mark) -> Iterator[tuple[Path, int]]:
+        """The marked file from the mark on, the rotations made after it (their names sort
+        by time), then the current file."""
         marked = self._marked_file(mark)
         if marked is not None:
             yield marked, mark.offset
         if marked != self.path:
+            for rotated in self._rotations():
+                if marked is None or rotated.name > marked.name:
+                    yield rotated, 0
             yield self.path, 0
+
+    def _rotations(self) -> list[Path]:
+        """The kept rotations, oldest first (lumberjack names them by the time of rotation)."""
+        return sorted(self.path.parent.glob(self.path.stem + "-*" + self.path.suffix))
 
     def since(
         self, mark: Mark, user: str | None, namespace: str | None = None

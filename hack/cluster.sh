@@ -13,7 +13,9 @@
 #
 # Environment: BGJ_CLUSTER (cluster name, default backgroundjobs; several can coexist),
 # BGJ_CLUSTER_NODES (fake nodes, default 3, or 0 with REAL_NODES=1), BACKGROUNDJOBS_CACHE
-# (default ~/.cache/backgroundjobs), KWOK_WORKDIR (default $BACKGROUNDJOBS_CACHE/kwok).
+# (default ~/.cache/backgroundjobs), KWOK_WORKDIR (default $BACKGROUNDJOBS_CACHE/kwok),
+# BGJ_AUDIT_LOG_BACKUPS (rotations of the 100 MB audit log kept, default 3; read when the
+# cluster is made: a running cluster keeps its own until `down`).
 #
 # REAL_NODES=1 hack/cluster.sh up: the same control plane plus a real node on this machine
 # (hack/node.sh: kubelet, containerd, kube-proxy, a bridge pod network, CoreDNS), built by
@@ -47,6 +49,9 @@ VENV=${VENV:-$CACHE/venv}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$CACHE/kwok}
 NAME=${BGJ_CLUSTER:-backgroundjobs}
 REAL_NODES=${REAL_NODES:-0}
+# Rotations of the audit log kept (100 MB each), fixed when the cluster is made
+AUDIT_BACKUPS=${BGJ_AUDIT_LOG_BACKUPS:-3}
+[[ $AUDIT_BACKUPS =~ ^[0-9]+$ ]] || { echo "BGJ_AUDIT_LOG_BACKUPS: a number, not '$AUDIT_BACKUPS'" >&2; exit 2; }
 if [[ $REAL_NODES == 1 ]]; then NODES=${BGJ_CLUSTER_NODES:-0}; else NODES=${BGJ_CLUSTER_NODES:-3}; fi
 WORKDIR=$KWOK_WORKDIR/clusters/$NAME
 KUBECONFIG_PATH=$WORKDIR/kubeconfig.yaml
@@ -137,7 +142,7 @@ componentsPatches:
   - key: audit-log-maxsize
     value: "100"
   - key: audit-log-maxbackup
-    value: "1"
+    value: "$AUDIT_BACKUPS"
 $( ((REAL_NODES == 1)) && real_node_patches)
 - name: kwok-controller
   extraArgs:
