@@ -45,7 +45,7 @@ class AuditLog:
         away, as the API server keeps only ``audit-log-maxbackup`` old files)."""
         if self.path.stat().st_ino == mark.inode:
             return self.path
-        return next((p for p in self._rotations() if p.stat().st_ino == mark.inode), None)
+        return next((p for p in self.rotations() if p.stat().st_ino == mark.inode), None)
 
     def covers(self, mark: Mark) -> bool:
         """Whether every request since ``mark`` is still on disk (a long run can outlive the
@@ -59,12 +59,12 @@ class AuditLog:
         if marked is not None:
             yield marked, mark.offset
         if marked != self.path:
-            for rotated in self._rotations():
+            for rotated in self.rotations():
                 if marked is None or rotated.name > marked.name:
                     yield rotated, 0
             yield self.path, 0
 
-    def _rotations(self) -> list[Path]:
+    def rotations(self) -> list[Path]:
         """The kept rotations, oldest first (lumberjack names them by the time of rotation)."""
         return sorted(self.path.parent.glob(self.path.stem + "-*" + self.path.suffix))
 

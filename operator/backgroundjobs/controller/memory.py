@@ -3,7 +3,7 @@
 CPython keeps freed memory for reuse: after thousands of jobs at once (a backlog at start,
 a bulk enqueue) the operator's RSS, which is what a container's memory limit and the bench's
 M6 see, stays at the burst's high-water mark. Once the operator is idle again, glibc's
-``malloc_trim`` returns the free pages (well under a millisecond). No ``gc.collect()``: on a
+``malloc_trim`` returns the free pages (well under a millisecond). No ``gc.collect()`` then: on a
 heap of tens of thousands of objects a full collection stalls the event loop for hundreds
 of milliseconds, which a delayed job due at that instant would feel (bench M3: p99 1.5 s).
 Elsewhere (musl) this does nothing.
