@@ -75,20 +75,31 @@ class AuditLog:
         needle = f'"username":"{user}"'.encode() if user else b""
         ns_needle = f'"namespace":"{namespace}"'.encode() if namespace else b""
         for path, offset in self._files_since(mark):
-            with path.open("rb") as f:
-                f.seek(offset)
-                for line in f:
-                    if needle not in line or ns_needle not in line:
-                        continue
-                    if b'"stage":"ResponseComplete"' not in line:
-                        continue
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue  # a line being written
-                    ref = event.get("objectRef") or {}
-                    if namespace is None or ref.get("namespace") == namespace:
-                        yield event
+            for event in completed(path, offset, needle, ns_needle):
+                ref = event.get("objectRef") or {}
+                if namespace is None or ref.get("namespace") == namespace:
+                    yield event
+
+    def kept(self, needle: bytes = b"") -> Iterator[dict[str, Any]]:
+        """Every completed request still on disk whose line holds ``needle``, oldest first."""
+        for path in [*self.rotations(), self.path]:
+            yield from completed(path, 0, needle)
+
+
+def completed(path: Path, offset: int, *needles: bytes) -> Iterator[dict[str, Any]]:
+    """The completed requests logged in ``path`` from ``offset`` whose lines hold every one
+    of ``needles`` (a cheap test before decoding)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            if b'"stage":"ResponseComplete"' not in line:
+                continue
+            if not all(n in line for n in needles):
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue  # a line being written
 
 
 def resource_of(event: dict[str, Any]) -> str:

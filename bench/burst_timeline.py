@@ -15,7 +15,6 @@ garbage collection, see bench/README.md item 9).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
@@ -29,19 +28,10 @@ BURST_AFTER = 32.0  # s after the spread's first job (run_m3)
 
 def _phases(path: Path) -> dict[str, list[dict[str, Any]]]:
     by_ns: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for name in [*AuditLog(path).rotations(), path]:
-        with name.open("rb") as f:
-            lines = f.readlines()
-        for line in lines:
-            if b'"stage":"ResponseComplete"' not in line or b'-m3"' not in line:
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            ns = (event.get("objectRef") or {}).get("namespace") or ""
-            if ns.endswith("-m3"):
-                by_ns[ns].append(event)
+    for event in AuditLog(path).kept(b'-m3"'):
+        ns = (event.get("objectRef") or {}).get("namespace") or ""
+        if ns.endswith("-m3"):
+            by_ns[ns].append(event)
     return by_ns
 
 

@@ -395,6 +395,7 @@ async def run_m2(
         f"{key}_cpu": meter.share(),
     }
     out[f"{key}_p50_over_probe"] = ratio(out[f"{key}_latency"]["p50"], out[f"{key}_probe"]["p50"])
+    done = False
     if m7:
         # M7 (the operator's configuration as started): every job to Succeeded, then count.
         done = await ctx.watcher.await_(
@@ -403,10 +404,10 @@ async def run_m2(
         )
         out[f"{key}_all_succeeded_after_s"] = time.time() - min(sent.values()) if sent else math.nan
         await asyncio.sleep(2)
-        if _audited(ctx, mark):
+    if _audited(ctx, mark):
+        if m7:
             cost = audit.cost(ctx.audit.since(mark, OPERATOR_USER, ns))
             out["m7_events_" + ctx.events] = _per_job(cost, len(sent), done)
-    if _audited(ctx, mark):
         out[f"{key}_requests"] = audit.shares(ctx.audit.since(mark, None, ns))
     await drop(ctx, ns)
     return out

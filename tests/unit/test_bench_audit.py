@@ -35,20 +35,25 @@ def _names(log: AuditLog, mark: object) -> list[str]:
     return [e["objectRef"]["name"] for e in log.since(mark, "op", "ns")]  # type: ignore[arg-type]
 
 
+def _rotated_three_times(path: Path) -> list[Path]:
+    """Requests a-d logged with a rotation between each two: the rotations, oldest first."""
+    rotated = []
+    for hour, name in enumerate("abc", start=1):
+        _write(path, name)
+        rotated.append(_rotate(path, f"2026-12-01T0{hour}-00-00.000"))
+    _write(path, "d")
+    return rotated
+
+
 def test_since_reads_every_kept_rotation_in_order(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     _write(path, "before")
     log = AuditLog(path)
     mark = log.mark()
-    _write(path, "a")
-    first = _rotate(path, "2026-12-01T01-00-00.000")
-    _write(path, "b")
-    _rotate(path, "2026-12-01T02-00-00.000")
-    _write(path, "c")
-    _rotate(path, "2026-12-01T03-00-00.000")
-    _write(path, "d")
+    first = _rotated_three_times(path)[0]
     assert log.covers(mark)
     assert _names(log, mark) == ["a", "b", "c", "d"]
+    assert [e["objectRef"]["name"] for e in log.kept()] == ["before", "a", "b", "c", "d"]
     # a mark taken after the first rotation skips it
     later = AuditLog(path)
     assert first.exists()
@@ -60,11 +65,7 @@ def test_a_rotation_lost_is_reported_not_miscounted(tmp_path: Path) -> None:
     log = AuditLog(path)
     path.touch()
     mark = log.mark()
-    _write(path, "a")
-    marked = _rotate(path, "2026-12-01T01-00-00.000")
-    _write(path, "b")
-    _rotate(path, "2026-12-01T02-00-00.000")
-    _write(path, "c")
+    marked = _rotated_three_times(path)[0]
     marked.unlink()  # past --audit-log-maxbackup
     assert not log.covers(mark)
-    assert _names(log, mark) == ["b", "c"]  # what is left: the caller must check covers()
+    assert _names(log, mark) == ["b", "c", "d"]  # what is left: the caller must check covers()
