@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.bgj import Jobs, manifest, wait_for
+from tests.integration.bgj import RUN_FOR, Jobs, manifest, wait_for
+from tests.integration.harness import OperatorProcess
 
 from backgroundjobs.api import constants as c
 
@@ -23,7 +24,11 @@ pytestmark = pytest.mark.integration
 Body = dict[str, Any]
 # The operator reads every 5 s (BACKGROUNDJOBS_PROGRESS_INTERVAL's default): a few rounds.
 SEEN_WITHIN = 30.0
-KWOK_DURATION = "kwok.backgroundjobs.dev/duration"  # how long a fake pod runs (hack/kwok)
+# The fake pods run until the test ends them (kwok's stage restarts a pod's RUN_FOR at each
+# change of the pod, so patching it to 1s ends it): the operator reads only running pods, and
+# a fixed run of a few seconds raced the reads on a loaded machine (a CI run whose pod ended
+# before the first read, so its progress never showed).
+UNTIL_ENDED = "600s"
 
 
 def append_pod_log(kubeconfig: str, record: Body) -> None:
@@ -55,10 +60,19 @@ def progress_record(name: str, namespace: str, done: int, total: int, message: s
     }
 
 
+def seen(operator: OperatorProcess, what: str, probe: Any) -> Any:
+    """``wait_for`` over a few of the operator's read rounds; on a timeout, the operator's
+    last log lines say what it was doing."""
+    try:
+        return wait_for(what, probe, SEEN_WITHIN)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe operator's log:\n{operator.log_tail(40)}") from None
+
+
 def test_progress_shows_while_running_and_is_kept_after(
-    bgjobs: Jobs, namespace: str, kubeconfig: str
+    bgjobs: Jobs, namespace: str, kubeconfig: str, operator: OperatorProcess
 ) -> None:
-    running = {KWOK_DURATION: "25s"}
+    running = {RUN_FOR: UNTIL_ENDED}
     bgjobs.create(manifest("export", pod_annotations=running))
     bgjobs.create(manifest("bystander", pod_annotations=running))
     wait_for(
@@ -68,10 +82,8 @@ def test_progress_shows_while_running_and_is_kept_after(
     )
 
     append_pod_log(kubeconfig, progress_record("export", namespace, 3, 4, "rows exported"))
-    progress = wait_for(
-        "status.progress of export",
-        lambda: bgjobs.status("export").get("progress"),
-        SEEN_WITHIN,
+    progress = seen(
+        operator, "status.progress of export", lambda: bgjobs.status("export").get("progress")
     )
     assert progress["summary"] == "3/4 (75%)"
     assert progress["message"] == "rows exported"
@@ -93,10 +105,13 @@ def test_progress_shows_while_running_and_is_kept_after(
 
     # A newer record replaces it; after the run the last one read stays.
     append_pod_log(kubeconfig, progress_record("export", namespace, 4, 4, "done"))
-    wait_for(
+    seen(
+        operator,
         "the newer progress",
         lambda: (bgjobs.status("export").get("progress") or {}).get("summary") == "4/4 (100%)",
-        SEEN_WITHIN,
+    )
+    bgjobs.core.patch_namespaced_pod(  # the handler ends
+        progress["pod"], namespace, {"metadata": {"annotations": {RUN_FOR: "1s"}}}
     )
     final = bgjobs.wait_phase("export", "Succeeded", timeout=90)
     assert final["progress"]["summary"] == "4/4 (100%)"

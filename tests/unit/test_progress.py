@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes_asyncio.client.exceptions import ApiException
 from tests.unit.test_decisions import T0, applied, bgj, decide_at, view
 
 from backgroundjobs.api import constants as c
@@ -106,6 +107,10 @@ def test_pick_reads_the_longest_unread_pods_first() -> None:
     assert pick(["a"], last, 10) == ["a"]
 
 
+HANGS = "<the kubelet does not answer>"
+FORBIDDEN = "<no right to read pods/log>"
+
+
 class FakeApi:
     """Running pods and their logs; patches recorded."""
 
@@ -128,7 +133,12 @@ class FakeApi:
     ) -> str:
         assert container == c.HANDLER_CONTAINER
         self.log_reads += 1
-        return self.logs[pod]
+        text = self.logs[pod]
+        if text == HANGS:
+            await asyncio.sleep(3600)
+        if text == FORBIDDEN:
+            raise ApiException(status=403, reason="Forbidden")
+        return text
 
     async def patch_status(
         self, namespace: str, name: str, status_patch: Body, resource_version: str | None = None
@@ -165,6 +175,32 @@ def test_a_round_patches_running_jobs_whose_progress_changed_within_its_budget()
     asyncio.run(turns.round())
     asyncio.run(turns.round())
     assert api.log_reads == 2 and set(turns._last_read) == {"export-1-a", "b-1"}
+
+
+def test_a_read_that_hangs_or_fails_neither_holds_the_round_nor_stops_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = FakeApi(
+        pods={("ns", "cut-1"): "cut", ("ns", "denied-1"): "denied", ("ns", "export-1"): "export"},
+        logs={"cut-1": HANGS, "denied-1": FORBIDDEN, "export-1": record(3, 4)},
+    )
+    statuses = {key: {"phase": "Running"} for key in (("ns", "cut"), ("ns", "denied"))}
+    statuses[("ns", "export")] = {"phase": "Running"}
+    reader = ProgressReader(api, api, (), 5, 10, statuses.get, lambda: True)
+    reader.read_timeout = 0.2
+
+    async def two_rounds() -> None:
+        await asyncio.wait_for(reader.round(), 5)  # not the hour the hung read would take
+        await asyncio.wait_for(reader.round(), 5)
+
+    with caplog.at_level("WARNING", logger="backgroundjobs.progress"):
+        asyncio.run(two_rounds())
+    assert {name for _, name, _ in api.patches} == {"export"}  # the one readable log
+    assert reader.failed_reads == 4  # both failing pods, both rounds
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # once, not every round
+    assert "2 of 3 pod log reads failed" in warnings[0]
+    assert "(the first: pod ns/denied-1: 403 Forbidden)" in warnings[0]  # fails at once
 
 
 def test_a_recurring_run_counts_as_running_by_its_condition() -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from backgroundjobs._connection import status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.models import Progress
@@ -40,6 +41,12 @@ TAIL_LINES = 50
 LIMIT_BYTES = 32 * 1024
 # Reads in flight at once.
 CONCURRENT_READS = 8
+# How long one read may take: a kubelet that does not answer (a node cut off) would otherwise
+# hold its round, and every other job's progress, for the connection's own timeouts.
+READ_TIMEOUT = 10.0
+# Failed reads are logged as one warning per this many seconds at most (a missing
+# ``get pods/log`` right fails every read of every round).
+WARN_EVERY = 300.0
 
 
 def latest_progress(log_text: str, name: str, namespace: str) -> Progress | None:
@@ -93,6 +100,14 @@ def is_running(status: Body | None) -> bool:
         isinstance(cnd, dict) and cnd.get("type") == "Running" and cnd.get("status") == "True"
         for cnd in status.get("conditions") or []
     )
+
+
+def _failure(exc: Exception) -> str:
+    """What a failed read says: the API server's status and message, else the error."""
+    code = getattr(exc, "status", None)
+    if isinstance(code, int):
+        return f"{code} {status_message(exc)}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _number(value: Any) -> bool:
@@ -162,6 +177,9 @@ class ProgressReader:
         self._last_read: dict[str, float] = {}
         self.requests = 0  # lists and log reads made (the cost, for tests and the bench)
         self.patches = 0
+        self.failed_reads = 0
+        self.read_timeout = READ_TIMEOUT
+        self._warned_at = -math.inf
 
     async def run_forever(self) -> None:
         while True:
@@ -193,30 +211,57 @@ class ProgressReader:
             del self._last_read[gone]
         chosen = pick(by_pod, self._last_read, self.max_reads)
         limit = asyncio.Semaphore(CONCURRENT_READS)
+        failures: list[str] = []
 
         async def read(pod: RunningPod) -> None:
             async with limit:
-                await self._read(pod)
+                failure = await self._read(pod)
+            if failure:
+                failures.append(failure)
 
         await asyncio.gather(*(read(by_pod[p]) for p in chosen))
+        if failures:
+            self._warn(failures, len(chosen))
 
-    async def _read(self, pod: RunningPod) -> None:
+    def _warn(self, failures: list[str], reads: int) -> None:
+        """One warning now and then: a pod that just ended fails a read now and then, a
+        missing right or an unreachable kubelet fails them all, round after round."""
+        self.failed_reads += len(failures)
+        now = time.monotonic()
+        if now - self._warned_at < WARN_EVERY:
+            return
+        self._warned_at = now
+        log.warning(
+            "progress: %d of %d pod log reads failed (the first: %s); the next warning"
+            " after %.0f s at the earliest",
+            len(failures),
+            reads,
+            failures[0],
+            WARN_EVERY,
+        )
+
+    async def _read(self, pod: RunningPod) -> str | None:
+        """Read one pod's log into its job's status; what failed, if the read did."""
         ns, name = pod.key
         self._last_read[pod.pod] = time.monotonic()
         self.requests += 1
         try:
-            text = await self.reads.pod_log(
-                ns, pod.pod, c.HANDLER_CONTAINER, TAIL_LINES, LIMIT_BYTES
+            text = await asyncio.wait_for(
+                self.reads.pod_log(ns, pod.pod, c.HANDLER_CONTAINER, TAIL_LINES, LIMIT_BYTES),
+                self.read_timeout,
             )
-        except Exception as exc:  # a pod just gone, a kubelet not answering: next round
+        except TimeoutError:  # a kubelet not answering: next round
+            log.debug("no log of pod %s/%s within %.0f s", ns, pod.pod, self.read_timeout)
+            return f"pod {ns}/{pod.pod}: no answer within {self.read_timeout:.0f} s"
+        except Exception as exc:  # a pod just gone, a right missing: next round
             log.debug("no log of pod %s/%s: %s", ns, pod.pod, exc)
-            return
+            return f"pod {ns}/{pod.pod}: {_failure(exc)}"
         progress = latest_progress(text, name, ns)
         if progress is None:
-            return
+            return None
         status = self.status_of(pod.key)
         if not is_running(status) or not changed((status or {}).get("progress"), progress):
-            return
+            return None
         progress.pod = pod.pod
         progress.updated_at = format_time(datetime.now(UTC))
         patch = {"progress": progress.model_dump(mode="json", by_alias=True, exclude_none=True)}
@@ -225,3 +270,4 @@ class ProgressReader:
             await self.writes.patch_status(ns, name, patch)
         except Exception as exc:  # gone, or no longer leading: nothing to keep
             log.debug("progress of %s/%s not written: %s", ns, name, exc)
+        return None
