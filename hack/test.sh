@@ -118,7 +118,8 @@ bash hack/chromium.sh || summary+=("chromium: could not be installed (hack/chrom
 
 # Kueue's own manager (marker kueue) is left to `make test-kueue`: its cold build is too long
 # for every set-up; the hand-off itself is tested here against a fake admission.
-phase integration -m "integration and not kueue" tests/integration "${extra[@]}"
+# --durations: the slowest tests in every run's log, where the suite's time goes.
+phase integration -m "integration and not kueue" --durations=25 tests/integration "${extra[@]}"
 
 if ! has_tests tests/e2e; then
   summary+=("e2e: skipped, tests/e2e has no tests yet")
@@ -129,9 +130,9 @@ else
   else
     # The e2e tests bring their own cluster unless the caller gave one.
     if [[ -n $kubeconfig_given ]]; then
-      phase e2e -m "e2e and not kueue" tests/e2e "${extra[@]}"
+      phase e2e -m "e2e and not kueue" --durations=15 tests/e2e "${extra[@]}"
     else
-      KUBECONFIG='' phase e2e -m "e2e and not kueue" tests/e2e "${extra[@]}"
+      KUBECONFIG='' phase e2e -m "e2e and not kueue" --durations=15 tests/e2e "${extra[@]}"
     fi
   fi
 fi
