@@ -109,6 +109,7 @@ def test_pick_reads_the_longest_unread_pods_first() -> None:
 
 HANGS = "<the kubelet does not answer>"
 FORBIDDEN = "<no right to read pods/log>"
+GONE = "<the pod was deleted since the list>"
 
 
 class FakeApi:
@@ -138,6 +139,8 @@ class FakeApi:
             await asyncio.sleep(3600)
         if text == FORBIDDEN:
             raise ApiException(status=403, reason="Forbidden")
+        if text == GONE:
+            raise ApiException(status=404, reason="Not Found")
         return text
 
     async def patch_status(
@@ -181,11 +184,17 @@ def test_a_read_that_hangs_or_fails_neither_holds_the_round_nor_stops_the_others
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     api = FakeApi(
-        pods={("ns", "cut-1"): "cut", ("ns", "denied-1"): "denied", ("ns", "export-1"): "export"},
-        logs={"cut-1": HANGS, "denied-1": FORBIDDEN, "export-1": record(3, 4)},
+        pods={
+            ("ns", "cut-1"): "cut",
+            ("ns", "denied-1"): "denied",
+            ("ns", "gone-1"): "gone",
+            ("ns", "export-1"): "export",
+        },
+        logs={"cut-1": HANGS, "denied-1": FORBIDDEN, "gone-1": GONE, "export-1": record(3, 4)},
     )
-    statuses = {key: {"phase": "Running"} for key in (("ns", "cut"), ("ns", "denied"))}
-    statuses[("ns", "export")] = {"phase": "Running"}
+    statuses: dict[tuple[str, str], Body] = {
+        ("ns", name): {"phase": "Running"} for name in ("cut", "denied", "gone", "export")
+    }
     reader = ProgressReader(api, api, (), 5, 10, statuses.get, lambda: True)
     reader.read_timeout = 0.2
 
@@ -196,10 +205,10 @@ def test_a_read_that_hangs_or_fails_neither_holds_the_round_nor_stops_the_others
     with caplog.at_level("WARNING", logger="backgroundjobs.progress"):
         asyncio.run(two_rounds())
     assert {name for _, name, _ in api.patches} == {"export"}  # the one readable log
-    assert reader.failed_reads == 4  # both failing pods, both rounds
+    assert reader.failed_reads == 4  # both failing pods, both rounds (a pod gone: none)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings  # once, not every round
-    assert "2 of 3 pod log reads failed" in warnings[0]
+    assert "2 of 4 pod log reads failed" in warnings[0]
     assert "(the first: pod ns/denied-1: 403 Forbidden)" in warnings[0]  # fails at once
 
 

@@ -224,8 +224,8 @@ class ProgressReader:
             self._warn(failures, len(chosen))
 
     def _warn(self, failures: list[str], reads: int) -> None:
-        """One warning now and then: a pod that just ended fails a read now and then, a
-        missing right or an unreachable kubelet fails them all, round after round."""
+        """One warning now and then: a missing right or an unreachable kubelet fails every
+        read, round after round (a pod deleted since the list is no failure)."""
         self.failed_reads += len(failures)
         now = time.monotonic()
         if now - self._warned_at < WARN_EVERY:
@@ -253,8 +253,10 @@ class ProgressReader:
         except TimeoutError:  # a kubelet not answering: next round
             log.debug("no log of pod %s/%s within %.0f s", ns, pod.pod, self.read_timeout)
             return f"pod {ns}/{pod.pod}: no answer within {self.read_timeout:.0f} s"
-        except Exception as exc:  # a pod just gone, a right missing: next round
+        except Exception as exc:  # a right missing, a kubelet refusing: next round
             log.debug("no log of pod %s/%s: %s", ns, pod.pod, exc)
+            if getattr(exc, "status", None) == 404:  # the pod just gone: nothing to say
+                return None
             return f"pod {ns}/{pod.pod}: {_failure(exc)}"
         progress = latest_progress(text, name, ns)
         if progress is None:
