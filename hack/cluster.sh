@@ -149,6 +149,12 @@ $( ((REAL_NODES == 1)) && real_node_patches)
   # Only the fake nodes (apply_nodes annotates them), never a real node or its pods.
   - {key: manage-all-nodes, value: "false", override: true}
   - {key: manage-nodes-with-annotation-selector, value: kwok.x-k8s.io/node=fake}
+  # kwokctl passes an empty --node-ip: the fake nodes then get a Hostname address only, and
+  # kwok's node-initialize stage, run again whenever a node is not Ready (a controller-manager
+  # frozen past its grace period marks them Unknown), writes an empty address list over it.
+  # The API server then reads no fake pod's log ("no preferred addresses found"). kwok's
+  # kubelet endpoint listens on 127.0.0.1: its InternalIP.
+  - {key: node-ip, value: 127.0.0.1, override: true}
 - name: kube-controller-manager
   extraArgs:
   # All default controllers, among them job, cronjob, garbage-collector, namespace,
@@ -263,6 +269,9 @@ finish_up() {
 }
 
 made_for_real_nodes() { grep -q 'advertise-address' "$CONFIG" 2>/dev/null; }
+# A cluster made before its fake nodes had an InternalIP (write_config's node-ip) loses their
+# addresses once a node is not Ready: made again.
+fake_nodes_without_ip() { [[ -f $CONFIG ]] && ! grep -q 'key: node-ip' "$CONFIG"; }
 
 # --- supervision ------------------------------------------------------------------------
 SUPERVISE=$WORKDIR/supervise  # <component>.argv (NUL-separated), <component>.hold, lock
@@ -438,6 +447,11 @@ cmd_up() {
   if ! healthy; then supervisor_stop; fi  # kwokctl alone starts or creates the components
   if ((REAL_NODES == 1)) && [[ -d $WORKDIR ]] && ! made_for_real_nodes; then
     log "cluster $NAME was made without REAL_NODES=1; recreating it for a real node"
+    kwokctl delete cluster --name "$NAME" >&2 || rm -rf "$WORKDIR"
+  fi
+  if [[ -d $WORKDIR ]] && fake_nodes_without_ip; then
+    log "cluster $NAME was made without an address for its fake nodes; recreating it"
+    supervisor_stop
     kwokctl delete cluster --name "$NAME" >&2 || rm -rf "$WORKDIR"
   fi
   if healthy; then

@@ -219,6 +219,59 @@ def test_deleting_a_running_pod_kills_and_removes_it(
     assert job.status.failed == 1
 
 
+def node_ready(core_v1: client.CoreV1Api, name: str) -> bool:
+    conditions = core_v1.read_node(name).status.conditions or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+
+def test_a_node_that_was_not_ready_keeps_its_addresses_and_serves_logs(
+    batch_v1: client.BatchV1Api, core_v1: client.CoreV1Api, namespace: str
+) -> None:
+    """A fake node marked not Ready (what the node lifecycle controller writes after its grace
+    period without a heartbeat: a controller-manager frozen by a test, say) is made Ready
+    again by kwok with its addresses, and the API server still reaches its kubelet for a
+    pod's log (hack/cluster.sh, kwok-controller's --node-ip; once, its addresses were lost
+    and every later log read of the session failed)."""
+    manifest = job_manifest("logged", annotations={DURATION: "1h"})
+    manifest["spec"]["template"]["spec"]["containers"][0]["name"] = "handler"  # ClusterLogs
+    batch_v1.create_namespaced_job(namespace, manifest)
+    pod = wait_until(
+        "the pod to run",
+        lambda: next(
+            (p for p in job_pods(core_v1, namespace, "logged") if p.status.phase == "Running"),
+            None,
+        ),
+    )
+    node = pod.spec.node_name
+    core_v1.read_namespaced_pod_log(pod.metadata.name, namespace, container="handler")
+    unknown = {
+        "type": "Ready",
+        "status": "Unknown",
+        "reason": "NodeStatusUnknown",
+        "message": "Kubelet stopped posting node status.",
+    }
+    core_v1.patch_node_status(node, {"status": {"conditions": [unknown]}})
+    wait_until(f"{node} Ready again", lambda: node_ready(core_v1, node), 60)
+
+    addresses = {a.type: a.address for a in core_v1.read_node(node).status.addresses or []}
+    assert addresses.get("InternalIP"), addresses
+    log = wait_until(  # the API server's client may take a moment to see the node again
+        "the pod's log through the API server",
+        lambda: _log_or_none(core_v1, pod.metadata.name, namespace),
+        30,
+    )
+    assert isinstance(log, str)
+
+
+def _log_or_none(core_v1: client.CoreV1Api, pod: str, namespace: str) -> str | None:
+    try:
+        return str(core_v1.read_namespaced_pod_log(pod, namespace, container="handler"))
+    except ApiException as e:
+        if e.status == 500:  # "no preferred addresses found": the node has none
+            return None
+        raise
+
+
 def test_garbage_collector_deletes_dependents(core_v1: client.CoreV1Api, namespace: str) -> None:
     owner = core_v1.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner"))

@@ -76,9 +76,10 @@ def test_outage_all_catches_up_once_skip_runs_none_latest_runs_the_last(  # type
 
     # Freeze the controller-manager 15 s before a minute boundary M1; keep it so over M1, M2,
     # M3; resume it 35 s after M3 (after Skip's 30 s deadline, before M4). 2 min 50 s in all:
-    # frozen longer than its --node-monitor-grace-period (3 min 20 s), it marked every node
-    # unknown when it woke, and the nodes lost their addresses, so later tests of the session
-    # could read no pod's log ("no preferred addresses found", seen in CI).
+    # frozen longer than its --node-monitor-grace-period (3 min 20 s), it marks every node
+    # unknown when it wakes. (The fake nodes then lost their addresses, so later tests of the
+    # session read no pod's log: "no preferred addresses found", seen in CI even with this
+    # freeze. hack/cluster.sh now gives them an InternalIP, which kwok keeps.)
     now = datetime.now(UTC)
     m0 = minute_floor(now) + timedelta(minutes=1)
     sleep_until(m0 + timedelta(seconds=45))

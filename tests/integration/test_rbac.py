@@ -96,12 +96,24 @@ def delete_namespace(core: client.CoreV1Api, name: str) -> None:
             raise
 
 
-def apply_chart_rbac(kubeconfig: str, namespace: str, *values: str) -> Install:
+def apply_chart_rbac(
+    kubeconfig: str, namespace: str, *values: str, without: str | None = None
+) -> Install:
+    """The chart's RBAC objects applied; ``without``: a resource taken out of every rule (an
+    administrator's trimmed role)."""
     release = f"rbac{uuid.uuid4().hex[:5]}"
     rendered = render(
         "--set", "userRoles.create=false", *values, namespace=namespace, release=release
     )
     objs = [o for o in rendered if o["kind"] in RBAC_KINDS]
+    if without:
+        for o in objs:
+            rules = [
+                {**r, "resources": [x for x in r.get("resources") or [] if x != without]}
+                for r in o.get("rules") or []
+            ]
+            if "rules" in o:
+                o["rules"] = [r for r in rules if r["resources"] or r.get("nonResourceURLs")]
     out = kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump_all(objs))
     assert out.returncode == 0, out.stderr
     return Install(release, namespace, objs)
@@ -363,6 +375,56 @@ def test_can_i_list_shows_no_secrets_and_no_pod_creation(
         kubeconfig, clusterwide, "update", "leases/someone-else", "-n", clusterwide.namespace
     )
     assert not can_i(kubeconfig, clusterwide, "update", lease, "-n", "default")
+
+
+def test_a_role_without_pods_log_runs_jobs_and_the_log_says_why_no_progress(
+    api_client: client.ApiClient,
+    namespace: str,
+    kubeconfig: str,
+    core_v1: client.CoreV1Api,
+    crd: Body,
+    tmp_path: Path,
+) -> None:
+    """An administrator who trims ``get pods/log`` from the operator's role loses the
+    progress in status and nothing else; the operator's log says why, once, not every
+    round (docs/API.md, progress)."""
+    release_ns = new_namespace(core_v1, "rbac-nolog")
+    install = apply_chart_rbac(kubeconfig, release_ns, without="pods/log")
+    assert not can_i(kubeconfig, install, "get", "pods", "--subresource=log", "-n", namespace)
+    op = OperatorProcess(
+        token_kubeconfig(kubeconfig, core_v1, install, tmp_path / "kubeconfig"),
+        tmp_path,
+        {
+            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
+            "BACKGROUNDJOBS_LEASE_NAME": install.fullname,
+            "BACKGROUNDJOBS_LEASE_NAMESPACE": install.namespace,
+            "BACKGROUNDJOBS_LEASE_DURATION": "6",
+            "BACKGROUNDJOBS_PROGRESS_INTERVAL": "1",  # many rounds in the test's few seconds
+        },
+    )
+    try:
+        op.start()
+        jobs = Jobs(api_client, namespace)
+        jobs.create(manifest("long", pod_annotations={RUN_FOR: "600s"}))
+        jobs.create(manifest("quick", pod_annotations={MESSAGE: '{"ok": true}'}))
+        wait_for("long to run", lambda: jobs.status("long").get("phase") == "Running", 90)
+
+        def warnings() -> list[str]:
+            return [x for x in op.log_tail(1000).splitlines() if "pod log reads failed" in x]
+
+        line = wait_for("the operator's warning", lambda: warnings(), 60)[0]
+        assert "403" in line and f"pod {namespace}/long-1-" in line, line
+        time.sleep(5)  # five more rounds, each failing again
+        assert len(warnings()) == 1, warnings()
+        assert "progress" not in jobs.status("long")
+        # everything else works as the trimmed role
+        assert jobs.wait_phase("quick", "Succeeded")["result"] == {"ok": True}
+        jobs.annotate("long", c.ANNOTATION_CANCEL, "now")
+        jobs.wait_phase("long", "Cancelled")
+    finally:
+        op.stop()
+        remove_cluster_objects(kubeconfig, install)
+        delete_namespace(core_v1, release_ns)
 
 
 # ------------------------------------------------------------------ namespaced mode
