@@ -157,6 +157,30 @@ def token_kubeconfig(
     return str(path)
 
 
+def operator_as(
+    install: Install,
+    kubeconfig: str,
+    core: client.CoreV1Api,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    namespaces: list[str] | None = None,
+) -> OperatorProcess:
+    """The operator with nothing but the chart's ServiceAccount token, leader election on
+    (the chart's Lease); not started."""
+    return OperatorProcess(
+        token_kubeconfig(kubeconfig, core, install, tmp / "kubeconfig"),
+        tmp,
+        {
+            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
+            "BACKGROUNDJOBS_LEASE_NAME": install.fullname,
+            "BACKGROUNDJOBS_LEASE_NAMESPACE": install.namespace,
+            "BACKGROUNDJOBS_LEASE_DURATION": "6",
+            **(env or {}),
+        },
+        namespaces=namespaces,
+    )
+
+
 def audit_log(kubeconfig: str) -> Path:
     """The local cluster's audit log (hack/cluster.sh, hack/kwok/audit-policy.yaml)."""
     return Path(kubeconfig).parent / "logs" / "audit.log"
@@ -227,19 +251,8 @@ def operator_as_sa(
     kubeconfig: str, core_v1: client.CoreV1Api, clusterwide: Install, tmp_path: Path
 ) -> Iterator[tuple[OperatorProcess, datetime]]:
     """The operator with nothing but the chart's ServiceAccount token, leader election on."""
-    tmp = tmp_path
-    sa_config = token_kubeconfig(kubeconfig, core_v1, clusterwide, tmp / "kubeconfig")
     started = datetime.now(UTC).replace(microsecond=0)
-    op = OperatorProcess(
-        sa_config,
-        tmp,
-        {
-            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
-            "BACKGROUNDJOBS_LEASE_NAME": clusterwide.fullname,
-            "BACKGROUNDJOBS_LEASE_NAMESPACE": clusterwide.namespace,
-            "BACKGROUNDJOBS_LEASE_DURATION": "6",
-        },
-    )
+    op = operator_as(clusterwide, kubeconfig, core_v1, tmp_path)
     op.start()
     try:
         wait_for("the leader log line", lambda: "became the leader" in op.log_tail(200), 30)
@@ -391,16 +404,9 @@ def test_a_role_without_pods_log_runs_jobs_and_the_log_says_why_no_progress(
     release_ns = new_namespace(core_v1, "rbac-nolog")
     install = apply_chart_rbac(kubeconfig, release_ns, without="pods/log")
     assert not can_i(kubeconfig, install, "get", "pods", "--subresource=log", "-n", namespace)
-    op = OperatorProcess(
-        token_kubeconfig(kubeconfig, core_v1, install, tmp_path / "kubeconfig"),
-        tmp_path,
-        {
-            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
-            "BACKGROUNDJOBS_LEASE_NAME": install.fullname,
-            "BACKGROUNDJOBS_LEASE_NAMESPACE": install.namespace,
-            "BACKGROUNDJOBS_LEASE_DURATION": "6",
-            "BACKGROUNDJOBS_PROGRESS_INTERVAL": "1",  # many rounds in the test's few seconds
-        },
+    # many rounds in the test's few seconds
+    op = operator_as(
+        install, kubeconfig, core_v1, tmp_path, {"BACKGROUNDJOBS_PROGRESS_INTERVAL": "1"}
     )
     try:
         op.start()
@@ -469,17 +475,7 @@ def test_namespaced_operator_serves_its_namespaces_only(
 ) -> None:
     install, served, other = namespaced
     started = datetime.now(UTC).replace(microsecond=0)
-    op = OperatorProcess(
-        token_kubeconfig(kubeconfig, core_v1, install, tmp_path / "kubeconfig"),
-        tmp_path,
-        {
-            "BACKGROUNDJOBS_LEADER_ELECTION": "true",
-            "BACKGROUNDJOBS_LEASE_NAME": install.fullname,
-            "BACKGROUNDJOBS_LEASE_NAMESPACE": install.namespace,
-            "BACKGROUNDJOBS_LEASE_DURATION": "6",
-        },
-        namespaces=served,
-    )
+    op = operator_as(install, kubeconfig, core_v1, tmp_path, namespaces=served)
     op.start()
     try:
         outside = Jobs(api_client, other)
