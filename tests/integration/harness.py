@@ -55,7 +55,8 @@ def apply_crd(api: client.ApiClient, crd_file: Path = CRD_FILE) -> dict:
 
 class OperatorProcess:
     """The operator as a subprocess (``python -m backgroundjobs.controller``) that can be
-    stopped, killed and started again; its log is ``log_dir/operator.log``."""
+    stopped, killed and started again; its log is ``log_dir/operator.log`` (with
+    ``--verbose`` when $BGJ_OPERATOR_VERBOSE is set: kopf's and the queue slots' debug lines)."""
 
     def __init__(
         self,
@@ -95,6 +96,7 @@ class OperatorProcess:
             *self.scope,
             "--liveness",
             f"http://127.0.0.1:{self.health_port}/healthz",
+            *(["--verbose"] if os.environ.get("BGJ_OPERATOR_VERBOSE") else []),
         ]
 
     def start(self, timeout: float = 60) -> float:

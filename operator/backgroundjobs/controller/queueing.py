@@ -19,6 +19,7 @@ granted, its Job seen running, finished or deleted, its BackgroundJob deleted.
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from backgroundjobs.api.times import parse_time
 # Seconds a granted run waits for a run of its queue granted before it whose reconcile failed
 # (a healthy one, however slow, is waited for: that keeps the order exact under load).
 TURN_PATIENCE = 5.0
+
+log = logging.getLogger("backgroundjobs.operator")
 
 Key = tuple[str, str]
 QueueId = tuple[str, str]  # (namespace, queue name)
@@ -228,6 +231,7 @@ class Admitter:
             return self._started(key, holder.queue)
         self._unregister(key)
         self._take(key, queue, concurrency_key).job_seen = True
+        log.debug("slots: %s/%s holds %s/%s by its Job (%d held)", *key, *queue, len(self._holders))
         return []
 
     def holds(self, key: Key, queue: str | None = None) -> bool:
@@ -245,6 +249,7 @@ class Admitter:
         holder = self._holders.pop(key, None)
         if holder is None:
             return Dispatch()
+        log.debug("slots: %s/%s released %s/%s (%d held)", *key, *holder.queue, len(self._holders))
         turns = self._started(key, holder.queue)
         self._count(self._running, holder.queue, -1)
         if holder.key_id is not None:
@@ -272,6 +277,7 @@ class Admitter:
         first, failed_at = next(iter(unstarted.items()))
         if first == key:
             return None
+        log.debug("slots: %s/%s waits for %s/%s to make its Job first", *key, *first)
         if failed_at is None:
             return TURN_PATIENCE
         left = failed_at + TURN_PATIENCE - mono
@@ -381,6 +387,7 @@ class Admitter:
         if policy.rate_per_second is not None:
             self._bucket(queue, policy, mono).tokens -= 1
         grant = Grant(key, queue, max(0.0, wall - want.ready_since))
+        log.debug("slots: %s/%s granted %s/%s (%d held)", *key, *queue, len(self._holders))
         out.grants.append(grant)
         if self.on_grant is not None:
             self.on_grant(grant)
