@@ -129,6 +129,28 @@ def status_message(exc: Exception) -> str:
     return str(getattr(exc, "reason", None) or f"HTTP {getattr(exc, 'status', '?')}")
 
 
+def _status_of(exc: Exception) -> dict[str, Any]:
+    body: Any = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if isinstance(body, str) and body else None
+    except ValueError:
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def namespace_terminating(exc: Exception) -> bool:
+    """Whether the API server refused a create because its namespace is being deleted (403,
+    a ``NamespaceTerminating`` cause): nothing can be made there any more, and what is there
+    goes with the namespace."""
+    if getattr(exc, "status", None) != 403:
+        return False
+    causes = (_status_of(exc).get("details") or {}).get("causes") or []
+    # (a StatusCause's type is serialized as "reason")
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
+
+
 def request_timeout(seconds: float | None = None) -> float:
     """The request timeout: ``seconds``, else $BACKGROUNDJOBS_REQUEST_TIMEOUT, else 30 s."""
     if seconds is None:

@@ -4,6 +4,7 @@ live, and a restart in the middle of a queue."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -244,3 +245,52 @@ def test_a_tenant_holds_neither_another_namespaces_queue_nor_a_slot_with_look_al
         assert noisy.status("noise-2")["phase"] == "Queued"  # its own queue is still full
     finally:
         delete_namespace(core_v1, noisy_ns)
+
+
+def test_a_job_admitted_while_its_namespace_is_deleted_is_no_invalid_spec(  # type: ignore[no-untyped-def]
+    api_client: client.ApiClient, core_v1: client.CoreV1Api, kubeconfig: str, operator
+) -> None:
+    """The API server refuses every create in a namespace being deleted (403, cause
+    NamespaceTerminating). With the namespace controller frozen (kube-controller-manager
+    SIGSTOPped) the namespace stays Terminating with its jobs in it; a job admitted then is
+    refused its Job. It is going with its namespace: not InvalidSpec, nothing written, and the
+    namespace goes once the controller is back."""
+    from tests.integration.test_rbac import delete_namespace, new_namespace
+    from tests.reliability.controlplane import ControlPlane
+
+    ns = new_namespace(core_v1, "doomed")
+    try:
+        doomed, doomed_queues = Jobs(api_client, ns), Queues(api_client, ns)
+        doomed_queues.create("held", maxConcurrency=1, paused=True)
+        doomed.create(manifest("late", queue="held"))
+        doomed.wait_phase("late", "Queued", timeout=60)
+        plane = ControlPlane(os.environ.get("BGJ_CLUSTER", "backgroundjobs-test"), kubeconfig)
+        plane.hang("kube-controller-manager")
+        try:
+            core_v1.delete_namespace(ns)
+            wait_for(
+                f"namespace {ns} Terminating",
+                lambda: core_v1.read_namespace(ns).status.phase == "Terminating",
+                timeout=30,
+            )
+            doomed_queues.patch("held", {"paused": False})  # admits "late" now
+            said = f"{ns}/late: namespace {ns} is being deleted; its Job is not made"
+            wait_for("the operator's log line", lambda: said in operator.log_path.read_text())
+            status = doomed.status("late")
+            assert status.get("phase") == "Queued", status
+            assert not any(
+                cond.get("reason") == c.Reason.INVALID_SPEC for cond in status.get("conditions", [])
+            ), status
+        finally:
+            plane.resume("kube-controller-manager")
+
+        def gone() -> bool:
+            try:
+                core_v1.read_namespace(ns)
+                return False
+            except client.ApiException as exc:
+                return exc.status == 404
+
+        wait_for(f"namespace {ns} gone", gone, timeout=180)
+    finally:
+        delete_namespace(core_v1, ns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -394,6 +395,34 @@ def test_a_slot_taken_for_a_job_not_made_is_given_back(status: int, phase: str |
             assert phase is None  # the loop retries it with backoff
         assert h.status("unmade").get("phase") == phase
         assert not h.loop.cache.slots.holds((NS, "unmade"), "bulk")
+        h.apply(bgj("next", queue="bulk"))
+        await h.reconcile("next")
+        assert h.status("next")["phase"] == "Running"
+
+    run(case)
+
+
+def test_a_namespace_being_deleted_is_no_invalid_spec_and_its_slot_goes_to_the_next() -> None:
+    """The API server refuses every create in a namespace being deleted (403, cause
+    NamespaceTerminating): the job is going with its namespace, so no InvalidSpec, no status
+    and no failed-job count; its slot goes to the next run."""
+
+    async def case() -> None:
+        h = one_slot()
+        h.apply(bgj("doomed", queue="bulk"))
+        refusal = ApiException(status=403, reason="Forbidden")
+        refusal.body = json.dumps({
+            "kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+            "message": f'jobs.batch "doomed-1" is forbidden: unable to create new content in'
+                       f" namespace {NS} because it is being terminated",
+            "details": {"name": "doomed-1", "kind": "jobs", "causes": [{
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {NS} is being terminated", "field": "metadata.namespace"}]},
+        })  # fmt: skip
+        h.kube.fail["create"] = refusal
+        assert await h.reconcile("doomed") is None
+        assert h.status("doomed") == {}
+        assert not h.loop.cache.slots.holds((NS, "doomed"), "bulk")
         h.apply(bgj("next", queue="bulk"))
         await h.reconcile("next")
         assert h.status("next")["phase"] == "Running"

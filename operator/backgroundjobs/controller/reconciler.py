@@ -18,7 +18,7 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from backgroundjobs._connection import status_message
+from backgroundjobs._connection import namespace_terminating, status_message
 from backgroundjobs.api import constants as c
 from backgroundjobs.api.constants import JobType
 from backgroundjobs.api.models import BackgroundJobSpec
@@ -375,6 +375,8 @@ class Reconciler:
 
     def _observed_job(self, obj: Body) -> None:
         """Tell the cache about a Job the API server returned; wake whom a freed slot frees."""
+        meta = obj.get("metadata") or {}
+        self.cache.job_answered(meta.get("namespace", ""), meta.get("name", ""), time.monotonic())
         change = self.cache.observe_job("ADDED", obj)
         if change is not None:
             self.work.add_all(change.woken)
@@ -412,6 +414,18 @@ class Reconciler:
                         self.work.add_at(key, datetime.now(UTC) + timedelta(seconds=2))
                         return None
                     created = existing  # ours, from an earlier attempt: adopted
+                elif namespace_terminating(exc):
+                    # Its namespace is being deleted, this object with it: not the spec's
+                    # fault (no InvalidSpec, no failed job counted), and nothing to write.
+                    # A slot granted for the Job goes to the next run (reconcile's finally).
+                    log.info(
+                        "%s/%s: namespace %s is being deleted; its %s is not made",
+                        ns,
+                        key[1],
+                        ns,
+                        obj["kind"],
+                    )
+                    return None
                 elif exc.status in (400, 403, 422):
                     refused = f"the API server refused {obj['kind']} {obj['metadata']['name']}"
                     plan = self._invalid(body, obs, f"{refused}: {status_message(exc)}")
