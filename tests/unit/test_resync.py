@@ -12,6 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tests.unit.test_reconciler import NS, FakeKube, Harness, bgj, run
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.controller import loop as loop_module
 from backgroundjobs.controller.loop import STUCK_AFTER
 
 pytestmark = pytest.mark.unit
@@ -58,6 +59,55 @@ def test_a_job_deleted_during_a_watch_gap_is_found_and_its_run_fails() -> None:
         status = h.status("welcome")
         assert status["phase"] == "Failed"
         assert any(cond.get("reason") == "JobDeleted" for cond in status["conditions"])
+
+    run(case)
+
+
+def test_a_job_made_and_deleted_before_any_watch_event_showed_it_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Job the operator made (or read) before its Job watch listed, deleted before that
+    list: no event will ever come. It is read again after CONFIRM_AFTER and handled as
+    deleted: its slot is free and its run fails (JobDeleted), long before a resync."""
+
+    async def case() -> None:
+        h = harness(max_running=1)
+        h.apply(bgj("welcome"))
+        h.apply(bgj("next"))
+        await h.reconcile("welcome")
+        assert h.loop.cache.slots.holds((NS, "welcome"))
+        h.queued()
+        await h.loop.confirm_jobs()  # too soon to tell
+        assert h.kube.count("get") == 0
+        del h.kube.objects[("Job", "welcome-1")]  # deleted, and no watch event of it
+        monkeypatch.setattr(loop_module, "CONFIRM_AFTER", 0.0)
+        await h.loop.confirm_jobs()
+        assert not h.loop.cache.slots.holds((NS, "welcome"))
+        assert h.loop.cache.jobs((NS, "welcome")) == {}
+        assert (NS, "welcome") in h.queued()
+        await h.reconcile("welcome")
+        assert h.status("welcome")["phase"] == "Failed"
+        await h.reconcile("next")
+        assert h.status("next")["phase"] == "Running"
+        # each Job read at most once: a watch event (or a read that finds it) confirms it
+        h.loop.on_job_event({"type": "ADDED", "object": h.kube.objects[("Job", "next-1")]})
+        before = h.kube.count("get")
+        await h.loop.confirm_jobs()
+        assert h.kube.count("get") == before
+
+    run(case)
+
+
+def test_a_job_made_and_still_there_is_read_once_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def case() -> None:
+        h = harness()
+        h.apply(bgj("slow-watch"))
+        await h.reconcile("slow-watch")
+        monkeypatch.setattr(loop_module, "CONFIRM_AFTER", 0.0)
+        await h.loop.confirm_jobs()
+        await h.loop.confirm_jobs()
+        assert h.kube.count("get") == 1
+        assert "slow-watch-1" in h.loop.cache.jobs((NS, "slow-watch"))
 
     run(case)
 

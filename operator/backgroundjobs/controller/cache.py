@@ -66,6 +66,9 @@ class Cache:
         # The last resourceVersion seen of each Job: a pod list "not older than" it is served
         # from the API server's watch cache, and still shows the pod update that finished it.
         self._job_versions: dict[Key, str] = {}
+        # Jobs taken from an API answer (a create, a read) that no watch event has shown yet,
+        # with the monotonic time they were taken (ControlLoop.confirm_jobs).
+        self._unconfirmed_jobs: dict[Key, float] = {}
         self._cronjobs: dict[Key, Body] = {}
         self._cronjob_owner: dict[Key, Key] = {}
         # What each held recurring run waits for (controller.heldruns), by its admission key.
@@ -308,6 +311,30 @@ class Cache:
     def job_version(self, namespace: str, name: str) -> str | None:
         return self._job_versions.get((namespace, name))
 
+    def job_answered(self, namespace: str, name: str, mono: float) -> None:
+        """A Job was taken from an API answer: unconfirmed until a watch event shows it."""
+        self._unconfirmed_jobs.setdefault((namespace, name), mono)
+
+    def job_watched(self, namespace: str, name: str) -> None:
+        """A watch event showed this Job (or it was read again): its deletion, if it comes,
+        will be reported."""
+        self._unconfirmed_jobs.pop((namespace, name), None)
+
+    def unconfirmed_jobs(self, taken_before: float) -> list[tuple[Key, Key]]:
+        """(Job, its BackgroundJob) of the cached Jobs taken from an API answer before
+        ``taken_before`` (monotonic) that no watch event has shown since."""
+        due = [job for job, at in self._unconfirmed_jobs.items() if at < taken_before]
+        if not due:
+            return []
+        owners = self.job_owners()
+        out = []
+        for job in due:
+            if job in owners:
+                out.append((job, owners[job]))
+            else:  # not taken by the cache, or gone from it meanwhile
+                del self._unconfirmed_jobs[job]
+        return out
+
     def observe_job(self, event_type: str, obj: Body) -> JobChange | None:
         """A Job was seen (``ADDED``, ``MODIFIED``, ``DELETED``); None when it has no
         BackgroundJob or is the watch's echo of what a create already told us."""
@@ -321,6 +348,7 @@ class Cache:
         queue = labels.get(c.LABEL_QUEUE, "default")
         recurring = labels.get(c.LABEL_TYPE) == JobType.RECURRING
         if event_type == DELETED:
+            self._unconfirmed_jobs.pop((ns, name), None)
             jobs = self._jobs.get(key)
             if jobs is not None:
                 jobs.pop(name, None)

@@ -28,6 +28,7 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from backgroundjobs.api import constants as c
+from backgroundjobs.api.constants import JobType
 from backgroundjobs.controller import memory, metrics
 from backgroundjobs.controller.cache import DELETED, Cache, routine
 from backgroundjobs.controller.decisions import MetricName
@@ -258,6 +259,8 @@ class ControlLoop:
     def on_job_event(self, event: Body) -> None:
         """A watch event of a Job."""
         self._watched("Job", event)
+        meta = (event.get("object") or {}).get("metadata") or {}
+        self.cache.job_watched(meta.get("namespace", ""), meta.get("name", ""))
         self._job_event(event)
 
     def _watched(self, kind: str, event: Body) -> None:
@@ -455,11 +458,26 @@ class ControlLoop:
             # in case a wake was lost
             self.work.add_all(owners(self.cache.slots.first_unstarted()))
             try:
+                await self.confirm_jobs()
                 await self.write_queue_statuses()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the next period tries again
                 log.warning("queue status: %s", exc)
+
+    async def confirm_jobs(self) -> None:
+        """Read again each Job the cache took from an API answer (a create, a read) that no
+        watch event showed within ``CONFIRM_AFTER`` seconds; one gone is handled as deleted.
+
+        A Job read or made before the Job watch's first list and deleted before that list is
+        in neither the list nor any event: kopf never reports it, and its run would hold its
+        queue slot until the next resync (seen: a Job deleted while a restarted operator
+        started, its slot held 5 minutes)."""
+        for job, owner in self.cache.unconfirmed_jobs(time.monotonic() - CONFIRM_AFTER):
+            if await self.kube.get("Job", *job) is None:
+                log.info("Job %s/%s is gone (no watch event showed it)", *job)
+                self._job_event({"type": DELETED, "object": self._gone_job(*job, owner)})
+            self.cache.job_watched(*job)
 
     async def write_queue_statuses(self) -> None:
         """Write ``pending``, ``running`` and ``oldestPendingSince`` of every queue object
@@ -567,6 +585,8 @@ class ControlLoop:
     def _gone_job(self, ns: str, name: str, owner: Key) -> Body:
         """What the cache needs of a Job's deletion: its owner and queue (labels)."""
         labels = {c.LABEL_NAME: owner[1], c.LABEL_QUEUE: self.cache.queue(owner)}
+        if self.cache.cronjob(owner) is not None:  # a run of a Recurring job: its own slot
+            labels[c.LABEL_TYPE] = JobType.RECURRING
         ref = {"apiVersion": c.API_VERSION, "kind": c.KIND, "name": owner[1], "controller": True}
         meta = {"namespace": ns, "name": name, "labels": labels, "ownerReferences": [ref]}
         return {"metadata": meta}
@@ -679,6 +699,8 @@ MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
 # Work waiting this long with no step finished: the workers are stuck (every request times
 # out well before: _connection.DEFAULT_REQUEST_TIMEOUT).
 STUCK_AFTER = 300.0
+# Seconds a Job taken from an API answer may stay unshown by the watch (ControlLoop.confirm_jobs)
+CONFIRM_AFTER = 3.0
 
 
 def _named(key: Key) -> Body:
