@@ -459,6 +459,11 @@ class ControlLoop:
             self.work.add_all(owners(self.cache.slots.first_unstarted()))
             try:
                 await self.confirm_jobs()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next period tries again
+                log.warning("reading unconfirmed Jobs again: %s", exc)
+            try:
                 await self.write_queue_statuses()
             except asyncio.CancelledError:
                 raise
